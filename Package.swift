@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The engine is compiled for the host CPU so that Swift SIMD types lower to the widest vector
+// instructions the machine has (AVX-512 or AVX2 on x86_64, NEON on arm64). Kernels that need a
+// particular width choose at run time (see CPU.swift), so the same sources build everywhere.
+#if arch(x86_64) || arch(arm64)
+let hostCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
+#else
+let hostCPU: [SwiftSetting] = []
+#endif
+
+// Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
+// up to 29x and guard nothing the kernels do.
+let engine: [SwiftSetting] = hostCPU + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
+let package = Package(
+    name: "swift-grm",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .executable(name: "grm", targets: ["grm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS's C declarations (Debian: libopenblas-dev). The library itself is opened at run
+        // time (BLAS.swift) so that its core type can be chosen before it initialises.
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "Tensor",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: engine,
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
+        ),
+        .target(
+            name: "KernelBench",
+            dependencies: ["Tensor"],
+            path: "Benchmarks/KernelBench",
+            swiftSettings: engine
+        ),
+        .executableTarget(
+            name: "grm",
+            dependencies: [
+                "Tensor", "KernelBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hostCPU
+        ),
+        .testTarget(
+            name: "TensorTests",
+            dependencies: ["Tensor"],
+            swiftSettings: engine
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

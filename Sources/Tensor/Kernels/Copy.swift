@@ -1,0 +1,34 @@
+/// Strided copies between layouts of the same element type, parallel over rows.
+enum Copy {
+    /// Copies `src` into `dst` (same shape and type; `dst` may have any strides).
+    static func strided(from src: Tensor, into dst: Tensor) {
+        precondition(src.shape == dst.shape && src.dtype == dst.dtype)
+        let layout = Layout(shape: src.shape, strides: [dst.strides, src.strides])
+        switch src.dtype.blockBytes {
+        case 4:
+            run(layout, UnsafeMutableRawPointer(dst.storage.base).assumingMemoryBound(to: UInt32.self) + dst.offset,
+                UnsafeMutableRawPointer(src.storage.base).assumingMemoryBound(to: UInt32.self) + src.offset)
+        case 2:
+            run(layout, dst.uint16Pointer, src.uint16Pointer)
+        default:
+            preconditionFailure("strided copy of block type \(src.dtype)")
+        }
+    }
+
+    private static func run<T>(_ layout: Layout, _ dst: UnsafeMutablePointer<T>, _ src: UnsafeMutablePointer<T>) {
+        let rows = layout.rows, inner = layout.inner
+        let ds = layout.innerStride(0), ss = layout.innerStride(1)
+        let tasks = taskCount(work: rows * inner, grain: 1 << 16, limit: ThreadPool.shared.threadCount * 4)
+        ThreadPool.shared.parallelRanges(rows, parts: tasks) { range in
+            for row in range {
+                let d = dst + layout.rowOffset(row, operand: 0)
+                let s = src + layout.rowOffset(row, operand: 1)
+                if ds == 1 && ss == 1 {
+                    d.update(from: s, count: inner)
+                } else {
+                    for i in 0..<inner { d[i * ds] = s[i * ss] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+/// IEEE half precision (f16) <-> f32. The SIMD paths compile to the hardware conversion
+/// instructions (F16C `vcvtph2ps`/`vcvtps2ph` on x86_64, `fcvt` on arm64): round to nearest even,
+/// subnormals kept, overflow to infinity, NaN stays NaN (quieted).
+public enum Half {
+    @inline(__always) public static func toFloat(_ bits: UInt16) -> Float {
+        Float(Float16(bitPattern: bits))
+    }
+
+    @inline(__always) public static func fromFloat(_ x: Float) -> UInt16 {
+        Float16(x).bitPattern
+    }
+
+    /// Converts `n` f16 values to f32.
+    public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
+        Bulk.run(count: n) { lo, hi in
+            var i = lo
+            while i + 16 <= hi {
+                let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float16>.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(h), as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < hi { dst[i] = toFloat(src[i]); i += 1 }
+        }
+    }
+
+    /// Converts `n` f32 values to f16 (round to nearest even).
+    public static func fromFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
+        Bulk.run(count: n) { lo, hi in
+            var i = lo
+            while i + 16 <= hi {
+                let f = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float16>(f), as: SIMD16<Float16>.self)
+                i += 16
+            }
+            while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
+        }
+    }
+}
+
+/// bfloat16 <-> f32, bit for bit as ggml does it: widening is a shift; narrowing rounds to
+/// nearest even on the raw bits (subnormals kept, not flushed as AVX512-BF16's instruction would)
+/// and turns every NaN into a quiet NaN of the same sign and top payload.
+public enum BFloat {
+    @inline(__always) public static func toFloat(_ bits: UInt16) -> Float {
+        Float(bitPattern: UInt32(bits) << 16)
+    }
+
+    @inline(__always) public static func fromFloat(_ x: Float) -> UInt16 {
+        let u = x.bitPattern
+        if u & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: (u >> 16) | 64) }
+        return UInt16(truncatingIfNeeded: (u &+ (0x7FFF &+ ((u >> 16) & 1))) >> 16)
+    }
+
+    public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
+        Bulk.run(count: n) { lo, hi in
+            var i = lo
+            while i + 16 <= hi {
+                let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt16>.self)
+                let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: w, as: SIMD16<UInt32>.self)
+                i += 16
+            }
+            while i < hi { dst[i] = toFloat(src[i]); i += 1 }
+        }
+    }
+
+    public static func fromFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
+        Bulk.run(count: n) { lo, hi in
+            var i = lo
+            while i + 16 <= hi {
+                let u = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt32>.self)
+                let rounded = (u &+ (0x7FFF &+ ((u &>> 16) & 1))) &>> 16
+                let nan = (u & 0x7FFF_FFFF) .> 0x7F80_0000
+                let r = rounded.replacing(with: (u &>> 16) | 64, where: nan)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r),
+                                                            as: SIMD16<UInt16>.self)
+                i += 16
+            }
+            while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
+        }
+    }
+}
+
+/// Splits a memory-bound loop over `count` elements into parallel chunks of at least 64 Ki
+/// elements (aligned to 16), so small conversions stay on the calling thread.
+enum Bulk {
+    static func run(count n: Int, _ body: (Int, Int) -> Void) {
+        let tasks = taskCount(work: n, grain: 1 << 16, limit: ThreadPool.shared.threadCount)
+        if tasks == 1 { body(0, n); return }
+        ThreadPool.shared.parallelFor(tasks) { t in
+            let lo = (n * t / tasks) & ~15
+            let hi = t == tasks - 1 ? n : (n * (t + 1) / tasks) & ~15
+            body(lo, hi)
+        }
+    }
+}
+
+extension Tensor {
+    /// This tensor's values in another element type (a contiguous copy; self if already that type).
+    public func converted(to target: DType) -> Tensor {
+        if target == dtype { return self }
+        let src = contiguous()
+        let out = Tensor.uninitialized(shape, dtype: target)
+        let n = count
+        switch (dtype, target) {
+        case (.f16, .f32): Half.toFloat(src.uint16Pointer, out.floatPointer, count: n)
+        case (.bf16, .f32): BFloat.toFloat(src.uint16Pointer, out.floatPointer, count: n)
+        case (.f32, .f16): Half.fromFloat(src.floatPointer, out.uint16Pointer, count: n)
+        case (.f32, .bf16): BFloat.fromFloat(src.floatPointer, out.uint16Pointer, count: n)
+        case (.i32, .f32): for i in 0..<n { out.floatPointer[i] = Float(src.int32Pointer[i]) }
+        case (.f32, .i32): for i in 0..<n { out.int32Pointer[i] = Int32(src.floatPointer[i].rounded(.towardZero)) }
+        default: return src.converted(to: .f32).converted(to: target)
+        }
+        return out
+    }
+}

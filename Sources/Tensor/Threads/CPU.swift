@@ -1,0 +1,47 @@
+import Foundation
+
+/// What the processor can do, read once at start-up. Kernels whose best shape depends on the
+/// vector width (the GEMM micro-kernel, for one) choose here at run time, so one source tree
+/// builds and runs on AVX2, AVX-512 and arm64 machines alike.
+public enum CPU {
+    /// Feature flags as the kernel reports them (`/proc/cpuinfo` on Linux), lower-cased.
+    public static let flags: Set<String> = readFlags()
+
+    public static var hasAVX512: Bool {
+        flags.isSuperset(of: ["avx512f", "avx512dq", "avx512bw", "avx512vl"])
+    }
+    public static var hasAVX512VNNI: Bool { hasAVX512 && flags.contains("avx512_vnni") }
+    public static var hasAVX512BF16: Bool { hasAVX512 && flags.contains("avx512_bf16") }
+    public static var hasAVX2: Bool { flags.contains("avx2") && flags.contains("fma") }
+
+    /// Width in floats of the widest vector register the kernels should plan for.
+    public static var vectorFloats: Int {
+        #if arch(x86_64)
+        return hasAVX512 ? 16 : (hasAVX2 ? 8 : 4)
+        #else
+        return 4
+        #endif
+    }
+
+    /// Logical processors available to this process.
+    public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    public static var modelName: String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return "unknown"
+    }
+
+    private static func readFlags() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
+        for line in text.split(separator: "\n") where line.hasPrefix("flags") || line.hasPrefix("Features") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            return Set(line[line.index(after: colon)...].split(separator: " ").map { $0.lowercased() })
+        }
+        return []
+    }
+}

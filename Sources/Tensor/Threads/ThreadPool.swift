@@ -1,0 +1,151 @@
+import Foundation
+import Synchronization
+
+/// A persistent pool of worker threads that every parallel kernel shares.
+///
+/// `parallelFor(n)` runs tasks `0..<n` on the calling thread and the workers. Workers spin for a
+/// short while after a job (so back-to-back small kernels do not pay a wake-up), then sleep on a
+/// condition variable, so an idle pool costs nothing and never competes with OpenBLAS's threads.
+/// Kernels split work into tasks whose results do not depend on which thread runs them, so the
+/// output is identical for every thread count.
+public final class ThreadPool: @unchecked Sendable {
+    /// The pool the kernels use. Sized by `GRM_THREADS` if set, else by the number of cores.
+    /// Replace it to change the thread count (tests do, to check results do not depend on it).
+    nonisolated(unsafe) public static var shared = ThreadPool(threads: ThreadPool.defaultThreadCount)
+
+    public static var defaultThreadCount: Int {
+        if let s = ProcessInfo.processInfo.environment["GRM_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, CPU.cores)
+    }
+
+    /// Threads that compute, the caller included.
+    public let threadCount: Int
+
+    // state = (job id << 32) | next task index. A worker claims a task with a compare-exchange
+    // against the job id it joined, so a late worker can never run a task of a newer job.
+    private let state = Atomic<UInt64>(0)
+    private let done = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let taskCount = Atomic<Int>(0)
+    // Address of the caller's closure for the current job. Workers dereference it only after
+    // claiming a task of that job, and the caller waits for every claimed task to finish, so the
+    // closure outlives every use without ever being retained or escaping.
+    private let bodyAddress = Atomic<UInt>(0)
+    private let mutex = NSCondition()
+    private let spinNanoseconds: UInt64
+    private var workers: [Thread] = []
+    private let stopping = Atomic<Bool>(false)
+
+    public init(threads: Int, spinMicroseconds: Int = 200) {
+        threadCount = max(1, threads)
+        spinNanoseconds = UInt64(max(0, spinMicroseconds)) * 1000
+        for i in 1..<threadCount {
+            let t = Thread { self.workerLoop() }  // workers keep the pool alive until shutdown()
+            t.name = "grm-worker-\(i)"
+            t.stackSize = 1 << 20
+            workers.append(t)
+            t.start()
+        }
+    }
+
+    /// Stops the workers once they are idle, releasing the pool. Call it on a pool you replace;
+    /// the pool must not be used afterwards.
+    public func shutdown() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        state.add(1 << 32, ordering: .sequentiallyConsistent)
+        mutex.lock(); mutex.broadcast(); mutex.unlock()
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<n`, in parallel, and returns when all are done.
+    /// Nested or concurrent calls run serially on the calling thread.
+    public func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 0 { return }
+        if n == 1 || threadCount == 1 || !busy.compareExchange(expected: false, desired: true,
+                                                              ordering: .acquiring).exchanged {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escaping in
+            var closure = escaping
+            withUnsafePointer(to: &closure) { address in
+                taskCount.store(n, ordering: .relaxed)
+                bodyAddress.store(UInt(bitPattern: address), ordering: .relaxed)
+                done.store(0, ordering: .relaxed)
+                let job = (state.load(ordering: .relaxed) >> 32) &+ 1
+                state.store(job << 32, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    mutex.lock(); mutex.broadcast(); mutex.unlock()
+                }
+                runTasks(job: job, n: n, body: address)
+                while done.load(ordering: .acquiring) < n { pause() }
+            }
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Splits `0..<count` into `parts` nearly equal ranges and runs them in parallel.
+    /// The split depends only on `count` and `parts`, never on the thread count, unless the
+    /// caller derives `parts` from it (which is fine where the result does not depend on the split).
+    public func parallelRanges(_ count: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        let p = max(1, min(parts, count))
+        parallelFor(p) { i in
+            body((count * i / p)..<(count * (i + 1) / p))
+        }
+    }
+
+    private func runTasks(job: UInt64, n: Int, body: UnsafePointer<(Int) -> Void>) {
+        var current = state.load(ordering: .acquiring)
+        while true {
+            guard current >> 32 == job else { return }
+            let i = Int(current & 0xFFFF_FFFF)
+            if i >= n { return }
+            let (exchanged, original) = state.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged {
+                Self.run(body, i)
+                done.add(1, ordering: .releasing)
+                current = current + 1
+            } else {
+                current = original
+            }
+        }
+    }
+
+    @inline(never) private static func run(_ body: UnsafePointer<(Int) -> Void>, _ i: Int) {
+        body.pointee(i)
+    }
+
+    private func workerLoop() {
+        var seen = state.load(ordering: .acquiring) >> 32
+        while true {
+            // Wait for a new job: spin first, then sleep.
+            let start = DispatchTime.now().uptimeNanoseconds
+            var spins = 0
+            while state.load(ordering: .acquiring) >> 32 == seen {
+                pause()
+                spins += 1
+                if spins & 255 == 0, DispatchTime.now().uptimeNanoseconds - start > spinNanoseconds {
+                    mutex.lock()
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while state.load(ordering: .sequentiallyConsistent) >> 32 == seen { mutex.wait() }
+                    sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                    mutex.unlock()
+                }
+            }
+            if stopping.load(ordering: .acquiring) { return }
+            let snapshot = state.load(ordering: .acquiring)
+            seen = snapshot >> 32
+            // The address and count were stored before the job id was published; if this job has
+            // already been replaced, the compare-exchange in runTasks fails and nothing runs.
+            let address = bodyAddress.load(ordering: .acquiring)
+            let n = taskCount.load(ordering: .acquiring)
+            guard let body = UnsafePointer<(Int) -> Void>(bitPattern: address) else { continue }
+            runTasks(job: seen, n: n, body: body)
+        }
+    }
+
+    /// A spin-wait step. (x86's PAUSE is a compiler builtin that Swift cannot call; an atomic
+    /// load per iteration keeps the loop polite enough on cores without SMT siblings.)
+    @inline(__always) private func pause() {}
+}
