@@ -146,7 +146,7 @@ extension Tensor {
 
     /// The shape two operands broadcast to (NumPy rules), or an error naming both.
     public static func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
-        let n = max(a.count, b.count)
+        let n = Swift.max(a.count, b.count)
         var out = [Int](repeating: 1, count: n)
         for i in 0..<n {
             let x = i < n - a.count ? 1 : a[i - (n - a.count)]
