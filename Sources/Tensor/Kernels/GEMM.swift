@@ -52,15 +52,21 @@ public enum GEMM {
         }
     }
 
-    /// The `.auto` rule. It looks at the shape only, never at the thread count, so that the
-    /// backend (and so the result) is the same for every thread count.
+    /// The `.auto` rule: the own kernels for m <= 8 (the unpacked path), OpenBLAS above. It looks
+    /// at the shape only, never at the thread count, so the backend (and so the result) is the
+    /// same for every thread count.
     ///
-    /// Measured on the development machine (AMD EPYC Zen 3, AVX2, 2 threads, OpenBLAS 0.3.21
-    /// core Zen), GFLOP/s own / OpenBLAS, median of 5 runs:
-    ///   (filled in from GEMMBench)
+    /// Measured on the development machine (AMD EPYC Zen 3, AVX2 only, 2 threads, OpenBLAS 0.3.21
+    /// core Zen; a shared, noisy machine: medians of 5 alternating runs), GFLOP/s own vs OpenBLAS,
+    /// X[M,K] * W^T with W [N,K]:
+    ///   M=1:   576x576 26 vs 7, 1536x576 25 vs 8, 576x1536 32 vs 8, 49152x576 5.1 vs 4.2
+    ///   M=8:   576x576 63 vs 30, 1536x576 63 vs 30, 576x1536 49 vs 31, 49152x576 22 vs 20
+    ///   M=16..64 (576x576): own 0.91..1.0 of OpenBLAS; M=512: 0.82..1.05 (49152x576: 0.81..0.88)
+    ///   1024^3 (no transposes) 0.97..1.15, 512x1536x576 0.93..0.97
+    /// So: below 9 rows ours is 1.1-4x faster (no packing, no thread wake-up in OpenBLAS); above,
+    /// OpenBLAS is as fast or up to ~15% faster, so it gets the tie.
     public static func prefersOpenBLAS(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
-        if m <= smallRows { return false }
-        return false
+        m > smallRows
     }
 
     /// Always the own kernels.
@@ -127,12 +133,19 @@ public enum GEMM {
         let mr = kern.mr, nr = kern.nr
         // Even blocks: K split into ceil(k / KC) equal parts, and so on.
         let kcStep = ceilDiv(k, ceilDiv(k, kern.kc))
-        let mcStep = roundUp(ceilDiv(m, ceilDiv(m, kern.mc)), mr)
         let ncStep = roundUp(ceilDiv(n, ceilDiv(n, kern.nc)), nr)
-        let mBlocks = ceilDiv(m, mcStep)
         let pool = ThreadPool.shared
+        let threads = pool.threadCount
+        // Row blocks: at most MC rows, whole mr-row panels, as many as a multiple of the thread
+        // count and within one panel of each other, so the threads finish together. (How rows are
+        // grouped into blocks changes no element's arithmetic: only K's blocking does, and that
+        // depends on k alone. So the thread count may steer this split.)
+        let mPanelsAll = ceilDiv(m, mr)
+        let mBlocks = min(mPanelsAll, roundUp(ceilDiv(m, kern.mc), threads))
+        let mcStep = ceilDiv(mPanelsAll, mBlocks) * mr  // the largest block
+        let minTasks = 2 * threads
 
-        let bBuffer = Workspace.shared.acquire(floats: ncStep * kcStep)
+        let bBuffer = Workspace.shared.acquire(floats: ncStep * kcStep + 8)
         defer { Workspace.shared.release(bBuffer) }
         let bp = bBuffer.floats
 
@@ -140,8 +153,9 @@ public enum GEMM {
         while jc < n {
             let nc = min(ncStep, n - jc)
             let nPanels = ceilDiv(nc, nr)
-            // Column chunks per row block: enough tasks to balance, chunks of at least 4 panels.
-            let chunks = max(1, min(ceilDiv(targetTasks, mBlocks), nPanels / 4))
+            // Column chunks per row block, so that there are enough tasks to balance (each chunk
+            // repacks its row block of A, so no more than needed; chunks of at least 4 panels).
+            let chunks = max(1, min(ceilDiv(minTasks, mBlocks), nPanels / 4))
             let packTasks = min(nPanels, targetTasks)
             var pc = 0
             while pc < k {
@@ -153,13 +167,13 @@ public enum GEMM {
                 }
                 pool.parallelFor(mBlocks * chunks) { t in
                     let ib = t / chunks, chunk = t % chunks
-                    let ic = ib * mcStep
-                    let mc = min(mcStep, m - ic)
+                    let ic = mPanelsAll * ib / mBlocks * mr
+                    let mc = min(m, mPanelsAll * (ib + 1) / mBlocks * mr) - ic
                     let q0 = nPanels * chunk / chunks, q1 = nPanels * (chunk + 1) / chunks
-                    let aBuffer = Workspace.shared.acquire(floats: mcStep * kcStep + mr * nr)
+                    let aBuffer = Workspace.shared.acquire(floats: mcStep * kcStep + mr * nr + 8)
                     defer { Workspace.shared.release(aBuffer) }
                     let ap = aBuffer.floats
-                    let tile = ap + mcStep * kcStep  // scratch for edge tiles
+                    let tile = ap + mcStep * kcStep + 8  // scratch for edge tiles (after packA's slack)
                     Kernels.packA(transA: transA, a, lda, i0: ic, rows: mc, k0: pc, kc: kc, mr: mr, into: ap)
                     let mPanels = ceilDiv(mc, mr)
                     for q in q0..<q1 {

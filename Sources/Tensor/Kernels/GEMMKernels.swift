@@ -23,7 +23,7 @@ struct MicroKernel: @unchecked Sendable {
 
     /// AVX2 (and anything without AVX-512): 6x16, twelve 8-float accumulators + 2 B vectors +
     /// 1 broadcast = 15 of 16 ymm registers.
-    static let avx2 = MicroKernel(mr: 6, nr: 16, kc: 256, mc: 144, nc: 4080, run: Kernels.kernel6x16,
+    static let avx2 = MicroKernel(mr: 6, nr: 16, kc: 384, mc: 96, nc: 4080, run: Kernels.kernel6x16,
                                   name: "6x16 SIMD8")
     /// AVX-512: 12x32, twenty-four 16-float accumulators + 2 B vectors + 1 broadcast = 27 of 32 zmm.
     /// Block sizes are educated guesses (no AVX-512 machine was available to tune on).
@@ -176,34 +176,105 @@ enum Kernels {
 // MARK: - Packing
 
 extension Kernels {
+    typealias V8 = SIMD8<Float>
+
+    @inline(__always)
+    static func unzip(_ a: V8, _ b: V8) -> (V8, V8) {
+        let w = SIMD16(lowHalf: a, highHalf: b)
+        return (w.evenHalf, w.oddHalf)
+    }
+
+    /// Transposes the 8x8 block at `src` (rows `ld` apart; rows at or past `rows` read as zero) and
+    /// stores its 8 columns as 8-float vectors `dstStride` floats apart. Three rounds of unzipping
+    /// rotate the 6-bit (row, column) index by 3, which swaps row and column.
+    @inline(__always)
+    static func transpose8(_ src: UnsafePointer<Float>, _ ld: Int, rows: Int,
+                           _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int) {
+        @inline(__always) func row(_ i: Int) -> V8 {
+            i < rows ? UnsafeRawPointer(src + i * ld).loadUnaligned(as: V8.self) : V8()
+        }
+        var r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+        var r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+        for _ in 0..<3 {
+            let (n0, n4) = unzip(r0, r1), (n1, n5) = unzip(r2, r3)
+            let (n2, n6) = unzip(r4, r5), (n3, n7) = unzip(r6, r7)
+            (r0, r1, r2, r3, r4, r5, r6, r7) = (n0, n1, n2, n3, n4, n5, n6, n7)
+        }
+        let d = UnsafeMutableRawPointer(dst), s = dstStride * 4
+        d.storeBytes(of: r0, as: V8.self); d.storeBytes(of: r1, toByteOffset: s, as: V8.self)
+        d.storeBytes(of: r2, toByteOffset: 2 * s, as: V8.self); d.storeBytes(of: r3, toByteOffset: 3 * s, as: V8.self)
+        d.storeBytes(of: r4, toByteOffset: 4 * s, as: V8.self); d.storeBytes(of: r5, toByteOffset: 5 * s, as: V8.self)
+        d.storeBytes(of: r6, toByteOffset: 6 * s, as: V8.self); d.storeBytes(of: r7, toByteOffset: 7 * s, as: V8.self)
+    }
+
+    /// Gathers `count` (<= `width`) strided rows into `width`-float groups: for each k in `0..<kc`,
+    /// `dst[k * width + r] = src[r * ld + k]`, zeros for `r >= count`. Full 8-row groups go through
+    /// 8x8 transposes; their stores may spill up to 7 floats past a group (into the next k's slots,
+    /// rewritten afterwards, or past the panel: the buffers keep 8 floats of slack).
+    static func gather(_ src: UnsafePointer<Float>, _ ld: Int, count: Int, kc: Int, width: Int,
+                       into dst: UnsafeMutablePointer<Float>) {
+        if count < width {
+            // Edge panel: plain loops.
+            for r in 0..<count {
+                let s = src + r * ld
+                var o = dst + r
+                for kk in 0..<kc { o.pointee = s[kk]; o += width }
+            }
+            for kk in 0..<kc { for r in count..<width { dst[kk * width + r] = 0 } }
+            return
+        }
+        let kv = kc / 8 * 8
+        // Last group first: a group's overflow lands only in slots that later groups (lower
+        // offsets) or later k rewrite.
+        var g = (width + 7) / 8 - 1
+        while g >= 0 {
+            let rows = min(8, width - g * 8)
+            let s = src + g * 8 * ld
+            var kk = 0
+            while kk < kv {
+                transpose8(s + kk, ld, rows: rows, dst + kk * width + g * 8, width)
+                kk += 8
+            }
+            g -= 1
+        }
+        for kk in kv..<kc { for r in 0..<width { dst[kk * width + r] = src[r * ld + kk] } }
+    }
+
+    /// Copies `kc` groups of `width` contiguous floats (`ld` apart) to `dst`, zero-padded past `count`.
+    static func copyRows(_ src: UnsafePointer<Float>, _ ld: Int, count: Int, kc: Int, width: Int,
+                         into dst: UnsafeMutablePointer<Float>) {
+        var s = src, o = dst
+        if count == width && width % 8 == 0 {
+            for _ in 0..<kc {
+                var v = 0
+                while v < width {
+                    UnsafeMutableRawPointer(o + v).storeBytes(
+                        of: UnsafeRawPointer(s + v).loadUnaligned(as: V8.self), as: V8.self)
+                    v += 8
+                }
+                s += ld; o += width
+            }
+        } else {
+            for _ in 0..<kc {
+                for r in 0..<count { o[r] = s[r] }
+                for r in count..<width { o[r] = 0 }
+                s += ld; o += width
+            }
+        }
+    }
+
     /// Packs rows `i0..<i0+rows` and K `k0..<k0+kc` of op(A) into `mr`-row panels: panel p holds,
     /// for each k, the `mr` values of rows `i0+p*mr ..< i0+(p+1)*mr` (zeros past `rows`).
     static func packA(transA: Bool, _ a: UnsafePointer<Float>, _ lda: Int, i0: Int, rows: Int,
                       k0: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
-        var out = dst
         var r0 = 0
         while r0 < rows {
             let valid = min(mr, rows - r0)
+            let out = dst + r0 * kc  // panel r0 / mr
             if transA {
-                // op(A)(i, k) = a[k * lda + i]: each k's mr values are contiguous.
-                var src = a + k0 * lda + i0 + r0
-                for _ in 0..<kc {
-                    for r in 0..<valid { out[r] = src[r] }
-                    for r in valid..<mr { out[r] = 0 }
-                    out += mr
-                    src += lda
-                }
+                copyRows(a + k0 * lda + i0 + r0, lda, count: valid, kc: kc, width: mr, into: out)
             } else {
-                // op(A)(i, k) = a[i * lda + k]: gather one value from each of `valid` rows.
-                for r in 0..<valid {
-                    let src = a + (i0 + r0 + r) * lda + k0
-                    var o = out + r
-                    for kk in 0..<kc { o.pointee = src[kk]; o += mr }
-                }
-                if valid < mr {
-                    for kk in 0..<kc { for r in valid..<mr { out[kk * mr + r] = 0 } }
-                }
-                out += kc * mr
+                gather(a + (i0 + r0) * lda + k0, lda, count: valid, kc: kc, width: mr, into: out)
             }
             r0 += mr
         }
@@ -219,33 +290,9 @@ extension Kernels {
             let valid = min(nr, cols - c0)
             let out = dst + q * nr * kc
             if transB {
-                // op(B)(k, j) = b[j * ldb + k]: each column is a contiguous row of b.
-                for cc in 0..<valid {
-                    let src = b + (j0 + c0 + cc) * ldb + k0
-                    var o = out + cc
-                    for kk in 0..<kc { o.pointee = src[kk]; o += nr }
-                }
-                if valid < nr {
-                    for kk in 0..<kc { for cc in valid..<nr { out[kk * nr + cc] = 0 } }
-                }
+                gather(b + (j0 + c0) * ldb + k0, ldb, count: valid, kc: kc, width: nr, into: out)
             } else {
-                // op(B)(k, j) = b[k * ldb + j]: each k's nr values are contiguous.
-                var src = b + k0 * ldb + j0 + c0
-                var o = out
-                if valid == nr {
-                    for _ in 0..<kc {
-                        (o as UnsafeMutablePointer<Float>).update(from: src, count: nr)
-                        o += nr
-                        src += ldb
-                    }
-                } else {
-                    for _ in 0..<kc {
-                        for cc in 0..<valid { o[cc] = src[cc] }
-                        for cc in valid..<nr { o[cc] = 0 }
-                        o += nr
-                        src += ldb
-                    }
-                }
+                copyRows(b + k0 * ldb + j0 + c0, ldb, count: valid, kc: kc, width: nr, into: out)
             }
         }
     }
