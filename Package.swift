@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // The engine is compiled for the host CPU so that Swift SIMD types lower to the widest vector
@@ -10,9 +11,24 @@ let hostCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
 let hostCPU: [SwiftSetting] = []
 #endif
 
+// Elementwise kernels use one register of the host's vector unit as their vector type; with
+// -target-cpu native that width is known when building, so it is chosen here (SIMDHelpers.swift).
+let hostHasAVX512: Bool = {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    let set = Set(flags.split(separator: " ").map(String.init))
+    return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
+}()
+let vectorWidth: [SwiftSetting] = hostHasAVX512 ? [.define("GRM_AVX512")] : []
+
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
 // up to 29x and guard nothing the kernels do.
-let engine: [SwiftSetting] = hostCPU + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+let engine: [SwiftSetting] = hostCPU + vectorWidth + [.unsafeFlags([
+    "-enforce-exclusivity=unchecked",
+    // LLVM merges near-identical kernel specialisations into one body that calls the varying
+    // part through a function pointer: one indirect call per vector (measured 2x slower exp).
+    "-Xfrontend", "-disable-llvm-merge-functions-pass",
+])]
 
 let package = Package(
     name: "swift-grm",

@@ -30,7 +30,7 @@ public enum GEMMBench {
     /// One measurement per backend per shape ("own", "openblas"), and an "auto -> <backend>" entry
     /// (its rate is that of the backend chosen).
     public static func run(shapes: [Shape] = GEMMBench.shapes, repeats: Int = 5, seconds: Double = 0.2,
-                           log: ((String) -> Void)? = nil) -> [Measurement] {
+                           includeOwn: Bool = true, log: ((String) -> Void)? = nil) -> [Measurement] {
         var out: [Measurement] = []
         for s in shapes {
             let rowsA = s.transA ? s.k : s.m, colsA = s.transA ? s.m : s.k
@@ -47,11 +47,11 @@ public enum GEMMBench {
             // Own and OpenBLAS runs alternate, so that a noisy neighbour slows both alike.
             var ownRuns: [Measurement] = [], blasRuns: [Measurement] = []
             for _ in 0..<max(1, repeats) {
-                ownRuns.append(Bench.measure("own", shape: s.label, unit: "GFLOP/s", work: flops,
+                if includeOwn { ownRuns.append(Bench.measure("own", shape: s.label, unit: "GFLOP/s", work: flops,
                                              repeats: 1, seconds: seconds) {
                     GEMM.ownSgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
                                   a: a, lda: colsA, b: b, ldb: colsB, c: c, ldc: s.n)
-                })
+                }) }
                 if OpenBLAS.isAvailable {
                     blasRuns.append(Bench.measure("openblas", shape: s.label, unit: "GFLOP/s", work: flops,
                                                   repeats: 1, seconds: seconds) {
@@ -60,20 +60,21 @@ public enum GEMMBench {
                     })
                 }
             }
+            let blas = blasRuns.isEmpty ? nil : combine(blasRuns)
+            guard includeOwn else {
+                if let blas { out.append(blas); log?(line(blas)) }
+                continue
+            }
             let own = combine(ownRuns)
             out.append(own)
             log?(line(own))
-            let blas = blasRuns.isEmpty ? nil : combine(blasRuns)
             if let blas {
                 out.append(blas)
                 log?(line(blas) + String(format: "   own/openblas %.2f", own.median / blas.median))
             }
-            let saved = GEMM.backend
-            GEMM.backend = .auto
-            let pick = GEMM.choice(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k)
-            GEMM.backend = saved
+            let pick = GEMM.choice(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, setting: .fastest)
             var auto = (pick == .openBLAS ? blas : nil) ?? own
-            auto.name = "auto -> " + (pick == .openBLAS ? "openblas" : "own")
+            auto.name = "fastest -> " + (pick == .openBLAS ? "openblas" : "own")
             out.append(auto)
             log?(line(auto))
         }

@@ -7,5 +7,10 @@ struct GRM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grm",
         abstract: "swift-grm: a CPU tensor engine and generalist reward model.",
-        subcommands: [])
+        subcommands: [Info.self, BenchCommand.self])
+}
+
+/// Standard error, for progress and diagnostics that must not mix with JSON on stdout.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
 }

@@ -51,6 +51,22 @@ struct Layout {
     }
 }
 
+extension Layout {
+    /// Element offset of the element with row-major linear index `index` for `operand`.
+    @inline(__always) func elementOffset(_ index: Int, operand: Int) -> Int {
+        var r = index, o = 0
+        let s = strides[operand]
+        var axis = shape.count - 1
+        while axis >= 0 {
+            let n = shape[axis]
+            o += (r % n) * s[axis]
+            r /= n
+            axis -= 1
+        }
+        return o
+    }
+}
+
 /// How many parallel tasks a job of `work` units deserves: about one per `grain` units, at most
 /// `limit`. Used so that tiny kernels stay on one thread.
 @inline(__always) func taskCount(work: Int, grain: Int, limit: Int) -> Int {

@@ -1,12 +1,12 @@
 /// Parallel traversal of a collapsed layout in segments: (row, lo..<hi) pieces of the inner run,
 /// at least `grain` elements of work each. Elementwise results do not depend on the split.
 extension Layout {
-    func forEachSegment(grain: Int = 1 << 15, _ body: (_ row: Int, _ lo: Int, _ hi: Int) -> Void) {
+    @inline(always) func forEachSegment(grain: Int = 1 << 15, _ body: (_ row: Int, _ lo: Int, _ hi: Int) -> Void) {
         let rows = self.rows, inner = self.inner
         let piecesPerRow = Swift.max(1, inner / grain)
         let items = rows * piecesPerRow
         let tasks = taskCount(work: rows * inner, grain: grain, limit: ThreadPool.shared.threadCount * 4)
-        @inline(__always) func segment(_ item: Int) {
+        @inline(always) func segment(_ item: Int) {
             let row = item / piecesPerRow, piece = item % piecesPerRow
             let lo = (inner * piece / piecesPerRow) & ~15
             let hi = piece == piecesPerRow - 1 ? inner : (inner * (piece + 1) / piecesPerRow) & ~15

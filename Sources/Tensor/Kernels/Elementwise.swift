@@ -7,72 +7,80 @@
 /// A binary function on vectors.
 public protocol BinaryFunction {
     static var name: String { get }
-    static func apply(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float>
+    static func apply(_ a: Vec, _ b: Vec) -> Vec
 }
 
 /// A unary function on vectors (a value, so it can carry parameters such as a scale).
 public protocol UnaryFunction {
     var name: String { get }
-    func apply(_ x: SIMD16<Float>) -> SIMD16<Float>
+    func apply(_ x: Vec) -> Vec
 }
 
 public enum Add: BinaryFunction {
     public static let name = "add"
-    @inline(__always) public static func apply(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a + b }
+    @inline(always) public static func apply(_ a: Vec, _ b: Vec) -> Vec { a + b }
 }
 public enum Sub: BinaryFunction {
     public static let name = "sub"
-    @inline(__always) public static func apply(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a - b }
+    @inline(always) public static func apply(_ a: Vec, _ b: Vec) -> Vec { a - b }
 }
 public enum Mul: BinaryFunction {
     public static let name = "mul"
-    @inline(__always) public static func apply(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a * b }
+    @inline(always) public static func apply(_ a: Vec, _ b: Vec) -> Vec { a * b }
 }
 public enum Div: BinaryFunction {
     public static let name = "div"
-    @inline(__always) public static func apply(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a / b }
+    @inline(always) public static func apply(_ a: Vec, _ b: Vec) -> Vec { a / b }
 }
 
 public struct Scale: UnaryFunction {
     public var factor: Float
     public init(_ factor: Float) { self.factor = factor }
     public var name: String { "scale" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x * factor }
+    @inline(always) public func apply(_ x: Vec) -> Vec { x * factor }
 }
 public struct Exp: UnaryFunction {
     public init() {}
     public var name: String { "exp" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.exp(x) }
+    @inline(always) public func apply(_ x: Vec) -> Vec { VectorMath.exp(x) }
 }
 public struct SiLU: UnaryFunction {
     public init() {}
     public var name: String { "silu" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.silu(x) }
+    @inline(always) public func apply(_ x: Vec) -> Vec { VectorMath.silu(x) }
 }
 public struct GELU: UnaryFunction {
     public init() {}
     public var name: String { "gelu" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.gelu(x) }
+    @inline(always) public func apply(_ x: Vec) -> Vec { VectorMath.gelu(x) }
 }
 public struct Sigmoid: UnaryFunction {
     public init() {}
     public var name: String { "sigmoid" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.sigmoid(x) }
+    @inline(always) public func apply(_ x: Vec) -> Vec { VectorMath.sigmoid(x) }
 }
 public struct Negate: UnaryFunction {
     public init() {}
     public var name: String { "neg" }
-    @inline(__always) public func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { -x }
+    @inline(always) public func apply(_ x: Vec) -> Vec { -x }
 }
 
 extension Tensor {
     /// Applies `F` elementwise to broadcast operands, into a new contiguous tensor.
     public static func binary<F: BinaryFunction>(_ f: F.Type, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let out = Tensor.uninitialized(try Tensor.broadcastShape(a.shape, b.shape, op: F.name))
+        try binary(f, a, b, into: out)
+        return out
+    }
+
+    /// Applies `F` elementwise to broadcast operands, writing into `out` (contiguous f32 of the
+    /// broadcast shape; it may be one of the operands, for an in-place update).
+    public static func binary<F: BinaryFunction>(_ f: F.Type, _ a: Tensor, _ b: Tensor, into out: Tensor) throws {
         try a.requireFloat32(F.name)
         try b.requireFloat32(F.name)
         let shape = try Tensor.broadcastShape(a.shape, b.shape, op: F.name)
+        try out.requireOutput(shape: shape, op: F.name)
         let av = try a.broadcast(to: shape), bv = try b.broadcast(to: shape)
-        let out = Tensor.uninitialized(shape)
         let layout = Layout(shape: shape, strides: [out.strides, av.strides, bv.strides])
         let sa = layout.innerStride(1), sb = layout.innerStride(2)
         let po = out.floatPointer, pa = av.floatPointer, pb = bv.floatPointer
@@ -82,42 +90,48 @@ extension Tensor {
             let y = pb + layout.rowOffset(row, operand: 2)
             var i = lo
             if sa == 1 && sb == 1 {
-                while i + 16 <= hi {
-                    let v = F.apply(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self),
-                                    UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self))
-                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
-                    i += 16
+                while i + Vec.scalarCount <= hi {
+                    let v = F.apply(UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self),
+                                    UnsafeRawPointer(y + i).loadUnaligned(as: Vec.self))
+                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: Vec.self)
+                    i += Vec.scalarCount
                 }
             } else if sa == 1 && sb == 0 {
-                let s = SIMD16<Float>(repeating: y[0])
-                while i + 16 <= hi {
-                    let v = F.apply(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self), s)
-                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
-                    i += 16
+                let s = Vec(repeating: y[0])
+                while i + Vec.scalarCount <= hi {
+                    let v = F.apply(UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self), s)
+                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: Vec.self)
+                    i += Vec.scalarCount
                 }
             } else if sa == 0 && sb == 1 {
-                let s = SIMD16<Float>(repeating: x[0])
-                while i + 16 <= hi {
-                    let v = F.apply(s, UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self))
-                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
-                    i += 16
+                let s = Vec(repeating: x[0])
+                while i + Vec.scalarCount <= hi {
+                    let v = F.apply(s, UnsafeRawPointer(y + i).loadUnaligned(as: Vec.self))
+                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: Vec.self)
+                    i += Vec.scalarCount
                 }
             }
             while i < hi {
-                let n = Swift.min(16, hi - i)
-                let v = F.apply(load16(x + i * sa, stride: sa, count: n, fill: 1),
-                                load16(y + i * sb, stride: sb, count: n, fill: 1))
-                store16(v, o + i, count: n)
+                let n = Swift.min(Vec.scalarCount, hi - i)
+                let v = F.apply(VectorMath.load(x + i * sa, stride: sa, count: n, fill: 1),
+                                VectorMath.load(y + i * sb, stride: sb, count: n, fill: 1))
+                VectorMath.store(v, o + i, count: n)
                 i += n
             }
         }
-        return out
     }
 
     /// Applies `f` elementwise, into a new contiguous tensor.
     public func map<F: UnaryFunction>(_ f: F) throws -> Tensor {
-        try requireFloat32(f.name)
         let out = Tensor.uninitialized(shape)
+        try map(f, into: out)
+        return out
+    }
+
+    /// Applies `f` elementwise into `out` (contiguous f32 of this shape; may be self if contiguous).
+    public func map<F: UnaryFunction>(_ f: F, into out: Tensor) throws {
+        try requireFloat32(f.name)
+        try out.requireOutput(shape: shape, op: f.name)
         let layout = Layout(shape: shape, strides: [out.strides, strides])
         let s = layout.innerStride(1)
         let po = out.floatPointer, px = floatPointer
@@ -126,19 +140,27 @@ extension Tensor {
             let x = px + layout.rowOffset(row, operand: 1)
             var i = lo
             if s == 1 {
-                while i + 16 <= hi {
-                    let v = f.apply(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
-                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: SIMD16<Float>.self)
-                    i += 16
+                while i + Vec.scalarCount <= hi {
+                    let v = f.apply(UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self))
+                    UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: Vec.self)
+                    i += Vec.scalarCount
                 }
             }
             while i < hi {
-                let n = Swift.min(16, hi - i)
-                store16(f.apply(load16(x + i * s, stride: s, count: n)), o + i, count: n)
+                let n = Swift.min(Vec.scalarCount, hi - i)
+                VectorMath.store(f.apply(VectorMath.load(x + i * s, stride: s, count: n)), o + i, count: n)
                 i += n
             }
         }
-        return out
+    }
+
+    /// Checks that this tensor can receive an op's result of `shape`.
+    func requireOutput(shape expected: [Int], op: String) throws {
+        try requireFloat32(op)
+        guard shape == expected, isContiguous else {
+            throw TensorError.shapeMismatch(op: op, lhs: expected, rhs: shape,
+                                            reason: "the output must be contiguous with the result's shape")
+        }
     }
 
     func requireFloat32(_ op: String) throws {

@@ -20,11 +20,22 @@ import Foundation
 ///   the same alone as in a batch of up to 8.
 ///
 /// Results are bit-identical for every thread count (`ThreadPool.shared`), by construction.
+/// OpenBLAS's are not: it splits K-blocks and uses different drivers per thread count (measured
+/// at 512x1536x576 with W transposed: 41,076 of 786,432 elements differ between 1 and 2 threads).
 public enum GEMM {
-    public enum Backend: Sendable { case auto, own, openBLAS }
+    public enum Backend: Sendable {
+        /// Per shape, the faster backend whose results do not depend on the thread count: today
+        /// the own kernels for every shape (see `fastest` for what OpenBLAS would add).
+        case auto
+        /// Per shape, the faster of the own kernels and OpenBLAS (see `prefersOpenBLAS`); with
+        /// OpenBLAS, results for m > 8 may change with the thread count.
+        case fastest
+        case own
+        /// OpenBLAS where available, else the own kernels.
+        case openBLAS
+    }
 
-    /// `.auto`: per shape, the faster of the own kernels and OpenBLAS (see `prefersOpenBLAS`).
-    /// `.openBLAS` falls back to the own kernels when OpenBLAS is unavailable.
+    /// The engine's default is `.auto`: reward scores must not change when the thread count does.
     nonisolated(unsafe) public static var backend: Backend = .auto
 
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -40,21 +51,20 @@ public enum GEMM {
                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// The backend `sgemm` uses for this shape under the current `backend` setting
-    /// (`.own` or `.openBLAS`, never `.auto`).
-    public static func choice(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Backend {
-        switch backend {
-        case .own: return .own
+    /// The backend `sgemm` uses for this shape under `setting` (`.own` or `.openBLAS`).
+    public static func choice(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                              setting: Backend = GEMM.backend) -> Backend {
+        switch setting {
+        case .own, .auto: return .own
         case .openBLAS: return OpenBLAS.isAvailable ? .openBLAS : .own
-        case .auto:
+        case .fastest:
             return OpenBLAS.isAvailable && prefersOpenBLAS(transA: transA, transB: transB, m: m, n: n, k: k)
                 ? .openBLAS : .own
         }
     }
 
-    /// The `.auto` rule: the own kernels for m <= 8 (the unpacked path), OpenBLAS above. It looks
-    /// at the shape only, never at the thread count, so the backend (and so the result) is the
-    /// same for every thread count.
+    /// The `.fastest` rule: the own kernels for m <= 8 (the unpacked path), OpenBLAS above. It looks
+    /// at the shape only, never at the thread count (though OpenBLAS's own result does).
     ///
     /// Measured on the development machine (AMD EPYC Zen 3, AVX2 only, 2 threads, OpenBLAS 0.3.21
     /// core Zen; a shared, noisy machine: medians of 5 alternating runs), GFLOP/s own vs OpenBLAS,

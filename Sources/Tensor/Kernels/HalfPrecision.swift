@@ -14,10 +14,10 @@ public enum Half {
     public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             var i = lo
-            while i + 16 <= hi {
-                let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float16>.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float>(h), as: SIMD16<Float>.self)
-                i += 16
+            while i + Vec.scalarCount <= hi {
+                let h = UnsafeRawPointer(src + i).loadUnaligned(as: HVec.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: Vec(h), as: Vec.self)
+                i += Vec.scalarCount
             }
             while i < hi { dst[i] = toFloat(src[i]); i += 1 }
         }
@@ -27,10 +27,10 @@ public enum Half {
     public static func fromFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             var i = lo
-            while i + 16 <= hi {
-                let f = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<Float16>(f), as: SIMD16<Float16>.self)
-                i += 16
+            while i + Vec.scalarCount <= hi {
+                let f = UnsafeRawPointer(src + i).loadUnaligned(as: Vec.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: HVec(f), as: HVec.self)
+                i += Vec.scalarCount
             }
             while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
         }
@@ -54,11 +54,11 @@ public enum BFloat {
     public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             var i = lo
-            while i + 16 <= hi {
-                let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt16>.self)
-                let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: w, as: SIMD16<UInt32>.self)
-                i += 16
+            while i + Vec.scalarCount <= hi {
+                let h = UnsafeRawPointer(src + i).loadUnaligned(as: U16Vec.self)
+                let w = VectorMath.widenTo32(h) &<< 16
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: w, as: UVec.self)
+                i += Vec.scalarCount
             }
             while i < hi { dst[i] = toFloat(src[i]); i += 1 }
         }
@@ -67,14 +67,14 @@ public enum BFloat {
     public static func fromFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             var i = lo
-            while i + 16 <= hi {
-                let u = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt32>.self)
+            while i + Vec.scalarCount <= hi {
+                let u = UnsafeRawPointer(src + i).loadUnaligned(as: UVec.self)
                 let rounded = (u &+ (0x7FFF &+ ((u &>> 16) & 1))) &>> 16
                 let nan = (u & 0x7FFF_FFFF) .> 0x7F80_0000
                 let r = rounded.replacing(with: (u &>> 16) | 64, where: nan)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r),
-                                                            as: SIMD16<UInt16>.self)
-                i += 16
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: VectorMath.narrowTo16(r),
+                                                            as: U16Vec.self)
+                i += Vec.scalarCount
             }
             while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
         }

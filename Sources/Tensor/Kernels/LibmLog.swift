@@ -1,4 +1,4 @@
 import Foundation
 
 /// Scalar libm log, for the rare lanes VectorMath.log hands back (subnormal inputs).
-@inline(never) func libmLog(_ x: Float) -> Float { Foundation.log(x) }
+@inline(never) public func libmLog(_ x: Float) -> Float { Foundation.log(x) }

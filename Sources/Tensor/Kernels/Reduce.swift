@@ -18,40 +18,42 @@ public enum Reduction: Sendable {
     /// Elements per independently reduced chunk of a long run.
     static let chunk = 1 << 14
 
-    /// Sum of `n` contiguous floats: 4 x 16 lanes, then a fixed pairwise combine.
-    @inline(__always) public static func sum(_ p: UnsafePointer<Float>, count n: Int) -> Float {
-        var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
+    /// Sum of `n` contiguous floats: four vector accumulators, then a fixed pairwise combine.
+    @inline(always) public static func sum(_ p: UnsafePointer<Float>, count n: Int) -> Float {
+        var a0 = Vec(), a1 = a0, a2 = a0, a3 = a0
+        let w = Vec.scalarCount
         var i = 0
-        while i + 64 <= n {
-            a0 += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-            a1 += UnsafeRawPointer(p + i + 16).loadUnaligned(as: SIMD16<Float>.self)
-            a2 += UnsafeRawPointer(p + i + 32).loadUnaligned(as: SIMD16<Float>.self)
-            a3 += UnsafeRawPointer(p + i + 48).loadUnaligned(as: SIMD16<Float>.self)
-            i += 64
+        while i + 4 * w <= n {
+            a0 += UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self)
+            a1 += UnsafeRawPointer(p + i + w).loadUnaligned(as: Vec.self)
+            a2 += UnsafeRawPointer(p + i + 2 * w).loadUnaligned(as: Vec.self)
+            a3 += UnsafeRawPointer(p + i + 3 * w).loadUnaligned(as: Vec.self)
+            i += 4 * w
         }
         while i < n {
-            let c = Swift.min(16, n - i)
-            a0 += load16(p + i, stride: 1, count: c)
+            let c = Swift.min(Vec.scalarCount, n - i)
+            a0 += VectorMath.load(p + i, stride: 1, count: c)
             i += c
         }
         return VectorMath.sum((a0 + a1) + (a2 + a3))
     }
 
     /// Maximum of `n` contiguous floats (-inf for n == 0).
-    @inline(__always) public static func max(_ p: UnsafePointer<Float>, count n: Int) -> Float {
-        var a0 = SIMD16<Float>(repeating: -.infinity), a1 = a0
+    @inline(always) public static func max(_ p: UnsafePointer<Float>, count n: Int) -> Float {
+        var a0 = Vec(repeating: -.infinity), a1 = a0
+        let w = Vec.scalarCount
         var i = 0
-        while i + 32 <= n {
-            a0 = pointwiseMax(a0, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self))
-            a1 = pointwiseMax(a1, UnsafeRawPointer(p + i + 16).loadUnaligned(as: SIMD16<Float>.self))
-            i += 32
+        while i + 2 * w <= n {
+            a0 = VectorMath.maximum(a0, UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self))
+            a1 = VectorMath.maximum(a1, UnsafeRawPointer(p + i + w).loadUnaligned(as: Vec.self))
+            i += 2 * w
         }
         while i < n {
-            let c = Swift.min(16, n - i)
-            a0 = pointwiseMax(a0, load16(p + i, stride: 1, count: c, fill: -.infinity))
+            let c = Swift.min(Vec.scalarCount, n - i)
+            a0 = VectorMath.maximum(a0, VectorMath.load(p + i, stride: 1, count: c, fill: -.infinity))
             i += c
         }
-        return VectorMath.max(pointwiseMax(a0, a1))
+        return VectorMath.max(VectorMath.maximum(a0, a1))
     }
 }
 
@@ -105,20 +107,21 @@ extension Tensor {
                 po[o] = kind == .mean ? acc / Float(r) : acc
             }
         } else {
-            let blocks = (inner + 15) / 16
+            let w = Vec.scalarCount
+            let blocks = (inner + w - 1) / w
             let tasks = taskCount(work: outer * r * inner, grain: 1 << 15, limit: threads * 4)
             ThreadPool.shared.parallelRanges(outer * blocks, parts: tasks) { range in
                 for item in range {
-                    let o = item / blocks, i = (item % blocks) * 16
-                    let n = Swift.min(16, inner - i)
+                    let o = item / blocks, i = (item % blocks) * w
+                    let n = Swift.min(w, inner - i)
                     let base = px + o * r * inner + i
-                    var acc = SIMD16<Float>(repeating: kind == .max ? -.infinity : 0)
+                    var acc = Vec(repeating: kind == .max ? -.infinity : 0)
                     for j in 0..<r {
-                        let v = load16(base + j * inner, stride: 1, count: n)
-                        acc = kind == .max ? pointwiseMax(acc, v) : acc + v
+                        let v = VectorMath.load(base + j * inner, stride: 1, count: n)
+                        acc = kind == .max ? VectorMath.maximum(acc, v) : acc + v
                     }
                     if kind == .mean { acc /= Float(r) }
-                    store16(acc, po + o * inner + i, count: n)
+                    VectorMath.store(acc, po + o * inner + i, count: n)
                 }
             }
         }

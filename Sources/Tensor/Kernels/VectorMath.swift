@@ -1,43 +1,43 @@
-/// Vectorised transcendental functions on `SIMD16<Float>`, used by every kernel that needs them
+/// Vectorised transcendental functions on `Vec`, used by every kernel that needs them
 /// so that contiguous, strided and tail elements all get bit-identical results.
 ///
 /// exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 minimax polynomial for
 /// e^r (Cephes' expf coefficients), and 2^n built in the exponent bits. Relative error below
 /// 2 ulp over the normal range; exp(-inf) = 0, exp(+inf) = inf, NaN propagates.
 public enum VectorMath {
-    public typealias V = SIMD16<Float>
+    public typealias V = Vec
 
-    @inline(__always) public static func exp(_ x: V) -> V {
+    @inline(always) public static func exp(_ x: V) -> V {
         let log2e: Float = 1.442_695_040_888_963_4
         let ln2hi: Float = 0.693_359_375
         let ln2lo: Float = -2.121_944_400_546_905_8e-4
-        let clamped = x.clamped(lowerBound: V(repeating: -87.336_55), upperBound: V(repeating: 88.722_83))
-        let n = (clamped * log2e).rounded(.toNearestOrEven)
-        var r = clamped - n * ln2hi
-        r = r - n * ln2lo
+        let clamped = VectorMath.minimum(VectorMath.maximum(x, V(repeating: -87.336_55)), V(repeating: 88.722_83))
+        let (n, ni) = VectorMath.roundToInteger(clamped * log2e)
+        var r = clamped.addingProduct(n, V(repeating: -ln2hi))
+        r = r.addingProduct(n, V(repeating: -ln2lo))
         var p = V(repeating: 1.987_569_150_0e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        p = p * (r * r) + r
+        p = V(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+        p = V(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+        p = V(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+        p = V(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+        p = V(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+        p = r.addingProduct(p, r * r)
         p = p + 1
         // 2^n as two factors so that n = 128 (x near 88.7) does not overflow the exponent field.
-        let ni = SIMD16<Int32>(n)
         let half = ni &>> 1
-        let s1 = floats(SIMD16<UInt32>(truncatingIfNeeded: (half &+ 127) &<< 23))
-        let s2 = floats(SIMD16<UInt32>(truncatingIfNeeded: (ni &- half &+ 127) &<< 23))
+        let s1 = VectorMath.floats(VectorMath.uint32s((half &+ 127) &<< 23))
+        let s2 = VectorMath.floats(VectorMath.uint32s((ni &- half &+ 127) &<< 23))
         var result = p * s1 * s2
+        // Underflow to exactly 0 (softmax masks rely on exp(-inf) == 0) and overflow to infinity.
+        // NaN needs no case of its own: the clamps keep it and the polynomial carries it.
         result.replace(with: 0, where: x .< -87.336_55)
         result.replace(with: Float.infinity, where: x .> 88.722_83)
-        result.replace(with: x, where: x .!= x)
         return result
     }
 
     /// tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)); for |x| < 0.0625 an odd polynomial keeps the
     /// relative error small near zero.
-    @inline(__always) public static func tanh(_ x: V) -> V {
+    @inline(always) public static func tanh(_ x: V) -> V {
         let a = floats(bits(x) & 0x7FFF_FFFF)
         let e = exp(a + a)
         var t = 1 - 2 / (e + 1)
@@ -54,27 +54,27 @@ public enum VectorMath {
     }
 
     /// SiLU (swish): x * sigmoid(x) = x / (1 + e^-x).
-    @inline(__always) public static func silu(_ x: V) -> V {
+    @inline(always) public static func silu(_ x: V) -> V {
         x / (1 + exp(-x))
     }
 
     /// sigmoid(x) = 1 / (1 + e^-x).
-    @inline(__always) public static func sigmoid(_ x: V) -> V {
+    @inline(always) public static func sigmoid(_ x: V) -> V {
         1 / (1 + exp(-x))
     }
 
     /// GELU, tanh approximation (as GPT-2, ggml and PyTorch's approximate="tanh"):
     /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-    @inline(__always) public static func gelu(_ x: V) -> V {
+    @inline(always) public static func gelu(_ x: V) -> V {
         let k: Float = 0.797_884_560_802_865_4
         return 0.5 * x * (1 + tanh(k * (x + 0.044_715 * x * x * x)))
     }
 
     /// Natural logarithm, for log-softmax and losses: frexp-style split into 2^e * m with m in
     /// [sqrt(1/2), sqrt(2)), then a degree-8 polynomial in (m - 1) (Cephes' logf coefficients).
-    @inline(__always) public static func log(_ x: V) -> V {
+    @inline(always) public static func log(_ x: V) -> V {
         let u = bits(x)
-        var e = SIMD16<Int32>(truncatingIfNeeded: (u &>> 23) & 0xFF) &- 126
+        var e = VectorMath.int32s((u &>> 23) & 0xFF) &- 126
         var m = floats((u & 0x007F_FFFF) | 0x3F00_0000)   // in [0.5, 1)
         let lowM = m .< 0.707_106_77
         e.replace(with: e &- 1, where: lowM)
@@ -90,7 +90,7 @@ public enum VectorMath {
         p = p * f - 2.499_999_4e-1
         p = p * f + 3.333_333_1e-1
         let f2 = f * f
-        let ef = V(e)
+        let ef = VectorMath.floatFromSmallInt(e)
         var r = f2 * f * p
         r = r + ef * -2.121_944_4e-4
         r = r - 0.5 * f2
@@ -103,39 +103,38 @@ public enum VectorMath {
         r.replace(with: x, where: x .!= x)
         let subnormal = (x .> 0) .& (x .< Float.leastNormalMagnitude)
         if any(subnormal) {
-            for i in 0..<16 where subnormal[i] { r[i] = libmLog(x[i]) }
+            for i in 0..<Vec.scalarCount where subnormal[i] { r[i] = libmLog(x[i]) }
         }
         return r
     }
 
-    @inline(__always) public static func bits(_ v: V) -> SIMD16<UInt32> { unsafeBitCast(v, to: SIMD16<UInt32>.self) }
-    @inline(__always) public static func floats(_ u: SIMD16<UInt32>) -> V { unsafeBitCast(u, to: V.self) }
 
     /// Horizontal sum of a vector, in a fixed order (pairwise halves).
-    @inline(__always) public static func sum(_ v: V) -> Float {
-        let a = v.lowHalf + v.highHalf
-        let b = a.lowHalf + a.highHalf
-        let c = b.lowHalf + b.highHalf
-        return c[0] + c[1]
+    /// Horizontal sum, lane by lane in a fixed order.
+    @inline(always) public static func sum(_ v: V) -> Float {
+        var s = v[0]
+        for i in 1..<V.scalarCount { s += v[i] }
+        return s
     }
 
-    @inline(__always) public static func max(_ v: V) -> Float {
-        let a = pointwiseMax(v.lowHalf, v.highHalf)
-        let b = pointwiseMax(a.lowHalf, a.highHalf)
-        let c = pointwiseMax(b.lowHalf, b.highHalf)
-        return Swift.max(c[0], c[1])
+    @inline(always) public static func max(_ v: V) -> Float {
+        var m = v[0]
+        for i in 1..<V.scalarCount where v[i] > m { m = v[i] }
+        return m
     }
 }
 
-/// Loads and stores of up to 16 floats with any stride; lanes past `count` read as `fill`.
-@inline(__always) func load16(_ p: UnsafePointer<Float>, stride: Int, count: Int, fill: Float = 0) -> SIMD16<Float> {
-    if stride == 1 && count == 16 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
-    var v = SIMD16<Float>(repeating: fill)
-    for i in 0..<Swift.min(count, 16) { v[i] = p[i * stride] }
-    return v
-}
+extension VectorMath {
+    /// Loads and stores of up to one vector of floats with any stride; lanes past `count` read as `fill`.
+    @inline(always) public static func load(_ p: UnsafePointer<Float>, stride: Int, count: Int, fill: Float = 0) -> Vec {
+        if stride == 1 && count == Vec.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+        var v = Vec(repeating: fill)
+        for i in 0..<Swift.min(count, Vec.scalarCount) { v[i] = p[i * stride] }
+        return v
+    }
 
-@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, count: Int) {
-    if count == 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self); return }
-    for i in 0..<Swift.min(count, 16) { p[i] = v[i] }
+    @inline(always) public static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, count: Int) {
+        if count == Vec.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self); return }
+        for i in 0..<Swift.min(count, Vec.scalarCount) { p[i] = v[i] }
+    }
 }

@@ -1,0 +1,21 @@
+import ArgumentParser
+import Tensor
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the machine and the engine's set-up: CPU features, threads, OpenBLAS.")
+
+    func run() throws {
+        print("cpu:       \(CPU.modelName), \(CPU.cores) logical cores")
+        let features = ["avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "asimd"]
+            .filter { CPU.flags.contains($0) }
+        print("features:  \(features.joined(separator: " "))")
+        print("vectors:   \(CPU.vectorFloats) floats per register the kernels plan for")
+        print("threads:   \(ThreadPool.shared.threadCount) (set GRM_THREADS to change)")
+        if OpenBLAS.isAvailable {
+            print("openblas:  \(OpenBLAS.coreName ?? "?") core, \(OpenBLAS.config ?? "")")
+        } else {
+            print("openblas:  not found (own kernels only)")
+        }
+    }
+}
