@@ -51,32 +51,23 @@ public enum BFloat {
         return UInt16(truncatingIfNeeded: (u &+ (0x7FFF &+ ((u >> 16) & 1))) >> 16)
     }
 
+    // Plain loops on purpose: LLVM's loop vectoriser turns them into vpmovzxwd / vpackusdw
+    // sequences, which Swift's SIMD types cannot express without lane-by-lane code (measured: a
+    // SIMD version with a lane loop for the 32->16 bit narrowing ran at 1.6 GB/s).
     public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
-            var i = lo
-            while i + Vec.scalarCount <= hi {
-                let h = UnsafeRawPointer(src + i).loadUnaligned(as: U16Vec.self)
-                let w = VectorMath.widenTo32(h) &<< 16
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: w, as: UVec.self)
-                i += Vec.scalarCount
-            }
-            while i < hi { dst[i] = toFloat(src[i]); i += 1 }
+            for i in lo..<hi { dst[i] = Float(bitPattern: UInt32(src[i]) &<< 16) }
         }
     }
 
     public static func fromFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
-            var i = lo
-            while i + Vec.scalarCount <= hi {
-                let u = UnsafeRawPointer(src + i).loadUnaligned(as: UVec.self)
+            for i in lo..<hi {
+                let u = src[i].bitPattern
                 let rounded = (u &+ (0x7FFF &+ ((u &>> 16) & 1))) &>> 16
-                let nan = (u & 0x7FFF_FFFF) .> 0x7F80_0000
-                let r = rounded.replacing(with: (u &>> 16) | 64, where: nan)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: VectorMath.narrowTo16(r),
-                                                            as: U16Vec.self)
-                i += Vec.scalarCount
+                let nan = (u & 0x7FFF_FFFF) > 0x7F80_0000
+                dst[i] = UInt16(truncatingIfNeeded: nan ? (u &>> 16) | 64 : rounded)
             }
-            while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
         }
     }
 }

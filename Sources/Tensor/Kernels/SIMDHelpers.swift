@@ -51,18 +51,4 @@ extension VectorMath {
     @inline(always) public static func floatFromSmallInt(_ i: IVec) -> Vec {
         VectorMath.floats(VectorMath.uint32s(i &+ 0x4B40_0000)) - 12_582_912
     }
-
-    /// Keeps the low 16 bits of each lane.
-    @inline(always) public static func narrowTo16(_ x: UVec) -> U16Vec {
-        var r = U16Vec()
-        for i in 0..<Vec.scalarCount { r[i] = UInt16(truncatingIfNeeded: x[i]) }
-        return r
-    }
-
-    /// Zero-extends each lane to 32 bits.
-    @inline(always) public static func widenTo32(_ x: U16Vec) -> UVec {
-        var r = UVec()
-        for i in 0..<Vec.scalarCount { r[i] = UInt32(x[i]) }
-        return r
-    }
 }
