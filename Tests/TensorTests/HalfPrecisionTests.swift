@@ -99,7 +99,7 @@ final class HalfPrecisionTests: XCTestCase {
             let wide = narrow.converted(to: .f32).scalars()
             let expected = t.scalars().map { dtype == .f16 ? Float(Float16($0)) : Float(bitPattern: UInt32(Self.bf16Reference($0)) << 16) }
             XCTAssertEqual(wide.map(\.bitPattern), expected.map(\.bitPattern))
-            try assertThreadCountIndependent("\(dtype) conversion") { t.converted(to: dtype).converted(to: .f32) }
+            assertThreadCountIndependent("\(dtype) conversion") { t.converted(to: dtype).converted(to: .f32) }
         }
     }
 }
