@@ -1,9 +1,10 @@
 /// Vectorised transcendental functions on `Vec`, used by every kernel that needs them
 /// so that contiguous, strided and tail elements all get bit-identical results.
 ///
-/// exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, a degree-6 minimax polynomial for
-/// e^r (Cephes' expf coefficients), and 2^n built in the exponent bits. Relative error below
-/// 2 ulp over the normal range; exp(-inf) = 0, exp(+inf) = inf, NaN propagates.
+/// exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, e^r ~ 1 + r + r^2 q(r) with q a
+/// cubic fitted here for minimal relative error (1.05e-7 in exact arithmetic, 1.6e-7 in f32), and
+/// 2^n built in the exponent bits. Relative error below 2.5e-7 (about 2 ulp) over the normal range,
+/// measured by a test; exp(-inf) = 0, exp(+inf) = inf, NaN propagates.
 public enum VectorMath {
     public typealias V = Vec
 
@@ -16,12 +17,10 @@ public enum VectorMath {
         let (n, ni) = VectorMath.roundToInteger(x * log2e)
         var r = x.addingProduct(n, V(repeating: -ln2hi))
         r = r.addingProduct(n, V(repeating: -ln2lo))
-        var p = V(repeating: 1.987_569_150_0e-4)
-        p = V(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
-        p = V(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
-        p = V(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
-        p = V(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
-        p = V(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+        var p = V(repeating: 8.312_53e-3)
+        p = V(repeating: 4.189_011e-2).addingProduct(p, r)
+        p = V(repeating: 1.666_711_4e-1).addingProduct(p, r)
+        p = V(repeating: 4.999_923_2e-1).addingProduct(p, r)
         p = r.addingProduct(p, r * r)
         p = p + 1
         // 2^n as two factors so that n = 128 (x near 88.7) does not overflow the exponent field.

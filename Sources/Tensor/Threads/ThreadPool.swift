@@ -1,5 +1,10 @@
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A persistent pool of worker threads that every parallel kernel shares.
 ///
@@ -78,7 +83,13 @@ public final class ThreadPool: @unchecked Sendable {
                     mutex.lock(); mutex.broadcast(); mutex.unlock()
                 }
                 runTasks(job: job, n: n, body: address)
-                while done.load(ordering: .acquiring) < n { pause() }
+                // Wait for tasks other threads claimed. On a loaded machine a worker may have been
+                // descheduled mid-task: after a short spin, yield the core instead of burning it.
+                var spins = 0
+                while done.load(ordering: .acquiring) < n {
+                    spins += 1
+                    if spins > 2000 { sched_yield() } else { pause() }
+                }
             }
         }
         busy.store(false, ordering: .releasing)
