@@ -43,7 +43,7 @@ func temporaryDirectory() -> String {
 }
 
 /// Runs a command; nil if it could not be started.
-func run(_ arguments: [String], input: String? = nil) -> (status: Int32, output: String)? {
+func runCommand(_ arguments: [String], input: String? = nil) -> (status: Int32, output: String)? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = arguments

@@ -38,8 +38,7 @@ public struct GGUFWriter {
         }
     }
 
-    /// The header (magic through tensor infos, padded to the alignment) and each tensor's
-    /// data offset.
+    /// The header: magic through tensor infos, zero-padded to the alignment.
     func header() throws -> [UInt8] {
         var out = GGUFEncoder()
         out.u32(GGUFFile.magic)
