@@ -160,11 +160,12 @@ final class GGUFValidationTests: XCTestCase {
                 case 0: b[Int.random(in: 0..<b.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
                 case 1: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
                 case 2: b[Int.random(in: 0..<b.count, using: &rng)] = [0, 0xFF, 0x7F, 0x80].randomElement(using: &rng)!
-                case 3:
+                case 3 where b.count > 8:
                     let at = Int.random(in: 0..<(b.count - 8), using: &rng)
                     let v = [UInt64.max, 1 << 63, UInt64(UInt32.max), 1 << 40, UInt64.random(in: 0...UInt64.max, using: &rng)]
                         .randomElement(using: &rng)!
                     withUnsafeBytes(of: v.littleEndian) { for i in 0..<8 { b[at + i] = $0[i] } }
+                case 3: b = []
                 case 4: b = Array(b.prefix(Int.random(in: 0..<b.count, using: &rng)))
                 default:
                     let at = Int.random(in: 0..<b.count, using: &rng)
