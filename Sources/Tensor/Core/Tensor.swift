@@ -153,6 +153,14 @@ public struct Tensor: @unchecked Sendable {
         case .f16: return Half.toFloat(storage.base.assumingMemoryBound(to: UInt16.self)[o])
         case .bf16: return BFloat.toFloat(storage.base.assumingMemoryBound(to: UInt16.self)[o])
         case .i32: return Float(storage.base.assumingMemoryBound(to: Int32.self)[o])
+        default:
+            // Block type: dequantise the block that holds element o.
+            let qk = dtype.blockElements
+            var block = [Float](repeating: 0, count: qk)
+            block.withUnsafeMutableBufferPointer {
+                Quant.dequantize(dtype, storage.base + (o / qk) * dtype.blockBytes, $0.baseAddress!, count: qk)
+            }
+            return block[o % qk]
         }
     }
 }

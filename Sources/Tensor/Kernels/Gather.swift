@@ -14,7 +14,7 @@ extension Tensor {
             throw TensorError.invalidShape(op: "embedding", shape: shape, reason: "the table must be [vocab, dim]")
         }
         guard dtype.isFloatingPoint else {
-            throw TensorError.unsupportedType(op: "embedding", dtype: dtype, reason: "the table must hold f32, f16 or bf16")
+            throw TensorError.unsupportedType(op: "embedding", dtype: dtype, reason: "the table must hold f32, f16, bf16 or a block type")
         }
         let vocab = shape[0], dim = shape[1]
         for (i, id) in ids.enumerated() where id < 0 || Int(id) >= vocab {
@@ -34,6 +34,8 @@ extension Tensor {
                     case .f16: Half.toFloat(table.uint16Pointer + r, po + i * dim, count: dim)
                     case .bf16: BFloat.toFloat(table.uint16Pointer + r, po + i * dim, count: dim)
                     case .i32: break
+                    default: Quant.dequantize(table.dtype, table.storage.base + table.dtype.byteCount(elements: table.offset + r),
+                                              po + i * dim, count: dim)
                     }
                 }
             }
