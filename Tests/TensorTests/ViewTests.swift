@@ -77,3 +77,26 @@ final class ViewTests: XCTestCase {
         XCTAssertEqual(try ids.transposed().int32s(), [1, 4, 2, 5, 3, 6])
     }
 }
+
+final class BlockViewTests: XCTestCase {
+    func testBlockQuantisedViewsKeepWholeRows() throws {
+        let x = randomTensor([4, 3, 64], seed: 21)
+        let q = try x.quantized(to: .q8_0)
+        let wide = q.converted(to: .f32)
+        // Moving, slicing and selecting outer axes are views; copies of them dequantise the same.
+        let p = try q.permuted([1, 0, 2])
+        XCTAssertEqual(p.contiguous().converted(to: .f32).scalars(), try wide.permuted([1, 0, 2]).contiguous().scalars())
+        let s = try q.sliced(axis: 0, 1..<4, step: 2)
+        XCTAssertEqual(s.converted(to: .f32).scalars(), try wide.sliced(axis: 0, 1..<4, step: 2).contiguous().scalars())
+        XCTAssertEqual(try q.sliced(axis: 2, 32..<64).converted(to: .f32).scalars(),
+                       try wide.sliced(axis: 2, 32..<64).contiguous().scalars())
+        XCTAssertEqual(try q.reshaped([12, 64]).converted(to: .f32).scalars(), wide.scalars())
+        // Anything that would split a block throws instead of reading garbage.
+        XCTAssertThrowsError(try q.transposed(1, 2))
+        XCTAssertThrowsError(try q.sliced(axis: 2, 1..<33))
+        XCTAssertThrowsError(try q.sliced(axis: 2, 0..<64, step: 2))
+        XCTAssertThrowsError(try q.selected(axis: 2, 0))
+        XCTAssertThrowsError(try q.reshaped([4, 3, 8, 8]))
+        XCTAssertThrowsError(try q.unsqueezed(axis: 3))
+    }
+}

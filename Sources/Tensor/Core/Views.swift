@@ -5,6 +5,10 @@ extension Tensor {
     /// A view when the strides allow it, else a contiguous copy.
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
         let target = try resolveShape(newShape)
+        if dtype.isBlockQuantised, let last = target.last, last % dtype.blockElements != 0 {
+            throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape,
+                                            reason: "\(dtype) rows must stay multiples of \(dtype.blockElements) values")
+        }
         if let s = viewStrides(for: target) {
             return Tensor(storage: storage, dtype: dtype, shape: target, strides: s, offset: offset)
         }
@@ -81,6 +85,7 @@ extension Tensor {
             throw TensorError.invalidShape(op: "permute", shape: shape,
                                            reason: "\(order) is not a permutation of 0..<\(rank)")
         }
+        try requireWholeBlocks(op: "permute", keepsLastAxis: order.last == rank - 1)
         return Tensor(storage: storage, dtype: dtype, shape: order.map { shape[$0] },
                       strides: order.map { strides[$0] }, offset: offset)
     }
@@ -92,6 +97,8 @@ extension Tensor {
             throw TensorError.invalidShape(op: "slice", shape: shape,
                                            reason: "range \(range) step \(step) on axis \(x) of size \(shape[x])")
         }
+        try requireWholeBlocks(op: "slice", keepsLastAxis: x != rank - 1 || (step == 1
+            && range.lowerBound % dtype.blockElements == 0 && range.count % dtype.blockElements == 0))
         var newShape = shape, newStrides = strides
         newShape[x] = (range.count + step - 1) / step
         newStrides[x] = strides[x] * step
@@ -105,6 +112,7 @@ extension Tensor {
         guard i >= 0 && i < shape[x] else {
             throw TensorError.invalidShape(op: "select", shape: shape, reason: "index \(i) on axis \(x) of size \(shape[x])")
         }
+        try requireWholeBlocks(op: "select", keepsLastAxis: x != rank - 1)
         var newShape = shape, newStrides = strides
         newShape.remove(at: x)
         newStrides.remove(at: x)
@@ -118,6 +126,7 @@ extension Tensor {
         guard x >= 0 && x <= rank else {
             throw TensorError.invalidShape(op: "unsqueeze", shape: shape, reason: "axis \(a) for rank \(rank)")
         }
+        try requireWholeBlocks(op: "unsqueeze", keepsLastAxis: x < rank)
         var newShape = shape, newStrides = strides
         newShape.insert(1, at: x)
         newStrides.insert(x < rank ? strides[x] * shape[x] : 1, at: x)
@@ -130,6 +139,7 @@ extension Tensor {
             throw TensorError.shapeMismatch(op: "broadcast", lhs: shape, rhs: target, reason: "target has fewer axes")
         }
         let lead = target.count - rank
+        try requireWholeBlocks(op: "broadcast", keepsLastAxis: rank > 0 && target.last == shape.last)
         var newStrides = [Int](repeating: 0, count: target.count)
         for i in 0..<rank {
             if shape[i] == target[lead + i] {
@@ -158,6 +168,14 @@ extension Tensor {
             out[i] = x == 1 ? y : x
         }
         return out
+    }
+
+    /// Block-quantised tensors store runs of `blockElements` values of a row together, so a view
+    /// may move, split or broadcast any axis but the last, which must stay whole and unit-stride.
+    func requireWholeBlocks(op: String, keepsLastAxis: Bool) throws {
+        guard dtype.isBlockQuantised, !keepsLastAxis else { return }
+        throw TensorError.unsupportedType(op: op, dtype: dtype,
+                                          reason: "views of block-quantised tensors must keep whole rows of \(dtype.blockElements)-value blocks along the last axis")
     }
 
     /// This tensor if contiguous, else a contiguous copy.

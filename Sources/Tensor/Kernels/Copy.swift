@@ -11,7 +11,21 @@ enum Copy {
         case 2:
             run(layout, dst.uint16Pointer, src.uint16Pointer)
         default:
-            preconditionFailure("strided copy of block type \(src.dtype)")
+            // Block types: views never split the last axis (Views.swift checks), so rows of whole
+            // blocks are copied as bytes.
+            precondition(layout.innerStride(0) == 1 && layout.innerStride(1) == 1 && layout.inner % src.dtype.blockElements == 0,
+                         "strided copy of \(src.dtype) needs whole contiguous rows")
+            let qk = src.dtype.blockElements, bytes = src.dtype.blockBytes
+            let dstBase = dst.storage.base.assumingMemoryBound(to: UInt8.self)
+            let srcBase = src.storage.base.assumingMemoryBound(to: UInt8.self)
+            ThreadPool.shared.parallelRanges(layout.rows, parts: taskCount(work: layout.rows * layout.inner, grain: 1 << 16,
+                                                                           limit: ThreadPool.shared.threadCount * 4)) { range in
+                for row in range {
+                    let d = (dst.offset + layout.rowOffset(row, operand: 0)) / qk * bytes
+                    let s = (src.offset + layout.rowOffset(row, operand: 1)) / qk * bytes
+                    (dstBase + d).update(from: srcBase + s, count: layout.inner / qk * bytes)
+                }
+            }
         }
     }
 

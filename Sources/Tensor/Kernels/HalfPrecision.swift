@@ -90,7 +90,7 @@ extension Tensor {
     /// This tensor's values in another element type (a contiguous copy; self if already that type).
     public func converted(to target: DType) -> Tensor {
         if target == dtype { return self }
-        if dtype.isBlockQuantised { return dequantizedContiguous().converted(to: target) }
+        if dtype.isBlockQuantised { return contiguous().dequantizedContiguous().converted(to: target) }
         if target.isBlockQuantised {
             do { return try quantized(to: target) } catch { preconditionFailure("\(error)") }
         }
