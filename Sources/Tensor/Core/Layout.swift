@@ -38,20 +38,9 @@ struct Layout {
 
     /// Element offset of the start of outer row `row` for `operand`.
     @inline(__always) func rowOffset(_ row: Int, operand: Int) -> Int {
-        var r = row, o = 0
-        let s = strides[operand]
-        var axis = shape.count - 2
-        while axis >= 0 {
-            let n = shape[axis]
-            o += (r % n) * s[axis]
-            r /= n
-            axis -= 1
-        }
-        return o
+        elementOffset(row * inner, operand: operand)
     }
-}
 
-extension Layout {
     /// Element offset of the element with row-major linear index `index` for `operand`.
     @inline(__always) func elementOffset(_ index: Int, operand: Int) -> Int {
         var r = index, o = 0
