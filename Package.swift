@@ -35,6 +35,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Transformer", targets: ["Transformer"]),
         .executable(name: "grm", targets: ["grm"]),
     ],
     dependencies: [
@@ -54,6 +55,12 @@ let package = Package(
             swiftSettings: engine,
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
+        // Models built on the engine: the Llama-style decoder (training from scratch for now).
+        .target(
+            name: "Transformer",
+            dependencies: ["Tensor"],
+            swiftSettings: engine
+        ),
         .target(
             name: "KernelBench",
             dependencies: ["Tensor"],
@@ -63,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "grm",
             dependencies: [
-                "Tensor", "KernelBench",
+                "Tensor", "Transformer", "KernelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hostCPU
@@ -71,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "TensorTests",
             dependencies: ["Tensor"],
+            swiftSettings: engine
+        ),
+        .testTarget(
+            name: "TransformerTests",
+            dependencies: ["Transformer", "Tensor"],
             swiftSettings: engine
         ),
     ],
