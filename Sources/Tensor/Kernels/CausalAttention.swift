@@ -5,9 +5,11 @@ import Foundation
 /// q is [B, T, Hq, D]; k and v are [B, T, Hkv, D] with Hq a multiple of Hkv, query head h reading
 /// key/value head h / (Hq / Hkv) (Llama's repeat_kv). Query i attends to keys 0...i.
 ///
-/// The forward keeps only each row's log-sum-exp ([B, Hq, T]); the backward recomputes the
-/// probabilities from it, so no T x T matrix is ever stored (FlashAttention's recompute, one row
-/// at a time). The forward splits (batch, query head) pairs across threads, the backward
+/// Queries are processed in blocks of `blockRows` rows: a block's scores against the keys it may
+/// see (0..<end of block) are one small GEMM into a [blockRows, T] scratch, so no T x T matrix
+/// is ever kept. The forward saves only each row's log-sum-exp ([B, Hq, T]); the backward
+/// recomputes the block's probabilities from it (FlashAttention's recompute) and forms dQ, dK
+/// and dV with GEMMs. The forward splits (batch, query head) pairs across threads, the backward
 /// (batch, key/value head) pairs, so every key/value gradient is summed by one task in a fixed
 /// order: results do not depend on the thread count.
 public enum CausalAttention {
@@ -26,46 +28,54 @@ public enum CausalAttention {
         return (b, t, hq, hkv, d)
     }
 
-    /// Scores s_j = scale * q . k_j for j in 0...i into `s`, for one query row.
-    @inline(always) static func scores(_ qi: UnsafePointer<Float>, _ k: UnsafePointer<Float>, rowStride: Int, count: Int,
-                                       d: Int, scale: Float, into s: UnsafeMutablePointer<Float>) {
-        for j in 0..<count { s[j] = RowGrad.dot(qi, k + j * rowStride, d) * scale }
-    }
+    /// Query rows per block.
+    static let blockRows = 64
 
     /// Returns the attention output [B, T, Hq, D] and each row's log-sum-exp [B, Hq, T].
     public static func forward(q: Tensor, k: Tensor, v: Tensor, scale: Float? = nil) throws -> (out: Tensor, lse: Tensor) {
         let (b, t, hq, hkv, d) = try check(q, k, v)
         let sc = scale ?? 1 / Float(d).squareRoot()
         let qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous()
-        let out = Tensor(zeros: q.shape)
+        let out = Tensor.uninitialized(q.shape)
         let lse = Tensor.uninitialized([b, hq, t])
         let pq = qc.floatPointer, pk = kc.floatPointer, pv = vc.floatPointer
         let po = out.floatPointer, pl = lse.floatPointer
-        let rep = hq / hkv
+        let rep = hq / hkv, ldq = hq * d, ldk = hkv * d
         ThreadPool.shared.parallelFor(b * hq) { item in
             let bi = item / hq, h = item % hq, g = h / rep
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(t, 1))
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(blockRows * t, 1))
             defer { s.deallocate() }
-            let kBase = pk + (bi * t * hkv + g) * d, vBase = pv + (bi * t * hkv + g) * d
-            for i in 0..<t {
-                let row = (bi * t + i) * hq + h
-                scores(pq + row * d, kBase, rowStride: hkv * d, count: i + 1, d: d, scale: sc, into: s)
-                let n = i + 1
-                let m = Reduction.max(s, count: n)
-                var acc = Vec()
-                var j = 0
-                while j < n {
-                    let c = Swift.min(Vec.scalarCount, n - j)
-                    let e = VectorMath.exp(VectorMath.load(s + j, stride: 1, count: c, fill: -.infinity) - m)
-                    acc += e
-                    VectorMath.store(e, s + j, count: c)
-                    j += c
+            let qh = pq + (bi * t * hq + h) * d, oh = po + (bi * t * hq + h) * d
+            let kg = pk + (bi * t * hkv + g) * d, vg = pv + (bi * t * hkv + g) * d
+            for i0 in stride(from: 0, to: t, by: blockRows) {
+                let rows = Swift.min(blockRows, t - i0), n = i0 + rows
+                GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
+                              a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: s, ldc: n)
+                for r in 0..<rows {
+                    let row = s + r * n, valid = i0 + r + 1
+                    let m = Reduction.max(row, count: valid)
+                    var acc = Vec()
+                    var j = 0
+                    while j < valid {
+                        let c = Swift.min(Vec.scalarCount, valid - j)
+                        let e = VectorMath.exp(VectorMath.load(row + j, stride: 1, count: c, fill: -.infinity) - m)
+                        acc += e
+                        VectorMath.store(e, row + j, count: c)
+                        j += c
+                    }
+                    let total = VectorMath.sum(acc)
+                    pl[(bi * hq + h) * t + i0 + r] = m + VectorMath.log(Vec(repeating: total))[0]
+                    let inv = Vec(repeating: 1 / total)
+                    j = 0
+                    while j < valid {
+                        let c = Swift.min(Vec.scalarCount, valid - j)
+                        VectorMath.store(VectorMath.load(row + j, stride: 1, count: c) * inv, row + j, count: c)
+                        j += c
+                    }
+                    (row + valid).update(repeating: 0, count: n - valid)
                 }
-                let total = VectorMath.sum(acc)
-                pl[(bi * hq + h) * t + i] = m + VectorMath.log(Vec(repeating: total))[0]
-                let inv = 1 / total
-                let o = po + row * d
-                for j in 0..<n { RowGrad.axpy(o, s[j] * inv, vBase + j * hkv * d, d) }
+                GEMM.ownSgemm(transA: false, transB: false, m: rows, n: d, k: n,
+                              a: s, lda: n, b: vg, ldb: ldk, c: oh + i0 * ldq, ldc: ldq)
             }
         }
         return (out, lse)
@@ -78,40 +88,54 @@ public enum CausalAttention {
         let sc = scale ?? 1 / Float(d).squareRoot()
         let qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous()
         let oc = out.contiguous(), gc = gradOut.contiguous(), lc = lse.contiguous()
-        let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
+        let dq = Tensor.uninitialized(q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
         let pq = qc.floatPointer, pk = kc.floatPointer, pv = vc.floatPointer
         let po = oc.floatPointer, pg = gc.floatPointer, pl = lc.floatPointer
         let pdq = dq.floatPointer, pdk = dk.floatPointer, pdv = dv.floatPointer
-        let rep = hq / hkv
-        let kvStride = hkv * d
+        let rep = hq / hkv, ldq = hq * d, ldk = hkv * d
         ThreadPool.shared.parallelFor(b * hkv) { item in
             let bi = item / hkv, g = item % hkv
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(t, 1))
-            defer { s.deallocate() }
-            let kBase = pk + (bi * t * hkv + g) * d, vBase = pv + (bi * t * hkv + g) * d
-            let dkBase = pdk + (bi * t * hkv + g) * d, dvBase = pdv + (bi * t * hkv + g) * d
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(blockRows * t, 1))
+            let ds = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(blockRows * t, 1))
+            defer { p.deallocate(); ds.deallocate() }
+            let kg = pk + (bi * t * hkv + g) * d, vg = pv + (bi * t * hkv + g) * d
+            let dkg = pdk + (bi * t * hkv + g) * d, dvg = pdv + (bi * t * hkv + g) * d
             for h in (g * rep)..<((g + 1) * rep) {
-                for i in 0..<t {
-                    let row = (bi * t + i) * hq + h
-                    let qi = pq + row * d, gi = pg + row * d, dqi = pdq + row * d
-                    let n = i + 1
-                    scores(qi, kBase, rowStride: kvStride, count: n, d: d, scale: sc, into: s)
-                    let l = Vec(repeating: pl[(bi * hq + h) * t + i])
-                    var j = 0
-                    while j < n {
-                        let c = Swift.min(Vec.scalarCount, n - j)
-                        VectorMath.store(VectorMath.exp(VectorMath.load(s + j, stride: 1, count: c, fill: -.infinity) - l), s + j, count: c)
-                        j += c
+                let off = (bi * t * hq + h) * d
+                let qh = pq + off, oh = po + off, gh = pg + off, dqh = pdq + off
+                for i0 in stride(from: 0, to: t, by: blockRows) {
+                    let rows = Swift.min(blockRows, t - i0), n = i0 + rows
+                    // P = exp(scale Q K^T - lse) on and below the diagonal, 0 above.
+                    GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
+                                  a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: p, ldc: n)
+                    // dP = dO V^T
+                    GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d,
+                                  a: gh + i0 * ldq, lda: ldq, b: vg, ldb: ldk, c: ds, ldc: n)
+                    for r in 0..<rows {
+                        let i = i0 + r, valid = i + 1
+                        let prow = p + r * n, drow = ds + r * n
+                        let l = Vec(repeating: pl[(bi * hq + h) * t + i])
+                        // dS = P (dP - rowdot(dO, O)) * scale
+                        let di = Vec(repeating: RowGrad.dot(gh + i * ldq, oh + i * ldq, d))
+                        let scv = Vec(repeating: sc)
+                        var j = 0
+                        while j < valid {
+                            let c = Swift.min(Vec.scalarCount, valid - j)
+                            let e = VectorMath.exp(VectorMath.load(prow + j, stride: 1, count: c, fill: -.infinity) - l)
+                            VectorMath.store(e, prow + j, count: c)
+                            VectorMath.store(e * (VectorMath.load(drow + j, stride: 1, count: c) - di) * scv, drow + j, count: c)
+                            j += c
+                        }
+                        (prow + valid).update(repeating: 0, count: n - valid)
+                        (drow + valid).update(repeating: 0, count: n - valid)
                     }
-                    let di = RowGrad.dot(gi, po + row * d, d)
-                    for j in 0..<n {
-                        let p = s[j]
-                        let dp = RowGrad.dot(gi, vBase + j * kvStride, d)
-                        let ds = p * (dp - di) * sc
-                        RowGrad.axpy(dvBase + j * kvStride, p, gi, d)
-                        RowGrad.axpy(dkBase + j * kvStride, ds, qi, d)
-                        RowGrad.axpy(dqi, ds, kBase + j * kvStride, d)
-                    }
+                    // dQ = dS K;  dK += dS^T Q;  dV += P^T dO
+                    GEMM.ownSgemm(transA: false, transB: false, m: rows, n: d, k: n,
+                                  a: ds, lda: n, b: kg, ldb: ldk, c: dqh + i0 * ldq, ldc: ldq)
+                    GEMM.ownSgemm(transA: true, transB: false, m: n, n: d, k: rows,
+                                  a: ds, lda: n, b: qh + i0 * ldq, ldb: ldq, beta: 1, c: dkg, ldc: ldk)
+                    GEMM.ownSgemm(transA: true, transB: false, m: n, n: d, k: rows,
+                                  a: p, lda: n, b: gh + i0 * ldq, ldb: ldq, beta: 1, c: dvg, ldc: ldk)
                 }
             }
         }
