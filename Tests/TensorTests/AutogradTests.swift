@@ -68,6 +68,16 @@ final class AutogradTests: XCTestCase {
         }
     }
 
+    func testMatmulWithVectors() throws {
+        let m = leaf([3, 4], seed: 50), v = leaf([4], seed: 51), u = leaf([3], seed: 52), bm = leaf([2, 4, 5], seed: 53)
+        try assertGrad([m, v], "matrix x vector") { try $0[0].matmul($0[1]) }
+        try assertGrad([u, m], "vector x matrix") { try $0[0].matmul($0[1]) }
+        try assertGrad([v, bm], "vector x batch") { try $0[0].matmul($0[1]) }
+        try assertGrad([v, v], "dot") { try $0[0].matmul($0[1]) }
+        XCTAssertEqual(try v.matmul(bm).shape, try v.value.matmul(bm.value).shape)
+        XCTAssertEqual(try v.matmul(v).shape, [])
+    }
+
     func testEmbeddingScatterAdd() throws {
         let table = leaf([7, 5], seed: 14)
         let ids: [Int32] = [3, 0, 3, 6, 3, 1]

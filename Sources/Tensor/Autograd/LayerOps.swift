@@ -2,11 +2,21 @@
 /// softmax and fused causal attention.
 extension Variable {
     /// self [..., M, K] x other [..., K, N] with optional transposes; batch axes broadcast and their
-    /// gradients are summed back. Both operands need at least two axes.
+    /// gradients are summed back. A rank-1 operand is a row (left) or column (right) vector whose
+    /// axis is dropped from the result, as in `Tensor.matmul`.
     public func matmul(_ other: Variable, transposeA tA: Bool = false, transposeB tB: Bool = false) throws -> Variable {
-        guard rank >= 2, other.rank >= 2 else {
-            throw TensorError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape,
-                                            reason: "variables need at least two axes (reshape vectors to [1, n] or [n, 1])")
+        guard rank >= 1, other.rank >= 1 else {
+            throw TensorError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape, reason: "operands need at least one axis")
+        }
+        if rank == 1 || other.rank == 1 {
+            let a = rank == 1 ? try reshaped([1, count]) : self
+            let b = other.rank == 1 ? try other.reshaped([other.count, 1]) : other
+            var r = try a.matmul(b, transposeA: rank == 1 ? false : tA, transposeB: other.rank == 1 ? false : tB)
+            var s = r.shape
+            if other.rank == 1 { s.remove(at: s.count - 1) }
+            if rank == 1 { s.remove(at: s.count - (other.rank == 1 ? 1 : 2)) }
+            r = try r.reshaped(s)
+            return r
         }
         let a = value, b = other.value
         let needA = requiresGrad, needB = other.requiresGrad
