@@ -12,8 +12,15 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Sequences per step.") var batch: Int = 4
     @Option(help: "Tokens per sequence.") var seq: Int = 256
     @Option(help: "Timed steps (after one warm-up step).") var steps: Int = 2
+    @Option(help: "GEMM backend: auto (own kernels, thread-count independent) or fastest (OpenBLAS above 8 rows).")
+    var gemm: String = "auto"
 
     func run() throws {
+        switch gemm {
+        case "auto": GEMM.backend = .auto
+        case "fastest": GEMM.backend = .fastest
+        default: throw ValidationError("--gemm must be auto or fastest")
+        }
         var config = LlamaConfig.smolLM2_135M
         config.layers = layers
         let model = try LlamaModel(config: config, seed: 1)
@@ -26,7 +33,7 @@ struct TrainBench: ParsableCommand {
             targets += ids[(b * (seq + 1) + 1)..<((b + 1) * (seq + 1))]
         }
         print("SmolLM2-135M shapes: \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, "
-              + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads")
+              + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
         var times: [Double] = []
         for s in 0...steps {
             let t0 = Date()
