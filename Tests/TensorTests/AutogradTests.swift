@@ -184,6 +184,7 @@ final class AutogradTests: XCTestCase {
         XCTAssertFalse(z.isLeaf)
         try z.backward()
         XCTAssertTrue(z.isLeaf, "backward frees the recorded closures")
+        XCTAssertThrowsError(try z.backward(), "a freed graph cannot be used twice")
         XCTAssertClose(x.grad!.scalars(), try x.value.scaled(by: 2).scalars(), tol: 1e-6)
         // A second backward through a new graph accumulates into the leaf's gradient.
         try (x * x).sum().backward()

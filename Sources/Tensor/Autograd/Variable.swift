@@ -19,6 +19,8 @@ public final class Variable: @unchecked Sendable {
 
     var parents: [Variable] = []
     var backwardFn: ((Tensor) throws -> [Tensor?])?
+    /// Set on recorded nodes once a backward pass has used (and freed) them.
+    var consumed = false
 
     public init(_ value: Tensor, requiresGrad: Bool = false, name: String = "") {
         self.value = value
@@ -72,6 +74,10 @@ public final class Variable: @unchecked Sendable {
             start = Tensor(shape: shape, repeating: 1)
         }
         let order = topologicalOrder()
+        if let used = order.first(where: { $0.consumed }) {
+            throw TensorError.invalidShape(op: "backward", shape: used.shape,
+                                           reason: "part of this graph was already back-propagated and freed; run the forward again")
+        }
         // Leaves accumulate into their existing gradient; interior nodes start empty.
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): start]
         for node in order.reversed() {
@@ -94,6 +100,7 @@ public final class Variable: @unchecked Sendable {
             // Free the saved tensors of this node: the graph is used once.
             node.backwardFn = nil
             node.parents = []
+            node.consumed = true
         }
     }
 
