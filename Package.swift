@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: engine,
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
-        // Model files (GGUF) and, later, the transformer that runs them.
+        // Models on the engine: GGUF files, the Llama-style decoder (training for now).
         .target(
             name: "Transformer",
             dependencies: ["Tensor"],

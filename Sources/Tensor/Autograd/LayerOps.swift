@@ -1,0 +1,89 @@
+/// Layer ops on variables: matrix products, embedding lookup, normalisation, rotary embedding,
+/// softmax and fused causal attention.
+extension Variable {
+    /// self [..., M, K] x other [..., K, N] with optional transposes; batch axes broadcast and their
+    /// gradients are summed back. A rank-1 operand is a row (left) or column (right) vector whose
+    /// axis is dropped from the result, as in `Tensor.matmul`.
+    public func matmul(_ other: Variable, transposeA tA: Bool = false, transposeB tB: Bool = false) throws -> Variable {
+        guard rank >= 1, other.rank >= 1 else {
+            throw TensorError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape, reason: "operands need at least one axis")
+        }
+        if rank == 1 || other.rank == 1 {
+            let a = rank == 1 ? try reshaped([1, count]) : self
+            let b = other.rank == 1 ? try other.reshaped([other.count, 1]) : other
+            var r = try a.matmul(b, transposeA: rank == 1 ? false : tA, transposeB: other.rank == 1 ? false : tB)
+            var s = r.shape
+            if other.rank == 1 { s.remove(at: s.count - 1) }
+            if rank == 1 { s.remove(at: s.count - (other.rank == 1 ? 1 : 2)) }
+            r = try r.reshaped(s)
+            return r
+        }
+        let a = value, b = other.value
+        let needA = requiresGrad, needB = other.requiresGrad
+        return Variable.record(try a.matmul(b, transposeA: tA, transposeB: tB), [self, other]) { g in
+            // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC, transposed back where needed.
+            var da: Tensor?, db: Tensor?
+            if needA {
+                let r = tA ? try b.matmul(g, transposeA: tB, transposeB: true)
+                           : try g.matmul(b, transposeB: !tB)
+                da = try Autograd.sumToShape(r, a.shape)
+            }
+            if needB {
+                let r = tB ? try g.matmul(a, transposeA: true, transposeB: tA)
+                           : try a.matmul(g, transposeA: !tA)
+                db = try Autograd.sumToShape(r, b.shape)
+            }
+            return [da, db]
+        }
+    }
+
+    /// Rows `ids` of this [vocab, dim] table, shape idsShape + [dim]; the gradient scatter-adds.
+    public func embedding(_ ids: [Int32], idsShape: [Int]? = nil) throws -> Variable {
+        let rows = shape[0]
+        return Variable.record(try value.embedding(ids, idsShape: idsShape), [self]) { g in
+            [try Tensor.scatterAddRows(g, ids: ids, rows: rows)]
+        }
+    }
+
+    /// RMSNorm over the last axis with an optional weight [last].
+    public func rmsNorm(weight: Variable?, eps: Float = 1e-5) throws -> Variable {
+        let x = value, w = weight?.value
+        let parents = weight.map { [self, $0] } ?? [self]
+        return Variable.record(try x.rmsNorm(weight: w, eps: eps), parents) { g in
+            let (dx, dw) = try RowGrad.rmsNorm(input: x, weight: w, grad: g, eps: eps)
+            return weight == nil ? [dx] : [dx, dw]
+        }
+    }
+
+    /// Rotary embedding of [..., T, heads, headSize] at T positions. Its gradient is the inverse
+    /// rotation, i.e. the same op at negated positions (ggml's angles are odd in the position).
+    public func rope(_ rope: RoPE, positions: [Int32]) throws -> Variable {
+        let back = positions.map { -$0 }
+        return Variable.record(try value.rope(rope, positions: positions), [self]) { g in
+            [try g.rope(rope, positions: back)]
+        }
+    }
+
+    /// Softmax over the last axis.
+    public func softmax() throws -> Variable {
+        let y = try value.softmax()
+        return Variable.record(y, [self]) { g in [RowGrad.softmax(output: y, grad: g)] }
+    }
+
+    /// Log-softmax over the last axis.
+    public func logSoftmax() throws -> Variable {
+        let y = try value.logSoftmax()
+        return Variable.record(y, [self]) { g in [RowGrad.logSoftmax(output: y, grad: g)] }
+    }
+
+    /// Fused causal self-attention, q [B, T, Hq, D], k and v [B, T, Hkv, D] (grouped-query heads),
+    /// scale 1/sqrt(D) unless given. Keeps only per-row log-sum-exps for the backward.
+    public static func causalAttention(q: Variable, k: Variable, v: Variable, scale: Float? = nil) throws -> Variable {
+        let (qv, kv, vv) = (q.value.contiguous(), k.value.contiguous(), v.value.contiguous())
+        let (out, lse) = try CausalAttention.forward(q: qv, k: kv, v: vv, scale: scale)
+        return record(out, [q, k, v]) { g in
+            let r = try CausalAttention.backward(q: qv, k: kv, v: vv, out: out, lse: lse, gradOut: g, scale: scale)
+            return [r.dq, r.dk, r.dv]
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// The shape of a Llama-style decoder: RMSNorm, rotary embeddings (adjacent pairs), grouped-query
+/// attention, SwiGLU MLP, and an output projection tied to the token embedding or separate.
+public struct LlamaConfig: Sendable, Equatable, Codable {
+    public var vocabSize: Int
+    public var dim: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var ffnDim: Int
+    public var ropeBase: Float
+    public var normEps: Float
+    public var tiedEmbeddings: Bool
+    /// Standard deviation of the random normal initialisation (the residual output projections
+    /// use std / sqrt(2 * layers), as GPT-2 does).
+    public var initStd: Float
+
+    public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int, ffnDim: Int,
+                ropeBase: Float = 10_000, normEps: Float = 1e-5, tiedEmbeddings: Bool = true, initStd: Float = 0.02) {
+        self.vocabSize = vocabSize; self.dim = dim; self.layers = layers; self.heads = heads; self.kvHeads = kvHeads
+        self.ffnDim = ffnDim; self.ropeBase = ropeBase; self.normEps = normEps
+        self.tiedEmbeddings = tiedEmbeddings; self.initStd = initStd
+    }
+
+    public var headDim: Int { dim / heads }
+
+    /// SmolLM2-135M's shapes (30 layers, width 576, 9 query / 3 key-value heads, FFN 1536, vocab 49152, tied).
+    public static let smolLM2_135M = LlamaConfig(vocabSize: 49_152, dim: 576, layers: 30, heads: 9, kvHeads: 3,
+                                                  ffnDim: 1536, ropeBase: 100_000, normEps: 1e-5, tiedEmbeddings: true)
+
+    /// Parameter count.
+    public var parameterCount: Int {
+        let attn = dim * dim * 2 + dim * kvHeads * headDim * 2
+        let mlp = 3 * dim * ffnDim
+        return vocabSize * dim * (tiedEmbeddings ? 1 : 2) + layers * (attn + mlp + 2 * dim) + dim
+    }
+
+    func validate() throws {
+        guard dim > 0, heads > 0, kvHeads > 0, dim % heads == 0, heads % kvHeads == 0, headDim % 2 == 0, layers >= 0, vocabSize > 0 else {
+            throw ConfigError.invalid("dim \(dim) must split into \(heads) heads of even size, and heads be a multiple of kvHeads \(kvHeads)")
+        }
+    }
+}
+
+public enum ConfigError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self { case .invalid(let s): return "invalid model config: \(s)" }
+    }
+}
