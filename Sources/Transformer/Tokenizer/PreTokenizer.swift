@@ -117,7 +117,8 @@ public struct ClassRanges: Sendable, Equatable {
         var i = 0
         while i < s.count {
             if i + 2 < s.count && s[i + 1] == 0x2D {  // a-b
-                out.append(min(s[i], s[i + 2])...max(s[i], s[i + 2]))
+                precondition(s[i] <= s[i + 2], "inverted range in a character class")
+                out.append(s[i]...s[i + 2])
                 i += 3
             } else {
                 out.append(s[i]...s[i])
