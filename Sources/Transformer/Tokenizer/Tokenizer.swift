@@ -1,5 +1,6 @@
 /// Text to token ids and back, built from a GGUF file's metadata alone, matching llama.cpp's
-/// `llama_tokenize` / `llama_detokenize` (byte-level BPE: `tokenizer.ggml.model = "gpt2"`).
+/// `llama_tokenize` / `llama_detokenize`: byte-level BPE (`tokenizer.ggml.model = "gpt2"`) and
+/// SentencePiece BPE with scores (`"llama"`).
 ///
 ///     let tok = try Tokenizer(path: "weights/SmolLM2-135M-Instruct.Q4_1.gguf")
 ///     let ids = tok.encode("<|im_start|>user\nHi<|im_end|>\n", parseSpecial: true)
@@ -8,8 +9,10 @@
 /// A `Tokenizer` is immutable and safe to share between threads; each call uses its own buffers.
 public final class Tokenizer: Sendable {
     public let vocabulary: Vocabulary
-    public let config: PreTokenizerConfig
-    let merges: BPEMerges
+    /// The pre-tokeniser and its flags (byte-level BPE only).
+    public let config: PreTokenizerConfig?
+    let merges: BPEMerges?
+    let sentencePiece: SentencePieceBPE?
     let splitter: SpecialTokenSplitter
     /// Each token's bytes when rendered (control and unknown tokens as their text).
     let pieces: [[UInt8]]
@@ -26,12 +29,16 @@ public final class Tokenizer: Sendable {
 
     public init(metadata: GGUFMetadata) throws {
         let v = try Vocabulary(metadata: metadata)
-        guard v.model == "gpt2" else {
-            throw GGUFError(.invalidValue, "tokenizer model '\(v.model)' is not byte-level BPE ('gpt2')")
-        }
         vocabulary = v
-        config = try PreTokenizerConfig(pre: v.pre)
-        merges = BPEMerges(vocabulary: v, merges: try metadata.requireStrings("tokenizer.ggml.merges"))
+        if v.model == "gpt2" {
+            config = try PreTokenizerConfig(pre: v.pre)
+            merges = BPEMerges(vocabulary: v, merges: try metadata.requireStrings("tokenizer.ggml.merges"))
+            sentencePiece = nil
+        } else {  // "llama" (Vocabulary accepts no other)
+            config = nil
+            merges = nil
+            sentencePiece = SentencePieceBPE(vocabulary: v)
+        }
         splitter = SpecialTokenSplitter(vocabulary: v)
         var ps: [[UInt8]] = []
         var hidden: [Bool] = []
@@ -44,7 +51,9 @@ public final class Tokenizer: Sendable {
             case .userDefined:
                 ps.append(Array(text.utf8)); hidden.append(false)
             case .normal:
-                ps.append(Tokenizer.decodeByteLevel(text)); hidden.append(false)
+                ps.append(v.model == "gpt2" ? Tokenizer.decodeByteLevel(text)
+                          : Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8))
+                hidden.append(false)
             case .byte:
                 ps.append(Tokenizer.parseByteToken(text).map { [$0] } ?? []); hidden.append(false)
             case .unused, .undefined:
@@ -84,11 +93,20 @@ public final class Tokenizer: Sendable {
         out.reserveCapacity(bytes.count / 3 + 4)
         if addSpecial && vocabulary.addBOS, let b = vocabulary.bos { out.append(b) }
         var session = EncodeSession()
+        var afterSpecial = true  // SentencePiece: a space is prefixed at the start and after special tokens
         for fragment in splitter.split(bytes, parseSpecial: parseSpecial) {
             switch fragment {
-            case let .token(id): out.append(id)
+            case let .token(id):
+                out.append(id)
+                afterSpecial = true
             case let .text(range):
-                encodeText(UnsafeBufferPointer(rebasing: bytes[range]), &session, into: &out)
+                if let spm = sentencePiece {
+                    let prefix: [UInt8] = vocabulary.addSpacePrefix && afterSpecial ? [0x20] : []
+                    spm.encode(prefix + Array(bytes[range]), into: &out)
+                } else {
+                    encodeText(UnsafeBufferPointer(rebasing: bytes[range]), &session, into: &out)
+                }
+                afterSpecial = false
             }
         }
         if addSpecial && vocabulary.addEOS, let e = vocabulary.eos { out.append(e) }
@@ -97,6 +115,7 @@ public final class Tokenizer: Sendable {
 
     /// Pre-tokenises and merges one fragment of plain text.
     func encodeText(_ bytes: UnsafeBufferPointer<UInt8>, _ s: inout EncodeSession, into out: inout [TokenID]) {
+        guard let config else { return }
         s.cps.removeAll(keepingCapacity: true)
         UTF8Lenient.decode(bytes, into: &s.cps)
         s.cps.withUnsafeBufferPointer { cps in
@@ -116,10 +135,10 @@ public final class Tokenizer: Sendable {
             return
         }
         let start = out.count
-        if config.ignoreMerges, let id = vocabulary.idsByText[String(decoding: ByteLevel.encode(s.word), as: UTF8.self)] {
+        if config?.ignoreMerges == true, let id = vocabulary.idsByText[String(decoding: ByteLevel.encode(s.word), as: UTF8.self)] {
             out.append(id)
         } else {
-            s.word.withUnsafeBufferPointer { merges.encode($0, &s.scratch, into: &out) }
+            s.word.withUnsafeBufferPointer { merges?.encode($0, &s.scratch, into: &out) }
         }
         if s.word.count <= EncodeSession.maxCachedLength {
             if s.cache.count >= EncodeSession.maxCacheEntries { s.cache.removeAll(keepingCapacity: true) }
@@ -138,10 +157,18 @@ public final class Tokenizer: Sendable {
 
     /// The bytes of `ids` as llama.cpp's `llama_detokenize(remove_special: false, unparse_special:
     /// special)` gives them, including its space clean-up where the model asks for it.
+    /// With `add_space_prefix` (SentencePiece) one leading space of the first token is removed.
     public func decode(_ ids: [TokenID], special: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
-        for id in ids { out.append(contentsOf: piece(id, special: special)) }
-        return config.cleanSpaces ? Tokenizer.cleanSpaces(out) : out
+        for (i, id) in ids.enumerated() {
+            let p = piece(id, special: special)
+            if i == 0 && vocabulary.addSpacePrefix && p.first == 0x20 {
+                out.append(contentsOf: p.dropFirst())
+            } else {
+                out.append(contentsOf: p)
+            }
+        }
+        return config?.cleanSpaces == true ? Tokenizer.cleanSpaces(out) : out
     }
 
     /// `decode` as a String (invalid UTF-8 replaced by U+FFFD).
