@@ -130,8 +130,9 @@ public final class Tokenizer: Sendable {
     /// Merges the word in `s.word`, through the session's cache.
     @inline(__always)
     func encodeWord(_ s: inout EncodeSession, into out: inout [TokenID]) {
-        if s.word.count <= EncodeSession.maxCachedLength, let hit = s.cache[s.word] {
-            out.append(contentsOf: hit)
+        let cacheable = s.word.count <= WordCache.maxWordLength
+        let hash = cacheable ? s.word.withUnsafeBufferPointer { WordCache.hash($0) } : 0
+        if cacheable, s.word.withUnsafeBufferPointer({ s.cache.lookup($0, hash: hash, into: &out) }) {
             return
         }
         let start = out.count
@@ -140,9 +141,8 @@ public final class Tokenizer: Sendable {
         } else {
             s.word.withUnsafeBufferPointer { merges?.encode($0, &s.scratch, into: &out) }
         }
-        if s.word.count <= EncodeSession.maxCachedLength {
-            if s.cache.count >= EncodeSession.maxCacheEntries { s.cache.removeAll(keepingCapacity: true) }
-            s.cache[s.word] = Array(out[start...])
+        if cacheable {
+            s.word.withUnsafeBufferPointer { s.cache.insert($0, hash: hash, ids: out[start...]) }
         }
     }
 
@@ -265,10 +265,8 @@ public final class Tokenizer: Sendable {
 
 /// Per-call buffers: code points, the current word, merge scratch and a bounded word cache.
 struct EncodeSession {
-    static let maxCachedLength = 64
-    static let maxCacheEntries = 1 << 16
     var cps: [UInt32] = []
     var word: [UInt8] = []
     var scratch = BPEScratch()
-    var cache: [[UInt8]: [TokenID]] = [:]
+    var cache = WordCache()
 }
