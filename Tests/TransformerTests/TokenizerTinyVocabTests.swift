@@ -5,9 +5,9 @@ import XCTest
 /// that are not tokens, llama.cpp's byte fallback, special-token partition rules, BOS/EOS flags,
 /// and the detokeniser's space clean-up.
 final class TokenizerTinyVocabTests: XCTestCase {
-    // ids:          0          1       2               3    4    5    6    7     8     9      10    11    12
-    static let tokens = ["<|end|>", "<sep>", "<sep><sep>", "a", "b", "c", "Ġ", "ab", "bc", "abc", "aa", "ccc", "Ġa"]
-    static let types: [Int32] = [3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    // ids:          0          1       2               3    4    5    6    7     8     9      10    11    12    13
+    static let tokens = ["<|end|>", "<sep>", "<sep><sep>", "a", "b", "c", "Ġ", "ab", "bc", "abc", "aa", "ccc", "Ġa", "cab"]
+    static let types: [Int32] = [3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     static let merges = ["a b", "b c", "ab c", "a a", "c c", "cc c", "Ġ a", "Ġ Ġ"]
 
     func make(pre: String = "gpt-2", extra: [(String, GGUFValue)] = []) throws -> Tokenizer {
@@ -35,6 +35,13 @@ final class TokenizerTinyVocabTests: XCTestCase {
         let t = try make()
         XCTAssertEqual(t.encode("aaa"), [10, 3])  // (aa)a, not a(aa)
         XCTAssertEqual(t.encode("aaaa"), [10, 10])
+    }
+
+    func testLlama3LooksUpWholeWordsBeforeMerging() throws {
+        // "cab" is a token no merge reaches: Llama 3 (ignore_merges) finds it, GPT-2 does not.
+        XCTAssertEqual(try make(pre: "gpt-2").encode("cab"), [5, 7])
+        XCTAssertEqual(try make(pre: "llama-bpe").encode("cab"), [13])
+        XCTAssertEqual(try make(pre: "qwen2").encode("cab"), [5, 7])
     }
 
     func testMergeResultsThatAreNotTokensStillMerge() throws {
