@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE = -c release
 
-.PHONY: run test build bench deps clean
+.PHONY: run test build bench deps weights clean
 
 ## Build in release mode and run the main job (until inference lands: machine report + kernel benchmarks).
 run: deps build
@@ -10,11 +10,15 @@ run: deps build
 	./.build/release/grm bench kernels --quick
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
-test: deps
+test: deps weights
 	$(SWIFT) test $(RELEASE) -Xswiftc -enable-testing
 
 build:
 	$(SWIFT) build $(RELEASE)
+
+## The default model (SmolLM2-135M-Instruct Q4_1) that the tokenizer and model tests read.
+weights:
+	bash weights/fetch.sh
 
 ## Full kernel microbenchmarks: ours vs OpenBLAS as shipped vs OpenBLAS SkylakeX, one run.
 bench: deps build

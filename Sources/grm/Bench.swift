@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks.",
-        subcommands: [Kernels.self, GEMMOnly.self])
+        subcommands: [Kernels.self, GEMMOnly.self, TokenizerBench.self])
 }
 
 struct BenchOptions: ParsableArguments {

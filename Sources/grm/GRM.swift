@@ -7,7 +7,8 @@ struct GRM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grm",
         abstract: "swift-grm: a CPU tensor engine and generalist reward model.",
-        subcommands: [Info.self, Inspect.self, BenchCommand.self, TrainToy.self, TrainBench.self])
+        subcommands: [Info.self, Inspect.self, Tokenize.self, Detokenize.self, BenchCommand.self,
+                      TrainToy.self, TrainBench.self])
 }
 
 /// Standard error, for progress and diagnostics that must not mix with JSON on stdout.
