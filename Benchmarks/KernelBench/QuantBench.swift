@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 
 /// `X[M,K] * W^T` with W [N,K] in every weight type (`QuantMatmul.linear`, exact f32 activations)
-/// at the SmolLM2 shapes, for 1 row (GB/s of weight bytes streamed) and 512 rows (GFLOP/s), beside
+/// at the SmolLM2 shapes (K-quants with K rounded up to a multiple of 256), for 1 row (GB/s of weight bytes streamed) and 512 rows (GFLOP/s), beside
 /// the own f32 GEMM at the same shape in the same run.
 public enum QuantBench {
     public static let types: [DType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
@@ -47,6 +47,10 @@ public enum QuantBench {
             for i in 0..<maxRows * k { x.floatPointer[i] = Float(i % 19) * 0.01 - 0.09 }
             let y = Tensor.uninitialized([maxRows, n])
             for type in types {
+                // K must be a multiple of the block: the K-quants (256) cannot hold K = 576 (ggml
+                // quantisers fall back to other types there), so they run at the next multiple.
+                let k = (k + type.blockElements - 1) / type.blockElements * type.blockElements
+                let x = k == x.shape[1] ? x : Tensor(zeros: [maxRows, k])
                 let w = weight(type, n: n, k: k)
                 let bytes = Double(type.byteCount(elements: n * k))
                 for m in rows {
@@ -71,9 +75,8 @@ public enum QuantBench {
 
     static func line(_ m: Measurement, bytes: Double, flops: Double) -> String {
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-        // The other unit too: GFLOP/s for 1 row, weight GB/s for many.
-        let other = m.unit == "GB/s" ? String(format: "  = %.1f GFLOP/s", m.median * flops / bytes)
-                                     : String(format: "  = %.1f GB/s of weights", m.median * bytes / flops)
+        // GFLOP/s too for 1 row.
+        let other = m.unit == "GB/s" ? String(format: "  = %.1f GFLOP/s", m.median * flops / bytes) : ""
         return pad(m.shape, 16) + pad(m.name, 16) + String(format: "%7.1f ", m.median) + pad(m.unit, 8)
             + String(format: "(%.1f..%.1f)", m.min, m.max) + other
     }

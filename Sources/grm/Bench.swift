@@ -59,6 +59,8 @@ extension BenchCommand {
         var only: [String] = []
         @Option(help: "quant group: only these weight types (f32, f16, q4_1, ...; default: all).")
         var types: [String] = []
+        @Option(name: .customLong("rows"), help: "quant group: activation rows (default: 1 and 512).")
+        var quantRows: [Int] = []
 
         func run() throws {
             let log: (String) -> Void = { options.json ? printError($0) : print($0) }
@@ -106,8 +108,9 @@ extension BenchCommand {
                     + "for 1 row, GFLOP/s for 512; f32 = own GEMM for reference; anchor "
                     + String(format: "%.1f", anchor.median) + " GB/s")
                 let chosen = types.isEmpty ? QuantBench.types
-                    : QuantBench.types.filter { types.contains($0.description) }
-                for m in QuantBench.run(types: chosen, repeats: options.runs, seconds: options.slice,
+                    : QuantBench.types.filter { types.map { $0.lowercased() }.contains($0.description) }
+                for m in QuantBench.run(types: chosen, rows: quantRows.isEmpty ? [1, 512] : quantRows,
+                                        repeats: options.runs, seconds: options.slice,
                                         quick: options.quick, log: log) {
                     var row = Row(m, variant: m.name)
                     row.kernel = "linear"
