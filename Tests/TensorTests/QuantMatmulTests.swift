@@ -58,11 +58,19 @@ final class QuantMatmulTests: XCTestCase {
                         let want = try x.matmul(wf, transposeB: true)
                         let label = "\(type) m \(m) n \(n) k \(k)"
                         assertClose(got, x, wf, want, label)
+                        if m <= QuantMatmul.fusedMaxRows && QuantMatmul.hasFusedKernel(type) {
+                            // The fused kernel: within tolerance, and a row computes the same alone.
+                            let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
+                            XCTAssertEqual(row.scalars(), Array(got.scalars().suffix(n)), label + " last row alone")
+                            QuantMatmul.useFused = false
+                        }
+                        defer { QuantMatmul.useFused = true }
+                        let decoded = try x.linear(w)
                         // Stronger: the own GEMM on the dequantised weight, bit for bit.
                         let own = Tensor.uninitialized([m, n])
                         GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
                                       b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
-                        XCTAssertEqual(got.scalars().map(\.bitPattern), own.scalars().map(\.bitPattern), label)
+                        XCTAssertEqual(decoded.scalars().map(\.bitPattern), own.scalars().map(\.bitPattern), label)
                     }
                 }
             }
@@ -71,11 +79,11 @@ final class QuantMatmulTests: XCTestCase {
 
     /// Several panels (large-M path) and several tasks and groups (small-M path).
     func testLargeShapesAndThreadCountIndependence() throws {
-        for type in [DType.q4_1, .q8_0, .q6_K, .f16] {
+        for type in [DType.q4_1, .q8_0, .q5_0, .q6_K, .f16] {
             let n = 600, k = 512
             let w = try Self.weight(type, n: n, k: k, seed: 7)
             let wf = w.converted(to: .f32)
-            for m in [1, 5, 40] {
+            for m in [1, 3, 5, 40] {
                 let x = randomTensor([m, k], seed: 9 + UInt64(m))
                 let got = try x.linear(w)
                 assertClose(got, x, wf, try x.matmul(wf, transposeB: true), "\(type) m \(m)")
@@ -95,7 +103,7 @@ final class QuantMatmulTests: XCTestCase {
         XCTAssertEqual(try x.matmul(w, transposeB: true).scalars(), y.scalars())
         let v = randomTensor([64], seed: 5)
         XCTAssertEqual(try v.linear(w).shape, [5])
-        XCTAssertEqual(try v.linear(w).scalars(), try v.matmul(wf, transposeB: true).scalars())
+        assertClose(try v.linear(w), v, wf, try v.matmul(wf, transposeB: true), "vector")  // fused: rounding differs
         // A non-contiguous input and an f32 weight.
         let xt = nonContiguousCopy(try randomTensor([3, 64], seed: 6))
         XCTAssertEqual(try xt.linear(w).scalars(), try xt.contiguous().linear(w).scalars())

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Products with a weight of any element type: `Y[m, n] = X[m, k] * W^T`, W stored as n rows of k
 /// values of type f32, f16, bf16 or one of ggml's block types (a GGUF weight `{k, n}`).
 ///
@@ -10,10 +12,13 @@
 /// - m > 8 (prefill, compute-bound): W is cut into panels of about 1 MB of f32 (rows x k); each
 ///   panel is decoded in parallel, then GEMM's packed path multiplies X by it.
 ///
+/// - m <= 3 with a 32-value block type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): a fused kernel that never
+///   writes f32 weights (QuantMatmulFused.swift), unless `useFused` is off.
+///
 /// Decoding is bit-for-bit ggml's reference dequantisation (Quant/Dequantize.swift), and the f32
 /// kernels compute every element of Y the same way whatever panel, group or task it falls in, so
-/// the result is bit-identical to dequantising W and calling `GEMM.ownSgemm(transB: true)`, and
-/// to itself for every thread count.
+/// outside the fused kernel the result is bit-identical to dequantising W and calling
+/// `GEMM.ownSgemm(transB: true)`. Every path gives the same result for every thread count.
 public enum QuantMatmul {
     /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
     /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
@@ -32,7 +37,13 @@ public enum QuantMatmul {
             for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
             return
         }
-        if m <= GEMM.smallRows {
+        if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
+            if CPU.hasAVX512 {
+                fused(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            } else {
+                fused(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            }
+        } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
                 small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
             } else {
@@ -42,6 +53,18 @@ public enum QuantMatmul {
             panels(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         }
     }
+
+    /// Rows up to which the fused kernel runs: it unpacks each block once for all rows but keeps
+    /// no register tile across rows, so from 4 rows on (measured, 576x576) decoding W rows for the
+    /// register-blocked f32 kernels is as fast or faster.
+    static let fusedMaxRows = 3
+
+    /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 weights take the fused kernel
+    /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
+    /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
+    /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).
+    nonisolated(unsafe) public static var useFused =
+        ProcessInfo.processInfo.environment["GRM_QMM_FUSED"].map { $0 != "0" } ?? true
 
     /// W rows decoded at a time by the small-M path (a group of 8 rows of 1024 values is 32 KB).
     static func groupRows(k: Int) -> Int { k <= 1024 ? 8 : 4 }
@@ -211,7 +234,8 @@ enum Decode {
         }
     }
 
-    /// As `Dequant.q6_K`: (d * scale) * (q - 32), in that order.
+    /// As `Dequant.q6_K`: (d * scale) * (q - 32), in that order. Per half h and l < 32, one byte
+    /// of qh and two of ql give the four values 128h + 32k + l; scale index 8h + 2k + l / 16.
     @inline(always) static func q6_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = QBits.f16(b, 208)
         let scales = (b + 192).assumingMemoryBound(to: Int8.self)
@@ -219,19 +243,19 @@ enum Decode {
             let ql = (b + 64 * h).assumingMemoryBound(to: UInt8.self)
             let qh = (b + 128 + 32 * h).assumingMemoryBound(to: UInt8.self)
             let out = y + 128 * h
-            let s = scales + 8 * h
-            // Values 32k + l (k < 4) of this half use scale s[2k + l / 16].
-            for k in 0..<4 {
-                let lowShift: UInt8 = k < 2 ? 0 : 4
-                let highShift = UInt8(2 * k)
-                let qlk = ql + 32 * (k & 1)
-                for half in 0..<2 {
-                    let ds = d * Float(s[2 * k + half])
-                    for l in (16 * half)..<(16 * half + 16) {
-                        let low = (qlk[l] >> lowShift) & 0xF
-                        let q = Int32(low | (((qh[l] >> highShift) & 3) << 4)) &- 32
-                        out[32 * k + l] = ds * Float(q)
-                    }
+            for half in 0..<2 {
+                let s = scales + 8 * h + half
+                let d0 = d * Float(s[0]), d1 = d * Float(s[2]), d2 = d * Float(s[4]), d3 = d * Float(s[6])
+                for l in (16 * half)..<(16 * half + 16) {
+                    let a = ql[l], c = ql[l + 32], hb = qh[l]
+                    let q0 = Int32((a & 0xF) | ((hb & 3) << 4)) &- 32
+                    let q1 = Int32((c & 0xF) | (((hb >> 2) & 3) << 4)) &- 32
+                    let q2 = Int32((a >> 4) | (((hb >> 4) & 3) << 4)) &- 32
+                    let q3 = Int32((c >> 4) | ((hb >> 6) << 4)) &- 32
+                    out[l] = d0 * Float(q0)
+                    out[l + 32] = d1 * Float(q1)
+                    out[l + 64] = d2 * Float(q2)
+                    out[l + 96] = d3 * Float(q3)
                 }
             }
         }
