@@ -79,7 +79,7 @@ final class QuantMatmulTests: XCTestCase {
 
     /// Several panels (large-M path) and several tasks and groups (small-M path).
     func testLargeShapesAndThreadCountIndependence() throws {
-        for type in [DType.q4_1, .q8_0, .q5_0, .q6_K, .f16] {
+        for type in [DType.q4_1, .q8_0, .q5_0, .q4_K, .q6_K, .f16] {
             let n = 600, k = 512
             let w = try Self.weight(type, n: n, k: k, seed: 7)
             let wf = w.converted(to: .f32)

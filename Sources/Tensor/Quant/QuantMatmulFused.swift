@@ -1,7 +1,8 @@
-/// The fused small-M kernel for ggml's 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+/// The fused small-M kernel for ggml's 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and
+/// the K-quants with 32-value sub-blocks (Q4_K, Q5_K).
 ///
 /// A block's values are `d * q + c` with integer levels q (Q4_0: c = -8 d, Q5_0: c = -16 d,
-/// Q4_1/Q5_1: c = m, Q8_0: c = 0), so a row's dot product with activations x is
+/// Q4_1/Q5_1: c = m, Q8_0: c = 0; Q4_K/Q5_K per sub-block: d sc, -dmin m), so a row's dot product with activations x is
 /// `sum over blocks of d * dot(x_b, q_b) + c * sum(x_b)`. The kernel unpacks each block's levels
 /// (exact small integers as f32, in registers or a 128-byte stack buffer), dots them with the f32
 /// activations and applies the two scales once per block; the block sums of x are computed once
@@ -10,13 +11,16 @@
 /// Every element is computed the same way whatever the rows, tasks or thread count.
 protocol Block32Format {
     static var blockBytes: Int { get }
-    /// Writes the block's 32 levels q (as floats) and returns (d, c): value = d * q + c.
-    static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float)
+    /// 32-value sub-blocks per storage block: 1, or 8 for Q4_K / Q5_K (own scale and min each).
+    static var subBlocks: Int { get }
+    /// Writes sub-block `sub`'s 32 levels q (as floats) and returns (d, c): value = d * q + c.
+    static func unpack(_ b: UnsafeRawPointer, _ sub: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float)
 }
 
 enum Q4_0Format: Block32Format {
     static var blockBytes: Int { 18 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+    static var subBlocks: Int { 1 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
         let qs = (b + 2).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 { q[j] = Float(qs[j] & 0xF); q[j + 16] = Float(qs[j] >> 4) }
         let d = QBits.f16(b, 0)
@@ -26,7 +30,8 @@ enum Q4_0Format: Block32Format {
 
 enum Q4_1Format: Block32Format {
     static var blockBytes: Int { 20 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+    static var subBlocks: Int { 1 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
         let qs = (b + 4).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 { q[j] = Float(qs[j] & 0xF); q[j + 16] = Float(qs[j] >> 4) }
         return (QBits.f16(b, 0), QBits.f16(b, 2))
@@ -35,7 +40,8 @@ enum Q4_1Format: Block32Format {
 
 enum Q5_0Format: Block32Format {
     static var blockBytes: Int { 22 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+    static var subBlocks: Int { 1 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
         let qh = QBits.u32(b, 2)
         let qs = (b + 6).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 {
@@ -50,7 +56,8 @@ enum Q5_0Format: Block32Format {
 
 enum Q5_1Format: Block32Format {
     static var blockBytes: Int { 24 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+    static var subBlocks: Int { 1 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
         let qh = QBits.u32(b, 4)
         let qs = (b + 8).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 {
@@ -64,10 +71,46 @@ enum Q5_1Format: Block32Format {
 
 enum Q8_0Format: Block32Format {
     static var blockBytes: Int { 34 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+    static var subBlocks: Int { 1 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
         let qs = (b + 2).assumingMemoryBound(to: Int8.self)
         for j in 0..<32 { q[j] = Float(qs[j]) }
         return (QBits.f16(b, 0), 0)
+    }
+}
+
+/// Q4_K: sub-block j (< 8) has low (j even) or high nibbles of qs[32 (j / 2) ..< +32], scale
+/// d * sc_j and offset -dmin * m_j.
+enum Q4_KFormat: Block32Format {
+    static var blockBytes: Int { 144 }
+    static var subBlocks: Int { 8 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ j: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+        let qs = (b + 16 + 32 * (j >> 1)).assumingMemoryBound(to: UInt8.self)
+        if j & 1 == 0 {
+            for l in 0..<32 { q[l] = Float(qs[l] & 0xF) }
+        } else {
+            for l in 0..<32 { q[l] = Float(qs[l] >> 4) }
+        }
+        let (sc, m) = QBits.scaleMinK4(j, b + 4)
+        return (QBits.f16(b, 0) * Float(sc), -(QBits.f16(b, 2) * Float(m)))
+    }
+}
+
+/// Q5_K: as Q4_K, plus bit j of qh[l] as bit 4 of value 32 j + l.
+enum Q5_KFormat: Block32Format {
+    static var blockBytes: Int { 176 }
+    static var subBlocks: Int { 8 }
+    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ j: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
+        let qs = (b + 48 + 32 * (j >> 1)).assumingMemoryBound(to: UInt8.self)
+        let qh = (b + 16).assumingMemoryBound(to: UInt8.self)
+        let shift = UInt8(j)
+        if j & 1 == 0 {
+            for l in 0..<32 { q[l] = Float((qs[l] & 0xF) | (((qh[l] >> shift) & 1) << 4)) }
+        } else {
+            for l in 0..<32 { q[l] = Float((qs[l] >> 4) | (((qh[l] >> shift) & 1) << 4)) }
+        }
+        let (sc, m) = QBits.scaleMinK4(j, b + 4)
+        return (QBits.f16(b, 0) * Float(sc), -(QBits.f16(b, 2) * Float(m)))
     }
 }
 
@@ -75,7 +118,7 @@ extension QuantMatmul {
     /// The type's fused format, if it has one.
     static func hasFusedKernel(_ type: DType) -> Bool {
         switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return true
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K: return true
         default: return false
         }
     }
@@ -116,6 +159,10 @@ extension QuantMatmul {
             case .q5_1: fusedRows(Q5_1Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
                                   y: y, ldy: ldy, j0: j0, j1: j1)
             case .q8_0: fusedRows(Q8_0Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
+                                  y: y, ldy: ldy, j0: j0, j1: j1)
+            case .q4_K: fusedRows(Q4_KFormat.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
+                                  y: y, ldy: ldy, j0: j0, j1: j1)
+            case .q5_K: fusedRows(Q5_KFormat.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
                                   y: y, ldy: ldy, j0: j0, j1: j1)
             default: preconditionFailure("fused: no fused kernel for \(type)")
             }
@@ -160,12 +207,15 @@ extension QuantMatmul {
                 if m == 1 {
                     var acc = V()
                     var off: Float = 0
-                    for b in 0..<nb {
-                        let (d, c) = F.unpack(wr + b * F.blockBytes, q)
-                        let xb = x + 32 * b
-                        let s = blockDot(per, xb, q) as V
-                        acc = acc.addingProduct(s, V(repeating: d))
-                        off = off.addingProduct(c, xsum[b])
+                    for sb in 0..<(nb / F.subBlocks) {
+                        for u in 0..<F.subBlocks {
+                            let b = sb * F.subBlocks + u
+                            let (d, c) = F.unpack(wr + sb * F.blockBytes, u, q)
+                            let xb = x + 32 * b
+                            let s = blockDot(per, xb, q) as V
+                            acc = acc.addingProduct(s, V(repeating: d))
+                            off = off.addingProduct(c, xsum[b])
+                        }
                     }
                     y[j] = acc.total + off
                 } else {
@@ -173,14 +223,17 @@ extension QuantMatmul {
                     offs = (0, 0, 0, 0, 0, 0, 0, 0)
                     withUnsafeMutableBytes(of: &offs) { ob in
                         let off = ob.baseAddress!.assumingMemoryBound(to: Float.self)
-                        for b in 0..<nb {
-                            let (d, c) = F.unpack(wr + b * F.blockBytes, q)
-                            let vd = V(repeating: d)
-                            for i in 0..<m {
-                                let xb = x + i * ldx + 32 * b
-                                let s = blockDot(per, xb, q) as V
-                                accs[i] = accs[i].addingProduct(s, vd)
-                                off[i] = off[i].addingProduct(c, xsum[i * nb + b])
+                        for sb in 0..<(nb / F.subBlocks) {
+                            for u in 0..<F.subBlocks {
+                                let b = sb * F.subBlocks + u
+                                let (d, c) = F.unpack(wr + sb * F.blockBytes, u, q)
+                                let vd = V(repeating: d)
+                                for i in 0..<m {
+                                    let xb = x + i * ldx + 32 * b
+                                    let s = blockDot(per, xb, q) as V
+                                    accs[i] = accs[i].addingProduct(s, vd)
+                                    off[i] = off[i].addingProduct(c, xsum[i * nb + b])
+                                }
                             }
                         }
                         for i in 0..<m { y[i * ldy + j] = accs[i].total + off[i] }
