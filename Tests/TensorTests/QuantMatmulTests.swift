@@ -92,6 +92,24 @@ final class QuantMatmulTests: XCTestCase {
         }
     }
 
+    /// The fused kernel's several-row loop (off by default: slower than decoding rows).
+    func testFusedKernelWithSeveralRows() throws {
+        QuantMatmul.fusedMaxRows = 8
+        defer { QuantMatmul.fusedMaxRows = 1 }
+        for type in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0] {
+            let n = 37, k = 96
+            let w = try Self.weight(type, n: n, k: k, seed: 21)
+            let wf = w.converted(to: .f32)
+            for m in [2, 3, 8] {
+                let x = randomTensor([m, k], seed: 22 + UInt64(m))
+                let got = try x.linear(w)
+                assertClose(got, x, wf, try x.matmul(wf, transposeB: true), "fused \(type) m \(m)")
+                let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
+                XCTAssertEqual(row.scalars(), Array(got.scalars().suffix(n)), "fused \(type) m \(m): last row alone")
+            }
+        }
+    }
+
     func testTensorAPI() throws {
         let w = try Self.weight(.q4_0, n: 5, k: 64, seed: 3)
         let wf = w.converted(to: .f32)

@@ -12,7 +12,7 @@ import Foundation
 /// - m > 8 (prefill, compute-bound): W is cut into panels of about 1 MB of f32 (rows x k); each
 ///   panel is decoded in parallel, then GEMM's packed path multiplies X by it.
 ///
-/// - m <= 3 with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q5_K: a fused kernel that never
+/// - m = 1 with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0: a fused kernel that never
 ///   writes f32 weights (QuantMatmulFused.swift), unless `useFused` is off.
 ///
 /// Decoding is bit-for-bit ggml's reference dequantisation (Quant/Dequantize.swift), and the f32
@@ -54,12 +54,13 @@ public enum QuantMatmul {
         }
     }
 
-    /// Rows up to which the fused kernel runs: it unpacks each block once for all rows but keeps
-    /// no register tile across rows, so from 4 rows on (measured, 576x576) decoding W rows for the
-    /// register-blocked f32 kernels is as fast or faster.
-    static let fusedMaxRows = 3
+    /// Rows up to which the fused kernel runs. Measured single-threaded in CPU time (576x1536,
+    /// G weights/s, fused vs decoded rows + f32 kernels): m = 1: Q8_0 8.2 vs 6.3, Q4_0/Q4_1/Q5_0
+    /// 6.0-6.7 both; m = 2-3: 1.6-3.1 vs 3.7-5.3 (the fused kernel keeps no register tile across
+    /// rows). So: matrix-vector products only. (Tests raise it to cover the kernel's m > 1 loop.)
+    nonisolated(unsafe) static var fusedMaxRows = 1
 
-    /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q5_K weights take the fused kernel
+    /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 weights take the fused kernel
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
     /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
     /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).

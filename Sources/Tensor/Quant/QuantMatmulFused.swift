@@ -1,8 +1,9 @@
-/// The fused small-M kernel for ggml's 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and
-/// the K-quants with 32-value sub-blocks (Q4_K, Q5_K).
+/// The fused matrix-vector kernel for ggml's 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+/// (Written for any 32-value sub-block layout; Q4_K / Q5_K versions measured slower than decoding
+/// rows for the f32 kernels, 4.5 vs 5.8 G weights/s single-threaded, so they were dropped.)
 ///
 /// A block's values are `d * q + c` with integer levels q (Q4_0: c = -8 d, Q5_0: c = -16 d,
-/// Q4_1/Q5_1: c = m, Q8_0: c = 0; Q4_K/Q5_K per sub-block: d sc, -dmin m), so a row's dot product with activations x is
+/// Q4_1/Q5_1: c = m, Q8_0: c = 0), so a row's dot product with activations x is
 /// `sum over blocks of d * dot(x_b, q_b) + c * sum(x_b)`. The kernel unpacks each block's levels
 /// (exact small integers as f32, in registers or a 128-byte stack buffer), dots them with the f32
 /// activations and applies the two scales once per block; the block sums of x are computed once
@@ -11,7 +12,7 @@
 /// Every element is computed the same way whatever the rows, tasks or thread count.
 protocol Block32Format {
     static var blockBytes: Int { get }
-    /// 32-value sub-blocks per storage block: 1, or 8 for Q4_K / Q5_K (own scale and min each).
+    /// 32-value sub-blocks per storage block (1 for the 32-value types).
     static var subBlocks: Int { get }
     /// Writes sub-block `sub`'s 32 levels q (as floats) and returns (d, c): value = d * q + c.
     static func unpack(_ b: UnsafeRawPointer, _ sub: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float)
@@ -79,46 +80,11 @@ enum Q8_0Format: Block32Format {
     }
 }
 
-/// Q4_K: sub-block j (< 8) has low (j even) or high nibbles of qs[32 (j / 2) ..< +32], scale
-/// d * sc_j and offset -dmin * m_j.
-enum Q4_KFormat: Block32Format {
-    static var blockBytes: Int { 144 }
-    static var subBlocks: Int { 8 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ j: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qs = (b + 16 + 32 * (j >> 1)).assumingMemoryBound(to: UInt8.self)
-        if j & 1 == 0 {
-            for l in 0..<32 { q[l] = Float(qs[l] & 0xF) }
-        } else {
-            for l in 0..<32 { q[l] = Float(qs[l] >> 4) }
-        }
-        let (sc, m) = QBits.scaleMinK4(j, b + 4)
-        return (QBits.f16(b, 0) * Float(sc), -(QBits.f16(b, 2) * Float(m)))
-    }
-}
-
-/// Q5_K: as Q4_K, plus bit j of qh[l] as bit 4 of value 32 j + l.
-enum Q5_KFormat: Block32Format {
-    static var blockBytes: Int { 176 }
-    static var subBlocks: Int { 8 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _ j: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qs = (b + 48 + 32 * (j >> 1)).assumingMemoryBound(to: UInt8.self)
-        let qh = (b + 16).assumingMemoryBound(to: UInt8.self)
-        let shift = UInt8(j)
-        if j & 1 == 0 {
-            for l in 0..<32 { q[l] = Float((qs[l] & 0xF) | (((qh[l] >> shift) & 1) << 4)) }
-        } else {
-            for l in 0..<32 { q[l] = Float((qs[l] >> 4) | (((qh[l] >> shift) & 1) << 4)) }
-        }
-        let (sc, m) = QBits.scaleMinK4(j, b + 4)
-        return (QBits.f16(b, 0) * Float(sc), -(QBits.f16(b, 2) * Float(m)))
-    }
-}
-
 extension QuantMatmul {
     /// The type's fused format, if it has one.
     static func hasFusedKernel(_ type: DType) -> Bool {
         switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K: return true
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return true
         default: return false
         }
     }
@@ -159,10 +125,6 @@ extension QuantMatmul {
             case .q5_1: fusedRows(Q5_1Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
                                   y: y, ldy: ldy, j0: j0, j1: j1)
             case .q8_0: fusedRows(Q8_0Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q4_K: fusedRows(Q4_KFormat.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q5_K: fusedRows(Q5_KFormat.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
                                   y: y, ldy: ldy, j0: j0, j1: j1)
             default: preconditionFailure("fused: no fused kernel for \(type)")
             }
