@@ -137,10 +137,10 @@ public enum QuantMatmul {
         case .q5_0: for b in 0..<blocks { Decode.q5_0(src + b * 22, dst + b * 32) }
         case .q5_1: for b in 0..<blocks { Decode.q5_1(src + b * 24, dst + b * 32) }
         case .q8_0: for b in 0..<blocks { Decode.q8_0(src + b * 34, dst + b * 32) }
-        case .q2_K: for b in 0..<blocks { Dequant.q2_K(src + b * 84, dst + b * 256) }
-        case .q3_K: for b in 0..<blocks { Dequant.q3_K(src + b * 110, dst + b * 256) }
+        case .q2_K: for b in 0..<blocks { Decode.q2_K(src + b * 84, dst + b * 256) }
+        case .q3_K: for b in 0..<blocks { Decode.q3_K(src + b * 110, dst + b * 256) }
         case .q4_K: for b in 0..<blocks { Decode.q4_K(src + b * 144, dst + b * 256) }
-        case .q5_K: for b in 0..<blocks { Dequant.q5_K(src + b * 176, dst + b * 256) }
+        case .q5_K: for b in 0..<blocks { Decode.q5_K(src + b * 176, dst + b * 256) }
         case .q6_K: for b in 0..<blocks { Decode.q6_K(src + b * 210, dst + b * 256) }
         case .i32: preconditionFailure("decode: i32 is not a weight type")
         }
@@ -231,6 +231,68 @@ enum Decode {
             for l in 0..<32 {
                 out[l] = d0 * Float(q[l] & 0xF) - dm0
                 out[32 + l] = d1 * Float(q[l] >> 4) - dm1
+            }
+        }
+    }
+
+    /// As `Dequant.q2_K`: dl * q - ml per 16 values.
+    @inline(always) static func q2_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 80), dmin = QBits.f16(b, 82)
+        let sc = b.assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 16).assumingMemoryBound(to: UInt8.self)
+        for h in 0..<2 {
+            for s in 0..<4 {
+                let shift = UInt8(2 * s)
+                for half in 0..<2 {
+                    let e0 = 128 * h + 32 * s + 16 * half
+                    let scv = sc[e0 / 16]
+                    let dl = d * Float(scv & 0xF), ml = dmin * Float(scv >> 4)
+                    let src = qs + 32 * h + 16 * half, out = y + e0
+                    for l in 0..<16 { out[l] = dl * Float((src[l] >> shift) & 3) - ml }
+                }
+            }
+        }
+    }
+
+    /// As `Dequant.q3_K`: dl * (low - (high bit clear ? 4 : 0)) per 16 values.
+    @inline(always) static func q3_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 108)
+        let hm = b.assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 32).assumingMemoryBound(to: UInt8.self)
+        for h in 0..<2 {
+            for s in 0..<4 {
+                let bit = UInt8(4 * h + s), shift = UInt8(2 * s)
+                for half in 0..<2 {
+                    let e0 = 128 * h + 32 * s + 16 * half
+                    let dl = d * Float(Dequant.q3Scale(b, e0 / 16))
+                    let src = qs + 32 * h + 16 * half, mask = hm + 16 * half, out = y + e0
+                    for l in 0..<16 {
+                        let low = Int32((src[l] >> shift) & 3)
+                        let high = Int32(((mask[l] >> bit) & 1) ^ 1) &<< 2
+                        out[l] = dl * Float(low &- high)
+                    }
+                }
+            }
+        }
+    }
+
+    /// As `Dequant.q5_K`: Q4_K plus bit 2c (low nibbles) or 2c + 1 (high) of qh[l] as bit 4.
+    @inline(always) static func q5_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), dmin = QBits.f16(b, 2)
+        let sc = b + 4
+        let qh = (b + 16).assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 48).assumingMemoryBound(to: UInt8.self)
+        for c in 0..<4 {
+            let (s0, m0) = QBits.scaleMinK4(2 * c, sc)
+            let (s1, m1) = QBits.scaleMinK4(2 * c + 1, sc)
+            let d0 = d * Float(s0), dm0 = dmin * Float(m0)
+            let d1 = d * Float(s1), dm1 = dmin * Float(m1)
+            let q = qs + 32 * c, out = y + 64 * c
+            let sh0 = UInt8(2 * c), sh1 = UInt8(2 * c + 1)
+            for l in 0..<32 {
+                let h = qh[l]
+                out[l] = d0 * Float((q[l] & 0xF) | (((h >> sh0) & 1) << 4)) - dm0
+                out[32 + l] = d1 * Float((q[l] >> 4) | (((h >> sh1) & 1) << 4)) - dm1
             }
         }
     }
