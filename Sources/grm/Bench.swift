@@ -55,12 +55,16 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kernel microbenchmarks: ours beside OpenBLAS as shipped and OpenBLAS-SkylakeX, in one run.")
         @OptionGroup var options: BenchOptions
-        @Option(help: "Only these groups: gemm, memory (default: both).")
+        @Option(help: "Only these groups: gemm, memory, quant (default: all).")
         var only: [String] = []
+        @Option(help: "quant group: only these weight types (f32, f16, q4_1, ...; default: all).")
+        var types: [String] = []
+        @Option(name: .customLong("rows"), help: "quant group: activation rows (default: 1 and 512).")
+        var quantRows: [Int] = []
 
         func run() throws {
             let log: (String) -> Void = { options.json ? printError($0) : print($0) }
-            let groups = Set(only.isEmpty ? ["gemm", "memory"] : only)
+            let groups = Set(only.isEmpty ? ["gemm", "memory", "quant"] : only)
             log("setup: \(GEMMBench.setup)")
             log("\n== read bandwidth (anchor for memory-bound kernels)")
             let anchor = MemoryBench.readBandwidth(repeats: options.runs, seconds: options.slice)
@@ -98,6 +102,20 @@ extension BenchCommand {
                 rows.append(Row(m, variant: "own"))
                 log(String(format: "%-14@ %-28@ %7.1f GB/s  (%.1f..%.1f)  %3.0f%% of read bandwidth",
                            m.name as NSString, m.shape as NSString, m.median, m.min, m.max, m.median / anchor.median * 100))
+            }
+            if groups.contains("quant") {
+                log("\n== X[M,K] * W^T, W [N,K] in each weight type (exact f32 activations): GB/s of weights "
+                    + "for 1 row, GFLOP/s for 512; f32 = own GEMM for reference; anchor "
+                    + String(format: "%.1f", anchor.median) + " GB/s")
+                let chosen = types.isEmpty ? QuantBench.types
+                    : QuantBench.types.filter { types.map { $0.lowercased() }.contains($0.description) }
+                for m in QuantBench.run(types: chosen, rows: quantRows.isEmpty ? [1, 512] : quantRows,
+                                        repeats: options.runs, seconds: options.slice,
+                                        quick: options.quick, log: log) {
+                    var row = Row(m, variant: m.name)
+                    row.kernel = "linear"
+                    rows.append(row)
+                }
             }
             if options.json {
                 let encoder = JSONEncoder()

@@ -8,6 +8,10 @@ extension Tensor {
     /// self [..., M, K] x other [..., K, N] -> [..., M, N]; batch axes broadcast. A rank-1 operand
     /// is a row (left) or column (right) vector and its axis is dropped from the result.
     public func matmul(_ other: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
+        // A weight in another type (f16, bf16, quantised), used as X * W^T: the linear path.
+        if other.dtype != .f32 && other.rank == 2 && transposeB && !transposeA {
+            return try linear(other)
+        }
         try requireFloat32("matmul")
         try other.requireFloat32("matmul")
         guard rank >= 1, other.rank >= 1 else {

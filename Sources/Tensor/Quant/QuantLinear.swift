@@ -1,0 +1,46 @@
+extension Tensor {
+    /// A linear layer without bias: `self [..., K] (f32) x weight^T -> [..., N]` for a weight
+    /// `[N, K]` of any floating element type: f32, f16, bf16 or a ggml block type (Q4_0 ... Q6_K),
+    /// as stored in GGUF files (`{K, N}`: N rows of K values). A quantised weight is never
+    /// dequantised as a whole: see `QuantMatmul`. Activations stay f32, and the result equals,
+    /// bit for bit, the own f32 GEMM on the dequantised weight, for every thread count.
+    ///
+    /// `x.matmul(w, transposeB: true)` with a non-f32 rank-2 `w` calls this.
+    ///
+    /// Throws `TensorError` naming both shapes when K differs or is not a multiple of the weight
+    /// type's block size, and for a weight that is not rank 2, not row-contiguous, or i32.
+    public func linear(_ weight: Tensor) throws -> Tensor {
+        try requireFloat32("linear")
+        guard weight.dtype != .i32 else {
+            throw TensorError.unsupportedType(op: "linear", dtype: .i32, reason: "the weight must be a floating type")
+        }
+        guard rank >= 1, weight.rank == 2 else {
+            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                            reason: "needs an input [..., K] and a weight [N, K]")
+        }
+        let n = weight.shape[0], k = weight.shape[1]
+        guard shape[rank - 1] == k else {
+            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                            reason: "the input's last size \(shape[rank - 1]) differs from the weight's K = \(k)")
+        }
+        guard k % weight.dtype.blockElements == 0 else {
+            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                            reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
+        }
+        var w = weight
+        if !w.isContiguous {
+            guard !w.dtype.isBlockQuantised else {
+                throw TensorError.invalidShape(op: "linear", shape: weight.shape,
+                                               reason: "a block-quantised weight must be contiguous")
+            }
+            w = w.contiguous()
+        }
+        let x = contiguous()
+        let m = shape.dropLast().reduce(1, *)
+        let out = Tensor.uninitialized(Array(shape.dropLast()) + [n])
+        if m == 0 || n == 0 { return out }
+        QuantMatmul.linear(w.dtype, m: m, n: n, k: k, x: x.floatPointer, ldx: k, w: UnsafeRawPointer(w.rawPointer),
+                           y: out.floatPointer, ldy: n)
+        return out
+    }
+}

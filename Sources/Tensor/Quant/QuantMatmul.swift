@@ -1,0 +1,326 @@
+import Foundation
+
+/// Products with a weight of any element type: `Y[m, n] = X[m, k] * W^T`, W stored as n rows of k
+/// values of type f32, f16, bf16 or one of ggml's block types (a GGUF weight `{k, n}`).
+///
+/// Activations stay f32 (the exact path: no activation rounding, as reward scores need). The
+/// weight is never dequantised as a whole: small panels of W rows are decoded into f32 scratch
+/// that stays in cache, and the engine's own f32 kernels run over each panel:
+/// - m <= 8 (decoding, memory-bound on the weight stream): tasks take groups of W rows; each
+///   group (4-8 rows, L1/L2-resident) is decoded and immediately dotted with the m activation rows
+///   by GEMM's unpacked small-M kernels.
+/// - m > 8 (prefill, compute-bound): W is cut into panels of about 1 MB of f32 (rows x k); each
+///   panel is decoded in parallel, then GEMM's packed path multiplies X by it.
+///
+/// - m = 1 with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0: a fused kernel that never
+///   writes f32 weights (QuantMatmulFused.swift), unless `useFused` is off.
+///
+/// Decoding is bit-for-bit ggml's reference dequantisation (Quant/Dequantize.swift), and the f32
+/// kernels compute every element of Y the same way whatever panel, group or task it falls in, so
+/// outside the fused kernel the result is bit-identical to dequantising W and calling
+/// `GEMM.ownSgemm(transB: true)`. Every path gives the same result for every thread count.
+public enum QuantMatmul {
+    /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
+    /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
+    /// of `type.blockElements`.
+    public static func linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                              w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0 && type != .i32, "QuantMatmul: bad arguments")
+        precondition(k % type.blockElements == 0, "QuantMatmul: k = \(k) is not a multiple of \(type)'s block")
+        if m == 0 || n == 0 { return }
+        if type == .f32 {
+            GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x, lda: ldx,
+                       b: w.assumingMemoryBound(to: Float.self), ldb: k, c: y, ldc: ldy)
+            return
+        }
+        if k == 0 {
+            for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
+            return
+        }
+        if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
+            if CPU.hasAVX512 {
+                fused(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            } else {
+                fused(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            }
+        } else if m <= GEMM.smallRows {
+            if CPU.hasAVX512 {
+                small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            } else {
+                small(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            }
+        } else {
+            panels(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+        }
+    }
+
+    /// Rows up to which the fused kernel runs. Measured single-threaded in CPU time (576x1536,
+    /// G weights/s, fused vs decoded rows + f32 kernels): m = 1: Q8_0 8.2 vs 6.3, Q4_0/Q4_1/Q5_0
+    /// 6.0-6.7 both; m = 2-3: 1.6-3.1 vs 3.7-5.3 (the fused kernel keeps no register tile across
+    /// rows). So: matrix-vector products only. (Tests raise it to cover the kernel's m > 1 loop.)
+    nonisolated(unsafe) static var fusedMaxRows = 1
+
+    /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 weights take the fused kernel
+    /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
+    /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
+    /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).
+    nonisolated(unsafe) public static var useFused =
+        ProcessInfo.processInfo.environment["GRM_QMM_FUSED"].map { $0 != "0" } ?? true
+
+    /// W rows decoded at a time by the small-M path (a group of 8 rows of 1024 values is 32 KB).
+    static func groupRows(k: Int) -> Int { k <= 1024 ? 8 : 4 }
+
+    static func small<V: GEMMVector>(_ v: V.Type, _ type: DType, m: Int, n: Int, k: Int,
+                                     x: UnsafePointer<Float>, ldx: Int, w: UnsafeRawPointer,
+                                     y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let group = groupRows(k: k)
+        let rowBytes = type.byteCount(elements: k)
+        let units = GEMM.ceilDiv(n, group)
+        // Tasks of at least ~32 K weights; the split depends on the shape only.
+        let tasks = max(1, min(units, min(32, n * k >> 15)))
+        ThreadPool.shared.parallelFor(tasks) { t in
+            let j0 = min(n, units * t / tasks * group)
+            let j1 = min(n, units * (t + 1) / tasks * group)
+            if j0 >= j1 { return }
+            let buffer = Workspace.shared.acquire(floats: group * k + 16)
+            defer { Workspace.shared.release(buffer) }
+            let panel = buffer.floats
+            var g = j0
+            while g < j1 {
+                let rows = min(group, j1 - g)
+                decode(type, w + g * rowBytes, panel, count: rows * k)
+                GEMM.smallDot(v, m: m, k: k, alpha: 1, a: x, lda: ldx, w: UnsafePointer(panel), ldw: k,
+                              beta: 0, c: y + g, ldc: ldy, j0: 0, j1: rows)
+                g += rows
+            }
+        }
+    }
+
+    /// W rows per panel of the large-M path: about 1 MB of f32, a multiple of 16 rows.
+    static func panelRows(k: Int) -> Int { max(16, (1 << 18) / max(k, 1) / 16 * 16) }
+
+    static func panels(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                       w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let step = min(n, panelRows(k: k))
+        let rowBytes = type.byteCount(elements: k)
+        let buffer = Workspace.shared.acquire(floats: step * k + 16)
+        defer { Workspace.shared.release(buffer) }
+        let panel = buffer.floats
+        var j = 0
+        while j < n {
+            let rows = min(step, n - j)
+            // Decoding is exact, so how it is split does not matter; chunks of >= 32 K values.
+            let parts = max(1, min(rows, min(8, rows * k >> 15)))
+            let src = w + j * rowBytes
+            ThreadPool.shared.parallelFor(parts) { t in
+                let r0 = rows * t / parts, r1 = rows * (t + 1) / parts
+                decode(type, src + r0 * rowBytes, panel + r0 * k, count: (r1 - r0) * k)
+            }
+            GEMM.ownSgemm(transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: ldx,
+                          b: UnsafePointer(panel), ldb: k, c: y + j, ldc: ldy)
+            j += rows
+        }
+    }
+
+    /// Decodes `count` consecutive values (whole blocks) of `type` at `src` into f32 at `dst`,
+    /// on the calling thread; bit for bit `Quant.dequantize` (and f16/bf16's conversions).
+    public static func decode(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
+                              count: Int) {
+        let blocks = count / type.blockElements
+        switch type {
+        case .f32:
+            dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
+        case .f16: Decode.f16(src, dst, count)
+        case .bf16: Decode.bf16(src, dst, count)
+        case .q4_0: for b in 0..<blocks { Decode.q4_0(src + b * 18, dst + b * 32) }
+        case .q4_1: for b in 0..<blocks { Decode.q4_1(src + b * 20, dst + b * 32) }
+        case .q5_0: for b in 0..<blocks { Decode.q5_0(src + b * 22, dst + b * 32) }
+        case .q5_1: for b in 0..<blocks { Decode.q5_1(src + b * 24, dst + b * 32) }
+        case .q8_0: for b in 0..<blocks { Decode.q8_0(src + b * 34, dst + b * 32) }
+        case .q2_K: for b in 0..<blocks { Decode.q2_K(src + b * 84, dst + b * 256) }
+        case .q3_K: for b in 0..<blocks { Decode.q3_K(src + b * 110, dst + b * 256) }
+        case .q4_K: for b in 0..<blocks { Decode.q4_K(src + b * 144, dst + b * 256) }
+        case .q5_K: for b in 0..<blocks { Decode.q5_K(src + b * 176, dst + b * 256) }
+        case .q6_K: for b in 0..<blocks { Decode.q6_K(src + b * 210, dst + b * 256) }
+        case .i32: preconditionFailure("decode: i32 is not a weight type")
+        }
+    }
+}
+
+/// Inlinable block decoders with the same float operations as `Dequant` (so bit-identical), written
+/// as plain fixed-length loops over typed pointers, which LLVM vectorises (byte widening,
+/// int-to-float conversion and the multiply-add in ymm registers).
+enum Decode {
+    @inline(always) static func f16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + Vec.scalarCount <= n {
+            let h = (src + 2 * i).loadUnaligned(as: HVec.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: Vec(h), as: Vec.self)
+            i += Vec.scalarCount
+        }
+        let s = src.assumingMemoryBound(to: UInt16.self)
+        while i < n { dst[i] = Half.toFloat(s[i]); i += 1 }
+    }
+
+    @inline(always) static func bf16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        let s = src.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<n { dst[i] = Float(bitPattern: UInt32(s[i]) &<< 16) }
+    }
+
+    @inline(always) static func q4_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0)
+        let qs = (b + 2).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<16 {
+            let q = qs[j]
+            y[j] = Float(Int32(q & 0xF) &- 8) * d
+            y[j + 16] = Float(Int32(q >> 4) &- 8) * d
+        }
+    }
+
+    @inline(always) static func q4_1(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), m = QBits.f16(b, 2)
+        let qs = (b + 4).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<16 {
+            let q = qs[j]
+            y[j] = Float(q & 0xF) * d + m
+            y[j + 16] = Float(q >> 4) * d + m
+        }
+    }
+
+    @inline(always) static func q5_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), qh = QBits.u32(b, 2)
+        let qs = (b + 6).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<16 {
+            let q = UInt32(qs[j])
+            let h0 = ((qh &>> UInt32(j)) &<< 4) & 0x10
+            let h1 = (qh &>> UInt32(j + 12)) & 0x10
+            y[j] = Float(Int32(bitPattern: (q & 0xF) | h0) &- 16) * d
+            y[j + 16] = Float(Int32(bitPattern: (q >> 4) | h1) &- 16) * d
+        }
+    }
+
+    @inline(always) static func q5_1(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), m = QBits.f16(b, 2), qh = QBits.u32(b, 4)
+        let qs = (b + 8).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<16 {
+            let q = UInt32(qs[j])
+            let h0 = ((qh &>> UInt32(j)) &<< 4) & 0x10
+            let h1 = (qh &>> UInt32(j + 12)) & 0x10
+            y[j] = Float((q & 0xF) | h0) * d + m
+            y[j + 16] = Float((q >> 4) | h1) * d + m
+        }
+    }
+
+    @inline(always) static func q8_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0)
+        let qs = (b + 2).assumingMemoryBound(to: Int8.self)
+        for j in 0..<32 { y[j] = Float(qs[j]) * d }
+    }
+
+    /// As `Dequant.q4_K`: per 64-value chunk, d * scale * q - dmin * min.
+    @inline(always) static func q4_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), dmin = QBits.f16(b, 2)
+        let sc = b + 4
+        let qs = (b + 16).assumingMemoryBound(to: UInt8.self)
+        for c in 0..<4 {
+            let (s0, m0) = QBits.scaleMinK4(2 * c, sc)
+            let (s1, m1) = QBits.scaleMinK4(2 * c + 1, sc)
+            let d0 = d * Float(s0), dm0 = dmin * Float(m0)
+            let d1 = d * Float(s1), dm1 = dmin * Float(m1)
+            let q = qs + 32 * c, out = y + 64 * c
+            for l in 0..<32 {
+                out[l] = d0 * Float(q[l] & 0xF) - dm0
+                out[32 + l] = d1 * Float(q[l] >> 4) - dm1
+            }
+        }
+    }
+
+    /// As `Dequant.q2_K`: dl * q - ml per 16 values.
+    @inline(always) static func q2_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 80), dmin = QBits.f16(b, 82)
+        let sc = b.assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 16).assumingMemoryBound(to: UInt8.self)
+        for h in 0..<2 {
+            for s in 0..<4 {
+                let shift = UInt8(2 * s)
+                for half in 0..<2 {
+                    let e0 = 128 * h + 32 * s + 16 * half
+                    let scv = sc[e0 / 16]
+                    let dl = d * Float(scv & 0xF), ml = dmin * Float(scv >> 4)
+                    let src = qs + 32 * h + 16 * half, out = y + e0
+                    for l in 0..<16 { out[l] = dl * Float((src[l] >> shift) & 3) - ml }
+                }
+            }
+        }
+    }
+
+    /// As `Dequant.q3_K`: dl * (low - (high bit clear ? 4 : 0)) per 16 values.
+    @inline(always) static func q3_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 108)
+        let hm = b.assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 32).assumingMemoryBound(to: UInt8.self)
+        for h in 0..<2 {
+            for s in 0..<4 {
+                let bit = UInt8(4 * h + s), shift = UInt8(2 * s)
+                for half in 0..<2 {
+                    let e0 = 128 * h + 32 * s + 16 * half
+                    let dl = d * Float(Dequant.q3Scale(b, e0 / 16))
+                    let src = qs + 32 * h + 16 * half, mask = hm + 16 * half, out = y + e0
+                    for l in 0..<16 {
+                        let low = Int32((src[l] >> shift) & 3)
+                        let high = Int32(((mask[l] >> bit) & 1) ^ 1) &<< 2
+                        out[l] = dl * Float(low &- high)
+                    }
+                }
+            }
+        }
+    }
+
+    /// As `Dequant.q5_K`: Q4_K plus bit 2c (low nibbles) or 2c + 1 (high) of qh[l] as bit 4.
+    @inline(always) static func q5_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 0), dmin = QBits.f16(b, 2)
+        let sc = b + 4
+        let qh = (b + 16).assumingMemoryBound(to: UInt8.self)
+        let qs = (b + 48).assumingMemoryBound(to: UInt8.self)
+        for c in 0..<4 {
+            let (s0, m0) = QBits.scaleMinK4(2 * c, sc)
+            let (s1, m1) = QBits.scaleMinK4(2 * c + 1, sc)
+            let d0 = d * Float(s0), dm0 = dmin * Float(m0)
+            let d1 = d * Float(s1), dm1 = dmin * Float(m1)
+            let q = qs + 32 * c, out = y + 64 * c
+            let sh0 = UInt8(2 * c), sh1 = UInt8(2 * c + 1)
+            for l in 0..<32 {
+                let h = qh[l]
+                out[l] = d0 * Float((q[l] & 0xF) | (((h >> sh0) & 1) << 4)) - dm0
+                out[32 + l] = d1 * Float((q[l] >> 4) | (((h >> sh1) & 1) << 4)) - dm1
+            }
+        }
+    }
+
+    /// As `Dequant.q6_K`: (d * scale) * (q - 32), in that order. Per half h and l < 32, one byte
+    /// of qh and two of ql give the four values 128h + 32k + l; scale index 8h + 2k + l / 16.
+    @inline(always) static func q6_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = QBits.f16(b, 208)
+        let scales = (b + 192).assumingMemoryBound(to: Int8.self)
+        for h in 0..<2 {
+            let ql = (b + 64 * h).assumingMemoryBound(to: UInt8.self)
+            let qh = (b + 128 + 32 * h).assumingMemoryBound(to: UInt8.self)
+            let out = y + 128 * h
+            for half in 0..<2 {
+                let s = scales + 8 * h + half
+                let d0 = d * Float(s[0]), d1 = d * Float(s[2]), d2 = d * Float(s[4]), d3 = d * Float(s[6])
+                for l in (16 * half)..<(16 * half + 16) {
+                    let a = ql[l], c = ql[l + 32], hb = qh[l]
+                    let q0 = Int32((a & 0xF) | ((hb & 3) << 4)) &- 32
+                    let q1 = Int32((c & 0xF) | (((hb >> 2) & 3) << 4)) &- 32
+                    let q2 = Int32((a >> 4) | (((hb >> 4) & 3) << 4)) &- 32
+                    let q3 = Int32((c >> 4) | ((hb >> 6) << 4)) &- 32
+                    out[l] = d0 * Float(q0)
+                    out[l + 32] = d1 * Float(q1)
+                    out[l + 64] = d2 * Float(q2)
+                    out[l + 96] = d3 * Float(q3)
+                }
+            }
+        }
+    }
+}
