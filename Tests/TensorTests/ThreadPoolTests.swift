@@ -31,6 +31,25 @@ final class ThreadPoolTests: XCTestCase {
         pool.shutdown()
     }
 
+    /// Back-to-back jobs whose task counts vary, so that a worker late for one job meets the next
+    /// job's parameters: every task of every job must run exactly once, with its own job's body.
+    func testVaryingJobSizesNeverMixJobs() {
+        let pool = ThreadPool(threads: 3, spinMicroseconds: 20)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+        var wrong = 0
+        for job in 0..<100_000 {
+            let n = 2 + (job * 7919) % 31
+            counts.initialize(repeating: 0, count: 64)
+            pool.parallelFor(n) { i in
+                if i >= n { wrong += 1 } else { counts[i] += 1 }
+            }
+            for i in 0..<64 where counts[i] != (i < n ? 1 : 0) { wrong += 1 }
+        }
+        counts.deallocate()
+        XCTAssertEqual(wrong, 0)
+        pool.shutdown()
+    }
+
     func testWorkersWakeAfterSleeping() throws {
         let pool = ThreadPool(threads: 2, spinMicroseconds: 0)
         Thread.sleep(forTimeInterval: 0.05)

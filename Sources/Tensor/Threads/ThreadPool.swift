@@ -26,8 +26,12 @@ public final class ThreadPool: @unchecked Sendable {
     /// Threads that compute, the caller included.
     public let threadCount: Int
 
-    // state = (job id << 32) | next task index. A worker claims a task with a compare-exchange
-    // against the job id it joined, so a late worker can never run a task of a newer job.
+    // state = (sequence << 32) | next task index, a seqlock over the job's parameters (taskCount,
+    // bodyAddress). The caller makes the sequence odd, writes the parameters, then publishes the
+    // job with the next even sequence. A worker reads the parameters between two loads of an even,
+    // equal sequence (else it retries), and claims a task only by a compare-exchange against that
+    // sequence: so it never runs a task with another job's parameters, and a late worker can never
+    // run a task of a newer job.
     private let state = Atomic<UInt64>(0)
     private let done = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
@@ -58,7 +62,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// the pool must not be used afterwards.
     public func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        state.add(1 << 32, ordering: .sequentiallyConsistent)
+        state.add(2 << 32, ordering: .sequentiallyConsistent)
         mutex.lock(); mutex.broadcast(); mutex.unlock()
     }
 
@@ -74,10 +78,13 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escaping in
             var closure = escaping
             withUnsafePointer(to: &closure) { address in
-                taskCount.store(n, ordering: .relaxed)
-                bodyAddress.store(UInt(bitPattern: address), ordering: .relaxed)
-                done.store(0, ordering: .relaxed)
-                let job = (state.load(ordering: .relaxed) >> 32) &+ 1
+                let sequence = state.load(ordering: .relaxed) >> 32    // even: no job being written
+                state.store((sequence &+ 1) << 32, ordering: .sequentiallyConsistent)
+                // Releasing stores: none may become visible before the odd sequence above.
+                taskCount.store(n, ordering: .releasing)
+                bodyAddress.store(UInt(bitPattern: address), ordering: .releasing)
+                done.store(0, ordering: .releasing)
+                let job = sequence &+ 2
                 state.store(job << 32, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     mutex.lock(); mutex.broadcast(); mutex.unlock()
@@ -145,14 +152,15 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             }
             if stopping.load(ordering: .acquiring) { return }
-            let snapshot = state.load(ordering: .acquiring)
-            seen = snapshot >> 32
-            // The address and count were stored before the job id was published; if this job has
-            // already been replaced, the compare-exchange in runTasks fails and nothing runs.
+            let job = state.load(ordering: .acquiring) >> 32
+            if job & 1 == 1 { continue }          // parameters being written: look again
             let address = bodyAddress.load(ordering: .acquiring)
             let n = taskCount.load(ordering: .acquiring)
+            // Parameters are this job's only if the sequence did not move while they were read.
+            guard state.load(ordering: .acquiring) >> 32 == job else { continue }
+            seen = job
             guard let body = UnsafePointer<(Int) -> Void>(bitPattern: address) else { continue }
-            runTasks(job: seen, n: n, body: body)
+            runTasks(job: job, n: n, body: body)
         }
     }
 
