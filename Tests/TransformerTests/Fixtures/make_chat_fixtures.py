@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Expected chat-template renders for ChatTemplateTests (writes chat-templates.json).
+
+Renders each template in chat_templates/ the way Hugging Face's apply_chat_template does:
+jinja2 with trim_blocks and lstrip_blocks, loop controls, `raise_exception`, `strftime_now`
+and a `tojson` filter that is json.dumps(ensure_ascii=False, indent=..., ...). The render
+context is HF's: messages, tools (None unless given), documents=None, add_generation_prompt,
+and the special tokens. strftime_now is pinned to 2025-03-09 14:05:07 so renders are stable.
+
+smollm2.jinja is the default GGUF's `tokenizer.chat_template` (the test checks that they agree);
+the other templates are copied from the models' tokenizer_config.json (Qwen2.5-Instruct,
+Llama-3.2-Instruct, Gemma-3-it).
+
+Usage: pip install jinja2 && python3 make_chat_fixtures.py
+"""
+import datetime
+import json
+import os
+
+import jinja2
+from jinja2.ext import loopcontrols
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NOW = datetime.datetime(2025, 3, 9, 14, 5, 7)
+
+
+class TemplateError(Exception):
+    pass
+
+
+def raise_exception(message):
+    raise TemplateError(message)
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def strftime_now(fmt):
+    return NOW.strftime(fmt)
+
+
+def render(source, messages, add_generation_prompt, tokens, tools=None):
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    template = env.from_string(source)
+    return template.render(messages=messages, tools=tools, documents=None,
+                           add_generation_prompt=add_generation_prompt, **tokens)
+
+
+TOKENS = {
+    "smollm2": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
+    "qwen2.5": {"bos_token": None, "eos_token": "<|im_end|>"},
+    "llama3.2": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "gemma3": {"bos_token": "<bos>", "eos_token": "<eos>"},
+}
+
+SINGLE = [{"role": "user", "content": "Hello, how are you?"}]
+MULTI = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "What is 2+2?"},
+    {"role": "assistant", "content": "4"},
+    {"role": "user", "content": "  And 3+3? Réponds en français, s'il te plaît: \"six\"  \n"},
+]
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city (°C)",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TOOL_CALL = {"role": "assistant", "content": "",
+             "tool_calls": [{"type": "function", "function": {"name": "get_weather",
+                                                              "arguments": {"city": "Zürich", "unit": "c"}}}]}
+TOOL_RESULT = {"role": "tool", "content": "{\"temp\": 21}"}
+
+# (name, template, messages, tools, add_generation_prompt)
+CASES = []
+for t in ["smollm2", "qwen2.5", "llama3.2", "gemma3"]:
+    for gen in (False, True):
+        CASES.append((f"{t} single user gen={gen}", t, SINGLE, None, gen))
+        CASES.append((f"{t} system+user+assistant+user gen={gen}", t, MULTI, None, gen))
+# Template-specific branches and errors.
+CASES += [
+    ("smollm2 missing content (error)", "smollm2", [{"role": "user"}], None, True),
+    ("smollm2 assistant only", "smollm2", [{"role": "assistant", "content": "Hi!"}], None, False),
+    ("qwen2.5 tools + tool call + tool results", "qwen2.5",
+     [{"role": "user", "content": "Weather in Zürich?"}, TOOL_CALL, TOOL_RESULT, TOOL_RESULT], [WEATHER_TOOL], True),
+    ("qwen2.5 tools with system", "qwen2.5", MULTI, [WEATHER_TOOL], True),
+    ("llama3.2 two tool calls (error)", "llama3.2",
+     [{"role": "user", "content": "x"},
+      {"role": "assistant", "content": "", "tool_calls": [TOOL_CALL["tool_calls"][0], TOOL_CALL["tool_calls"][0]]}],
+     None, True),
+    ("llama3.2 tool call + ipython result", "llama3.2",
+     [{"role": "user", "content": "Weather?"}, TOOL_CALL, {"role": "tool", "content": {"temp": 21}}], None, True),
+    ("llama3.2 tools in user message", "llama3.2", MULTI, [WEATHER_TOOL], True),
+    ("gemma3 roles not alternating (error)", "gemma3",
+     [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], None, True),
+    ("gemma3 system only (no turns)", "gemma3", [{"role": "system", "content": "S"}], None, True),
+    ("gemma3 content parts", "gemma3",
+     [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+      {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "  What is this?  "}]}], None, True),
+]
+
+
+def main():
+    templates = {}
+    for name in TOKENS:
+        with open(os.path.join(HERE, "chat_templates", name + ".jinja"), encoding="utf-8") as f:
+            templates[name] = f.read()
+    out = []
+    for name, t, messages, tools, gen in CASES:
+        case = {"name": name, "template": t, "messages": messages, "add_generation_prompt": gen}
+        case.update({k: v for k, v in TOKENS[t].items()})
+        if tools is not None:
+            case["tools"] = tools
+        try:
+            case["expected"] = render(templates[t], messages, gen, TOKENS[t], tools)
+        except (TemplateError, jinja2.exceptions.UndefinedError, TypeError) as e:
+            case["error"] = f"{type(e).__name__}: {e}"
+        out.append(case)
+    with open(os.path.join(HERE, "chat-templates.json"), "w", encoding="utf-8") as f:
+        json.dump({"jinja2": jinja2.__version__, "now": NOW.isoformat(), "cases": out}, f,
+                  ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {len(out)} cases")
+
+
+if __name__ == "__main__":
+    main()
