@@ -100,6 +100,33 @@ CASES += [
       {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "  What is this?  "}]}], None, True),
 ]
 
+# Small templates for single constructs (whitespace control, scoping, operators, filters),
+# rendered with MULTI as messages: (name, source).
+SNIPPETS = [
+    ("trim_blocks and lstrip_blocks", "A\n  {% if true %}\n    x\n  {% endif %}\nB\n{# c #}\nC  {% if true %}y{% endif %}\n"),
+    ("minus and plus modifiers", "a  \n  {%- if true -%}  \n  b  \n  {%- endif +%}\nc\n  {%+ if true %}d{% endif %}\n {{- ' e ' -}} \n f"),
+    ("expression tags keep blanks", "  {{ 'x' }}\n  {{ 'y' }}\n"),
+    ("for loop variables", "{% for m in messages %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.revindex }}/{{ loop.length }}"
+     "{% if loop.first %}F{% endif %}{% if loop.last %}L{% endif %}:{{ m.role }};{% endfor %}"),
+    ("for else, filter and loop controls", "{% for m in messages if m.role != 'system' %}{% if loop.index0 == 2 %}{% break %}{% endif %}"
+     "{% if m.role == 'assistant' %}{% continue %}{% endif %}{{ m.role }},{% endfor %}|{% for x in [] %}no{% else %}empty{% endfor %}"),
+    ("set scoping and namespace", "{% set x = 1 %}{% set ns = namespace(n=0, seen=false) %}{% for m in messages %}{% set x = x + 1 %}"
+     "{% set ns.n = ns.n + 1 %}{% if m.role == 'user' %}{% set ns.seen = true %}{% endif %}{% endfor %}{{ x }} {{ ns.n }} {{ ns.seen }}"),
+    ("if elif else", "{% for m in messages %}{% if m.role == 'system' %}S{% elif m.role == 'user' %}U{% elif m.role == 'assistant' %}A{% else %}?{% endif %}{% endfor %}"),
+    ("slicing", "{{ messages[1:]|length }} {{ messages[-1]['role'] }} {{ 'abcdef'[1:4] }} {{ 'abcdef'[::-1] }} {{ 'abcdef'[-2:] }} {{ [1,2,3,4,5][::2]|tojson }} {{ messages[:1][0].role }}"),
+    ("operators", "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} {{ 'a' ~ 1 ~ none }} {{ 'ab' * 2 }} {{ 1 == 1.0 }} {{ 'b' > 'a' }} {{ 'x' in 'xyz' }} {{ 'q' not in ['a'] }}"),
+    ("and or not and conditional", "{{ none or 'd' }} {{ 'a' and 'b' }} {{ not messages }} {{ 'y' if messages else 'n' }} {{ ('y' if false) is defined }} [{{ 'y' if false }}]"),
+    ("tests", "{{ messages is iterable }} {{ messages[0] is mapping }} {{ 'x' is string }} {{ 3 is number }} {{ none is none }} {{ undefined_name is defined }} {{ tools is none }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ messages[0].nope is undefined }}"),
+    ("filters", "{{ '  pad  '|trim }}|{{ messages|length }}|{{ 'Hi'|upper }}{{ 'Hi'|lower }}|{{ missing|default('dflt') }}|{{ ''|default('e', true) }}|{{ ['a','b']|join('-') }}|{{ 'aXbX'|replace('X', '.') }}|{{ '42'|int + 1 }}|{{ [3,4]|first }}{{ [3,4]|last }}|{{ 'x'|string }}|{{ {'k': 1}|items|list|length }}"),
+    ("tojson", "{{ messages[0]|tojson }}\n{{ {'a': [1, 2.5, true, none], 'é': 'ü\\n\"'}|tojson(indent=2) }}\n{{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }}\n{{ 'x'|tojson(separators=[',', ':']) }}"),
+    ("string methods", "{{ '  a b  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ 'a,b,c'.split(',')|length }}|{{ ' a  b '.split()|join('+') }}|{{ 'hello'.startswith('he') }}|{{ 'hello'.endswith('lo') }}|{{ 'a</think>b'.split('</think>')[-1] }}|{{ 'Ab'.upper() }}|{{ 'a-b'.replace('-', '+') }}"),
+    ("dict methods", "{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}{{ messages[0].get('role') }} {{ messages[0].get('nope', 'dflt') }} {{ messages[0].keys()|list|length }}"),
+    ("string escapes and concatenation", "{{ 'a\\tb\\'c' + \"d\\\"e\" + 'f' 'g' }}"),
+    ("strftime_now", "{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S %A %B %j %y %I %p %a %%') }}"),
+    ("raise in a loop (error)", "{% for m in messages %}{% if loop.index0 == 2 %}{{ raise_exception('bad role ' + m.role) }}{% endif %}{% endfor %}"),
+    ("undefined attribute of undefined (error)", "{{ nothing.attr }}"),
+]
+
 
 def main():
     templates = {}
@@ -117,11 +144,19 @@ def main():
         except (TemplateError, jinja2.exceptions.UndefinedError, TypeError) as e:
             case["error"] = f"{type(e).__name__}: {e}"
         out.append(case)
+    snippets = []
+    for name, source in SNIPPETS:
+        case = {"name": name, "source": source}
+        try:
+            case["expected"] = render(source, MULTI, True, TOKENS["smollm2"])
+        except (TemplateError, jinja2.exceptions.UndefinedError, TypeError) as e:
+            case["error"] = f"{type(e).__name__}: {e}"
+        snippets.append(case)
     with open(os.path.join(HERE, "chat-templates.json"), "w", encoding="utf-8") as f:
-        json.dump({"jinja2": jinja2.__version__, "now": NOW.isoformat(), "cases": out}, f,
+        json.dump({"jinja2": jinja2.__version__, "now": NOW.isoformat(), "cases": out, "snippets": snippets}, f,
                   ensure_ascii=False, indent=1)
         f.write("\n")
-    print(f"wrote {len(out)} cases")
+    print(f"wrote {len(out)} cases and {len(snippets)} snippets")
 
 
 if __name__ == "__main__":
