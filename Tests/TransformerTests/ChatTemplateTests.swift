@@ -115,7 +115,7 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     func testConstructSnippets() throws {
-        XCTAssertEqual(Self.fixture.snippets.count, 19)
+        XCTAssertEqual(Self.fixture.snippets.count, 23)
         for s in Self.fixture.snippets {
             do {
                 let t = try ChatTemplate(source: s.source)

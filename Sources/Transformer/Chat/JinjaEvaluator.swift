@@ -81,7 +81,7 @@ final class JinjaEvaluator {
         switch try eval(iterable, line) {
         case .array(let a): items = a
         case .object(let o): items = o.keys.map { .string($0) }
-        case .string(let s): items = s.map { .string(String($0)) }
+        case .string(let s): items = s.unicodeScalars.map { .string(String($0)) }
         case .undefined: items = []
         case let v: throw ChatTemplateError.runtime("'\(v.typeName)' object is not iterable", line: line)
         }
@@ -166,7 +166,9 @@ final class JinjaEvaluator {
             case "not": return .bool(!v.truthy)
             case "-":
                 switch v {
-                case .int(let i): return .int(-i)
+                case .int(let i):
+                    if i == Int.min { throw ChatTemplateError.unsupported("integers beyond 64 bits (Python big ints)", line: line) }
+                    return .int(-i)
                 case .double(let d): return .double(-d)
                 case .bool(let b): return .int(b ? -1 : 0)
                 default: throw typeError("bad operand type for unary -: '\(v.typeName)'", v, line)
@@ -187,6 +189,20 @@ final class JinjaEvaluator {
             return try no.map { try eval($0, line) } ?? .undefined("conditional expression without else")
         case .binary(let op, let a, let b):
             return try binary(op, try eval(a, line), try eval(b, line), line)
+        case .compare(let first, let ops):
+            var left = try eval(first, line)
+            for (op, e) in ops {
+                let right = try eval(e, line)
+                let r: JinjaValue
+                if op == "not in" {
+                    r = .bool(!(try binary("in", left, right, line)).truthy)
+                } else {
+                    r = try binary(op, left, right, line)
+                }
+                if !r.truthy { return .bool(false) }
+                left = right
+            }
+            return .bool(true)
         }
     }
 
@@ -247,6 +263,7 @@ final class JinjaEvaluator {
             case .object(let o):
                 guard case .string(let key) = a else { return .bool(false) }
                 return .bool(o[key] != nil)
+            case .undefined: return .bool(false)
             default: throw typeError("argument of type '\(b.typeName)' is not iterable", a, b, line: line)
             }
         case "~": return .string(try str(a, line) + str(b, line))
@@ -259,8 +276,10 @@ final class JinjaEvaluator {
         case "*":
             switch (a, b) {
             case (.string(let s), .int(let n)), (.int(let n), .string(let s)):
+                guard n <= 0 || s.utf8.count <= 50_000_000 / n else { throw ChatTemplateError.runtime("string repetition too large", line: line) }
                 return .string(String(repeating: s, count: max(n, 0)))
             case (.array(let x), .int(let n)), (.int(let n), .array(let x)):
+                guard n <= 0 || x.count <= 1_000_000 / n else { throw ChatTemplateError.runtime("list repetition too large", line: line) }
                 return .array(Array(repeating: x, count: max(n, 0)).flatMap { $0 })
             default: return try arithmetic(op, a, b, line)
             }
@@ -284,16 +303,21 @@ final class JinjaEvaluator {
             default: return nil
             }
         }()
+        func checked(_ r: (partialValue: Int, overflow: Bool)) throws -> JinjaValue {
+            if r.overflow { throw ChatTemplateError.unsupported("integers beyond 64 bits (Python big ints)", line: line) }
+            return .int(r.partialValue)
+        }
         switch op {
-        case "+": if let (i, j) = ints { return .int(i + j) }; return .double(x + y)
-        case "-": if let (i, j) = ints { return .int(i - j) }; return .double(x - y)
-        case "*": if let (i, j) = ints { return .int(i * j) }; return .double(x * y)
+        case "+": if let (i, j) = ints { return try checked(i.addingReportingOverflow(j)) }; return .double(x + y)
+        case "-": if let (i, j) = ints { return try checked(i.subtractingReportingOverflow(j)) }; return .double(x - y)
+        case "*": if let (i, j) = ints { return try checked(i.multipliedReportingOverflow(by: j)) }; return .double(x * y)
         case "/":
             guard y != 0 else { throw ChatTemplateError.runtime("division by zero", line: line) }
             return .double(x / y)
         case "//", "%":
             guard y != 0 else { throw ChatTemplateError.runtime("integer division or modulo by zero", line: line) }
             if let (i, j) = ints {
+                if i == Int.min && j == -1 { throw ChatTemplateError.unsupported("integers beyond 64 bits (Python big ints)", line: line) }
                 var q = i / j
                 if (i % j != 0) && ((i < 0) != (j < 0)) { q -= 1 }  // Python floors
                 return op == "//" ? .int(q) : .int(i - q * j)
@@ -302,8 +326,14 @@ final class JinjaEvaluator {
             return op == "//" ? .double(q) : .double(x - q * y)
         case "**":
             if let (i, j) = ints, j >= 0 {
+                if i == 0 || i == 1 { return .int(j == 0 ? 1 : i) }
+                if i == -1 { return .int(j % 2 == 0 ? 1 : -1) }
                 var r = 1
-                for _ in 0..<j { r *= i }
+                for _ in 0..<j {  // |i| >= 2 overflows within 64 steps
+                    let (p, o) = r.multipliedReportingOverflow(by: i)
+                    if o { throw ChatTemplateError.unsupported("integers beyond 64 bits (Python big ints)", line: line) }
+                    r = p
+                }
                 return .int(r)
             }
             return .double(Foundation.pow(x, y))
@@ -380,7 +410,7 @@ final class JinjaEvaluator {
                 if case .string(let name) = key { return try attribute(base, name, line) }
                 throw ChatTemplateError.runtime("string indices must be integers", line: line)
             }
-            let chars = Array(s)
+            let chars = Array(s.unicodeScalars)
             let j = i < 0 ? chars.count + i : i
             return j >= 0 && j < chars.count ? .string(String(chars[j])) : .undefined("[\(i)]")
         case (.object(let o), .string(let k)): return o[k] ?? .undefined(k)
@@ -429,8 +459,10 @@ final class JinjaEvaluator {
         switch base {
         case .array(let items): return .array(try indices(items.count).map { items[$0] })
         case .string(let s):
-            let chars = Array(s)
-            return .string(String(try indices(chars.count).map { chars[$0] }))
+            let chars = Array(s.unicodeScalars)
+            var out = String.UnicodeScalarView()
+            for k in try indices(chars.count) { out.append(chars[k]) }
+            return .string(String(out))
         case .undefined(let n): throw undefinedError(n, line)
         default: throw ChatTemplateError.runtime("'\(base.typeName)' object is not subscriptable", line: line)
         }

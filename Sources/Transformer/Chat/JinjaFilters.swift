@@ -81,12 +81,13 @@ extension JinjaEvaluator {
             switch v {
             case .int: return v
             case .bool(let b): return .int(b ? 1 : 0)
-            case .double(let d): return .int(Int(d))
+            case .double(let d):
+                guard d.isFinite, abs(d) < 9.2e18 else { throw ChatTemplateError.unsupported("int of \(d)", line: line) }
+                return .int(Int(d))
             case .string(let s):
                 let t = pythonStrip(s, left: true, right: true)
                 if let i = Int(t) { return .int(i) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
-                return .int(0)
+                throw ChatTemplateError.unsupported("int filter on a non-integer string", line: line)
             default: return .int(0)
             }
         case "float":
@@ -98,7 +99,7 @@ extension JinjaEvaluator {
             try noArgs()
             switch v {
             case .array: return v
-            case .string(let s): return .array(s.map { .string(String($0)) })
+            case .string(let s): return .array(s.unicodeScalars.map { .string(String($0)) })
             case .object(let o): return .array(o.keys.map { .string($0) })
             default: throw ChatTemplateError.runtime("'\(v.typeName)' object is not iterable", line: line)
             }
@@ -107,7 +108,8 @@ extension JinjaEvaluator {
             switch v {
             case .array(let a): return (name == "first" ? a.first : a.last) ?? .undefined(name)
             case .string(let s):
-                return (name == "first" ? s.first : s.last).map { .string(String($0)) } ?? .undefined(name)
+                let u = s.unicodeScalars
+                return (name == "first" ? u.first : u.last).map { .string(String($0)) } ?? .undefined(name)
             default: throw ChatTemplateError.unsupported("'\(name)' filter on a \(v.typeName)", line: line)
             }
         case "join":
@@ -130,13 +132,18 @@ extension JinjaEvaluator {
             try noArgs()
             switch v {
             case .array(let a): return .array(a.reversed())
-            case .string(let s): return .string(String(s.reversed()))
+            case .string(let s):
+                var out = String.UnicodeScalarView()
+                out.append(contentsOf: s.unicodeScalars.reversed())
+                return .string(String(out))
             default: throw ChatTemplateError.unsupported("reverse on a \(v.typeName)", line: line)
             }
         case "abs":
             try noArgs()
             switch v {
-            case .int(let i): return .int(abs(i))
+            case .int(let i):
+                if i == Int.min { throw ChatTemplateError.unsupported("integers beyond 64 bits (Python big ints)", line: line) }
+                return .int(abs(i))
             case .double(let d): return .double(abs(d))
             default: throw ChatTemplateError.runtime("bad operand type for abs(): '\(v.typeName)'", line: line)
             }
@@ -160,13 +167,13 @@ extension JinjaEvaluator {
         case "iterable":
             try noArgs()
             switch v {
-            case .string, .array, .object: return true
+            case .string, .array, .object, .undefined: return true
             default: return false
             }
         case "sequence":
             try noArgs()
             switch v {
-            case .string, .array, .object: return true
+            case .string, .array, .object, .undefined: return true
             default: return false
             }
         case "number":

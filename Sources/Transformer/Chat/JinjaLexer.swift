@@ -244,7 +244,16 @@ struct JinjaLexer {
             case "\\": out.append("\\")
             case "'": out.append("'")
             case "\"": out.append("\"")
-            case "0": out.append("\u{0}")
+            case "a": out.append("\u{07}")
+            case "b": out.append("\u{08}")
+            case "f": out.append("\u{0C}")
+            case "v": out.append("\u{0B}")
+            case "0"..."7":
+                var v = e.value - 0x30
+                var n = 1
+                while n < 3, i < s.count, ("0"..."7").contains(s[i]) { v = v * 8 + s[i].value - 0x30; i += 1; n += 1 }
+                out.append(Unicode.Scalar(v)!)
+            case "N": throw ChatTemplateError.unsupported("\\N{...} escapes", line: line)
             case "\n": line += 1  // line continuation
             case "u", "x", "U":
                 let n = e == "x" ? 2 : (e == "u" ? 4 : 8)

@@ -14,6 +14,8 @@ indirect enum JinjaExpr {
     case test(JinjaExpr, String, [JinjaExpr], negated: Bool)
     case unary(String, JinjaExpr)
     case binary(String, JinjaExpr, JinjaExpr)
+    /// A comparison chain `a < b <= c` (jinja2 and Python: pairwise, and-ed).
+    case compare(JinjaExpr, [(String, JinjaExpr)])
     case and(JinjaExpr, JinjaExpr)
     case or(JinjaExpr, JinjaExpr)
     case conditional(JinjaExpr, JinjaExpr, JinjaExpr?)
@@ -81,6 +83,8 @@ struct JinjaParser {
     }
 
     private mutating func statement(_ keyword: String, line l: Int) throws -> JinjaNode {
+        try nest()
+        defer { depth -= 1 }
         switch keyword {
         case "if":
             var branches: [(JinjaExpr, [JinjaNode])] = []
@@ -184,7 +188,15 @@ struct JinjaParser {
 
     private mutating func expression() throws -> JinjaExpr { try orExpr(noConditional: false) }
 
+    private var depth = 0
+    private mutating func nest() throws {
+        depth += 1
+        if depth > 200 { throw ChatTemplateError.unsupported("nesting deeper than 200", line: line) }
+    }
+
     private mutating func orExpr(noConditional: Bool) throws -> JinjaExpr {
+        try nest()
+        defer { depth -= 1 }
         var e = try or()
         if !noConditional, accept(.name("if")) {
             let cond = try or()
@@ -208,25 +220,30 @@ struct JinjaParser {
     }
 
     private mutating func not() throws -> JinjaExpr {
+        try nest()
+        defer { depth -= 1 }
         if accept(.name("not")) { return .unary("not", try not()) }
         return try compare()
     }
 
     private mutating func compare() throws -> JinjaExpr {
-        var e = try math1()
+        let first = try math1()
+        var ops: [(String, JinjaExpr)] = []
         while true {
             if case .op(let o)? = peek, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
                 k += 1
-                e = .binary(o, e, try math1())
+                ops.append((o, try math1()))
             } else if accept(.name("in")) {
-                e = .binary("in", e, try math1())
+                ops.append(("in", try math1()))
             } else if peek == .name("not"), k + 1 < toks.count, toks[k + 1] == .name("in") {
                 k += 2
-                e = .unary("not", .binary("in", e, try math1()))
+                ops.append(("not in", try math1()))
             } else {
-                return e
+                break
             }
         }
+        if ops.isEmpty { return first }
+        return .compare(first, ops)
     }
 
     private mutating func math1() throws -> JinjaExpr {
@@ -260,6 +277,8 @@ struct JinjaParser {
     }
 
     private mutating func unary(withFilter: Bool) throws -> JinjaExpr {
+        try nest()
+        defer { depth -= 1 }
         var e: JinjaExpr
         if accept(.op("-")) {
             e = .unary("-", try unary(withFilter: false))

@@ -262,8 +262,13 @@ private struct JSONReader {
         return v
     }
 
+    var depth = 0
+
     mutating func value() throws -> JinjaValue {
         guard i < b.count else { throw fail("unexpected end") }
+        depth += 1
+        defer { depth -= 1 }
+        if depth > 512 { throw fail("nesting deeper than 512") }
         switch b[i] {
         case UInt8(ascii: "{"):
             i += 1

@@ -125,6 +125,10 @@ SNIPPETS = [
     ("strftime_now", "{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S %A %B %j %y %I %p %a %%') }}"),
     ("raise in a loop (error)", "{% for m in messages %}{% if loop.index0 == 2 %}{{ raise_exception('bad role ' + m.role) }}{% endif %}{% endfor %}"),
     ("undefined attribute of undefined (error)", "{{ nothing.attr }}"),
+    ("chained comparisons", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 1 == 1 != 2 }} {{ 'a' in 'abc' in 'xabcx' }}"),
+    ("code points, not graphemes", "{{ 'e\u0301x'|length }} {{ 'e\u0301x'[1] == '\u0301' }} {{ 'e\u0301x'[::-1]|length }} {% for c in 'e\u0301' %}[{{ c|length }}]{% endfor %}"),
+    ("undefined as iterable", "{{ nothing is iterable }} {{ nothing is mapping }} {{ 'x' in nothing }} {% for x in nothing %}no{% endfor %}{{ nothing|length }}"),
+    ("python escapes", "{{ '\\101\\x42\\u0043\\q\\a'|tojson }}"),
 ]
 
 
