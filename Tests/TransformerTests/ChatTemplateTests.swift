@@ -205,6 +205,12 @@ final class ChatTemplateTests: XCTestCase {
             XCTAssertEqual($0 as? ChatTemplateError, .raised("No tool"))
             XCTAssertEqual("\($0)", "chat template raised an exception: No tool")
         }
+        XCTAssertThrowsError(try t.render(messagesJSON: #"[{"role": "user"#, addGenerationPrompt: false)) {
+            guard case ChatTemplateError.invalidJSON = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try t.render(messagesJSON: #"{"role": "user"}"#, addGenerationPrompt: false)) {
+            guard case ChatTemplateError.invalidJSON = $0 else { return XCTFail("\($0)") }
+        }
         // Line numbers in messages.
         XCTAssertThrowsError(try ChatTemplate(source: "a\nb\n{{ x | }}")) {
             XCTAssertEqual($0 as? ChatTemplateError, .syntax("expected a filter name", line: 3))

@@ -62,7 +62,7 @@ public struct ChatTemplate {
                        bosToken: String? = nil, eosToken: String? = nil, now: Date = Date()) throws -> String {
         let messages = try JinjaValue.parseJSON(messagesJSON)
         guard case .array = messages else {
-            throw ChatTemplateError.runtime("messages must be a JSON array of message objects", line: 0)
+            throw ChatTemplateError.invalidJSON("messages must be an array of message objects")
         }
         let tools = try toolsJSON.map { try JinjaValue.parseJSON($0) }
         return try render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,

@@ -11,6 +11,8 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
     case raised(String)
     /// A runtime error (undefined value, wrong operand types), as jinja2 would raise.
     case runtime(String, line: Int)
+    /// Messages or tools given as JSON that is not valid JSON.
+    case invalidJSON(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case .unsupported(let m, let l): return "chat template uses an unsupported construct (line \(l)): \(m)"
         case .raised(let m): return "chat template raised an exception: \(m)"
         case .runtime(let m, let l): return "chat template error (line \(l)): \(m)"
+        case .invalidJSON(let m): return "invalid JSON: \(m)"
         }
     }
 }
@@ -249,7 +252,7 @@ private struct JSONReader {
     var i = 0
     init(_ b: [UInt8]) { self.b = b }
 
-    func fail(_ m: String) -> ChatTemplateError { .syntax("JSON: \(m) at byte \(i)", line: 0) }
+    func fail(_ m: String) -> ChatTemplateError { .invalidJSON("\(m) at byte \(i)") }
 
     mutating func skipSpace() {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
