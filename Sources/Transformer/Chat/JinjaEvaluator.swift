@@ -258,7 +258,7 @@ final class JinjaEvaluator {
             switch b {
             case .string(let s):
                 guard case .string(let x) = a else { throw typeError("'in <string>' requires string as left operand", a, b, line: line) }
-                return .bool(x.isEmpty || s.contains(x))
+                return .bool(JinjaValue.contains(s, x))
             case .array(let items): return .bool(items.contains(a))
             case .object(let o):
                 guard case .string(let key) = a else { return .bool(false) }

@@ -223,7 +223,7 @@ extension JinjaEvaluator {
         switch b {
         case .array(let items): return .bool(items.contains(a))
         case .object(let o): if case .string(let k) = a { return .bool(o[k] != nil) }; return .bool(false)
-        case .string(let s): if case .string(let x) = a { return .bool(x.isEmpty || s.contains(x)) }; return .bool(false)
+        case .string(let s): if case .string(let x) = a { return .bool(JinjaValue.contains(s, x)) }; return .bool(false)
         default: throw typeError("argument of type '\(b.typeName)' is not iterable", b, line)
         }
     }
@@ -305,7 +305,7 @@ extension JinjaEvaluator {
                 if args.count > 1 { throw ChatTemplateError.unsupported("split(sep, maxsplit)", line: line) }
                 if let sep = try stringArg(0) {
                     guard !sep.isEmpty else { throw ChatTemplateError.runtime("empty separator", line: line) }
-                    return .array(s.components(separatedBy: sep).map { .string($0) })
+                    return .array(pythonSplit(s, sep).map { .string($0) })
                 }
                 return .array(s.unicodeScalars.split(whereSeparator: { $0.properties.isWhitespace })
                     .map { .string(String($0)) })
@@ -343,6 +343,26 @@ extension JinjaEvaluator {
         var out = ""
         out.unicodeScalars.append(contentsOf: u)
         return out
+    }
+
+    /// Python's str.split(sep) on code points.
+    func pythonSplit(_ s: String, _ sep: String) -> [String] {
+        let a = Array(s.unicodeScalars), p = Array(sep.unicodeScalars)
+        var parts: [String] = []
+        var cur = String.UnicodeScalarView()
+        var i = 0
+        while i < a.count {
+            if i + p.count <= a.count, Array(a[i..<i + p.count]) == p {
+                parts.append(String(cur))
+                cur = String.UnicodeScalarView()
+                i += p.count
+            } else {
+                cur.append(a[i])
+                i += 1
+            }
+        }
+        parts.append(String(cur))
+        return parts
     }
 
     /// Python's str.replace on code points (Swift's would compare grapheme clusters).

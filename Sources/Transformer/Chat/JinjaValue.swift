@@ -55,6 +55,11 @@ public struct JinjaObject: Equatable {
 
     public var count: Int { keys.count }
     public var pairs: [(String, JinjaValue)] { keys.map { ($0, values[$0]!) } }
+
+    /// Python dict equality: same keys and values, in any order.
+    public static func == (a: JinjaObject, b: JinjaObject) -> Bool {
+        a.count == b.count && a.keys.allSatisfy { k in b.values[k].map { $0 == a.values[k]! } ?? false }
+    }
 }
 
 /// The loop variable of a `for` block.
@@ -84,7 +89,8 @@ public indirect enum JinjaValue: Equatable {
     public static func == (a: JinjaValue, b: JinjaValue) -> Bool {
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
-        case (.string(let x), .string(let y)): return x == y
+        // Python compares code points; Swift's String == is canonical equivalence ("é" == "e\u{301}").
+        case (.string(let x), .string(let y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x == y
         case (.namespace(let x), .namespace(let y)): return x.ns === y.ns
@@ -117,6 +123,15 @@ public indirect enum JinjaValue: Equatable {
         case .object(let o): return o.count > 0
         case .namespace, .loop, .function: return true
         }
+    }
+
+    /// Python's `needle in haystack` for strings (code points).
+    static func contains(_ haystack: String, _ needle: String) -> Bool {
+        let h = Array(haystack.unicodeScalars), n = Array(needle.unicodeScalars)
+        if n.isEmpty { return true }
+        if n.count > h.count { return false }
+        for i in 0...(h.count - n.count) where h[i] == n[0] && Array(h[i..<i + n.count]) == n { return true }
+        return false
     }
 
     var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
@@ -186,7 +201,8 @@ extension JinjaValue {
             case .object(let o):
                 if o.count == 0 { out += "{}"; return }
                 out += "{"
-                let keys = sortKeys ? o.keys.sorted() : o.keys
+                // Python sorts str by code point (Swift's String order is canonical-equivalence based).
+                let keys = sortKeys ? o.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : o.keys
                 for (n, k) in keys.enumerated() {
                     if n > 0 { out += itemSep }
                     if let indent { out += "\n" + String(repeating: " ", count: indent * (depth + 1)) }
