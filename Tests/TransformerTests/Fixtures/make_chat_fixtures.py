@@ -132,6 +132,54 @@ SNIPPETS = [
 ]
 
 
+def random_whitespace_templates(count, seed=5):
+    """Random mixes of text, blanks, newlines and tags with every modifier, for whitespace control."""
+    import random
+    rng = random.Random(seed)
+    texts = ["", " ", "  ", "\t", "\n", " \n", "\n  ", "\n\n", "a", " b ", "c\n", "\n d", "\t\n", " \t "]
+    def tag(body, kind):
+        left = rng.choice(["", "", "-", "+"]) if kind != "{{" else rng.choice(["", "-"])
+        right = rng.choice(["", "", "-", "+"]) if kind != "{{" else rng.choice(["", "-"])
+        close = {"{%": "%}", "{{": "}}", "{#": "#}"}[kind]
+        return kind + left + " " + body + " " + right + close
+    out = []
+    for _ in range(count):
+        parts, depth = [], 0
+        for _ in range(rng.randint(3, 12)):
+            parts.append(rng.choice(texts))
+            r = rng.random()
+            if r < 0.25:
+                parts.append(tag(rng.choice(["if true", "if false", "for x in [1, 2]"]), "{%"))
+                depth += 1
+                parts.append(("endif", "endfor"))
+            elif r < 0.45 and depth > 0:
+                # close the innermost open block
+                i = max(k for k, p in enumerate(parts) if isinstance(p, tuple))
+                opener = parts[i - 1]
+                parts[i] = ""
+                parts.append(tag("endfor" if "for" in opener else "endif", "{%"))
+                depth -= 1
+            elif r < 0.7:
+                parts.append(tag(rng.choice(["'x'", "' y '", "'\\n'"]), "{{"))
+            elif r < 0.8:
+                parts.append(tag("note", "{#"))
+            elif r < 0.9:
+                parts.append(tag("set v = 1", "{%"))
+        while depth > 0:
+            i = max(k for k, p in enumerate(parts) if isinstance(p, tuple))
+            opener = parts[i - 1]
+            parts[i] = ""
+            parts.append(rng.choice(texts))
+            parts.append(tag("endfor" if "for" in opener else "endif", "{%"))
+            depth -= 1
+        parts.append(rng.choice(texts))
+        out.append("".join(p for p in parts if isinstance(p, str)))
+    return out
+
+
+SNIPPETS += [(f"random whitespace {n}", src) for n, src in enumerate(random_whitespace_templates(300))]
+
+
 def main():
     templates = {}
     for name in TOKENS:
