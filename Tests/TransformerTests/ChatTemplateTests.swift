@@ -115,7 +115,8 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     func testConstructSnippets() throws {
-        XCTAssertEqual(Self.fixture.snippets.count, 323)  // 23 constructs, 300 random whitespace mixes
+        XCTAssertEqual(Self.fixture.snippets.count, 623)  // 23 constructs, 300 whitespace mixes, 300 expressions
+        var refused: [String] = []
         for s in Self.fixture.snippets {
             do {
                 let t = try ChatTemplate(source: s.source)
@@ -128,10 +129,17 @@ final class ChatTemplateTests: XCTestCase {
                 XCTAssertEqual(out, s.expected, s.name)
                 if s.expected == nil { XCTFail("\(s.name): rendered \(out.debugDescription), jinja2 raised \(s.error ?? "")") }
             } catch let e as ChatTemplateError {
+                if case .unsupported = e, s.name.hasPrefix("random expression") {
+                    // Refusing is allowed (never a different output); count where jinja2 rendered.
+                    if s.expected != nil { refused.append("\(s.source) -> \(e)") }
+                    continue
+                }
                 XCTAssertNotNil(s.error, "\(s.name): \(e)")
                 if case .raised(let m) = e { XCTAssertEqual("TemplateError: \(m)", s.error, s.name) }
             }
         }
+        // Of the random expressions jinja2 renders, few may be refused (Python reprs, big ints...).
+        XCTAssertLessThan(refused.count, 15, refused.joined(separator: "\n"))
     }
 
     /// The default GGUF's template is the one the fixtures were rendered with, and the file-level API

@@ -274,6 +274,11 @@ final class JinjaEvaluator {
             default: return try arithmetic(op, a, b, line)
             }
         case "*":
+            // Python repeats sequences by ints and bools alike.
+            if case .bool(let f) = b, case .string = a { return try binary("*", a, .int(f ? 1 : 0), line) }
+            if case .bool(let f) = a, case .string = b { return try binary("*", .int(f ? 1 : 0), b, line) }
+            if case .bool(let f) = b, case .array = a { return try binary("*", a, .int(f ? 1 : 0), line) }
+            if case .bool(let f) = a, case .array = b { return try binary("*", .int(f ? 1 : 0), b, line) }
             switch (a, b) {
             case (.string(let s), .int(let n)), (.int(let n), .string(let s)):
                 guard n <= 0 || s.utf8.count <= 50_000_000 / n else { throw ChatTemplateError.runtime("string repetition too large", line: line) }

@@ -180,6 +180,31 @@ def random_whitespace_templates(count, seed=5):
 SNIPPETS += [(f"random whitespace {n}", src) for n, src in enumerate(random_whitespace_templates(300))]
 
 
+def random_expression_templates(count, seed=7):
+    """Random expressions over small values, printed through tojson (exact values, no Python repr)."""
+    import random
+    rng = random.Random(seed)
+    atoms = ["0", "1", "2", "-3", "7", "2.5", "0.1", "'a'", "'Ab c'", "''", "' x '", "[1, 2, 3]", "[]", "['a', 'b']",
+             "none", "true", "false", "messages[0].role", "messages|length", "{'k': 1}", "nothing", "'é'"]
+    binops = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">=", "in", "not in", "and", "or"]
+    def expr(d):
+        r = rng.random()
+        if d == 0 or r < 0.3:
+            return rng.choice(atoms)
+        if r < 0.7:
+            return "(" + expr(d - 1) + " " + rng.choice(binops) + " " + expr(d - 1) + ")"
+        if r < 0.8:
+            return "(not " + expr(d - 1) + ")"
+        if r < 0.9:
+            return "(" + expr(d - 1) + " if " + expr(d - 1) + " else " + expr(d - 1) + ")"
+        return "(" + expr(d - 1) + rng.choice(["|length", "|trim", "[1:]", "[::-1]", "[0]", " is string", " is defined",
+                                                "|string", "|first", "|default('d')"]) + ")"
+    return ["{{ " + expr(3) + "|tojson }}" for _ in range(count)]
+
+
+SNIPPETS += [(f"random expression {n}", src) for n, src in enumerate(random_expression_templates(300))]
+
+
 def main():
     templates = {}
     for name in TOKENS:
@@ -201,7 +226,7 @@ def main():
         case = {"name": name, "source": source}
         try:
             case["expected"] = render(source, MULTI, True, TOKENS["smollm2"])
-        except (TemplateError, jinja2.exceptions.UndefinedError, TypeError) as e:
+        except (TemplateError, jinja2.exceptions.UndefinedError, TypeError, ZeroDivisionError) as e:
             case["error"] = f"{type(e).__name__}: {e}"
         snippets.append(case)
     with open(os.path.join(HERE, "chat-templates.json"), "w", encoding="utf-8") as f:
