@@ -7,7 +7,7 @@ struct GRM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grm",
         abstract: "swift-grm: a CPU tensor engine and generalist reward model.",
-        subcommands: [Info.self, Inspect.self, Tokenize.self, Detokenize.self, BenchCommand.self,
+        subcommands: [Info.self, Inspect.self, Tokenize.self, Detokenize.self, Template.self, BenchCommand.self,
                       TrainToy.self, TrainBench.self])
 }
 
