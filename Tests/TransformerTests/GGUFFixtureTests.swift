@@ -6,7 +6,7 @@ import XCTest
 /// supported type with gguf-py's dequantisation and quantisation as expected values.
 final class GGUFFixtureTests: XCTestCase {
     func testMetadataOfEveryValueType() throws {
-        let f = try GGUFFile(path: fixturePath("metadata.gguf"))
+        let f = try GGUFFile(path: fixturePath("metadata.gguf.bin"))
         XCTAssertEqual(f.version, 3)
         let m = f.metadata
         XCTAssertEqual(m["general.architecture"], .string("fixture"))
@@ -61,7 +61,7 @@ final class GGUFFixtureTests: XCTestCase {
 
     /// Dequantisation of random block bytes equals gguf-py's (= ggml's reference) bit for bit.
     func testDequantisationIsBitExact() throws {
-        let f = try GGUFFile(path: fixturePath("types.gguf"))
+        let f = try GGUFFile(path: fixturePath("types.gguf.bin"))
         for type in Self.allTypes {
             let name = type.ggmlName
             let q = try f.tensor("\(name).rnd")
@@ -82,7 +82,7 @@ final class GGUFFixtureTests: XCTestCase {
 
     /// Quantisation of the same source equals gguf-py's bytes (ggml's reference quantisers).
     func testQuantisationIsBitExact() throws {
-        let f = try GGUFFile(path: fixturePath("types.gguf"))
+        let f = try GGUFFile(path: fixturePath("types.gguf.bin"))
         for type in [DType.f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0] {
             let name = type.ggmlName
             let src = try f.tensor("\(name).src")

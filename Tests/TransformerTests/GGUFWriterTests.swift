@@ -29,7 +29,7 @@ final class GGUFWriterTests: XCTestCase {
             out.append((t.ggmlName, try randomTensor([2, t.blockElements * 2], seed: 7).quantized(to: t)))
         }
         // Q3_K has no quantiser: take gguf-py's random blocks from the fixture.
-        out.append(("Q3_K", try GGUFFile(path: fixturePath("types.gguf")).tensor("Q3_K.rnd")))
+        out.append(("Q3_K", try GGUFFile(path: fixturePath("types.gguf.bin")).tensor("Q3_K.rnd")))
         return out
     }
 

@@ -4,7 +4,7 @@
     python3 -m pip install gguf numpy
     python3 Tests/TransformerTests/Fixtures/make_fixtures.py
 
-types.gguf holds, for every supported tensor type T (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
+types.gguf.bin holds (GGUF test data; named .bin so that no tool mistakes it for a model), for every supported tensor type T (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
 Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), shape [4, 256] (ggml ne = {256, 4}):
   T.rnd      random block bytes (f16 scale fields kept finite and moderate), stored as type T
   T.rnd.deq  gguf-py's dequantisation of T.rnd, F32
@@ -12,7 +12,7 @@ and, for the types gguf-py can quantise (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
   T.src      F32 source values (random, plus edge-case blocks: zeros, a constant, ties, one huge value)
   T.q        gguf-py's quantisation of T.src, stored as type T
   T.q.deq    gguf-py's dequantisation of T.q, F32
-metadata.gguf holds one key of every value type (see GGUFFixtureTests.swift) and two tiny tensors.
+metadata.gguf.bin holds one key of every value type (see GGUFFixtureTests.swift) and two tiny tensors.
 The outputs are deterministic (fixed seed) and committed; rerun only to change them.
 """
 import os
@@ -126,7 +126,7 @@ def write_metadata(path):
 
 
 if __name__ == "__main__":
-    write_types(os.path.join(HERE, "types.gguf"))
-    write_metadata(os.path.join(HERE, "metadata.gguf"))
-    for f in ("types.gguf", "metadata.gguf"):
+    write_types(os.path.join(HERE, "types.gguf.bin"))
+    write_metadata(os.path.join(HERE, "metadata.gguf.bin"))
+    for f in ("types.gguf.bin", "metadata.gguf.bin"):
         print(f, os.path.getsize(os.path.join(HERE, f)), "bytes")
