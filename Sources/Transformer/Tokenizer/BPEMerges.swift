@@ -90,7 +90,7 @@ public struct BPEMerges: Sendable {
         let a = s.sym[l], b = s.sym[r]
         let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
         guard let hit = pairs.find(key) else { return }
-        s.heap.push(BPEHeap.Entry(order: UInt64(UInt32(hit.rank)) << 32 | UInt64(UInt32(l)),
+        s.heap.push(MergeCandidate(order: UInt64(UInt32(hit.rank)) << 32 | UInt64(UInt32(l)),
                                   left: Int32(l), right: Int32(r), leftSym: a, rightSym: b, merged: hit.merged))
     }
 
@@ -117,51 +117,19 @@ struct BPEScratch {
     }
 }
 
-/// A binary min-heap of candidate merges ordered by (rank, left position).
-struct BPEHeap {
-    struct Entry {
-        var order: UInt64
-        var left: Int32
-        var right: Int32
-        var leftSym: TokenID
-        var rightSym: TokenID
-        var merged: TokenID
-    }
-    private var a: [Entry] = []
+/// A candidate merge of byte-level BPE, ordered by (rank, left position).
+struct MergeCandidate: HeapOrdered {
+    var order: UInt64
+    var left: Int32
+    var right: Int32
+    var leftSym: TokenID
+    var rightSym: TokenID
+    var merged: TokenID
 
-    mutating func removeAll() { a.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ e: Entry) {
-        a.append(e)
-        var i = a.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if a[p].order <= e.order { break }
-            a[i] = a[p]
-            i = p
-        }
-        a[i] = e
-    }
-
-    mutating func pop() -> Entry? {
-        guard let top = a.first else { return nil }
-        let last = a.removeLast()
-        if a.isEmpty { return top }
-        var i = 0
-        let n = a.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let c = r < n && a[r].order < a[l].order ? r : l
-            if a[c].order >= last.order { break }
-            a[i] = a[c]
-            i = c
-        }
-        a[i] = last
-        return top
-    }
+    @inline(__always) static func before(_ x: MergeCandidate, _ y: MergeCandidate) -> Bool { x.order < y.order }
 }
+
+typealias BPEHeap = PriorityHeap<MergeCandidate>
 
 /// Open-addressing hash table from a packed symbol pair to (rank, merged symbol).
 struct PairTable: Sendable {

@@ -46,7 +46,7 @@ struct SentencePieceBPE: Sendable {
             o += l
             next.append(o == n ? -1 : start.count)
         }
-        var heap = ScoreHeap()
+        var heap = PriorityHeap<ScoredCandidate>()
         func tryAdd(_ l: Int, _ r: Int) {
             guard l >= 0, r >= 0 else { return }
             let size = len[l] + len[r]
@@ -78,48 +78,14 @@ struct SentencePieceBPE: Sendable {
     }
 }
 
-/// A max-heap of candidate merges by score; equal scores: the leftmost first.
-struct ScoreHeap {
-    struct Entry {
-        var score: Float
-        var left: Int
-        var right: Int
-        var size: Int
-    }
-    private var a: [Entry] = []
+/// A candidate merge of SentencePiece BPE: the highest score first; equal scores, the leftmost.
+struct ScoredCandidate: HeapOrdered {
+    var score: Float
+    var left: Int
+    var right: Int
+    var size: Int
 
-    @inline(__always) private static func before(_ x: Entry, _ y: Entry) -> Bool {
+    @inline(__always) static func before(_ x: ScoredCandidate, _ y: ScoredCandidate) -> Bool {
         x.score > y.score || (x.score == y.score && x.left < y.left)
-    }
-
-    mutating func push(_ e: Entry) {
-        a.append(e)
-        var i = a.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if !ScoreHeap.before(e, a[p]) { break }
-            a[i] = a[p]
-            i = p
-        }
-        a[i] = e
-    }
-
-    mutating func pop() -> Entry? {
-        guard let top = a.first else { return nil }
-        let last = a.removeLast()
-        if a.isEmpty { return top }
-        var i = 0
-        let n = a.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let c = r < n && ScoreHeap.before(a[r], a[l]) ? r : l
-            if !ScoreHeap.before(a[c], last) { break }
-            a[i] = a[c]
-            i = c
-        }
-        a[i] = last
-        return top
     }
 }
