@@ -53,25 +53,8 @@ public enum CausalAttention {
                               a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: s, ldc: n)
                 for r in 0..<rows {
                     let row = s + r * n, valid = i0 + r + 1
-                    let m = Reduction.max(row, count: valid)
-                    var acc = Vec()
-                    var j = 0
-                    while j < valid {
-                        let c = Swift.min(Vec.scalarCount, valid - j)
-                        let e = VectorMath.exp(VectorMath.load(row + j, stride: 1, count: c, fill: -.infinity) - m)
-                        acc += e
-                        VectorMath.store(e, row + j, count: c)
-                        j += c
-                    }
-                    let total = VectorMath.sum(acc)
+                    let (m, total) = Softmax.row(row, row, count: valid)
                     pl[(bi * hq + h) * t + i0 + r] = m + VectorMath.log(Vec(repeating: total))[0]
-                    let inv = Vec(repeating: 1 / total)
-                    j = 0
-                    while j < valid {
-                        let c = Swift.min(Vec.scalarCount, valid - j)
-                        VectorMath.store(VectorMath.load(row + j, stride: 1, count: c) * inv, row + j, count: c)
-                        j += c
-                    }
                     (row + valid).update(repeating: 0, count: n - valid)
                 }
                 GEMM.ownSgemm(transA: false, transB: false, m: rows, n: d, k: n,

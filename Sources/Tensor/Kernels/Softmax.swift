@@ -1,7 +1,10 @@
 /// Numerically stable softmax and log-softmax: the row maximum is subtracted before exp.
 public enum Softmax {
-    /// out = softmax(x) over `n` contiguous values (out may alias x).
-    @inline(always) public static func row(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count n: Int) {
+    /// out = softmax(x) over `n` contiguous values (out may alias x). Returns the row maximum and
+    /// the sum of exp(x - max), from which callers get the log-sum-exp (max + log(sum)).
+    @discardableResult
+    @inline(always) public static func row(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                           count n: Int) -> (max: Float, sum: Float) {
         let m = Reduction.max(x, count: n)
         var acc = Vec()
         var i = 0
@@ -12,13 +15,15 @@ public enum Softmax {
             VectorMath.store(e, out + i, count: c)
             i += c
         }
-        let inv = 1 / VectorMath.sum(acc)
+        let total = VectorMath.sum(acc)
+        let inv = 1 / total
         i = 0
         while i < n {
             let c = Swift.min(Vec.scalarCount, n - i)
             VectorMath.store(VectorMath.load(out + i, stride: 1, count: c) * inv, out + i, count: c)
             i += c
         }
+        return (m, total)
     }
 
     /// out = log_softmax(x) = x - max - log(sum(exp(x - max))) over `n` contiguous values.
