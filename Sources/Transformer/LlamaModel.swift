@@ -21,6 +21,9 @@ public final class LlamaModel {
     /// Random initialisation from `seed`: the same seed gives the same weights on every machine.
     public init(config: LlamaConfig, seed: UInt64) throws {
         try config.validate()
+        guard !config.attentionBias else {
+            throw ConfigError.invalid("training a model with q/k/v biases (qwen2) is not supported yet")
+        }
         self.config = config
         var rng = SeededRandom(seed: seed)
         let std = config.initStd, residualStd = config.initStd / Float(2 * Swift.max(config.layers, 1)).squareRoot()
@@ -45,7 +48,7 @@ public final class LlamaModel {
         }
         finalNorm = ones(d, "output_norm")
         output = config.tiedEmbeddings ? tokenEmbedding : weight([config.vocabSize, d], "output", std: std)
-        rope = RoPE(base: config.ropeBase, dims: config.headDim, layout: .adjacentPairs)
+        rope = RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout)
     }
 
     /// Every trainable parameter once (a tied output is not repeated), in a fixed order.

@@ -33,6 +33,12 @@ public enum Div: BinaryFunction {
     @inline(always) public static func apply(_ a: Vec, _ b: Vec) -> Vec { a / b }
 }
 
+/// SwiGLU gating: silu(gate) * up (the Llama MLP), one pass instead of two.
+public enum SwiGLU: BinaryFunction {
+    public static let name = "swiglu"
+    @inline(always) public static func apply(_ gate: Vec, _ up: Vec) -> Vec { VectorMath.silu(gate) * up }
+}
+
 public struct Scale: UnaryFunction {
     public var factor: Float
     public init(_ factor: Float) { self.factor = factor }

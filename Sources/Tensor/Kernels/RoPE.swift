@@ -8,7 +8,7 @@ import Foundation
 /// base^(-2/dims) in Float, so positions far into a long context agree with llama.cpp too.
 /// Dimensions from `dims` to the head size pass through unchanged.
 public struct RoPE: Sendable {
-    public enum Layout: Sendable { case adjacentPairs, halves }
+    public enum Layout: String, Sendable, Codable { case adjacentPairs, halves }
 
     public var base: Float
     public var dims: Int

@@ -1,0 +1,196 @@
+import Foundation
+
+/// Causal grouped-query attention of new query rows against a key/value cache, for inference
+/// (no tape). One call serves a whole batch: several sequences, each with any number of new rows
+/// (a prompt being prefilled, or one token being decoded), their rows stacked in one matrix.
+///
+/// For every item the call first stores its new keys and values in the item's `KVSequence` (as
+/// pending positions; the caller commits them after the last layer), then computes, for each new
+/// row at position p and each query head h reading KV head g = h / (heads / kvHeads),
+/// `softmax(scale * q_h . K_g[0...p]) V_g[0...p]` over the sequence's shared prefixes and its own
+/// positions. Every (row, KV head) pair is one task that reads each cached key and value once for
+/// all the query heads of its group; the result does not depend on how tasks fall on threads.
+public enum CachedAttention {
+    /// Rows `row ..< row + count` of the stacked matrices belong to `sequence`.
+    public struct Item {
+        public var sequence: KVSequence
+        public var row: Int
+        public var count: Int
+        public init(sequence: KVSequence, row: Int, count: Int) {
+            self.sequence = sequence; self.row = row; self.count = count
+        }
+    }
+
+    /// - q: [rows, heads * headDim]; k, v: [rows, kvHeads * headDim] (f32, rotated already);
+    ///   out: [rows, heads * headDim], written.
+    public static func run(q: Tensor, k: Tensor, v: Tensor, items: [Item], layer: Int, heads: Int, kvHeads: Int,
+                           headDim: Int, scale: Float, out: Tensor) throws {
+        let rows = q.shape.first ?? 0
+        let qDim = heads * headDim, kvDim = kvHeads * headDim
+        guard heads > 0, kvHeads > 0, heads % kvHeads == 0, headDim > 0 else {
+            throw TensorError.invalidShape(op: "attention", shape: [heads, kvHeads, headDim],
+                                           reason: "heads must be a positive multiple of kvHeads")
+        }
+        for (t, name) in [(q, "q"), (out, "out")] where t.shape != [rows, qDim] || !t.isContiguous || t.dtype != .f32 {
+            throw TensorError.invalidShape(op: "attention", shape: t.shape, reason: "\(name) must be contiguous f32 [\(rows), \(qDim)]")
+        }
+        for (t, name) in [(k, "k"), (v, "v")] where t.shape != [rows, kvDim] || !t.isContiguous || t.dtype != .f32 {
+            throw TensorError.invalidShape(op: "attention", shape: t.shape, reason: "\(name) must be contiguous f32 [\(rows), \(kvDim)]")
+        }
+        var covered = 0
+        for item in items {
+            let s = item.sequence
+            guard s.kvDim == kvDim, layer >= 0, layer < s.layers else {
+                throw KVCacheError.invalid("sequence has kvDim \(s.kvDim) and \(s.layers) layers; attention needs kvDim \(kvDim), layer \(layer)")
+            }
+            guard item.row == covered, item.count > 0 else {
+                throw KVCacheError.invalid("items must cover rows 0..<\(rows) in order, each with at least one row")
+            }
+            try s.reserve(item.count)
+            guard s.pending == 0 || s.pending == item.count else {
+                throw KVCacheError.invalid("a sequence's layers disagree on the pending rows (\(s.pending) vs \(item.count))")
+            }
+            covered += item.count
+        }
+        guard covered == rows else { throw KVCacheError.invalid("items cover \(covered) rows of \(rows)") }
+        guard Set(items.map { ObjectIdentifier($0.sequence) }).count == items.count else {
+            throw KVCacheError.invalid("a sequence appears twice in one batch")
+        }
+
+        let qp = q.floatPointer, kp = k.floatPointer, vp = v.floatPointer, op = out.floatPointer
+        for item in items {
+            for r in 0..<item.count {
+                let row = item.row + r
+                item.sequence.write(layer: layer, row: r, key: kp + row * kvDim, value: vp + row * kvDim)
+            }
+            item.sequence.pending = item.count
+        }
+
+        // Tasks: (item, row, KV head), numbered row-major over the stacked rows.
+        var rowItem = [Int](repeating: 0, count: rows)
+        for (i, item) in items.enumerated() { for r in 0..<item.count { rowItem[item.row + r] = i } }
+        let parts = items.map { $0.sequence.parts(layer: layer, extra: $0.count) }
+        let maxLength = items.map { $0.sequence.length + $0.count }.max() ?? 0
+        let group = heads / kvHeads
+        let type = items.first?.sequence.type ?? .f32
+        rowItem.withUnsafeBufferPointer { rowItem in
+            ThreadPool.shared.parallelFor(rows * kvHeads) { task in
+                let row = task / kvHeads, g = task % kvHeads
+                let item = items[rowItem[row]]
+                let visible = item.sequence.length + (row - item.row) + 1
+                let buffer = Workspace.shared.acquire(floats: group * maxLength + 16)
+                defer { Workspace.shared.release(buffer) }
+                let job = Job(q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
+                              group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
+                              visible: visible, scores: buffer.floats, stride: maxLength)
+                switch type {
+                case .f32: job.run(parts[rowItem[row]], F32Row.self)
+                case .f16: job.run(parts[rowItem[row]], F16Row.self)
+                }
+            }
+        }
+    }
+
+    /// One (row, KV head) task: `group` query heads at `q` (consecutive, headDim apart).
+    struct Job {
+        let q: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>
+        let group, headDim, kvDim, offset: Int
+        let scale: Float
+        let visible: Int
+        let scores: UnsafeMutablePointer<Float>
+        let stride: Int
+
+        @inline(__always) func run<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
+            // Scores, part by part, up to the visible length.
+            var base = 0
+            for part in parts where base < visible {
+                let n = min(part.count, visible - base)
+                for j in 0..<n {
+                    let key = part.keys + ((j * kvDim) + offset) * E.bytes
+                    for h in 0..<group {
+                        scores[h * stride + base + j] = scale * E.dot(q + h * headDim, key, headDim)
+                    }
+                }
+                base += n
+            }
+            for h in 0..<group {
+                Softmax.row(scores + h * stride, scores + h * stride, count: visible)
+                (out + h * headDim).update(repeating: 0, count: headDim)
+            }
+            base = 0
+            for part in parts where base < visible {
+                let n = min(part.count, visible - base)
+                for j in 0..<n {
+                    let value = part.values + ((j * kvDim) + offset) * E.bytes
+                    for h in 0..<group {
+                        E.axpy(scores[h * stride + base + j], value, out + h * headDim, headDim)
+                    }
+                }
+                base += n
+            }
+        }
+    }
+}
+
+/// How attention reads a cached row of f32 or f16 values.
+protocol KVRow {
+    static var bytes: Int { get }
+    static func load(_ p: UnsafeRawPointer, _ i: Int) -> Vec
+    static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec
+}
+
+extension KVRow {
+    /// sum q[i] * row[i] for i < n.
+    @inline(__always) static func dot(_ q: UnsafePointer<Float>, _ row: UnsafeRawPointer, _ n: Int) -> Float {
+        let w = Vec.scalarCount
+        var a0 = Vec(), a1 = Vec()
+        var i = 0
+        while i + 2 * w <= n {
+            a0 = a0.addingProduct(UnsafeRawPointer(q + i).loadUnaligned(as: Vec.self), load(row, i))
+            a1 = a1.addingProduct(UnsafeRawPointer(q + i + w).loadUnaligned(as: Vec.self), load(row, i + w))
+            i += 2 * w
+        }
+        while i < n {
+            let c = min(w, n - i)
+            a0 = a0.addingProduct(VectorMath.load(q + i, stride: 1, count: c), load(row, i, count: c))
+            i += c
+        }
+        return VectorMath.sum(a0 + a1)
+    }
+
+    /// out[i] += a * row[i] for i < n.
+    @inline(__always) static func axpy(_ a: Float, _ row: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        let w = Vec.scalarCount
+        var i = 0
+        while i + w <= n {
+            let o = UnsafeRawPointer(out + i).loadUnaligned(as: Vec.self).addingProduct(Vec(repeating: a), load(row, i))
+            UnsafeMutableRawPointer(out + i).storeBytes(of: o, as: Vec.self)
+            i += w
+        }
+        while i < n { out[i] += a * load(row, i, count: 1)[0]; i += 1 }
+    }
+}
+
+enum F32Row: KVRow {
+    static var bytes: Int { 4 }
+    @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int) -> Vec {
+        (p + 4 * i).loadUnaligned(as: Vec.self)
+    }
+    @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec {
+        VectorMath.load(p.assumingMemoryBound(to: Float.self) + i, stride: 1, count: count)
+    }
+}
+
+enum F16Row: KVRow {
+    static var bytes: Int { 2 }
+    @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int) -> Vec {
+        Vec((p + 2 * i).loadUnaligned(as: HVec.self))
+    }
+    @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec {
+        var v = Vec()
+        let h = p.assumingMemoryBound(to: UInt16.self) + i
+        for l in 0..<count { v[l] = Half.toFloat(h[l]) }
+        return v
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Tensor
+
+/// Which positions of a request get logits.
+public enum LogitsSelection: Sendable, Equatable {
+    case none
+    /// The last position of the request (the next-token distribution).
+    case last
+    /// Every position of the request (scoring a given continuation).
+    case all
+}
+
+/// One sequence's part of a batched forward pass: new tokens appended to its cache.
+public struct ForwardRequest {
+    public var sequence: KVSequence
+    public var tokens: [Int32]
+    public var logits: LogitsSelection
+    public init(sequence: KVSequence, tokens: [Int32], logits: LogitsSelection = .last) {
+        self.sequence = sequence; self.tokens = tokens; self.logits = logits
+    }
+}
+
+/// A Llama-family decoder (llama, qwen2) for inference: no tape, weights in their stored type
+/// (quantised weights are multiplied by the quantised kernels, never expanded), a key/value cache
+/// per sequence, and batched forward passes over several sequences at once.
+///
+/// A forward pass stacks the new tokens of every request into one matrix, so the projections and
+/// the MLP are matrix-matrix products over all of them (prefill, or k sequences decoding together
+/// read each weight once per step), while attention runs per sequence against its own cache
+/// (including prefixes shared with other sequences, see `KVSequence.fork`).
+public final class LlamaInference: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    /// The file the weights map, kept alive with the model.
+    public let file: GGUFFile?
+    public let kvType: KVCacheType
+    private let ropeTable: RoPETable
+
+    public init(config: LlamaConfig, weights: LlamaWeights, file: GGUFFile? = nil, kvType: KVCacheType = .f32) throws {
+        try config.validate()
+        try weights.validate(config)
+        self.config = config; self.weights = weights; self.file = file; self.kvType = kvType
+        ropeTable = RoPETable(rope: RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout),
+                              positions: config.contextLength)
+    }
+
+    /// Loads a GGUF model (memory-mapped).
+    public convenience init(gguf file: GGUFFile, kvType: KVCacheType = .f32, contextLength: Int? = nil) throws {
+        var config = try LlamaConfig(gguf: file)
+        if let c = contextLength { config.contextLength = min(c, config.contextLength) }
+        try self.init(config: config, weights: try LlamaWeights(gguf: file, config: config), file: file, kvType: kvType)
+    }
+
+    public convenience init(path: String, kvType: KVCacheType = .f32, contextLength: Int? = nil) throws {
+        try self.init(gguf: try GGUFFile(path: path), kvType: kvType, contextLength: contextLength)
+    }
+
+    /// A new empty sequence with room for `capacity` tokens (default: the whole context).
+    public func newSequence(capacity: Int? = nil) throws -> KVSequence {
+        try KVSequence(layers: config.layers, kvDim: config.kvDim, context: config.contextLength,
+                       capacity: capacity, type: kvType)
+    }
+
+    /// Runs one forward pass over every request's new tokens and appends them to the requests'
+    /// caches. Returns, per request, its logits [positions, vocab] (nil for `.none`).
+    ///
+    /// Errors (a token outside the vocabulary, a sequence that would exceed the context, a sequence
+    /// twice in one batch) are raised before any cache changes.
+    public func forward(_ requests: [ForwardRequest]) throws -> [Tensor?] {
+        let c = config
+        var ids: [Int32] = []
+        var positions: [Int32] = []
+        var items: [CachedAttention.Item] = []
+        for r in requests {
+            guard !r.tokens.isEmpty else { throw ModelError.badValue("tokens", "a request has no tokens") }
+            r.sequence.discardPending()
+            guard r.sequence.kvDim == c.kvDim, r.sequence.layers == c.layers else {
+                throw ModelError.badValue("sequence", "the sequence was made for another model shape")
+            }
+            let end = r.sequence.length + r.tokens.count
+            guard end <= c.contextLength else { throw ModelError.contextExceeded(tokens: end, context: c.contextLength) }
+            try r.sequence.reserve(r.tokens.count)
+            for (i, t) in r.tokens.enumerated() where t < 0 || Int(t) >= c.vocabSize {
+                throw ModelError.tokenOutOfRange(id: t, vocab: c.vocabSize, index: i)
+            }
+            items.append(.init(sequence: r.sequence, row: ids.count, count: r.tokens.count))
+            positions += (0..<r.tokens.count).map { Int32(r.sequence.length + $0) }
+            ids += r.tokens
+        }
+        guard Set(requests.map { ObjectIdentifier($0.sequence) }).count == requests.count else {
+            throw ModelError.badValue("sequence", "a sequence appears twice in one batch")
+        }
+        let rows = ids.count
+        if rows == 0 { return [] }
+
+        let h = try weights.tokenEmbedding.embedding(ids)     // [rows, dim] f32
+        let x = Tensor.uninitialized([rows, c.dim])
+        let attn = Tensor.uninitialized([rows, c.dim])
+        let scale = 1 / Float(c.headDim).squareRoot()
+        do {
+            for (li, l) in weights.layers.enumerated() {
+                try h.rmsNorm(weight: l.attnNorm, eps: c.normEps, into: x)
+                let q = try project(x, l.wq, l.bq), k = try project(x, l.wk, l.bk), v = try project(x, l.wv, l.bv)
+                try ropeTable.apply(q, heads: c.heads, positions: positions)
+                try ropeTable.apply(k, heads: c.kvHeads, positions: positions)
+                try CachedAttention.run(q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
+                                        headDim: c.headDim, scale: scale, out: attn)
+                try Tensor.binary(Add.self, h, try attn.linear(l.wo), into: h)
+                try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
+                let gate = try x.linear(l.wGate)
+                try Tensor.binary(SwiGLU.self, gate, try x.linear(l.wUp), into: gate)
+                try Tensor.binary(Add.self, h, try gate.linear(l.wDown), into: h)
+            }
+        } catch {
+            for r in requests { r.sequence.discardPending() }
+            throw error
+        }
+        for (r, item) in zip(requests, items) { r.sequence.commit(item.count) }
+
+        // Logits only for the rows asked for.
+        var wanted: [Int32] = []
+        var spans: [Range<Int>?] = []
+        for item in items.indices {
+            let it = items[item]
+            switch requests[item].logits {
+            case .none: spans.append(nil)
+            case .last:
+                spans.append(wanted.count..<wanted.count + 1); wanted.append(Int32(it.row + it.count - 1))
+            case .all:
+                spans.append(wanted.count..<wanted.count + it.count); wanted += (it.row..<it.row + it.count).map { Int32($0) }
+            }
+        }
+        if wanted.isEmpty { return spans.map { _ in nil } }
+        let picked = wanted.count == rows ? h : try h.embedding(wanted)
+        let logits = try picked.rmsNorm(weight: weights.outputNorm, eps: c.normEps).linear(weights.output)
+        return try spans.map { span in try span.map { try logits.sliced(axis: 0, $0) } }
+    }
+
+    /// Convenience: logits [tokens.count or 1, vocab] for a fresh sequence holding `tokens`.
+    public func logits(_ tokens: [Int32], allPositions: Bool = false) throws -> Tensor {
+        let s = try newSequence(capacity: tokens.count)
+        return try forward([ForwardRequest(sequence: s, tokens: tokens, logits: allPositions ? .all : .last)])[0]!
+    }
+
+    private func project(_ x: Tensor, _ w: Tensor, _ b: Tensor?) throws -> Tensor {
+        let y = try x.linear(w)
+        if let b { try Tensor.binary(Add.self, y, b, into: y) }
+        return y
+    }
+}

@@ -1,0 +1,162 @@
+import Tensor
+
+/// The weights of a Llama-family decoder as inference reads them: tensors of any element type
+/// (f32, f16, bf16 or a ggml block type), stored [out, in] as GGUF keeps them. Loaded from a
+/// GGUF file they are zero-copy views over its mapping: no f32 copy of the model is made.
+public struct LlamaWeights {
+    public struct Layer {
+        public var attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown: Tensor
+        public var bq, bk, bv: Tensor?
+        public init(attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, ffnNorm: Tensor,
+                    wGate: Tensor, wUp: Tensor, wDown: Tensor, bq: Tensor? = nil, bk: Tensor? = nil, bv: Tensor? = nil) {
+            self.attnNorm = attnNorm; self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo; self.ffnNorm = ffnNorm
+            self.wGate = wGate; self.wUp = wUp; self.wDown = wDown; self.bq = bq; self.bk = bk; self.bv = bv
+        }
+    }
+
+    public var tokenEmbedding: Tensor
+    public var layers: [Layer]
+    public var outputNorm: Tensor
+    /// [vocab, dim]; the token embedding when tied.
+    public var output: Tensor
+
+    public init(tokenEmbedding: Tensor, layers: [Layer], outputNorm: Tensor, output: Tensor) {
+        self.tokenEmbedding = tokenEmbedding; self.layers = layers; self.outputNorm = outputNorm; self.output = output
+    }
+
+    /// Checks every tensor's shape and type against `config`; errors name the tensor.
+    public func validate(_ config: LlamaConfig) throws {
+        let d = config.dim, kv = config.kvDim, f = config.ffnDim
+        func check(_ t: Tensor, _ name: String, _ shape: [Int], matrix: Bool) throws {
+            guard t.shape == shape else {
+                throw ModelError.badTensor(name, "shape \(t.shape), expected \(shape)")
+            }
+            if matrix {
+                guard t.dtype != .i32 else { throw ModelError.badTensor(name, "type i32 cannot be a weight") }
+            } else {
+                guard t.dtype == .f32 else { throw ModelError.badTensor(name, "type \(t.dtype); norms and biases must be f32") }
+            }
+        }
+        try check(tokenEmbedding, "token_embd.weight", [config.vocabSize, d], matrix: true)
+        try check(outputNorm, "output_norm.weight", [d], matrix: false)
+        try check(output, "output.weight", [config.vocabSize, d], matrix: true)
+        guard layers.count == config.layers else {
+            throw ModelError.badTensor("blk.*", "\(layers.count) layers, expected \(config.layers)")
+        }
+        for (i, l) in layers.enumerated() {
+            let p = "blk.\(i)."
+            try check(l.attnNorm, p + "attn_norm.weight", [d], matrix: false)
+            try check(l.wq, p + "attn_q.weight", [d, d], matrix: true)
+            try check(l.wk, p + "attn_k.weight", [kv, d], matrix: true)
+            try check(l.wv, p + "attn_v.weight", [kv, d], matrix: true)
+            try check(l.wo, p + "attn_output.weight", [d, d], matrix: true)
+            try check(l.ffnNorm, p + "ffn_norm.weight", [d], matrix: false)
+            try check(l.wGate, p + "ffn_gate.weight", [f, d], matrix: true)
+            try check(l.wUp, p + "ffn_up.weight", [f, d], matrix: true)
+            try check(l.wDown, p + "ffn_down.weight", [d, f], matrix: true)
+            if config.attentionBias {
+                for (b, name, n) in [(l.bq, "attn_q.bias", d), (l.bk, "attn_k.bias", kv), (l.bv, "attn_v.bias", kv)] {
+                    guard let b else { throw ModelError.missingTensor(p + name) }
+                    try check(b, p + name, [n], matrix: false)
+                }
+            }
+        }
+    }
+}
+
+/// Errors loading or running a model; each names the tensor, key or limit at fault.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case unsupportedArchitecture(String)
+    case missingKey(String)
+    case missingTensor(String)
+    case badTensor(String, String)
+    case badValue(String, String)
+    case contextExceeded(tokens: Int, context: Int)
+    case tokenOutOfRange(id: Int32, vocab: Int, index: Int)
+
+    public var description: String {
+        switch self {
+        case .unsupportedArchitecture(let a):
+            return "unsupported architecture '\(a)' (supported: llama, qwen2)"
+        case .missingKey(let k): return "missing metadata key '\(k)'"
+        case .missingTensor(let t): return "missing tensor '\(t)'"
+        case .badTensor(let t, let why): return "tensor '\(t)': \(why)"
+        case .badValue(let k, let why): return "metadata '\(k)': \(why)"
+        case .contextExceeded(let n, let c):
+            return "the sequence would hold \(n) tokens but the context is \(c)"
+        case .tokenOutOfRange(let id, let vocab, let i):
+            return "token id \(id) at index \(i) is outside the vocabulary (0..<\(vocab))"
+        }
+    }
+}
+
+extension LlamaConfig {
+    /// The architecture as a GGUF file's metadata describes it (`llama` or `qwen2`).
+    public init(gguf file: GGUFFile) throws {
+        let m = file.metadata
+        guard let arch = m.string("general.architecture") else { throw ModelError.missingKey("general.architecture") }
+        guard arch == "llama" || arch == "qwen2" else { throw ModelError.unsupportedArchitecture(arch) }
+        func int(_ key: String) throws -> Int {
+            guard let v = m.int("\(arch).\(key)") else { throw ModelError.missingKey("\(arch).\(key)") }
+            guard v > 0 else { throw ModelError.badValue("\(arch).\(key)", "\(v) must be positive") }
+            return v
+        }
+        let dim = try int("embedding_length"), heads = try int("attention.head_count")
+        let kvHeads = m.int("\(arch).attention.head_count_kv") ?? heads
+        guard let embd = file.info("token_embd.weight") else { throw ModelError.missingTensor("token_embd.weight") }
+        guard embd.shape.count == 2 else { throw ModelError.badTensor("token_embd.weight", "shape \(embd.shape) is not a matrix") }
+        let vocab = embd.shape[0]
+        if let keyLength = m.int("\(arch).attention.key_length"), keyLength * heads != dim {
+            throw ModelError.badValue("\(arch).attention.key_length", "head size \(keyLength) x \(heads) heads differs from width \(dim) (not supported)")
+        }
+        let ropeDims = m.int("\(arch).rope.dimension_count") ?? dim / heads
+        guard ropeDims == dim / heads else {
+            throw ModelError.badValue("\(arch).rope.dimension_count", "partial rotary embeddings (\(ropeDims) of \(dim / heads)) are not supported")
+        }
+        self.init(vocabSize: vocab, dim: dim, layers: try int("block_count"), heads: heads, kvHeads: kvHeads,
+                  ffnDim: try int("feed_forward_length"),
+                  ropeBase: m.float("\(arch).rope.freq_base") ?? 10_000,
+                  normEps: m.float("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-5,
+                  tiedEmbeddings: file.info("output.weight") == nil,
+                  architecture: arch, ropeLayout: arch == "qwen2" ? .halves : .adjacentPairs,
+                  attentionBias: arch == "qwen2", contextLength: m.int("\(arch).context_length") ?? 2048)
+        do { try validate() } catch { throw ModelError.badValue("\(arch).*", "\(error)") }
+    }
+}
+
+extension LlamaWeights {
+    /// Zero-copy views of a GGUF file's tensors, checked against `config`.
+    public init(gguf file: GGUFFile, config: LlamaConfig) throws {
+        func t(_ name: String) throws -> Tensor {
+            guard file.info(name) != nil else { throw ModelError.missingTensor(name) }
+            return try file.tensor(name)
+        }
+        let embd = try t("token_embd.weight")
+        let layers = try (0..<config.layers).map { i -> Layer in
+            let p = "blk.\(i)."
+            return Layer(attnNorm: try t(p + "attn_norm.weight"), wq: try t(p + "attn_q.weight"), wk: try t(p + "attn_k.weight"),
+                         wv: try t(p + "attn_v.weight"), wo: try t(p + "attn_output.weight"), ffnNorm: try t(p + "ffn_norm.weight"),
+                         wGate: try t(p + "ffn_gate.weight"), wUp: try t(p + "ffn_up.weight"), wDown: try t(p + "ffn_down.weight"),
+                         bq: config.attentionBias ? try t(p + "attn_q.bias") : nil,
+                         bk: config.attentionBias ? try t(p + "attn_k.bias") : nil,
+                         bv: config.attentionBias ? try t(p + "attn_v.bias") : nil)
+        }
+        self.init(tokenEmbedding: embd, layers: layers, outputNorm: try t("output_norm.weight"),
+                  output: config.tiedEmbeddings ? embd : try t("output.weight"))
+        try validate(config)
+    }
+}
+
+extension LlamaModel {
+    /// The training model's current parameters as inference weights (f32, sharing storage with
+    /// the variables' values): the same architecture runs on the inference path.
+    public var inferenceWeights: LlamaWeights {
+        LlamaWeights(tokenEmbedding: tokenEmbedding.value,
+                     layers: layers.map { l in
+                         LlamaWeights.Layer(attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
+                                            wo: l.wo.value, ffnNorm: l.mlpNorm.value, wGate: l.wGate.value,
+                                            wUp: l.wUp.value, wDown: l.wDown.value)
+                     },
+                     outputNorm: finalNorm.value, output: output.value)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import XCTest
+@testable import Tensor
+@testable import Transformer
+
+/// The default model against llama.cpp's golden outputs (Fixtures/smollm2-*-llamacpp.json, copied
+/// from /work/shared/reference): the exact-f32-activation path against llama.cpp run on the same
+/// weights dequantised to f32.
+final class SmolLM2InferenceTests: XCTestCase {
+    struct Case: Decodable {
+        let prompt: String
+        let tokens: [Int32]
+        let top20: [[Double]]
+        let greedy: [Int32]
+    }
+
+    static func cases(_ name: String) throws -> [Case] {
+        struct File: Decodable { let cases: [Case] }
+        let data = try XCTUnwrap(FileManager.default.contents(atPath: fixturePath(name)), "fixture \(name) missing")
+        return try JSONDecoder().decode(File.self, from: data).cases
+    }
+
+    func testExactPathMatchesLlamaCppF32() throws {
+        let engine = try smolLM2Engine()
+        let tokenizer = try smolLM2Tokenizer()
+        let cases = try Self.cases("smollm2-f32-llamacpp.json")
+        XCTAssertEqual(cases.count, 5)
+        for c in cases {
+            XCTAssertEqual(tokenizer.encode(c.prompt, parseSpecial: true), c.tokens, "tokenisation of \(c.prompt.debugDescription)")
+            let seq = try engine.newSequence()
+            let logits = try engine.forward([ForwardRequest(sequence: seq, tokens: c.tokens)])[0]!.scalars()
+            let best = logits.indices.max { logits[$0] < logits[$1] }!
+            XCTAssertEqual(best, Int(c.top20[0][0]), "argmax for \(c.prompt.suffix(40).debugDescription)")
+            for pair in c.top20 {
+                XCTAssertEqual(logits[Int(pair[0])], Float(pair[1]), accuracy: 0.05, "logit of \(Int(pair[0]))")
+            }
+            // Greedy continuation, decoding through the cache.
+            var next = Int32(best)
+            var generated: [Int32] = []
+            let want = Array(c.greedy.prefix(16))
+            while generated.count < want.count {
+                generated.append(next)
+                if next == 0 || next == 2 { break }
+                let row = try engine.forward([ForwardRequest(sequence: seq, tokens: [next])])[0]!.scalars()
+                next = Int32(row.indices.max { row[$0] < row[$1] }!)
+            }
+            XCTAssertEqual(generated, want, "greedy tokens for \(c.prompt.suffix(40).debugDescription)")
+        }
+    }
+
+    func testF16CacheStaysClose() throws {
+        let path = SmolLM2.path
+        let engine = try LlamaInference(path: path, kvType: .f16, contextLength: 512)
+        let c = try Self.cases("smollm2-f32-llamacpp.json")[1]
+        let logits = try engine.logits(c.tokens).scalars()
+        for pair in c.top20 { XCTAssertEqual(logits[Int(pair[0])], Float(pair[1]), accuracy: 0.1) }
+    }
+
+    func testModelShapeFromMetadata() throws {
+        let engine = try smolLM2Engine()
+        var expected = LlamaConfig.smolLM2_135M
+        expected.initStd = engine.config.initStd
+        XCTAssertEqual(engine.config, expected)
+        XCTAssertEqual(engine.weights.tokenEmbedding.dtype, .q8_0)
+        XCTAssertEqual(engine.weights.layers[0].wq.dtype, .q4_1)
+    }
+}
+
+/// The default model for inference, loaded once (memory-mapped).
+func smolLM2Engine() throws -> LlamaInference {
+    _ = try smolLM2Tokenizer()   // fails clearly when the model is missing
+    if let e = SmolLM2Engine.shared { return e }
+    let e = try LlamaInference(path: SmolLM2.path)
+    SmolLM2Engine.shared = e
+    return e
+}
+
+enum SmolLM2Engine { nonisolated(unsafe) static var shared: LlamaInference? }
