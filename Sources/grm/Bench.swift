@@ -6,8 +6,15 @@ import Tensor
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks.",
+        abstract: "Benchmarks: a model (llama-bench conventions) with --model, or a subcommand.",
         subcommands: [Kernels.self, GEMMOnly.self, TokenizerBench.self])
+
+    @OptionGroup var model: ModelBenchOptions
+
+    func run() throws {
+        guard model.model != nil else { throw CleanExit.helpRequest(self) }
+        try ModelBench(options: model).run()
+    }
 }
 
 struct BenchOptions: ParsableArguments {

@@ -1,0 +1,154 @@
+import Foundation
+import Tensor
+
+/// One prompt to continue, `samples` times.
+public struct GenerationRequest: Sendable {
+    public var prompt: [Int32]
+    public var samples: Int
+    public init(prompt: [Int32], samples: Int = 1) {
+        self.prompt = prompt; self.samples = samples
+    }
+}
+
+/// One finished continuation.
+public struct Generation: Sendable, Equatable {
+    /// Generated ids, including the stop token when a stop token ended it.
+    public var ids: [Int32]
+    /// The text, without a stop token's text and without a stop string (or what followed it).
+    public var text: String
+    /// Per generated id: its log-probability under the model (log-softmax of the raw logits).
+    public var logprobs: [Float]
+    public var reason: StopReason
+}
+
+/// Text generation on a `LlamaInference`: prefill each prompt once, fork it into the requested
+/// number of samples sharing the prompt's cache, and decode every live sequence of every prompt
+/// together, one batched forward pass per step.
+///
+/// Sample j of a prompt draws from its own random stream (seed, j), so results do not depend on
+/// which other prompts or samples share the batch. The first token of every sample comes from the
+/// prompt's last logits; each sample then feeds its own tokens.
+public final class Generator: @unchecked Sendable {
+    public let engine: LlamaInference
+    public let tokenizer: Tokenizer
+    /// Most prompt tokens per prefill forward pass (longer prompts are prefilled in chunks).
+    public var prefillChunk = 512
+
+    public init(engine: LlamaInference, tokenizer: Tokenizer) {
+        self.engine = engine; self.tokenizer = tokenizer
+    }
+
+    /// The tokenizer's end-of-generation ids (EOS, EOT, ...): the default stop tokens.
+    public var defaultStopTokens: Set<Int32> { Set(tokenizer.vocabulary.endOfGeneration.map { Int32($0) }) }
+
+    /// Generates `samples` continuations of every request. `stop.maxTokens` (or the context) bounds
+    /// each continuation. `onText(request, sample, text)` receives text as soon as it is final.
+    public func generate(_ requests: [GenerationRequest], sampling: SamplingParameters, stop: StopCondition,
+                         onText: ((Int, Int, String) -> Void)? = nil) throws -> [[Generation]] {
+        try sampling.validate()
+        try stop.validate()
+        let context = engine.config.contextLength
+        for (i, r) in requests.enumerated() {
+            guard !r.prompt.isEmpty else { throw ModelError.badValue("prompt", "request \(i) has an empty prompt") }
+            guard r.samples > 0 else { throw ModelError.badValue("samples", "request \(i) asks for \(r.samples) samples") }
+            guard r.prompt.count < context else {
+                throw ModelError.contextExceeded(tokens: r.prompt.count + 1, context: context)
+            }
+        }
+        // Prefill: prompts packed into forward passes of at most `prefillChunk` tokens.
+        let roots = try requests.map { try engine.newSequence(capacity: $0.prompt.count) }
+        var lastLogits = [[Float]](repeating: [], count: requests.count)
+        var pending: [(request: Int, start: Int, end: Int)] = []
+        for (i, r) in requests.enumerated() {
+            var start = 0
+            while start < r.prompt.count {
+                let end = min(r.prompt.count, start + prefillChunk)
+                pending.append((i, start, end))
+                start = end
+            }
+        }
+        var k = 0
+        while k < pending.count {
+            var batch: [(request: Int, start: Int, end: Int)] = [pending[k]]
+            var rows = pending[k].end - pending[k].start
+            k += 1
+            while k < pending.count, rows + pending[k].end - pending[k].start <= prefillChunk,
+                  !batch.contains(where: { $0.request == pending[k].request }) {
+                batch.append(pending[k]); rows += pending[k].end - pending[k].start; k += 1
+            }
+            let out = try engine.forward(batch.map { b in
+                ForwardRequest(sequence: roots[b.request], tokens: Array(requests[b.request].prompt[b.start..<b.end]),
+                               logits: b.end == requests[b.request].prompt.count ? .last : .none)
+            })
+            for (b, logits) in zip(batch, out) where logits != nil { lastLogits[b.request] = logits!.scalars() }
+        }
+
+        // Decode: every sample of every request, batched.
+        final class Live {
+            let request: Int, sample: Int
+            let sequence: KVSequence
+            var sampler: Sampler
+            var matcher: StopMatcher
+            var decoder: StreamingDecoder
+            var history: [Int32]
+            var ids: [Int32] = [], logprobs: [Float] = [], text = ""
+            var reason: StopReason?
+            init(request: Int, sample: Int, sequence: KVSequence, sampler: Sampler, matcher: StopMatcher,
+                 decoder: StreamingDecoder, history: [Int32]) {
+                self.request = request; self.sample = sample; self.sequence = sequence; self.sampler = sampler
+                self.matcher = matcher; self.decoder = decoder; self.history = history
+            }
+        }
+        var stopTokens = stop
+        if stopTokens.stopTokens.isEmpty { stopTokens.stopTokens = defaultStopTokens }
+        var live: [Live] = []
+        for (i, r) in requests.enumerated() {
+            let room = context - r.prompt.count
+            let capacity = min(room, stop.maxTokens ?? room)
+            for j in 0..<r.samples {
+                live.append(Live(request: i, sample: j, sequence: try roots[i].fork(capacity: capacity),
+                                 sampler: try Sampler(parameters: sampling, sequenceIndex: UInt64(j)),
+                                 matcher: try StopMatcher(stopTokens), decoder: StreamingDecoder(tokenizer: tokenizer),
+                                 history: r.prompt))
+            }
+        }
+        var results = requests.map { [Generation?](repeating: nil, count: $0.samples) }
+        func accept(_ s: Live, _ logits: [Float]) throws {
+            let t = try s.sampler.sample(logits: logits, history: s.history)
+            s.ids.append(t.id); s.logprobs.append(t.logprob); s.history.append(t.id)
+            let piece = stopTokens.stopTokens.contains(t.id) ? "" : s.decoder.push(t.id)
+            var decision = s.matcher.accept(token: t.id, text: piece)
+            if decision.reason == nil, s.sequence.remaining == 0 {
+                decision = StopDecision(text: decision.text + s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish(),
+                                        reason: .length)
+            } else if decision.reason == .length {
+                decision.text += s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish()
+            }
+            s.text += decision.text
+            if !decision.text.isEmpty { onText?(s.request, s.sample, decision.text) }
+            if let r = decision.reason {
+                s.reason = r
+                results[s.request][s.sample] = Generation(ids: s.ids, text: s.text, logprobs: s.logprobs, reason: r)
+            }
+        }
+        for s in live { try accept(s, lastLogits[s.request]) }
+        live.removeAll { $0.reason != nil }
+        while !live.isEmpty {
+            let out = try engine.forward(live.map { ForwardRequest(sequence: $0.sequence, tokens: [$0.ids.last!]) })
+            for (s, logits) in zip(live, out) { try accept(s, logits!.scalars()) }
+            live.removeAll { $0.reason != nil }
+        }
+        return results.map { $0.map { $0! } }
+    }
+
+    /// Prompt ids for text: `raw` text is tokenised as is (special tokens parsed, BOS added if the
+    /// model asks for it); otherwise the messages are rendered with the chat template.
+    public func promptIDs(raw text: String) -> [Int32] {
+        tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+    }
+
+    public func promptIDs(messages: [ChatMessage], template: ModelChatTemplate) throws -> [Int32] {
+        let rendered = try template.render(messages: messages, addGenerationPrompt: true)
+        return tokenizer.encode(rendered, addSpecial: false, parseSpecial: true)
+    }
+}
