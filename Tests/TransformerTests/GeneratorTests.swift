@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+@testable import Tensor
+@testable import Transformer
+
+/// Generation on the default model: greedy equals llama.cpp's f32 continuation, samples are
+/// reproducible and independent of batching, stop conditions hold, log-probabilities are the model's.
+final class GeneratorTests: XCTestCase {
+    func generator() throws -> Generator { Generator(engine: try smolLM2Engine(), tokenizer: try smolLM2Tokenizer()) }
+
+    func testGreedyMatchesLlamaCppAndStopsAtEndOfTurn() throws {
+        let g = try generator()
+        let cases = try SmolLM2InferenceTests.cases("smollm2-f32-llamacpp.json")
+        let out = try g.generate(cases.map { GenerationRequest(prompt: $0.tokens) }, sampling: .greedy,
+                                 stop: StopCondition(maxTokens: 16))
+        for (c, gen) in zip(cases, out) {
+            let want = Array(c.greedy.prefix(16))
+            XCTAssertEqual(gen[0].ids, want, "greedy (batched prompts) for \(c.prompt.suffix(30).debugDescription)")
+            if want.count < 16 {
+                XCTAssertEqual(gen[0].reason, .token(want.last!))
+                XCTAssertFalse(gen[0].text.contains("<|im_end|>"))
+            } else {
+                XCTAssertEqual(gen[0].reason, .length)
+            }
+            XCTAssertEqual(gen[0].text, g.tokenizer.decodeText(want.filter { $0 != 2 && $0 != 0 }))
+        }
+    }
+
+    func testSamplesAreReproducibleAndIndependentOfBatching() throws {
+        let g = try generator()
+        let p1 = try g.promptIDs(messages: [ChatMessage(role: "user", content: "Name a colour.")],
+                                 template: ModelChatTemplate(path: SmolLM2.path))
+        let p2 = g.promptIDs(raw: "Once upon a time")
+        let params = SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, seed: 11)
+        let stop = StopCondition(maxTokens: 12)
+        let alone = try g.generate([GenerationRequest(prompt: p1, samples: 4)], sampling: params, stop: stop)[0]
+        let again = try g.generate([GenerationRequest(prompt: p1, samples: 4)], sampling: params, stop: stop)[0]
+        XCTAssertEqual(alone, again)
+        let mixed = try g.generate([GenerationRequest(prompt: p2, samples: 2), GenerationRequest(prompt: p1, samples: 4)],
+                                   sampling: params, stop: stop)
+        XCTAssertEqual(mixed[1].map(\.ids), alone.map(\.ids), "batching with another prompt changes nothing")
+        XCTAssertGreaterThan(Set(alone.map(\.ids)).count, 1, "different samples differ")
+        // Log-probabilities are the model's: recompute them with a plain forward pass.
+        let s = alone[0]
+        let logits = try g.engine.logits(p1 + s.ids.dropLast(), allPositions: true).scalars()
+        let vocab = g.engine.config.vocabSize
+        for (i, id) in s.ids.enumerated() {
+            let row = Array(logits[(p1.count - 1 + i) * vocab..<(p1.count + i) * vocab])
+            let m = row.max()!
+            let lse = m + log(row.reduce(0) { $0 + exp($1 - m) })
+            XCTAssertEqual(s.logprobs[i], row[Int(id)] - lse, accuracy: 2e-3, "logprob of token \(i)")
+        }
+    }
+
+    func testStopStringsAndLimits() throws {
+        let g = try generator()
+        let prompt = g.promptIDs(raw: "<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n")
+        let full = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition(maxTokens: 40))[0][0]
+        XCTAssertTrue(full.text.contains("5"), full.text)
+        var streamed = ""
+        let cut = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy,
+                                 stop: StopCondition(stopStrings: ["5"], maxTokens: 40)) { _, _, t in streamed += t }[0][0]
+        XCTAssertEqual(cut.reason, .string(index: 0))
+        XCTAssertEqual(cut.text, String(full.text[..<full.text.range(of: "5")!.lowerBound]))
+        XCTAssertEqual(streamed, cut.text)
+        let short = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition(maxTokens: 3))[0][0]
+        XCTAssertEqual(short.ids, Array(full.ids.prefix(3)))
+        XCTAssertEqual(short.reason, .length)
+        // A prompt as long as the context is refused before any work.
+        let small = Generator(engine: try LlamaInference(path: SmolLM2.path, contextLength: 8), tokenizer: g.tokenizer)
+        XCTAssertThrowsError(try small.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition())) { e in
+            XCTAssertTrue("\(e)".contains("context is 8"), "\(e)")
+        }
+    }
+}
