@@ -4,10 +4,12 @@ RELEASE = -c release
 
 .PHONY: run test build bench deps weights clean
 
-## Build in release mode and run the main job (until inference lands: machine report + kernel benchmarks).
-run: deps build
-	./.build/release/grm info
-	./.build/release/grm bench kernels --quick
+MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
+QUESTION ?= In two sentences, why is the sky blue?
+
+## The main job: fetch the default model, build in release mode, answer a sample question (streamed).
+run: deps weights build
+	./.build/release/grm generate --model $(MODEL) --prompt "$(QUESTION)" --max-tokens 128
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
 test: deps weights
@@ -20,8 +22,10 @@ build:
 weights:
 	bash weights/fetch.sh
 
-## Full kernel microbenchmarks: ours vs OpenBLAS as shipped vs OpenBLAS SkylakeX, one run.
-bench: deps build
+## Benchmarks: the default model (llama-bench conventions: pp512, tg128, 8 parallel sequences),
+## then the kernel microbenchmarks (ours vs OpenBLAS, one run).
+bench: deps weights build
+	./.build/release/grm bench --model $(MODEL) -p 512 -n 128 -r 5 --batch 8
 	./.build/release/grm bench kernels
 
 ## The only system dependency: OpenBLAS (Debian: libopenblas-dev).

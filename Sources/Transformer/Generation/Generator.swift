@@ -5,8 +5,10 @@ import Tensor
 public struct GenerationRequest: Sendable {
     public var prompt: [Int32]
     public var samples: Int
-    public init(prompt: [Int32], samples: Int = 1) {
-        self.prompt = prompt; self.samples = samples
+    /// This request's seed (default: the sampling parameters' seed).
+    public var seed: UInt64?
+    public init(prompt: [Int32], samples: Int = 1, seed: UInt64? = nil) {
+        self.prompt = prompt; self.samples = samples; self.seed = seed
     }
 }
 
@@ -105,9 +107,11 @@ public final class Generator: @unchecked Sendable {
         for (i, r) in requests.enumerated() {
             let room = context - r.prompt.count
             let capacity = min(room, stop.maxTokens ?? room)
+            var parameters = sampling
+            if let seed = r.seed { parameters.seed = seed }
             for j in 0..<r.samples {
                 live.append(Live(request: i, sample: j, sequence: try roots[i].fork(capacity: capacity),
-                                 sampler: try Sampler(parameters: sampling, sequenceIndex: UInt64(j)),
+                                 sampler: try Sampler(parameters: parameters, sequenceIndex: UInt64(j)),
                                  matcher: try StopMatcher(stopTokens), decoder: StreamingDecoder(tokenizer: tokenizer),
                                  history: r.prompt))
             }
