@@ -52,6 +52,26 @@ final class GeneratorTests: XCTestCase {
         }
     }
 
+    func testPromptsSharingAPrefixArePrefilledOnce() throws {
+        let g = try generator()
+        let head = "<|im_start|>system\nYou are a careful judge of answers. Compare them and say which one is right.<|im_end|>\n<|im_start|>user\n"
+        let prompts = ["Which is larger, 7 or 9?", "Which is smaller, 7 or 9?", "Which is larger, 7 or 9?"].map {
+            g.promptIDs(raw: head + $0 + "<|im_end|>\n<|im_start|>assistant\n")
+        }
+        let requests = prompts.map { GenerationRequest(prompt: $0, samples: 2) }
+        let params = SamplingParameters(temperature: 0.7, seed: 5)
+        let shared = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
+        let sharedTokens = g.prefilledTokens
+        g.sharedPrefixMinimum = Int.max
+        defer { g.sharedPrefixMinimum = 16 }
+        let separate = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
+        XCTAssertEqual(g.prefilledTokens, prompts.map(\.count).reduce(0, +))
+        let common = zip(prompts[0], prompts[1]).prefix { $0 == $1 }.count
+        XCTAssertEqual(sharedTokens, prompts[0].count + prompts[1].count - common, "the third prompt is the first one's twin")
+        XCTAssertEqual(shared.map { $0.map(\.ids) }, separate.map { $0.map(\.ids) })
+        XCTAssertEqual(shared[0], shared[2], "identical prompts with one seed give identical samples")
+    }
+
     func testStopStringsAndLimits() throws {
         let g = try generator()
         let prompt = g.promptIDs(raw: "<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n")

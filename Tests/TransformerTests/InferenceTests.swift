@@ -78,6 +78,15 @@ final class InferenceTests: XCTestCase {
             }
             XCTAssertEqual(s1.length, p1.count, "forks do not change the shared prefix")
             XCTAssertEqual(forks[0].length, p1.count + 3)
+            // Forking at an earlier position shares only that prefix (also across a fork's parts).
+            let mid = try s1.fork(at: 4)
+            let midOut = try engine.forward([ForwardRequest(sequence: mid, tokens: [50 % 37, 51 % 37], logits: .all)])[0]!
+            assertClose(midOut, try engine.logits(Array(p1.prefix(4)) + [13, 14], allPositions: true).sliced(axis: 0, 4..<6),
+                        tol: tol, "fork at 4 (\(kv))")
+            let deep = try forks[1].fork(at: p1.count + 2)
+            let deepOut = try engine.forward([ForwardRequest(sequence: deep, tokens: [5])])[0]!
+            assertClose(deepOut, try engine.logits(p1 + Array(tails[1].prefix(2)) + [5]), tol: tol, "fork of a fork (\(kv))")
+            XCTAssertThrowsError(try s1.fork(at: s1.length + 1))
             // The parent keeps growing on its own; existing forks still see only the old prefix.
             _ = try engine.forward([ForwardRequest(sequence: s1, tokens: [11, 12])])
             let again = try engine.forward([ForwardRequest(sequence: forks[2], tokens: [33])])[0]!

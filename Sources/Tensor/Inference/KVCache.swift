@@ -102,11 +102,26 @@ public final class KVSequence: @unchecked Sendable {
     /// A sequence that shares every committed position of this one and has room for `capacity`
     /// more of its own (default: the rest of the context).
     public func fork(capacity: Int? = nil) throws -> KVSequence {
+        try fork(at: length, capacity: capacity)
+    }
+
+    /// A sequence that shares this one's first `position` committed positions (a common prefix of
+    /// two prompts) and has room for `capacity` more of its own (default: the rest of the context).
+    public func fork(at position: Int, capacity: Int? = nil) throws -> KVSequence {
         guard pending == 0 else { throw KVCacheError.invalid("cannot fork a sequence in the middle of a forward pass") }
-        let room = context - length
+        guard position >= 0, position <= length else {
+            throw KVCacheError.invalid("cannot fork at position \(position) of a sequence of length \(length)")
+        }
+        let room = context - position
         let cap = min(capacity ?? room, room)
-        guard cap > 0 else { throw KVCacheError.full(needed: length + 1, capacity: length, context: context) }
-        let shared = prefix + (own.count > 0 ? [(block: own, count: own.count)] : [])
+        guard cap > 0 else { throw KVCacheError.full(needed: position + 1, capacity: position, context: context) }
+        var shared: [(block: KVBlock, count: Int)] = []
+        var left = position
+        for part in prefix + [(block: own, count: own.count)] where left > 0 {
+            let n = min(part.count, left)
+            if n > 0 { shared.append((part.block, n)) }
+            left -= n
+        }
         return KVSequence(layers: layers, kvDim: kvDim, context: context, type: type, prefix: shared,
                           own: KVBlock(layers: layers, kvDim: kvDim, capacity: cap, type: type))
     }

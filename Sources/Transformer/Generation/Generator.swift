@@ -35,6 +35,8 @@ public final class Generator: @unchecked Sendable {
     public let tokenizer: Tokenizer
     /// Most prompt tokens per prefill forward pass (longer prompts are prefilled in chunks).
     public var prefillChunk = 512
+    /// Shortest common prefix worth sharing between two prompts of one call.
+    public var sharedPrefixMinimum = 16
 
     public init(engine: LlamaInference, tokenizer: Tokenizer) {
         self.engine = engine; self.tokenizer = tokenizer
@@ -57,33 +59,40 @@ public final class Generator: @unchecked Sendable {
                 throw ModelError.contextExceeded(tokens: r.prompt.count + 1, context: context)
             }
         }
-        // Prefill: prompts packed into forward passes of at most `prefillChunk` tokens.
-        let roots = try requests.map { try engine.newSequence(capacity: $0.prompt.count) }
+        // Prefill. A prompt that shares at least `sharedPrefixMinimum` leading tokens with an
+        // earlier one (k response orders of one judge prompt, turns of a chat) forks that prompt's
+        // cache at the common prefix and prefills only the rest; identical prompts share one cache.
+        var roots = [KVSequence?](repeating: nil, count: requests.count)
         var lastLogits = [[Float]](repeating: [], count: requests.count)
-        var pending: [(request: Int, start: Int, end: Int)] = []
+        var leaders: [Int] = []
+        var followers: [(request: Int, leader: Int, shared: Int)] = []
+        var twins: [(request: Int, leader: Int)] = []
         for (i, r) in requests.enumerated() {
-            var start = 0
-            while start < r.prompt.count {
-                let end = min(r.prompt.count, start + prefillChunk)
-                pending.append((i, start, end))
-                start = end
+            var best = 0, who = -1
+            for j in leaders {
+                let other = requests[j].prompt
+                var l = 0
+                let n = min(other.count, r.prompt.count)
+                while l < n && other[l] == r.prompt[l] { l += 1 }
+                if l > best { best = l; who = j }
+            }
+            if who >= 0, best == r.prompt.count, best == requests[who].prompt.count {
+                twins.append((i, who))
+            } else if who >= 0, min(best, r.prompt.count - 1) >= sharedPrefixMinimum {
+                followers.append((i, who, min(best, r.prompt.count - 1)))
+            } else {
+                leaders.append(i)
             }
         }
-        var k = 0
-        while k < pending.count {
-            var batch: [(request: Int, start: Int, end: Int)] = [pending[k]]
-            var rows = pending[k].end - pending[k].start
-            k += 1
-            while k < pending.count, rows + pending[k].end - pending[k].start <= prefillChunk,
-                  !batch.contains(where: { $0.request == pending[k].request }) {
-                batch.append(pending[k]); rows += pending[k].end - pending[k].start; k += 1
-            }
-            let out = try engine.forward(batch.map { b in
-                ForwardRequest(sequence: roots[b.request], tokens: Array(requests[b.request].prompt[b.start..<b.end]),
-                               logits: b.end == requests[b.request].prompt.count ? .last : .none)
-            })
-            for (b, logits) in zip(batch, out) where logits != nil { lastLogits[b.request] = logits!.scalars() }
+        for i in leaders { roots[i] = try engine.newSequence(capacity: requests[i].prompt.count) }
+        try prefill(leaders.map { ($0, 0) }, requests, roots, &lastLogits)
+        for f in followers {
+            roots[f.request] = try roots[f.leader]!.fork(at: f.shared, capacity: requests[f.request].prompt.count - f.shared)
         }
+        try prefill(followers.map { ($0.request, $0.shared) }, requests, roots, &lastLogits)
+        for t in twins { roots[t.request] = roots[t.leader]; lastLogits[t.request] = lastLogits[t.leader] }
+        prefilledTokens = requests.indices.reduce(0) { $0 + (roots[$1]!.length - roots[$1]!.prefixLength) }
+            - twins.reduce(0) { $0 + requests[$1.request].prompt.count }
 
         // Decode: every sample of every request, batched.
         final class Live {
@@ -110,7 +119,7 @@ public final class Generator: @unchecked Sendable {
             var parameters = sampling
             if let seed = r.seed { parameters.seed = seed }
             for j in 0..<r.samples {
-                live.append(Live(request: i, sample: j, sequence: try roots[i].fork(capacity: capacity),
+                live.append(Live(request: i, sample: j, sequence: try roots[i]!.fork(capacity: capacity),
                                  sampler: try Sampler(parameters: parameters, sequenceIndex: UInt64(j)),
                                  matcher: try StopMatcher(stopTokens), decoder: StreamingDecoder(tokenizer: tokenizer),
                                  history: r.prompt))
@@ -143,6 +152,40 @@ public final class Generator: @unchecked Sendable {
             live.removeAll { $0.reason != nil }
         }
         return results.map { $0.map { $0! } }
+    }
+
+    /// Prompt tokens the last `generate` call ran through the model (shared prefixes counted once).
+    public private(set) var prefilledTokens = 0
+
+    /// Runs the prompts' tokens from `start` on through their sequences, packed into forward passes
+    /// of at most `prefillChunk` tokens, keeping each prompt's last logits.
+    private func prefill(_ work: [(request: Int, start: Int)], _ requests: [GenerationRequest], _ roots: [KVSequence?],
+                         _ lastLogits: inout [[Float]]) throws {
+        var pieces: [(request: Int, start: Int, end: Int)] = []
+        for w in work {
+            var start = w.start
+            let count = requests[w.request].prompt.count
+            while start < count {
+                let end = min(count, start + prefillChunk)
+                pieces.append((w.request, start, end))
+                start = end
+            }
+        }
+        var k = 0
+        while k < pieces.count {
+            var batch = [pieces[k]]
+            var rows = pieces[k].end - pieces[k].start
+            k += 1
+            while k < pieces.count, rows + pieces[k].end - pieces[k].start <= prefillChunk,
+                  !batch.contains(where: { $0.request == pieces[k].request }) {
+                batch.append(pieces[k]); rows += pieces[k].end - pieces[k].start; k += 1
+            }
+            let out = try engine.forward(batch.map { b in
+                ForwardRequest(sequence: roots[b.request]!, tokens: Array(requests[b.request].prompt[b.start..<b.end]),
+                               logits: b.end == requests[b.request].prompt.count ? .last : .none)
+            })
+            for (b, logits) in zip(batch, out) where logits != nil { lastLogits[b.request] = logits!.scalars() }
+        }
     }
 
     /// Prompt ids for text: `raw` text is tokenised as is (special tokens parsed, BOS added if the
