@@ -5,9 +5,10 @@ import Tensor
 public struct VotingConfig: Equatable, Codable, Sendable {
     /// Samples per item (voting@k).
     public var k: Int
-    /// Distinct response orders per item: the k samples are dealt round-robin over this many
-    /// prompts (sample i uses order i % orders), and each prompt is one `JudgeRequest`. nil = k
-    /// (every sample its own shuffle, as in the paper); 1 = one shuffled prompt sampled k times.
+    /// Response orders drawn per item: the k samples are dealt round-robin over this many shuffles
+    /// (sample i uses shuffle i % orders). nil = k (every sample its own shuffle, as in the paper);
+    /// 1 = one shuffled prompt sampled k times. Shuffles that come out equal share one prompt (one
+    /// `JudgeRequest`), so there are at most n! requests per item of n responses.
     public var orders: Int?
     /// Shuffle the responses (seeded per item and order). Off: the original order for every sample.
     public var shuffle: Bool
@@ -27,7 +28,7 @@ public struct VotingConfig: Equatable, Codable, Sendable {
         self.settings = settings
     }
 
-    /// The number of prompts per item.
+    /// Shuffles drawn per item (before equal ones are merged).
     public var groups: Int { shuffle ? min(k, max(1, orders ?? k)) : 1 }
 }
 
@@ -104,13 +105,15 @@ public final class GenerativeRewardModel {
         public var request: JudgeRequest
     }
 
-    /// The prompts for one item: order g is drawn from (seed, item content, g), so an item is
-    /// shuffled the same way whatever batch it is in.
+    /// The prompts for one item. Sample i gets order `i % groups`, drawn from (seed, item content,
+    /// i % groups), so an item is shuffled the same way whatever batch it is in. Groups that drew the
+    /// same order share one prompt (a pair has only two orders, so k = 8 needs two prefills, not 8).
     public func plan(_ item: RewardItem, config: VotingConfig) throws -> [PlannedPrompt] {
         guard config.k >= 1 else { throw RewardDataError("k = \(config.k): need at least 1 sample") }
         let key = item.contentHash
-        let groups = config.groups
-        return try (0..<groups).map { g in
+        let groups = item.responses.count == 1 ? 1 : config.groups
+        var merged: [(order: ResponseOrder, group: Int, indices: [Int])] = []
+        for g in 0..<groups {
             let order: ResponseOrder
             if config.shuffle {
                 var rng = SeededRandom(seed: StableHash.seed(config.seed, key, UInt64(g), 0x5348_5546))
@@ -119,10 +122,17 @@ public final class GenerativeRewardModel {
                 order = .identity(item.responses.count)
             }
             let indices = Array(stride(from: g, to: config.k, by: groups))
-            let prompt = try builder.prompt(for: item, order: order)
-            return PlannedPrompt(order: order, sampleIndices: indices,
-                                 request: JudgeRequest(prompt: prompt, samples: indices.count,
-                                                       seed: StableHash.seed(config.seed, key, UInt64(g), 0x4745_4E)))
+            if let m = merged.firstIndex(where: { $0.order == order }) {
+                merged[m].indices = (merged[m].indices + indices).sorted()
+            } else {
+                merged.append((order, g, indices))
+            }
+        }
+        return try merged.map { m in
+            let prompt = try builder.prompt(for: item, order: m.order)
+            return PlannedPrompt(order: m.order, sampleIndices: m.indices,
+                                 request: JudgeRequest(prompt: prompt, samples: m.indices.count,
+                                                       seed: StableHash.seed(config.seed, key, UInt64(m.group), 0x4745_4E)))
         }
     }
 

@@ -127,16 +127,4 @@ enum SynthText {
     static func tenths(_ t: Int) -> String {
         t % 10 == 0 ? String(t / 10) : "\(t / 10).\(abs(t % 10))"
     }
-
-    /// Thousands separators ("12,500") for numbers of 5 digits or more.
-    static func grouped(_ n: Int) -> String {
-        let s = String(abs(n))
-        guard s.count >= 5 else { return String(n) }
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out += "," }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
 }

@@ -30,10 +30,12 @@ enum SynthInstructions {
     /// A sentence of exactly `n` words (n >= 5 + forced adjectives), with `noun` as its subject or
     /// object when given, `adjective` before a noun when given, and no word in `avoid`.
     static func sentence(_ n: Int, noun: String? = nil, adjective: String? = nil, avoid: Set<String> = [],
-                         _ rng: inout SeededRandom) -> String {
+                         pair: (String, String)? = nil, _ rng: inout SeededRandom) -> String {
         func pick(_ list: [String]) -> String { rng.pick(list.filter { !avoid.contains($0) }) }
         var first = pick(nouns), second = pick(nouns.filter { $0 != first })
-        if let noun {
+        if let pair {
+            (first, second) = pair
+        } else if let noun {
             if rng.chance(0.5) { first = noun } else { second = noun }
             if first == second { second = pick(nouns.filter { $0 != noun }) }
         }
@@ -78,15 +80,16 @@ enum SynthInstructions {
 
     static func capitals(_ rng: inout SeededRandom) -> SynthDraft {
         let topic = rng.pick(nouns)
+        let other = rng.pick(nouns.filter { $0 != topic })
         let length = rng.int(7...11)
-        let base = sentence(length, noun: topic, &rng)
+        let base = sentence(length, pair: (topic, other), &rng)
         var words = base.uppercased().split(separator: " ").map(String.init)
         let lower = rng.int(1...(words.count - 1))
         words[lower] = words[lower].lowercased()
         let title = base.split(separator: " ").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
-        let prompt = rng.pick(["Write one sentence about a \(topic), using only capital letters.",
-                               "Describe a \(topic) in one sentence written entirely in uppercase."])
-        return SynthDraft(key: "caps:\(topic):\(base)", prompt: prompt, correct: base.uppercased(),
+        let prompt = rng.pick(["Write one sentence about a \(topic) and a \(other), using only capital letters.",
+                               "Describe a \(topic) and a \(other) in one sentence written entirely in uppercase."])
+        return SynthDraft(key: "caps:\(topic):\(other)", prompt: prompt, correct: base.uppercased(),
                           wrong: [base, words.joined(separator: " "), title])
     }
 

@@ -36,7 +36,7 @@ enum SynthUnits {
         let v = SynthText.tenths(tenths)
         let style = rng.nextInt(2)
         func text(_ factor: Int, _ resultTenths: Int) -> String {
-            let result = SynthText.grouped(resultTenths / 10) + (resultTenths % 10 == 0 ? "" : ".\(resultTenths % 10)")
+            let result = String(resultTenths / 10) + (resultTenths % 10 == 0 ? "" : ".\(resultTenths % 10)")
             if style == 0 {
                 return "There are \(factor) \(c.toPlural) in one \(c.from), so \(v) \(c.fromPlural) = \(v) × \(factor) "
                     + "= \(result) \(c.toPlural)."
