@@ -36,6 +36,7 @@ let package = Package(
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Transformer", targets: ["Transformer"]),
+        .library(name: "Reward", targets: ["Reward"]),
         .executable(name: "grm", targets: ["grm"]),
     ],
     dependencies: [
@@ -61,6 +62,13 @@ let package = Package(
             dependencies: ["Tensor"],
             swiftSettings: engine
         ),
+        // The generative reward model: data, prompts, parsing, voting and evaluation statistics. Text
+        // generation comes in through the JudgeGenerator protocol.
+        .target(
+            name: "Reward",
+            dependencies: ["Tensor", "Transformer"],
+            swiftSettings: engine
+        ),
         .target(
             name: "KernelBench",
             dependencies: ["Tensor"],
@@ -70,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "grm",
             dependencies: [
-                "Tensor", "Transformer", "KernelBench",
+                "Tensor", "Transformer", "Reward", "KernelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hostCPU
@@ -84,6 +92,11 @@ let package = Package(
             name: "TransformerTests",
             dependencies: ["Transformer", "Tensor"],
             resources: [.copy("Fixtures")],
+            swiftSettings: engine
+        ),
+        .testTarget(
+            name: "RewardTests",
+            dependencies: ["Reward", "Transformer", "Tensor"],
             swiftSettings: engine
         ),
     ],

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Sampling settings for judge generations.
+public struct GenerationSettings: Equatable, Codable, Sendable {
+    /// The paper votes over samples drawn at temperature 0.5.
+    public var temperature: Float
+    public var topP: Float
+    /// Generated tokens per sample at most (a sample cut short usually has no scores: a parse failure).
+    public var maxTokens: Int
+
+    public init(temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 1024) {
+        self.temperature = temperature
+        self.topP = topP
+        self.maxTokens = maxTokens
+    }
+}
+
+/// One prompt to continue `samples` times. All samples of a request see the responses in the same
+/// order, so an engine can prefill the prompt once and decode the samples as a batch sharing it.
+public struct JudgeRequest: Equatable, Sendable {
+    /// The complete prompt text, chat template applied (ends with the assistant header).
+    public var prompt: String
+    /// How many independent continuations to generate.
+    public var samples: Int
+    /// Seed for this request: continuation j must be reproducible from (seed, j) alone, whatever
+    /// else is in the batch and however many threads run.
+    public var seed: UInt64
+
+    public init(prompt: String, samples: Int, seed: UInt64) {
+        self.prompt = prompt
+        self.samples = samples
+        self.seed = seed
+    }
+}
+
+/// The generation boundary: where the inference engine plugs in.
+///
+/// Given a batch of requests, return for each request exactly `request.samples` generated texts
+/// (the continuation only, without the prompt, stopped at the end-of-turn token or `maxTokens`),
+/// in request order. At temperature 0 every continuation of a request is the same greedy text.
+/// Throw for engine failures; output the model got wrong is not an error (it fails to parse later).
+public protocol JudgeGenerator {
+    func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]]
+}
+
+/// A meta reward model: rates sampled judge trajectories (higher = more likely correct under the
+/// rule), so that voting can keep only the best rated `k_meta` of them. The paper's is a pointwise
+/// scalar RM trained with binary cross-entropy on whether a trajectory was correct.
+public protocol TrajectoryScorer {
+    /// One rating per sample of `item`, in the order given.
+    func rate(_ samples: [JudgeSample], for item: RewardItem) throws -> [Double]
+}
+
+/// The generator returned the wrong number of texts.
+public struct JudgeGeneratorError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+}

@@ -1,0 +1,193 @@
+import Foundation
+import XCTest
+@testable import Reward
+
+/// A judge that reads the prompt like a model would: it finds the framed responses in the order
+/// shown and scores them with a script that sees which original response sits where.
+final class ScriptedJudge: JudgeGenerator {
+    /// (original indices in shown order, request seed, sample number in the request) -> output text.
+    var script: (_ shown: [Int], _ seed: UInt64, _ sample: Int) -> String
+    var calls: [[JudgeRequest]] = []
+    var dropOneSample = false
+
+    init(script: @escaping (_ shown: [Int], _ seed: UInt64, _ sample: Int) -> String) { self.script = script }
+
+    /// Responses are written "answer <i>" so the original index can be read back from the prompt.
+    static func shownOriginals(_ prompt: String) -> [Int] {
+        var out: [Int] = []
+        var rest = prompt[...]
+        while let r = rest.range(of: "] \nanswer ") ?? rest.range(of: "]\nanswer ") {
+            let digits = rest[r.upperBound...].prefix { $0.isNumber }
+            out.append(Int(digits)!)
+            rest = rest[r.upperBound...]
+        }
+        return out
+    }
+
+    static func output(_ scores: [Int]) -> String {
+        "Specific Criteria: Correctness (Weight: 100%)\nAnalysis: checked.\nScores: \\boxed{"
+            + scores.map(String.init).joined(separator: ", ") + "}"
+    }
+
+    func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]] {
+        calls.append(requests)
+        return requests.map { r in
+            let shown = ScriptedJudge.shownOriginals(r.prompt)
+            let n = dropOneSample ? r.samples - 1 : r.samples
+            return (0..<n).map { script(shown, r.seed, $0) }
+        }
+    }
+}
+
+final class GenerativeRewardModelTests: XCTestCase {
+    func item(_ n: Int, best: Int, id: String = "x") throws -> RewardItem {
+        try RewardItem(id: id, category: "cat", query: "Which is best?", responses: (0..<n).map { "answer \($0)" },
+                       label: .best(best))
+    }
+
+    func testScoresAreMappedBackToOriginalOrder() throws {
+        // The judge gives original response i the score 10 - i, wherever it is shown.
+        let judge = ScriptedJudge { shown, _, _ in ScriptedJudge.output(shown.map { 10 - $0 }) }
+        let grm = GenerativeRewardModel(generator: judge)
+        let result = try grm.judge(try item(4, best: 0), config: VotingConfig(k: 8, seed: 11))
+        XCTAssertEqual(result.samples.count, 8)
+        for s in result.samples {
+            XCTAssertEqual(s.scores, [10, 9, 8, 7])
+            XCTAssertTrue(s.isCorrect)
+            XCTAssertEqual(s.principles, [Principle(name: "Correctness", weight: 1)])
+            XCTAssertEqual(s.analysis, "checked.")
+            // The raw parsed scores are in shown order.
+            XCTAssertEqual(s.output.scores, .success(s.order.shownToOriginal.map { 10 - $0 }))
+        }
+        XCTAssertGreaterThan(Set(result.samples.map(\.order)).count, 1, "samples should see different orders")
+        XCTAssertEqual(result.vote.totals, [80, 72, 64, 56])
+        XCTAssertEqual(result.vote.pick, 0)
+        XCTAssertEqual(result.outcome, .correct)
+        XCTAssertEqual(result.voters, Array(0..<8))
+    }
+
+    func testPositionBiasedJudgeIsCaughtByShuffling() throws {
+        // A judge that always prefers whatever is shown first: with shuffling its votes spread out.
+        let judge = ScriptedJudge { shown, _, _ in ScriptedJudge.output(shown.indices.map { $0 == 0 ? 9 : 2 }) }
+        let grm = GenerativeRewardModel(generator: judge)
+        let unshuffled = try grm.judge(try item(2, best: 1), config: VotingConfig(k: 6, shuffle: false))
+        XCTAssertEqual(unshuffled.vote.totals, [54, 12])
+        XCTAssertEqual(unshuffled.outcome, .wrong)
+        XCTAssertEqual(judge.calls.last!.count, 1, "without shuffling all samples share one prompt")
+        let shuffled = try grm.judge(try item(2, best: 1), config: VotingConfig(k: 6, seed: 5))
+        XCTAssertEqual(shuffled.vote.totals.reduce(0, +), 66)
+        for s in shuffled.samples { XCTAssertEqual(s.scores![s.order.shownToOriginal[0]], 9) }
+    }
+
+    func testSamplesGroupedByOrderIntoRequests() throws {
+        let judge = ScriptedJudge { shown, _, _ in ScriptedJudge.output(shown.map { $0 == 1 ? 8 : 4 }) }
+        let grm = GenerativeRewardModel(generator: judge)
+        let items = [try item(3, best: 1, id: "a"), try item(3, best: 1, id: "b"), try item(2, best: 1, id: "c")]
+        let config = VotingConfig(k: 5, orders: 2, seed: 9)
+        let results = try grm.judge(items, config: config)
+        XCTAssertEqual(judge.calls.count, 1, "one batch for all items")
+        let requests = judge.calls[0]
+        XCTAssertEqual(requests.map(\.samples).reduce(0, +), 15)
+        XCTAssertEqual(Set(requests.map(\.seed)).count, requests.count)
+        var next = 0
+        for r in results {
+            XCTAssertEqual(r.samples.map(\.index), Array(0..<5))
+            // Samples dealt round-robin over 2 shuffles: 0, 2, 4 share one order, 1 and 3 the other.
+            XCTAssertEqual(r.samples[0].order, r.samples[2].order)
+            XCTAssertEqual(r.samples[2].order, r.samples[4].order)
+            XCTAssertEqual(r.samples[1].order, r.samples[3].order)
+            // One request per distinct order, and samples of one request share it.
+            let groups = Set(r.samples.map(\.group))
+            XCTAssertEqual(groups.count, Set(r.samples.map(\.order)).count)
+            for a in r.samples { for b in r.samples where a.group == b.group { XCTAssertEqual(a.order, b.order) } }
+            XCTAssertEqual(requests[next..<(next + groups.count)].map(\.samples),
+                           groups.sorted().map { g in r.samples.filter { $0.group == g }.count })
+            next += groups.count
+            XCTAssertEqual(r.outcome, .correct)
+        }
+        XCTAssertEqual(next, requests.count)
+        // A pair has two orders: k = 8 samples need at most 2 prompts; 3 responses at most 6.
+        _ = try grm.judge(items[2], config: VotingConfig(k: 8, seed: 2))
+        XCTAssertEqual(judge.calls.last!.count, 2)
+        XCTAssertEqual(judge.calls.last!.map(\.samples).reduce(0, +), 8)
+        _ = try grm.judge(items[0], config: VotingConfig(k: 32, seed: 2))
+        XCTAssertEqual(judge.calls.last!.count, 6)
+        // An item is shuffled the same way alone as in a batch.
+        let alone = try grm.judge(items[1], config: config)
+        XCTAssertEqual(alone.samples.map(\.order), results[1].samples.map(\.order))
+        let bRequests = Set(results[1].samples.map(\.group)).count
+        let aRequests = Set(results[0].samples.map(\.group)).count
+        XCTAssertEqual(judge.calls[3].map(\.seed), Array(requests.map(\.seed)[aRequests..<(aRequests + bRequests)]))
+    }
+
+    func testTiesAndParseFailuresCountWrong() throws {
+        // Samples alternate: a vote for 0, a vote for 1 (a tie overall).
+        let tieJudge = ScriptedJudge { shown, _, j in
+            let favourite = j % 2
+            return ScriptedJudge.output(shown.map { $0 == favourite ? 9 : 3 })
+        }
+        let tie = try GenerativeRewardModel(generator: tieJudge).judge(try item(2, best: 0),
+                                                                       config: VotingConfig(k: 4, orders: 1, seed: 1))
+        XCTAssertEqual(tie.vote.totals, [24, 24])
+        XCTAssertEqual(tie.outcome, .tie)
+        XCTAssertFalse(tie.isCorrect)
+
+        // Unparsable samples do not vote; none parsable is a parse failure.
+        let halfBroken = ScriptedJudge { shown, _, j in
+            j % 2 == 0 ? "Scores: \\boxed{9}" : ScriptedJudge.output(shown.map { $0 == 0 ? 7 : 2 })
+        }
+        let partial = try GenerativeRewardModel(generator: halfBroken).judge(try item(2, best: 0),
+                                                                             config: VotingConfig(k: 4, orders: 1))
+        XCTAssertEqual(partial.voters, [1, 3])
+        XCTAssertEqual(partial.samples[0].parseError, .wrongCount(expected: 2, found: 1))
+        XCTAssertEqual(partial.outcome, .correct)
+        let broken = ScriptedJudge { _, _, _ in "I cannot decide." }
+        let failed = try GenerativeRewardModel(generator: broken).judge(try item(2, best: 0), config: VotingConfig(k: 3))
+        XCTAssertEqual(failed.outcome, .parseFailure)
+    }
+
+    /// Rates samples by how much they favour response 0 (a stand-in for a learned meta RM).
+    struct FavourZero: TrajectoryScorer {
+        func rate(_ samples: [JudgeSample], for item: RewardItem) throws -> [Double] {
+            samples.map { s in s.scores.map { Double($0[0] - $0[1]) } ?? 0 }
+        }
+    }
+
+    func testMetaRMKeepsTopRatedSamples() throws {
+        // 3 of 5 samples favour response 1 (wrong), 2 favour response 0 (the best) and rate well.
+        let narrowJudge = ScriptedJudge { shown, _, j in
+            ScriptedJudge.output(shown.map { j < 3 ? ($0 == 1 ? 9 : 5) : ($0 == 0 ? 8 : 6) })
+        }
+        let voted = try GenerativeRewardModel(generator: narrowJudge).judge(try item(2, best: 0),
+                                                                            config: VotingConfig(k: 5, orders: 1))
+        XCTAssertEqual(voted.vote.totals, [31, 39])
+        XCTAssertEqual(voted.outcome, .wrong)
+        let meta = try GenerativeRewardModel(generator: narrowJudge, metaScorer: FavourZero())
+            .judge(try item(2, best: 0), config: VotingConfig(k: 5, orders: 1, metaKeep: 2))
+        XCTAssertEqual(meta.voters, [3, 4])
+        XCTAssertEqual(meta.metaRatings, [-4, -4, -4, 2, 2])
+        XCTAssertEqual(meta.vote.totals, [16, 12])
+        XCTAssertEqual(meta.outcome, .correct)
+        // Prefix votes for curves: the first 3 samples alone are wrong, all 5 with the meta RM right.
+        XCTAssertEqual(Voting.outcome(meta.vote(firstK: 3), for: meta.item), .wrong)
+        XCTAssertEqual(Voting.outcome(meta.vote(firstK: 5, useMeta: true, metaKeep: 2), for: meta.item), .correct)
+    }
+
+    func testSingleResponseItems() throws {
+        let judge = ScriptedJudge { _, _, j in "Analysis: ok\nScores: \\boxed{\(j == 0 ? 0 : 1)}" }
+        let it = try RewardItem(query: "q", responses: ["answer 0"], label: .binary(1))
+        let r = try GenerativeRewardModel(generator: judge).judge(it, config: VotingConfig(k: 3))
+        XCTAssertEqual(judge.calls[0].map(\.samples), [3], "one response has one order: one prompt")
+        XCTAssertEqual(r.vote.totals, [2])
+        XCTAssertEqual(r.vote.predictedLabel, 1)
+        XCTAssertEqual(r.outcome, .correct)
+        XCTAssertEqual(r.samples.map(\.isCorrect), [false, true, true])
+    }
+
+    func testGeneratorMistakesAreErrors() throws {
+        let judge = ScriptedJudge { _, _, _ in "" }
+        judge.dropOneSample = true
+        XCTAssertThrowsError(try GenerativeRewardModel(generator: judge).judge(try item(2, best: 0), config: VotingConfig(k: 2)))
+        XCTAssertThrowsError(try GenerativeRewardModel(generator: judge).judge(try item(2, best: 0), config: VotingConfig(k: 0)))
+    }
+}
