@@ -185,6 +185,27 @@ final class SamplingTests: XCTestCase {
         XCTAssertLessThan(tail, 60)
     }
 
+    /// Ties at the top-p boundary go to the lowest ids, also when the tied band is too wide to
+    /// narrow by bisection (all logits equal; many tokens tied at the maximum).
+    func testTopPBoundaryTiesGoToLowestIds() throws {
+        var tiedTop = [Float](repeating: 0, count: 3000)
+        for i in stride(from: 5, to: 3000, by: 3) { tiedTop[i] = 4 }
+        for (logits, topP) in [([Float](repeating: 1.5, count: 1000), Float(0.5)), (tiedTop, Float(0.3))] {
+            for params in [SamplingParameters(temperature: 1, topP: topP, seed: 3),
+                           SamplingParameters(temperature: 0.7, topK: 2000, topP: topP, seed: 4)] {
+                let probs = Self.reference(logits, params)
+                let allowed = probs.indices.filter { probs[$0] > 0 }
+                XCTAssertGreaterThan(allowed.count, 250)
+                var s = try Sampler(parameters: params)
+                for _ in 0..<200 {
+                    let t = try s.sample(logits: logits, history: [Int32]())
+                    XCTAssertGreaterThan(probs[Int(t.id)], 0, "\(params): \(t.id)")
+                    XCTAssertEqual(Double(t.samplingLogprob), -log(Double(allowed.count)), accuracy: 1e-5)
+                }
+            }
+        }
+    }
+
     func testMaskedLogitsAreNeverDrawn() throws {
         var logits = [Float](repeating: -.infinity, count: 100)
         logits[17] = 0.5; logits[60] = 0.4; logits[99] = -3

@@ -77,11 +77,11 @@ enum KeyHeap {
         sortDescending(h, count: k)
     }
 
-    /// Writes the keys of every value >= `threshold` into `h` (in id order) and returns how many.
-    static func collect(atLeast threshold: Float, of values: UnsafePointer<Float>, count n: Int,
+    /// Writes the keys of every value in [low, high) into `h` (in id order); returns how many.
+    static func collect(atLeast low: Float, below high: Float, of values: UnsafePointer<Float>, count n: Int,
                         into h: UnsafeMutablePointer<UInt64>) -> Int {
         var c = 0
-        for i in 0..<n where values[i] >= threshold {
+        for i in 0..<n where values[i] >= low && values[i] < high {
             h[c] = CandidateKey.make(values[i], i)
             c += 1
         }

@@ -36,9 +36,9 @@ public struct SampledToken: Sendable, Equatable {
 /// not on how sequences are batched or interleaved.
 ///
 /// No call allocates after the first at a given vocabulary size: the work buffers live in the
-/// sampler. Without top-k/top-p/min-p nothing is sorted; with top-k only the k best are kept (one
-/// pass with a k-entry heap); top-p without top-k sorts only the tokens within a few nats of the
-/// maximum unless that set holds less than p of the probability.
+/// sampler. Nothing is sorted without top-k; with top-k only the k best are kept (one pass with a
+/// k-entry heap) and sorted; top-p without top-k finds its boundary by bisection on a logit
+/// threshold and sorts only the few tokens near it (`Nucleus`).
 public struct Sampler: @unchecked Sendable {
     public let parameters: SamplingParameters
     public let sequenceIndex: UInt64
@@ -149,52 +149,35 @@ public struct Sampler: @unchecked Sendable {
             return (j, (values[j] - m) * invT - Float(Foundation.log(total)))
         }
 
-        // Candidates as keys sorted in descending order; `z` is the softmax denominator (relative
-        // to exp(m)) of the set top-p normalises over.
+        // The kept candidates as keys in keys[0..<kept]; m is the largest logit (always kept).
         let keys = s.keys
-        var count: Int
-        var m: Float
-        var z: Float = 0
-        var minThreshold = -Float.infinity
+        var kept: Int
+        let m: Float
         if topK > 0 {
+            // Sorted in descending order, so top-p and min-p are prefixes.
             KeyHeap.selectTop(topK, of: values, count: n, into: keys)
-            count = topK
+            kept = topK
             m = CandidateKey.value(keys[0])
             try Sampler.requireFinite(m)
-            if p.minP > 0 { minThreshold = m + Foundation.log(p.minP) }
-            if p.topP < 1 { z = Sampler.candidateExp(keys, count: count, minus: m, into: s.weights) }
+            if p.topP < 1 {
+                // weights[i] = exp(v_i - m) in descending order; z normalises over the top k.
+                let z = Sampler.candidateExp(keys, count: topK, minus: m, into: s.weights)
+                let target = p.topP * z
+                var cum: Float = 0
+                for i in 0..<topK {
+                    cum += s.weights[i]
+                    if cum >= target { kept = i + 1; break }
+                }
+            }
+            if p.minP > 0 {
+                let minThreshold = m + Foundation.log(p.minP)
+                while kept > 1 && CandidateKey.value(keys[kept - 1]) < minThreshold { kept -= 1 }
+            }
         } else {
-            (m, z) = Sampler.maxAndSumExp(values, count: n)
+            m = Reduction.max(values, count: n)
             try Sampler.requireFinite(m)
-            if p.minP > 0 { minThreshold = m + Foundation.log(p.minP) }
-            // Collect the tokens above a threshold; lower it until they hold at least p of the
-            // probability (the top-p prefix is then inside them) or min-p bounds the set anyway.
-            count = 0
-            for pass in 0..<3 {
-                let offset: Float = pass == 0 ? 12 : pass == 1 ? 24 : .infinity
-                let t = Swift.max(m - offset, minThreshold)
-                count = KeyHeap.collect(atLeast: t, of: values, count: n, into: keys)
-                if p.topP >= 1 || t <= minThreshold || offset == .infinity { break }
-                let mass = Sampler.candidateExp(keys, count: count, minus: m, into: s.weights)
-                if mass >= p.topP * z { break }
-            }
-            KeyHeap.sortDescending(keys, count: count)
-            if p.topP < 1 { _ = Sampler.candidateExp(keys, count: count, minus: m, into: s.weights) }
-        }
-
-        // Top-p: weights[i] = exp(v_i - m) in descending order.
-        var kept = count
-        if p.topP < 1 {
-            let target = p.topP * z
-            var cum: Float = 0
-            for i in 0..<count {
-                cum += s.weights[i]
-                if cum >= target { kept = i + 1; break }
-            }
-        }
-        // Min-p: a prefix of the sorted keys (the first key is the maximum, always kept).
-        if p.minP > 0 {
-            while kept > 1 && CandidateKey.value(keys[kept - 1]) < minThreshold { kept -= 1 }
+            kept = Nucleus.select(values, count: n, max: m, topP: p.topP, minP: p.minP,
+                                  weights: s.weights, into: keys)
         }
 
         // Temperature and the draw.
