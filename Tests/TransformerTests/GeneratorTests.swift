@@ -65,7 +65,7 @@ final class GeneratorTests: XCTestCase {
         g.sharedPrefixMinimum = Int.max
         defer { g.sharedPrefixMinimum = 16 }
         let separate = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
-        XCTAssertEqual(g.prefilledTokens, prompts.map(\.count).reduce(0, +))
+        XCTAssertEqual(g.prefilledTokens, prompts[0].count + prompts[1].count, "identical prompts still share one cache")
         let common = zip(prompts[0], prompts[1]).prefix { $0 == $1 }.count
         XCTAssertEqual(sharedTokens, prompts[0].count + prompts[1].count - common, "the third prompt is the first one's twin")
         XCTAssertEqual(shared.map { $0.map(\.ids) }, separate.map { $0.map(\.ids) })
