@@ -94,6 +94,31 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// Prefill attention by matrix products (blocks of rows against all keys) equals the per-row
+    /// kernel, for one f32 part, several parts (a fork) and an f16 cache, across row blocks.
+    func testMatrixAttentionPathMatchesRowPath() throws {
+        let model = try LlamaModel(config: Self.tiny, seed: 8)
+        let saved = CachedAttention.matrixRows
+        defer { CachedAttention.matrixRows = saved }
+        let prompt = (0..<150).map { Int32(($0 * 7 + 3) % 37) }, tail = (0..<30).map { Int32(($0 * 5 + 1) % 37) }
+        var config = Self.tiny
+        config.contextLength = 256
+        for kv in KVCacheType.allCases {
+            var results: [[Tensor]] = []
+            for rows in [1_000_000, 1] {
+                CachedAttention.matrixRows = rows
+                let engine = try LlamaInference(config: config, weights: model.inferenceWeights, kvType: kv)
+                let root = try engine.newSequence()
+                let a = try engine.forward([ForwardRequest(sequence: root, tokens: prompt, logits: .all)])[0]!
+                let fork = try root.fork(at: 100)
+                let b = try engine.forward([ForwardRequest(sequence: fork, tokens: tail, logits: .all)])[0]!
+                results.append([a, b])
+            }
+            assertClose(results[1][0], results[0][0], tol: 1e-4, "one part (\(kv))")
+            assertClose(results[1][1], results[0][1], tol: 1e-4, "forked parts (\(kv))")
+        }
+    }
+
     func testErrorsNameTheProblemAndLeaveTheCacheIntact() throws {
         let engine = try LlamaInference(config: Self.tiny, weights: try LlamaModel(config: Self.tiny, seed: 6).inferenceWeights)
         let s = try engine.newSequence()

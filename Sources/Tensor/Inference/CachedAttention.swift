@@ -66,28 +66,99 @@ public enum CachedAttention {
             item.sequence.pending = item.count
         }
 
-        // Tasks: (item, row, KV head), numbered row-major over the stacked rows.
-        var rowItem = [Int](repeating: 0, count: rows)
-        for (i, item) in items.enumerated() { for r in 0..<item.count { rowItem[item.row + r] = i } }
+        // Items with many new rows (prefill) take the matrix path; the others one task per
+        // (row, KV head) over the stacked rows.
         let parts = items.map { $0.sequence.parts(layer: layer, extra: $0.count) }
+        let type = items.first?.sequence.type ?? .f32
+        let big = items.indices.filter { items[$0].count >= matrixRows }
+        var rowItem = [Int](repeating: -1, count: rows)
+        for (i, item) in items.enumerated() where item.count < matrixRows {
+            for r in 0..<item.count { rowItem[item.row + r] = i }
+        }
+        let smallRows = (0..<rows).filter { rowItem[$0] >= 0 }
         let maxLength = items.map { $0.sequence.length + $0.count }.max() ?? 0
         let group = heads / kvHeads
-        let type = items.first?.sequence.type ?? .f32
-        rowItem.withUnsafeBufferPointer { rowItem in
-            ThreadPool.shared.parallelFor(rows * kvHeads) { task in
-                let row = task / kvHeads, g = task % kvHeads
-                let item = items[rowItem[row]]
-                let visible = item.sequence.length + (row - item.row) + 1
-                let buffer = Workspace.shared.acquire(floats: group * maxLength + 16)
-                defer { Workspace.shared.release(buffer) }
-                let job = Job(q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
-                              group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
-                              visible: visible, scores: buffer.floats, stride: maxLength)
-                switch type {
-                case .f32: job.run(parts[rowItem[row]], F32Row.self)
-                case .f16: job.run(parts[rowItem[row]], F16Row.self)
+        if !smallRows.isEmpty {
+            rowItem.withUnsafeBufferPointer { rowItem in
+                ThreadPool.shared.parallelFor(smallRows.count * kvHeads) { task in
+                    let row = smallRows[task / kvHeads], g = task % kvHeads
+                    let item = items[rowItem[row]]
+                    let visible = item.sequence.length + (row - item.row) + 1
+                    let buffer = Workspace.shared.acquire(floats: group * maxLength + 16)
+                    defer { Workspace.shared.release(buffer) }
+                    let job = Job(q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
+                                  group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
+                                  visible: visible, scores: buffer.floats, stride: maxLength)
+                    switch type {
+                    case .f32: job.run(parts[rowItem[row]], F32Row.self)
+                    case .f16: job.run(parts[rowItem[row]], F16Row.self)
+                    }
                 }
             }
+        }
+        for i in big {
+            matrixPath(items[i], parts: parts[i], q: qp, out: op, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                       scale: scale, type: type)
+        }
+    }
+
+    /// New rows from which an item's attention runs as matrix products (scores of a block of rows
+    /// against all its keys by GEMM, masked softmax, then GEMM with the values).
+    nonisolated(unsafe) static var matrixRows = 16
+    static let blockRows = 64
+
+    static func matrixPath(_ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
+                           q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int,
+                           headDim: Int, scale: Float, type: KVCacheType) {
+        let kvDim = kvHeads * headDim, qDim = heads * headDim
+        let start = item.sequence.length, total = start + item.count
+        // Keys and values as one f32 matrix each: the cache itself when it is one f32 part.
+        var gathered: (Workspace.Buffer, Workspace.Buffer)?
+        let keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+        if parts.count == 1, type == .f32 {
+            keys = parts[0].keys.assumingMemoryBound(to: Float.self)
+            values = parts[0].values.assumingMemoryBound(to: Float.self)
+        } else {
+            let kb = Workspace.shared.acquire(floats: total * kvDim + 16), vb = Workspace.shared.acquire(floats: total * kvDim + 16)
+            var base = 0
+            for part in parts {
+                let n = part.count * kvDim
+                switch type {
+                case .f32:
+                    (kb.floats + base).update(from: part.keys.assumingMemoryBound(to: Float.self), count: n)
+                    (vb.floats + base).update(from: part.values.assumingMemoryBound(to: Float.self), count: n)
+                case .f16:
+                    Half.toFloat(part.keys.assumingMemoryBound(to: UInt16.self), kb.floats + base, count: n)
+                    Half.toFloat(part.values.assumingMemoryBound(to: UInt16.self), vb.floats + base, count: n)
+                }
+                base += n
+            }
+            gathered = (kb, vb)
+            keys = UnsafePointer(kb.floats); values = UnsafePointer(vb.floats)
+        }
+        defer { if let (kb, vb) = gathered { Workspace.shared.release(kb); Workspace.shared.release(vb) } }
+        let blocks = (item.count + blockRows - 1) / blockRows
+        let group = heads / kvHeads
+        // Tasks (head, block of rows); GEMMs inside run on the task's thread.
+        ThreadPool.shared.parallelFor(heads * blocks) { task in
+            let h = task / blocks, b = task % blocks, g = h / group
+            let r0 = b * blockRows, r1 = min(item.count, r0 + blockRows), rb = r1 - r0
+            let columns = start + r1
+            let buffer = Workspace.shared.acquire(floats: rb * columns + 16)
+            defer { Workspace.shared.release(buffer) }
+            let scores = buffer.floats
+            let rowsQ = q + (item.row + r0) * qDim + h * headDim
+            GEMM.ownSgemm(transA: false, transB: true, m: rb, n: columns, k: headDim, alpha: scale,
+                          a: rowsQ, lda: qDim, b: keys + g * headDim, ldb: kvDim, beta: 0, c: scores, ldc: columns)
+            for i in 0..<rb {
+                let visible = start + r0 + i + 1
+                let row = scores + i * columns
+                Softmax.row(row, row, count: visible)
+                if visible < columns { (row + visible).update(repeating: 0, count: columns - visible) }
+            }
+            GEMM.ownSgemm(transA: false, transB: false, m: rb, n: headDim, k: columns, alpha: 1,
+                          a: scores, lda: columns, b: values + g * headDim, ldb: kvDim, beta: 0,
+                          c: out + (item.row + r0) * qDim + h * headDim, ldc: qDim)
         }
     }
 
