@@ -38,11 +38,7 @@ public enum QuantMatmul {
             return
         }
         if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
-            if CPU.hasAVX512 {
-                fused(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-            } else {
-                fused(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-            }
+            fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
                 small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
@@ -50,7 +46,7 @@ public enum QuantMatmul {
                 small(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
             }
         } else {
-            panels(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            packedDecode(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         }
     }
 
@@ -58,7 +54,8 @@ public enum QuantMatmul {
     /// G weights/s, fused vs decoded rows + f32 kernels): m = 1: Q8_0 8.2 vs 6.3, Q4_0/Q4_1/Q5_0
     /// 6.0-6.7 both; m = 2-3: 1.6-3.1 vs 3.7-5.3 (the fused kernel keeps no register tile across
     /// rows). So: matrix-vector products only. (Tests raise it to cover the kernel's m > 1 loop.)
-    nonisolated(unsafe) static var fusedMaxRows = 1
+    nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
+    static let defaultFusedMaxRows = 8
 
     /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 weights take the fused kernel
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
@@ -96,29 +93,29 @@ public enum QuantMatmul {
         }
     }
 
-    /// W rows per panel of the large-M path: about 1 MB of f32, a multiple of 16 rows.
-    static func panelRows(k: Int) -> Int { max(16, (1 << 18) / max(k, 1) / 16 * 16) }
-
-    static func panels(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                       w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        let step = min(n, panelRows(k: k))
+    /// The large-M path: GEMM's packed path with W decoded straight into its packed B panels
+    /// (per panel of `nr` W rows and K block of `kc`: each row's blocks covering the K block are
+    /// decoded into cache-resident scratch, then transposed into the panel as `Kernels.packB`
+    /// does), so no f32 copy of W is ever written and no extra pass over it is made.
+    static func packedDecode(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                             w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
         let rowBytes = type.byteCount(elements: k)
-        let buffer = Workspace.shared.acquire(floats: step * k + 16)
-        defer { Workspace.shared.release(buffer) }
-        let panel = buffer.floats
-        var j = 0
-        while j < n {
-            let rows = min(step, n - j)
-            // Decoding is exact, so how it is split does not matter; chunks of >= 32 K values.
-            let parts = max(1, min(rows, min(8, rows * k >> 15)))
-            let src = w + j * rowBytes
-            ThreadPool.shared.parallelFor(parts) { t in
-                let r0 = rows * t / parts, r1 = rows * (t + 1) / parts
-                decode(type, src + r0 * rowBytes, panel + r0 * k, count: (r1 - r0) * k)
+        let qk = type.blockElements, blockBytes = type.byteCount(elements: qk)
+        GEMM.ownSgemm(m: m, n: n, k: k, a: x, lda: ldx, c: y, ldc: ldy) { j0, cols, k0, kc, nr, q0, q1, into in
+            // Whole blocks covering k0..<k0+kc (a K block need not start or end on a block).
+            let b0 = k0 / qk, b1 = (k0 + kc + qk - 1) / qk
+            let span = (b1 - b0) * qk, skip = k0 - b0 * qk
+            let buffer = Workspace.shared.acquire(floats: nr * span + 16)
+            defer { Workspace.shared.release(buffer) }
+            let tmp = buffer.floats
+            for q in q0..<q1 {
+                let c0 = q * nr
+                let valid = min(nr, cols - c0)
+                for r in 0..<valid {
+                    decode(type, w + (j0 + c0 + r) * rowBytes + b0 * blockBytes, tmp + r * span, count: span)
+                }
+                Kernels.gather(UnsafePointer(tmp + skip), span, count: valid, kc: kc, width: nr, into: into + q * nr * kc)
             }
-            GEMM.ownSgemm(transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: ldx,
-                          b: UnsafePointer(panel), ldb: k, c: y + j, ldc: ldy)
-            j += rows
         }
     }
 
@@ -132,6 +129,18 @@ public enum QuantMatmul {
             dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
         case .f16: Decode.f16(src, dst, count)
         case .bf16: Decode.bf16(src, dst, count)
+#if arch(x86_64) && GRM_AVX2
+        case .q4_0: for b in 0..<blocks { AVX2Q.q4_0(src + b * 18, dst + b * 32) }
+        case .q4_1: for b in 0..<blocks { AVX2Q.q4_1(src + b * 20, dst + b * 32) }
+        case .q5_0: for b in 0..<blocks { AVX2Q.q5_0(src + b * 22, dst + b * 32) }
+        case .q5_1: for b in 0..<blocks { AVX2Q.q5_1(src + b * 24, dst + b * 32) }
+        case .q8_0: for b in 0..<blocks { AVX2Q.q8_0(src + b * 34, dst + b * 32) }
+        case .q2_K: for b in 0..<blocks { AVX2Q.q2_K(src + b * 84, dst + b * 256) }
+        case .q3_K: for b in 0..<blocks { AVX2Q.q3_K(src + b * 110, dst + b * 256) }
+        case .q4_K: for b in 0..<blocks { AVX2Q.q4_K(src + b * 144, dst + b * 256) }
+        case .q5_K: for b in 0..<blocks { AVX2Q.q5_K(src + b * 176, dst + b * 256) }
+        case .q6_K: for b in 0..<blocks { AVX2Q.q6_K(src + b * 210, dst + b * 256) }
+#else
         case .q4_0: for b in 0..<blocks { Decode.q4_0(src + b * 18, dst + b * 32) }
         case .q4_1: for b in 0..<blocks { Decode.q4_1(src + b * 20, dst + b * 32) }
         case .q5_0: for b in 0..<blocks { Decode.q5_0(src + b * 22, dst + b * 32) }
@@ -142,6 +151,7 @@ public enum QuantMatmul {
         case .q4_K: for b in 0..<blocks { Decode.q4_K(src + b * 144, dst + b * 256) }
         case .q5_K: for b in 0..<blocks { Decode.q5_K(src + b * 176, dst + b * 256) }
         case .q6_K: for b in 0..<blocks { Decode.q6_K(src + b * 210, dst + b * 256) }
+#endif
         case .i32: preconditionFailure("decode: i32 is not a weight type")
         }
     }
