@@ -38,6 +38,12 @@ public enum QuantMatmul {
             return
         }
         if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
+#if arch(x86_64) && GRM_AVX2
+            if activationMode == .q8 && hasQ8Kernel(type) {
+                q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+                return
+            }
+#endif
             fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
