@@ -13,13 +13,17 @@ let hostCPU: [SwiftSetting] = []
 
 // Elementwise kernels use one register of the host's vector unit as their vector type; with
 // -target-cpu native that width is known when building, so it is chosen here (SIMDHelpers.swift).
-let hostHasAVX512: Bool = {
+let hostFlags: Set<String> = {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    let set = Set(flags.split(separator: " ").map(String.init))
-    return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
+          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    return Set(flags.split(separator: " ").map(String.init))
 }()
-let vectorWidth: [SwiftSetting] = hostHasAVX512 ? [.define("GRM_AVX512")] : []
+let hostHasAVX512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(hostFlags.contains)
+// GRM_AVX2: the quantised-weight kernels (Quant/QuantAVX2.swift) use AVX2/FMA/F16C intrinsics,
+// which only compile when the target CPU has them; elsewhere they fall back to portable Swift.
+let hostHasAVX2 = ["avx2", "fma", "f16c"].allSatisfy(hostFlags.contains)
+let vectorWidth: [SwiftSetting] = (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
+    + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
 // up to 29x and guard nothing the kernels do.

@@ -137,9 +137,24 @@ public enum GEMM {
     /// Tasks a parallel step is cut into (a shape-only number, so the same for every pool).
     static let targetTasks = 8
 
+    /// Writes `nr`-column panels `q0..<q1` of op(B)'s block (columns `j0..<j0+cols`, K `k0..<k0+kc`)
+    /// in `Kernels.packB`'s layout at `into`: (j0, cols, k0, kc, nr, q0, q1, into).
+    typealias PackB = (_ j0: Int, _ cols: Int, _ k0: Int, _ kc: Int, _ nr: Int, _ q0: Int, _ q1: Int,
+                       _ into: UnsafeMutablePointer<Float>) -> Void
+
+    /// `C[m, n] = A[m, k] * op(B)` with the packed path, op(B)'s panels written by `packB` (the
+    /// quantised products decode weights straight into them). Each element is computed exactly as
+    /// `ownSgemm` computes it when `packB` writes what `Kernels.packB` would (and m > `smallRows`).
+    static func ownSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, packB: @escaping PackB) {
+        precondition(m > 0 && n > 0 && k > 0 && lda >= k && ldc >= n, "GEMM: bad arguments")
+        packed(kernel, transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: a, ldb: k,
+               beta: 0, c: c, ldc: ldc, packB: packB)
+    }
+
     static func packed(_ kern: MicroKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packB: PackB? = nil) {
         let mr = kern.mr, nr = kern.nr
         // Even blocks: K split into ceil(k / KC) equal parts, and so on.
         let kcStep = ceilDiv(k, ceilDiv(k, kern.kc))
@@ -172,8 +187,13 @@ public enum GEMM {
                 let kc = min(kcStep, k - pc)
                 let betaHere: Float = pc == 0 ? beta : 1
                 pool.parallelFor(packTasks) { t in
-                    Kernels.packB(transB: transB, b, ldb, j0: jc, cols: nc, k0: pc, kc: kc, nr: nr,
-                                  panels: nPanels * t / packTasks, nPanels * (t + 1) / packTasks, into: bp)
+                    let q0 = nPanels * t / packTasks, q1 = nPanels * (t + 1) / packTasks
+                    if let packB {
+                        packB(jc, nc, pc, kc, nr, q0, q1, bp)
+                    } else {
+                        Kernels.packB(transB: transB, b, ldb, j0: jc, cols: nc, k0: pc, kc: kc, nr: nr,
+                                      panels: q0, q1, into: bp)
+                    }
                 }
                 pool.parallelFor(mBlocks * chunks) { t in
                     let ib = t / chunks, chunk = t % chunks

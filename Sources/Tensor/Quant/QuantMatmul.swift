@@ -3,22 +3,39 @@ import Foundation
 /// Products with a weight of any element type: `Y[m, n] = X[m, k] * W^T`, W stored as n rows of k
 /// values of type f32, f16, bf16 or one of ggml's block types (a GGUF weight `{k, n}`).
 ///
-/// Activations stay f32 (the exact path: no activation rounding, as reward scores need). The
-/// weight is never dequantised as a whole: small panels of W rows are decoded into f32 scratch
-/// that stays in cache, and the engine's own f32 kernels run over each panel:
-/// - m <= 8 (decoding, memory-bound on the weight stream): tasks take groups of W rows; each
-///   group (4-8 rows, L1/L2-resident) is decoded and immediately dotted with the m activation rows
-///   by GEMM's unpacked small-M kernels.
-/// - m > 8 (prefill, compute-bound): W is cut into panels of about 1 MB of f32 (rows x k); each
-///   panel is decoded in parallel, then GEMM's packed path multiplies X by it.
+/// Activations stay f32 (the exact path: no activation rounding, as reward scores need; the
+/// int8-activation path of QuantMatmulQ8.swift is opt-in). The weight is never dequantised as a
+/// whole:
+/// - m <= 8 (decoding, memory-bound on the weight stream) with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+///   Q5_K or Q6_K: the fused kernels (QuantMatmulFused*.swift) unpack each block's integer levels
+///   in registers and dot them with all m activation rows; no f32 weight is written.
+/// - m <= 8 with other types (f16, bf16, Q2_K, Q3_K), or with `useFused` off: tasks take groups
+///   of W rows; each group (4-8 rows, L1/L2-resident) is decoded and immediately dotted with the
+///   m activation rows by GEMM's unpacked small-M kernels.
+/// - m > 8 (prefill, compute-bound): GEMM's packed path, with W decoded straight into its packed
+///   B panels (`packedDecode`).
 ///
-/// - m = 1 with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0: a fused kernel that never
-///   writes f32 weights (QuantMatmulFused.swift), unless `useFused` is off.
+/// Decoding (`decode`: AVX2 in QuantAVX2.swift, portable loops otherwise) is bit-for-bit ggml's
+/// reference dequantisation (Quant/Dequantize.swift), and the f32 kernels compute every element
+/// of Y the same way whatever panel, group or task it falls in, so outside the fused kernels the
+/// result is bit-identical to dequantising W and calling `GEMM.ownSgemm(transB: true)`. Every
+/// path gives the same result for every thread count, and a row of X gives the same result alone
+/// as within any batch of the same path.
 ///
-/// Decoding is bit-for-bit ggml's reference dequantisation (Quant/Dequantize.swift), and the f32
-/// kernels compute every element of Y the same way whatever panel, group or task it falls in, so
-/// outside the fused kernel the result is bit-identical to dequantising W and calling
-/// `GEMM.ownSgemm(transB: true)`. Every path gives the same result for every thread count.
+/// Measured (`grm bench kernels --only quant`, 2 threads, SmolLM2 shapes [N, K]; before = the
+/// previous commit's kernels, after = these, same run). The machine was heavily shared during
+/// the measurement (read-bandwidth anchor 7-9 GB/s instead of the 22-26 GB/s of a quiet run,
+/// the own f32 GEMM at 30-35 instead of ~137 GFLOP/s), so the ratios mean more than the rates:
+/// - m = 1, GB/s of weights: Q4_1 1.2-1.5 -> 2.8-2.9 (576x576, 1536x576, 576x1536), Q4_0
+///   1.0-1.5 -> 2.5-3.2, Q8_0 2.2-2.9 -> 5.9-6.9; Q4_K/Q6_K about unchanged (1.0-1.6). In a
+///   quieter moment (anchor 12-15 GB/s), 1536x576: Q4_1 2.4-3.2 -> 6.0-6.4, Q8_0 4.9-5.9 ->
+///   12.8-13.6. 49152x576 (30 MB of Q8_0, DRAM-bound) follows the memory load of the moment:
+///   there the unchanged f32 path moved by as much between runs as the quantised ones.
+/// - m = 2 / 4 / 8, GFLOP/s at 1536x576: Q4_1 9.0 / 13.1 / 14.7 -> 12.3 / 19.7 / 21.5;
+///   Q8_0 8.4 / 15.6 / 17.5 -> 15.3 / 22.8 / 27.8.
+/// - m = 512, GFLOP/s: Q4_1 23-31 -> 27-32, Q8_0 23-33 -> 29-35, Q4_K 25-33 -> 31-35, beside the
+///   own f32 GEMM's 30-35 in the same run (before: 75-90% of it, after: 85-105%; it reads 4-8x
+///   fewer weight bytes than f32).
 public enum QuantMatmul {
     /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
     /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
@@ -38,11 +55,13 @@ public enum QuantMatmul {
             return
         }
         if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
-            if CPU.hasAVX512 {
-                fused(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-            } else {
-                fused(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+#if arch(x86_64) && GRM_AVX2
+            if activationMode == .q8 && hasQ8Kernel(type) {
+                q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+                return
             }
+#endif
+            fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
                 small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
@@ -50,17 +69,17 @@ public enum QuantMatmul {
                 small(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
             }
         } else {
-            panels(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            packedDecode(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         }
     }
 
-    /// Rows up to which the fused kernel runs. Measured single-threaded in CPU time (576x1536,
-    /// G weights/s, fused vs decoded rows + f32 kernels): m = 1: Q8_0 8.2 vs 6.3, Q4_0/Q4_1/Q5_0
-    /// 6.0-6.7 both; m = 2-3: 1.6-3.1 vs 3.7-5.3 (the fused kernel keeps no register tile across
-    /// rows). So: matrix-vector products only. (Tests raise it to cover the kernel's m > 1 loop.)
-    nonisolated(unsafe) static var fusedMaxRows = 1
+    /// Rows up to which the fused kernels run (the old fused kernel, without a register tile
+    /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
+    /// for m = 2-4 and about break even at m = 8, see above). Tests change it.
+    nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
+    static let defaultFusedMaxRows = 8
 
-    /// Whether m <= `fusedMaxRows` products with Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 weights take the fused kernel
+    /// Whether m <= `fusedMaxRows` products with a type that `hasFusedKernel` take the fused kernels
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
     /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
     /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).
@@ -96,29 +115,29 @@ public enum QuantMatmul {
         }
     }
 
-    /// W rows per panel of the large-M path: about 1 MB of f32, a multiple of 16 rows.
-    static func panelRows(k: Int) -> Int { max(16, (1 << 18) / max(k, 1) / 16 * 16) }
-
-    static func panels(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                       w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        let step = min(n, panelRows(k: k))
+    /// The large-M path: GEMM's packed path with W decoded straight into its packed B panels
+    /// (per panel of `nr` W rows and K block of `kc`: each row's blocks covering the K block are
+    /// decoded into cache-resident scratch, then transposed into the panel as `Kernels.packB`
+    /// does), so no f32 copy of W is ever written and no extra pass over it is made.
+    static func packedDecode(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                             w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
         let rowBytes = type.byteCount(elements: k)
-        let buffer = Workspace.shared.acquire(floats: step * k + 16)
-        defer { Workspace.shared.release(buffer) }
-        let panel = buffer.floats
-        var j = 0
-        while j < n {
-            let rows = min(step, n - j)
-            // Decoding is exact, so how it is split does not matter; chunks of >= 32 K values.
-            let parts = max(1, min(rows, min(8, rows * k >> 15)))
-            let src = w + j * rowBytes
-            ThreadPool.shared.parallelFor(parts) { t in
-                let r0 = rows * t / parts, r1 = rows * (t + 1) / parts
-                decode(type, src + r0 * rowBytes, panel + r0 * k, count: (r1 - r0) * k)
+        let qk = type.blockElements, blockBytes = type.byteCount(elements: qk)
+        GEMM.ownSgemm(m: m, n: n, k: k, a: x, lda: ldx, c: y, ldc: ldy) { j0, cols, k0, kc, nr, q0, q1, into in
+            // Whole blocks covering k0..<k0+kc (a K block need not start or end on a block).
+            let b0 = k0 / qk, b1 = (k0 + kc + qk - 1) / qk
+            let span = (b1 - b0) * qk, skip = k0 - b0 * qk
+            let buffer = Workspace.shared.acquire(floats: nr * span + 16)
+            defer { Workspace.shared.release(buffer) }
+            let tmp = buffer.floats
+            for q in q0..<q1 {
+                let c0 = q * nr
+                let valid = min(nr, cols - c0)
+                for r in 0..<valid {
+                    decode(type, w + (j0 + c0 + r) * rowBytes + b0 * blockBytes, tmp + r * span, count: span)
+                }
+                Kernels.gather(UnsafePointer(tmp + skip), span, count: valid, kc: kc, width: nr, into: into + q * nr * kc)
             }
-            GEMM.ownSgemm(transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: ldx,
-                          b: UnsafePointer(panel), ldb: k, c: y + j, ldc: ldy)
-            j += rows
         }
     }
 
@@ -132,6 +151,18 @@ public enum QuantMatmul {
             dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
         case .f16: Decode.f16(src, dst, count)
         case .bf16: Decode.bf16(src, dst, count)
+#if arch(x86_64) && GRM_AVX2
+        case .q4_0: for b in 0..<blocks { AVX2Q.q4_0(src + b * 18, dst + b * 32) }
+        case .q4_1: for b in 0..<blocks { AVX2Q.q4_1(src + b * 20, dst + b * 32) }
+        case .q5_0: for b in 0..<blocks { AVX2Q.q5_0(src + b * 22, dst + b * 32) }
+        case .q5_1: for b in 0..<blocks { AVX2Q.q5_1(src + b * 24, dst + b * 32) }
+        case .q8_0: for b in 0..<blocks { AVX2Q.q8_0(src + b * 34, dst + b * 32) }
+        case .q2_K: for b in 0..<blocks { AVX2Q.q2_K(src + b * 84, dst + b * 256) }
+        case .q3_K: for b in 0..<blocks { AVX2Q.q3_K(src + b * 110, dst + b * 256) }
+        case .q4_K: for b in 0..<blocks { AVX2Q.q4_K(src + b * 144, dst + b * 256) }
+        case .q5_K: for b in 0..<blocks { AVX2Q.q5_K(src + b * 176, dst + b * 256) }
+        case .q6_K: for b in 0..<blocks { AVX2Q.q6_K(src + b * 210, dst + b * 256) }
+#else
         case .q4_0: for b in 0..<blocks { Decode.q4_0(src + b * 18, dst + b * 32) }
         case .q4_1: for b in 0..<blocks { Decode.q4_1(src + b * 20, dst + b * 32) }
         case .q5_0: for b in 0..<blocks { Decode.q5_0(src + b * 22, dst + b * 32) }
@@ -142,6 +173,7 @@ public enum QuantMatmul {
         case .q4_K: for b in 0..<blocks { Decode.q4_K(src + b * 144, dst + b * 256) }
         case .q5_K: for b in 0..<blocks { Decode.q5_K(src + b * 176, dst + b * 256) }
         case .q6_K: for b in 0..<blocks { Decode.q6_K(src + b * 210, dst + b * 256) }
+#endif
         case .i32: preconditionFailure("decode: i32 is not a weight type")
         }
     }

@@ -1,207 +1,251 @@
-/// The fused matrix-vector kernel for ggml's 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
-/// (Written for any 32-value sub-block layout; Q4_K / Q5_K versions measured slower than decoding
-/// rows for the f32 kernels, 4.5 vs 5.8 G weights/s single-threaded, so they were dropped.)
+#if arch(x86_64) && GRM_AVX2
+import _Builtin_intrinsics.intel
+#endif
+
+/// The fused kernel for a few activation rows (m <= 8) with weights whose values are, per
+/// 32-value (sub-)block, `d * q + c` with small integer levels q: Q4_0 (c = -8d), Q4_1 (c = m),
+/// Q5_0 (c = -16d), Q5_1, Q8_0 (c = 0), Q4_K and Q5_K (per sub-block d = d * scale,
+/// c = -dmin * min) and Q6_K (levels q - 32, c = 0, two scales per 32 values).
 ///
-/// A block's values are `d * q + c` with integer levels q (Q4_0: c = -8 d, Q5_0: c = -16 d,
-/// Q4_1/Q5_1: c = m, Q8_0: c = 0), so a row's dot product with activations x is
-/// `sum over blocks of d * dot(x_b, q_b) + c * sum(x_b)`. The kernel unpacks each block's levels
-/// (exact small integers as f32, in registers or a 128-byte stack buffer), dots them with the f32
-/// activations and applies the two scales once per block; the block sums of x are computed once
-/// per call. Activations are never rounded; the result differs from dequantise-then-GEMM only by
-/// f32 rounding (the scale is applied after the block's dot product instead of to each value).
-/// Every element is computed the same way whatever the rows, tasks or thread count.
-protocol Block32Format {
-    static var blockBytes: Int { get }
-    /// 32-value sub-blocks per storage block (1 for the 32-value types).
-    static var subBlocks: Int { get }
-    /// Writes sub-block `sub`'s 32 levels q (as floats) and returns (d, c): value = d * q + c.
-    static func unpack(_ b: UnsafeRawPointer, _ sub: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float)
+/// A row's dot product with activations x is `sum over blocks of d * dot(x_b, q_b) + c * sum(x_b)`.
+/// Per block the kernel unpacks the levels into four 8-float registers (AVX2: bytes widened
+/// straight from memory, nibbles and bits taken apart in 32-bit lanes, converted to f32 exactly),
+/// dots them with the f32 activations of each of the m rows, and applies d once per block; the
+/// c terms are kept per block and dotted with the activations' block sums (computed once per
+/// call) at the end of the row. Activations are never rounded; the result differs from
+/// dequantise-then-GEMM only by f32 rounding (the scale is applied to the block's dot product).
+///
+/// Each W row is unpacked once per call and used for all m activation rows (one accumulator per
+/// activation row in registers); with m = 1, four W rows run side by side so that four independent
+/// accumulator chains keep the FMA units busy. Every element is computed by the same operations
+/// in the same order whatever m, the W rows next to it, the task or the thread count.
+///
+/// Measurements: see `QuantMatmul`. Per 32-value block and W row, m = 1 with Q4_1 runs about 24
+/// instructions (2 byte widenings, 4 masks/shifts, 4 conversions, 5 FMA/mul/add, the f16 scales);
+/// each extra activation row adds about 10 (4 loads folded into 4 FMA/mul, the scale FMA).
+/// The K-quant formats at m = 1 are no faster than decoding rows (scalar scale unpacking per
+/// sub-block); they gain at m >= 2.
+struct Levels {
+    /// Levels of values 0-7, 8-15, 16-23, 24-31 of the sub-block.
+    var q0, q1, q2, q3: SIMD8<Float>
 }
 
-enum Q4_0Format: Block32Format {
+protocol FusedFormat {
+    static var blockBytes: Int { get }
+    /// 32-value sub-blocks per storage block.
+    static var subBlocks: Int { get }
+    /// Whether c can be nonzero (else the c terms are skipped).
+    static var hasOffset: Bool { get }
+    /// Whether values 0-15 and 16-31 of a sub-block have separate scales (Q6_K).
+    static var twoScales: Bool { get }
+    /// Sub-block `u`'s levels, the scales of its values 0-15 and 16-31 and c.
+    static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float)
+}
+
+#if arch(x86_64) && GRM_AVX2
+extension Levels {
+    @inline(always) init(_ l: (__m256i, __m256i, __m256i, __m256i)) {
+        self.init(q0: AVX2Q.float(l.0), q1: AVX2Q.float(l.1), q2: AVX2Q.float(l.2), q3: AVX2Q.float(l.3))
+    }
+}
+#else
+extension Levels {
+    /// Portable: level of value e (0..<32) from `level(e)`.
+    @inline(always) init(_ level: (Int) -> Int32) {
+        var v = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        for l in 0..<8 {
+            v.0[l] = Float(level(l)); v.1[l] = Float(level(8 + l))
+            v.2[l] = Float(level(16 + l)); v.3[l] = Float(level(24 + l))
+        }
+        self.init(q0: v.0, q1: v.1, q2: v.2, q3: v.3)
+    }
+
+    /// Nibble levels of 16 bytes (low nibbles first).
+    @inline(always) static func nibbles(_ qs: UnsafeRawPointer) -> Levels {
+        Levels { e in Int32(e < 16 ? QBits.byte(qs, e) & 0xF : QBits.byte(qs, e - 16) >> 4) }
+    }
+
+    @inline(always) static func q5(_ qh: UInt32, _ qs: UnsafeRawPointer) -> Levels {
+        Levels { e in
+            let n = e < 16 ? QBits.byte(qs, e) & 0xF : QBits.byte(qs, e - 16) >> 4
+            return Int32(n) | Int32(bitPattern: ((qh >> UInt32(e)) & 1) << 4)
+        }
+    }
+}
+#endif
+
+enum Q4_0Format: FusedFormat {
     static var blockBytes: Int { 18 }
     static var subBlocks: Int { 1 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qs = (b + 2).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 { q[j] = Float(qs[j] & 0xF); q[j + 16] = Float(qs[j] >> 4) }
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
         let d = QBits.f16(b, 0)
-        return (d, -8 * d)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels(AVX2Q.nibbles(b + 2))
+#else
+        let l = Levels.nibbles(b + 2)
+#endif
+        return (l, d, d, -8 * d)
     }
 }
 
-enum Q4_1Format: Block32Format {
+enum Q4_1Format: FusedFormat {
     static var blockBytes: Int { 20 }
     static var subBlocks: Int { 1 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qs = (b + 4).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 { q[j] = Float(qs[j] & 0xF); q[j + 16] = Float(qs[j] >> 4) }
-        return (QBits.f16(b, 0), QBits.f16(b, 2))
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
+        let d = QBits.f16(b, 0)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels(AVX2Q.nibbles(b + 4))
+#else
+        let l = Levels.nibbles(b + 4)
+#endif
+        return (l, d, d, QBits.f16(b, 2))
     }
 }
 
-enum Q5_0Format: Block32Format {
+enum Q5_0Format: FusedFormat {
     static var blockBytes: Int { 22 }
     static var subBlocks: Int { 1 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qh = QBits.u32(b, 2)
-        let qs = (b + 6).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let v = UInt32(qs[j])
-            q[j] = Float((v & 0xF) | (((qh &>> UInt32(j)) &<< 4) & 0x10))
-            q[j + 16] = Float((v >> 4) | ((qh &>> UInt32(j + 12)) & 0x10))
-        }
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
         let d = QBits.f16(b, 0)
-        return (d, -16 * d)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels(AVX2Q.q5Levels(QBits.u32(b, 2), b + 6))
+#else
+        let l = Levels.q5(QBits.u32(b, 2), b + 6)
+#endif
+        return (l, d, d, -16 * d)
     }
 }
 
-enum Q5_1Format: Block32Format {
+enum Q5_1Format: FusedFormat {
     static var blockBytes: Int { 24 }
     static var subBlocks: Int { 1 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qh = QBits.u32(b, 4)
-        let qs = (b + 8).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let v = UInt32(qs[j])
-            q[j] = Float((v & 0xF) | (((qh &>> UInt32(j)) &<< 4) & 0x10))
-            q[j + 16] = Float((v >> 4) | ((qh &>> UInt32(j + 12)) & 0x10))
-        }
-        return (QBits.f16(b, 0), QBits.f16(b, 2))
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
+        let d = QBits.f16(b, 0)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels(AVX2Q.q5Levels(QBits.u32(b, 4), b + 8))
+#else
+        let l = Levels.q5(QBits.u32(b, 4), b + 8)
+#endif
+        return (l, d, d, QBits.f16(b, 2))
     }
 }
 
-enum Q8_0Format: Block32Format {
+enum Q8_0Format: FusedFormat {
     static var blockBytes: Int { 34 }
     static var subBlocks: Int { 1 }
-    @inline(always) static func unpack(_ b: UnsafeRawPointer, _: Int, _ q: UnsafeMutablePointer<Float>) -> (Float, Float) {
-        let qs = (b + 2).assumingMemoryBound(to: Int8.self)
-        for j in 0..<32 { q[j] = Float(qs[j]) }
-        return (QBits.f16(b, 0), 0)
+    static var hasOffset: Bool { false }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
+        let d = QBits.f16(b, 0)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels((AVX2Q.s8(b + 2), AVX2Q.s8(b + 10), AVX2Q.s8(b + 18), AVX2Q.s8(b + 26)))
+#else
+        let l = Levels { e in Int32(Int8(bitPattern: QBits.byte(b, 2 + e))) }
+#endif
+        return (l, d, d, 0)
     }
 }
 
-extension QuantMatmul {
-    /// The type's fused format, if it has one.
-    static func hasFusedKernel(_ type: DType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return true
-        default: return false
-        }
-    }
-
-    /// `y = x * W^T` for a few rows (m <= `fusedMaxRows`) with a 32-value block type (see `Block32Format`).
-    static func fused<V: GEMMVector>(_ v: V.Type, _ type: DType, m: Int, n: Int, k: Int,
-                                     x: UnsafePointer<Float>, ldx: Int, w: UnsafeRawPointer,
-                                     y: UnsafeMutablePointer<Float>, ldy: Int) {
-        let nb = k / 32
-        let rowBytes = type.byteCount(elements: k)
-        // Block sums of the activations, once per call (fixed order: lane-free scalar sums).
-        let sums = Workspace.shared.acquire(floats: m * nb + 16)
-        defer { Workspace.shared.release(sums) }
-        let xsum = sums.floats
-        for i in 0..<m {
-            for b in 0..<nb {
-                let xb = x + i * ldx + 32 * b
-                var s: Float = 0
-                for l in 0..<32 { s += xb[l] }
-                xsum[i * nb + b] = s
-            }
-        }
-        let unit = 4
-        let units = GEMM.ceilDiv(n, unit)
-        let tasks = max(1, min(units, min(32, n * k >> 15)))
-        let xs = UnsafePointer(xsum)
-        ThreadPool.shared.parallelFor(tasks) { t in
-            let j0 = min(n, units * t / tasks * unit)
-            let j1 = min(n, units * (t + 1) / tasks * unit)
-            if j0 >= j1 { return }
-            switch type {
-            case .q4_0: fusedRows(Q4_0Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q4_1: fusedRows(Q4_1Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q5_0: fusedRows(Q5_0Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q5_1: fusedRows(Q5_1Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            case .q8_0: fusedRows(Q8_0Format.self, v, m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes,
-                                  y: y, ldy: ldy, j0: j0, j1: j1)
-            default: preconditionFailure("fused: no fused kernel for \(type)")
-            }
-        }
-    }
-
-    @inline(always) static func vload<V: GEMMVector>(_ p: UnsafePointer<Float>) -> V {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
-    }
-
-    /// The 32-value dot product of a block, lane-wise: two FMA chains (even and odd vectors), added.
-    @inline(always) static func blockDot<V: GEMMVector>(_ per: Int, _ x: UnsafePointer<Float>,
-                                                        _ q: UnsafePointer<Float>) -> V {
-        let width = V.scalarCount
-        var s0 = V(), s1 = V()
-        var t = 0
-        while t + 2 <= per {
-            s0 = s0.addingProduct(vload(x + t * width), vload(q + t * width))
-            s1 = s1.addingProduct(vload(x + (t + 1) * width), vload(q + (t + 1) * width))
-            t += 2
-        }
-        if t < per { s0 = s0.addingProduct(vload(x + t * width), vload(q + t * width)) }
-        return s0 + s1
-    }
-
-    /// W rows `j0..<j1`. Per element: for each block in order, s = the block's dot product
-    /// (`blockDot`), acc = fma(s, d, acc) and off = fma(c, xsum, off);
-    /// y = acc's lanes summed pairwise + off. The same for m = 1 and m > 1.
-    @inline(never)
-    static func fusedRows<F: Block32Format, V: GEMMVector>(_: F.Type, _: V.Type, m: Int, nb: Int,
-                                                           x: UnsafePointer<Float>, ldx: Int, xsum: UnsafePointer<Float>,
-                                                           w: UnsafeRawPointer, rowBytes: Int,
-                                                           y: UnsafeMutablePointer<Float>, ldy: Int, j0: Int, j1: Int) {
-        let width = V.scalarCount
-        let per = 32 / width
-        withUnsafeTemporaryAllocation(byteCount: 128 + 8 * MemoryLayout<V>.stride + 64, alignment: 64) { raw in
-            let q = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            let accs = (raw.baseAddress! + 128).assumingMemoryBound(to: V.self)
-            var offs: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
-            for j in j0..<j1 {
-                let wr = w + j * rowBytes
-                if m == 1 {
-                    var acc = V()
-                    var off: Float = 0
-                    for sb in 0..<(nb / F.subBlocks) {
-                        for u in 0..<F.subBlocks {
-                            let b = sb * F.subBlocks + u
-                            let (d, c) = F.unpack(wr + sb * F.blockBytes, u, q)
-                            let xb = x + 32 * b
-                            let s = blockDot(per, xb, q) as V
-                            acc = acc.addingProduct(s, V(repeating: d))
-                            off = off.addingProduct(c, xsum[b])
-                        }
-                    }
-                    y[j] = acc.total + off
-                } else {
-                    for i in 0..<m { accs[i] = V() }
-                    offs = (0, 0, 0, 0, 0, 0, 0, 0)
-                    withUnsafeMutableBytes(of: &offs) { ob in
-                        let off = ob.baseAddress!.assumingMemoryBound(to: Float.self)
-                        for sb in 0..<(nb / F.subBlocks) {
-                            for u in 0..<F.subBlocks {
-                                let b = sb * F.subBlocks + u
-                                let (d, c) = F.unpack(wr + sb * F.blockBytes, u, q)
-                                let vd = V(repeating: d)
-                                for i in 0..<m {
-                                    let xb = x + i * ldx + 32 * b
-                                    let s = blockDot(per, xb, q) as V
-                                    accs[i] = accs[i].addingProduct(s, vd)
-                                    off[i] = off[i].addingProduct(c, xsum[i * nb + b])
-                                }
-                            }
-                        }
-                        for i in 0..<m { y[i * ldy + j] = accs[i].total + off[i] }
-                    }
-                }
-            }
-        }
+/// Q4_K: sub-block u = 2c (+1) is the low (high) nibbles of qs[32c..<32c+32].
+enum Q4_KFormat: FusedFormat {
+    static var blockBytes: Int { 144 }
+    static var subBlocks: Int { 8 }
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {
+        let (s, m) = QBits.scaleMinK4(u, b + 4)
+        let d = QBits.f16(b, 0) * Float(s), c = -(QBits.f16(b, 2) * Float(m))
+        let q = b + 16 + 32 * (u >> 1), shift = 4 * (u & 1)
+#if arch(x86_64) && GRM_AVX2
+        let m15 = AVX2Q.k(15)
+        let l = Levels((AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 8), shift), m15),
+                        AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 16), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 24), shift), m15)))
+#else
+        let l = Levels { e in Int32((QBits.byte(q, e) >> UInt8(shift)) & 0xF) }
+#endif
+        return (l, d, d, c)
     }
 }
+
+/// Q5_K: Q4_K's nibbles plus bit u of qh[l] as bit 4.
+enum Q5_KFormat: FusedFormat {
+    static var blockBytes: Int { 176 }
+    static var subBlocks: Int { 8 }
+    static var hasOffset: Bool { true }
+    static var twoScales: Bool { false }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {
+        let (s, m) = QBits.scaleMinK4(u, b + 4)
+        let d = QBits.f16(b, 0) * Float(s), c = -(QBits.f16(b, 2) * Float(m))
+        let q = b + 48 + 32 * (u >> 1), qh = b + 16, shift = 4 * (u & 1)
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels((group(q, qh, 0, shift, u), group(q, qh, 8, shift, u),
+                        group(q, qh, 16, shift, u), group(q, qh, 24, shift, u)))
+#else
+        let l = Levels { e in
+            Int32((QBits.byte(q, e) >> UInt8(shift)) & 0xF) | Int32(((QBits.byte(qh, e) >> UInt8(u)) & 1) << 4)
+        }
+#endif
+        return (l, d, d, c)
+    }
+
+#if arch(x86_64) && GRM_AVX2
+    /// Levels of values o..<o+8: nibble (shifted by `shift`) | bit `bit` of qh[l] as bit 4.
+    @inline(always) static func group(_ q: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
+                                      _ shift: Int, _ bit: Int) -> __m256i {
+        AVX2Q.or(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + o), shift), AVX2Q.k(15)),
+                 AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), bit), AVX2Q.k(1)), 4))
+    }
+#endif
+}
+
+/// Q6_K: sub-block u = 4h + k holds values 128h + 32k + l; levels q - 32; scales per 16 values.
+enum Q6_KFormat: FusedFormat {
+    static var blockBytes: Int { 210 }
+    static var subBlocks: Int { 8 }
+    static var hasOffset: Bool { false }
+    static var twoScales: Bool { true }
+    @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {
+        let h = u >> 2, kq = u & 3
+        let d = QBits.f16(b, 208)
+        let sc = (b + 192 + 8 * h + 2 * kq).assumingMemoryBound(to: Int8.self)
+        let ql = b + 64 * h + 32 * (kq & 1), qh = b + 128 + 32 * h
+        let nshift = 4 * (kq >> 1), hshift = 2 * kq
+#if arch(x86_64) && GRM_AVX2
+        let l = Levels((group(ql, qh, 0, nshift, hshift), group(ql, qh, 8, nshift, hshift),
+                        group(ql, qh, 16, nshift, hshift), group(ql, qh, 24, nshift, hshift)))
+#else
+        let l = Levels { e in
+            Int32(((QBits.byte(ql, e) >> UInt8(nshift)) & 0xF) | (((QBits.byte(qh, e) >> UInt8(hshift)) & 3) << 4)) - 32
+        }
+#endif
+        return (l, d * Float(sc[0]), d * Float(sc[1]), 0)
+    }
+
+#if arch(x86_64) && GRM_AVX2
+    /// Levels of values o..<o+8: (nibble | two bits of qh[l] as bits 4-5) - 32.
+    @inline(always) static func group(_ ql: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
+                                      _ nshift: Int, _ hshift: Int) -> __m256i {
+        AVX2Q.sub(AVX2Q.or(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(ql + o), nshift), AVX2Q.k(15)),
+                           AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), hshift), AVX2Q.k(3)), 4)), AVX2Q.k(32))
+    }
+#endif
+}
+
+/// Activation rows a fused kernel instance handles at once (a compile-time count after specialisation).
+protocol FusedRows { static var count: Int { get } }
+enum FusedRows1: FusedRows { static var count: Int { 1 } }
+enum FusedRows2: FusedRows { static var count: Int { 2 } }
+enum FusedRows3: FusedRows { static var count: Int { 3 } }
+enum FusedRows4: FusedRows { static var count: Int { 4 } }
+enum FusedRows5: FusedRows { static var count: Int { 5 } }
+enum FusedRows6: FusedRows { static var count: Int { 6 } }
+enum FusedRows7: FusedRows { static var count: Int { 7 } }
+enum FusedRows8: FusedRows { static var count: Int { 8 } }

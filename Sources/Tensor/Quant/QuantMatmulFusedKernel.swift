@@ -1,0 +1,192 @@
+/// The fused kernels' loops (formats and the scheme in QuantMatmulFused.swift).
+///
+/// Per element (activation row i, W row j), always: for each 32-value sub-block b in order,
+/// with levels q0..q3 (8 values each) and activations x0..x3,
+///   sA = fma(x1, q1, x0 * q0), sB = fma(x3, q3, x2 * q2),
+///   acc = fma(sA + sB, d, acc)            (one scale per sub-block)
+///   acc = fma(sB, dB, fma(sA, dA, acc))   (Q6_K: a scale per 16 values);
+/// then y = acc's lanes summed pairwise + `offsetDot(c, blockSums(x_i))`.
+extension QuantMatmul {
+    /// Types with a fused kernel.
+    static func hasFusedKernel(_ type: DType) -> Bool {
+        switch type {
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
+    }
+
+    /// `y = x * W^T` for m <= 8 rows with a type that `hasFusedKernel`.
+    static func fused(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                      w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(m >= 1 && m <= 8, "fused: m = \(m)")
+        let nb = k / 32
+        let rowBytes = type.byteCount(elements: k)
+        // Block sums of the activations, once per call (a fixed order per block).
+        let sums = Workspace.shared.acquire(floats: m * nb + 16)
+        defer { Workspace.shared.release(sums) }
+        let xsum = sums.floats
+        for i in 0..<m {
+            for b in 0..<nb { xsum[i * nb + b] = blockSum(x + i * ldx + 32 * b) }
+        }
+        let xs = UnsafePointer(xsum)
+        let unit = 4
+        let units = GEMM.ceilDiv(n, unit)
+        // Tasks of at least ~32 K weights; the split depends on the shape only.
+        let tasks = max(1, min(units, min(32, n * k >> 15)))
+        ThreadPool.shared.parallelFor(tasks) { t in
+            let j0 = min(n, units * t / tasks * unit)
+            let j1 = min(n, units * (t + 1) / tasks * unit)
+            if j0 >= j1 { return }
+            let a = FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes, y: y, ldy: ldy)
+            switch type {
+            case .q4_0: fusedTask(Q4_0Format.self, a, j0, j1)
+            case .q4_1: fusedTask(Q4_1Format.self, a, j0, j1)
+            case .q5_0: fusedTask(Q5_0Format.self, a, j0, j1)
+            case .q5_1: fusedTask(Q5_1Format.self, a, j0, j1)
+            case .q8_0: fusedTask(Q8_0Format.self, a, j0, j1)
+            case .q4_K: fusedTask(Q4_KFormat.self, a, j0, j1)
+            case .q5_K: fusedTask(Q5_KFormat.self, a, j0, j1)
+            case .q6_K: fusedTask(Q6_KFormat.self, a, j0, j1)
+            default: preconditionFailure("fused: no fused kernel for \(type)")
+            }
+        }
+    }
+
+    struct FusedArgs {
+        let m: Int, nb: Int
+        let x: UnsafePointer<Float>, ldx: Int
+        let xsum: UnsafePointer<Float>
+        let w: UnsafeRawPointer, rowBytes: Int
+        let y: UnsafeMutablePointer<Float>, ldy: Int
+    }
+
+    static func fusedTask<F: FusedFormat>(_ f: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
+            let cs = buf.baseAddress!
+            switch a.m {
+            case 1: fusedVec4(f, a, j0, j1, cs)
+            case 2: fusedRows(f, FusedRows2.self, a, j0, j1, cs)
+            case 3: fusedRows(f, FusedRows3.self, a, j0, j1, cs)
+            case 4: fusedRows(f, FusedRows4.self, a, j0, j1, cs)
+            case 5: fusedRows(f, FusedRows5.self, a, j0, j1, cs)
+            case 6: fusedRows(f, FusedRows6.self, a, j0, j1, cs)
+            case 7: fusedRows(f, FusedRows7.self, a, j0, j1, cs)
+            default: fusedRows(f, FusedRows8.self, a, j0, j1, cs)
+            }
+        }
+    }
+
+    typealias X4 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+
+    @inline(always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(always) static func load32(_ p: UnsafePointer<Float>) -> X4 {
+        (load8(p), load8(p + 8), load8(p + 16), load8(p + 24))
+    }
+
+    /// The sum of 32 activations: (x0 + x1) + (x2 + x3) lane-wise, then the lanes pairwise.
+    @inline(always) static func blockSum(_ p: UnsafePointer<Float>) -> Float {
+        let v = load32(p)
+        return ((v.0 + v.1) + (v.2 + v.3)).total
+    }
+
+    /// One sub-block's contribution to an accumulator (see the file comment).
+    @inline(always) static func accumulate<F: FusedFormat>(_: F.Type, _ acc: SIMD8<Float>, _ x: X4, _ l: Levels,
+                                                           _ dA: Float, _ dB: Float) -> SIMD8<Float> {
+        let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
+        let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
+        if F.twoScales {
+            return acc.addingProduct(sA, SIMD8(repeating: dA)).addingProduct(sB, SIMD8(repeating: dB))
+        }
+        return acc.addingProduct(sA + sB, SIMD8(repeating: dA))
+    }
+
+    /// `sum_b c[b] * xs[b]`: 8 lanes over whole groups of 8 (lanes summed pairwise), then the rest in order.
+    @inline(always) static func offsetDot(_ c: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
+        var v = SIMD8<Float>()
+        var b = 0
+        while b + 8 <= nb { v = v.addingProduct(load8(c + b), load8(xs + b)); b += 8 }
+        var s = v.total
+        while b < nb { s = s.addingProduct(c[b], xs[b]); b += 1 }
+        return s
+    }
+
+    @inline(always) static func finish<F: FusedFormat>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
+                                                       _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
+        F.hasOffset ? acc.total + offsetDot(c, xs, nb) : acc.total
+    }
+
+    /// m = 1: W rows j0..<j1, four at a time (four independent chains; the activations loaded once).
+    @inline(never)
+    static func fusedVec4<F: FusedFormat>(_: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
+                                          _ cs: UnsafeMutablePointer<Float>) {
+        let nb = a.nb, nsb = nb / F.subBlocks, rowBytes = a.rowBytes, x = a.x
+        let c0 = cs, c1 = cs + nb, c2 = cs + 2 * nb, c3 = cs + 3 * nb
+        var j = j0
+        while j + 4 <= j1 {
+            let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
+            for sb in 0..<nsb {
+                let o = sb * F.blockBytes
+                for u in 0..<F.subBlocks {
+                    let b = sb * F.subBlocks + u
+                    let xv = load32(x + 32 * b)
+                    let (l0, dA0, dB0, e0) = F.levels(w0 + o, u)
+                    a0 = accumulate(F.self, a0, xv, l0, dA0, dB0)
+                    let (l1, dA1, dB1, e1) = F.levels(w1 + o, u)
+                    a1 = accumulate(F.self, a1, xv, l1, dA1, dB1)
+                    let (l2, dA2, dB2, e2) = F.levels(w2 + o, u)
+                    a2 = accumulate(F.self, a2, xv, l2, dA2, dB2)
+                    let (l3, dA3, dB3, e3) = F.levels(w3 + o, u)
+                    a3 = accumulate(F.self, a3, xv, l3, dA3, dB3)
+                    if F.hasOffset { c0[b] = e0; c1[b] = e1; c2[b] = e2; c3[b] = e3 }
+                }
+            }
+            a.y[j] = finish(F.self, a0, c0, a.xsum, nb)
+            a.y[j + 1] = finish(F.self, a1, c1, a.xsum, nb)
+            a.y[j + 2] = finish(F.self, a2, c2, a.xsum, nb)
+            a.y[j + 3] = finish(F.self, a3, c3, a.xsum, nb)
+            j += 4
+        }
+        if j < j1 { fusedRows(F.self, FusedRows1.self, a, j, j1, cs) }
+    }
+
+    /// R = m activation rows (1...8), W rows j0..<j1 one at a time: each sub-block's levels are
+    /// unpacked once and used for every activation row (R accumulators in registers).
+    @inline(never)
+    static func fusedRows<F: FusedFormat, R: FusedRows>(_: F.Type, _: R.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
+                                                        _ cs: UnsafeMutablePointer<Float>) {
+        let nb = a.nb, nsb = nb / F.subBlocks, ldx = a.ldx, n = R.count
+        for j in j0..<j1 {
+            let wr = a.w + j * a.rowBytes
+            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            for sb in 0..<nsb {
+                for u in 0..<F.subBlocks {
+                    let b = sb * F.subBlocks + u
+                    let (l, dA, dB, c) = F.levels(wr + sb * F.blockBytes, u)
+                    let xb = a.x + 32 * b
+                    a0 = accumulate(F.self, a0, load32(xb), l, dA, dB)
+                    if n > 1 { a1 = accumulate(F.self, a1, load32(xb + ldx), l, dA, dB) }
+                    if n > 2 { a2 = accumulate(F.self, a2, load32(xb + 2 * ldx), l, dA, dB) }
+                    if n > 3 { a3 = accumulate(F.self, a3, load32(xb + 3 * ldx), l, dA, dB) }
+                    if n > 4 { a4 = accumulate(F.self, a4, load32(xb + 4 * ldx), l, dA, dB) }
+                    if n > 5 { a5 = accumulate(F.self, a5, load32(xb + 5 * ldx), l, dA, dB) }
+                    if n > 6 { a6 = accumulate(F.self, a6, load32(xb + 6 * ldx), l, dA, dB) }
+                    if n > 7 { a7 = accumulate(F.self, a7, load32(xb + 7 * ldx), l, dA, dB) }
+                    if F.hasOffset { cs[b] = c }
+                }
+            }
+            let y = a.y + j, ldy = a.ldy, xs = a.xsum
+            y[0] = finish(F.self, a0, cs, xs, nb)
+            if n > 1 { y[ldy] = finish(F.self, a1, cs, xs + nb, nb) }
+            if n > 2 { y[2 * ldy] = finish(F.self, a2, cs, xs + 2 * nb, nb) }
+            if n > 3 { y[3 * ldy] = finish(F.self, a3, cs, xs + 3 * nb, nb) }
+            if n > 4 { y[4 * ldy] = finish(F.self, a4, cs, xs + 4 * nb, nb) }
+            if n > 5 { y[5 * ldy] = finish(F.self, a5, cs, xs + 5 * nb, nb) }
+            if n > 6 { y[6 * ldy] = finish(F.self, a6, cs, xs + 6 * nb, nb) }
+            if n > 7 { y[7 * ldy] = finish(F.self, a7, cs, xs + 7 * nb, nb) }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import XCTest
+@testable import Tensor
+
+/// The SIMD block decoders, the fused few-row kernels and the decode-into-packed-panels path.
+final class QuantKernelTests: XCTestCase {
+    static let blockTypes: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
+    /// Offsets of the f16 scale fields of a block (set to finite values in random blocks).
+    static func scaleOffsets(_ type: DType) -> [Int] {
+        switch type {
+        case .q4_0, .q5_0, .q8_0: return [0]
+        case .q4_1, .q5_1, .q4_K, .q5_K: return [0, 2]
+        case .q2_K: return [80, 82]
+        case .q3_K: return [108]
+        case .q6_K: return [208]
+        default: return []
+        }
+    }
+
+    /// `blocks` blocks of random bytes (every bit pattern of the levels, scales and minima) with
+    /// finite f16 scales of either sign.
+    static func randomBlocks(_ type: DType, blocks: Int, seed: UInt64) -> [UInt8] {
+        var rng = SplitMix64(seed: seed)
+        var bytes = (0..<(blocks * type.blockBytes)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        bytes.withUnsafeMutableBytes { p in
+            for b in 0..<blocks {
+                for o in scaleOffsets(type) {
+                    QBits.storeF16(Float.random(in: -0.05...0.05, using: &rng), p.baseAddress! + b * type.blockBytes, o)
+                }
+            }
+        }
+        return bytes
+    }
+
+    /// `QuantMatmul.decode` (AVX2 when built with GRM_AVX2) equals the reference dequantiser bit for bit.
+    func testDecodeMatchesReferenceBitForBit() {
+        for type in Self.blockTypes {
+            let blocks = 13
+            let bytes = Self.randomBlocks(type, blocks: blocks, seed: 40 + UInt64(type.blockBytes))
+            let count = blocks * type.blockElements
+            var want = [Float](repeating: 0, count: count), got = [Float](repeating: .nan, count: count)
+            bytes.withUnsafeBytes { src in
+                want.withUnsafeMutableBufferPointer { Quant.dequantize(type, src.baseAddress!, $0.baseAddress!, count: count) }
+                got.withUnsafeMutableBufferPointer { QuantMatmul.decode(type, src.baseAddress!, $0.baseAddress!, count: count) }
+            }
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(type)")
+        }
+    }
+
+    /// A weight [n, k] of `type` from random blocks (as the quantiser's output would be, but
+    /// covering every level pattern).
+    static func randomWeight(_ type: DType, n: Int, k: Int, seed: UInt64) -> Tensor {
+        let t = Tensor.uninitialized([n, k], dtype: type)
+        let bytes = randomBlocks(type, blocks: n * k / type.blockElements, seed: seed)
+        bytes.withUnsafeBytes { t.rawPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return t
+    }
+
+    /// |got - want| <= 2e-5 * sum_p |x_ip w_jp| + tiny, per element; want = f32 product on the dequantised W.
+    func assertNear(_ got: Tensor, _ x: Tensor, _ wf: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let want = try x.matmul(wf, transposeB: true)
+        let g = got.scalars(), e = want.scalars(), xs = x.scalars(), ws = wf.scalars()
+        let n = wf.shape[0], k = wf.shape[1], m = xs.count / k
+        XCTAssertEqual(got.shape, want.shape, label, file: file, line: line)
+        var bad = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var mag: Float = 0
+                for p in 0..<k { mag += abs(xs[i * k + p] * ws[j * k + p]) }
+                if !(abs(g[i * n + j] - e[i * n + j]) <= 2e-5 * mag + 1e-30) { bad += 1 }
+            }
+        }
+        XCTAssertEqual(bad, 0, "\(label): \(bad) of \(m * n) elements out of tolerance", file: file, line: line)
+    }
+
+    /// Every fused type, m = 1...9 (9 takes the packed path), n not a multiple of the 4-row tile,
+    /// one block and many; each row alone gives the same values as within the batch.
+    func testFusedKernelsOddShapes() throws {
+        XCTAssertEqual(QuantMatmul.fusedMaxRows, 8)
+        var seed: UInt64 = 500
+        for type in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K] {
+            XCTAssertTrue(QuantMatmul.hasFusedKernel(type))
+            let qk = type.blockElements
+            for k in [qk, qk * (qk == 32 ? 37 : 3)] {
+                for n in [1, 6, 13] {
+                    seed += 1
+                    let w = Self.randomWeight(type, n: n, k: k, seed: seed)
+                    let wf = w.converted(to: .f32)
+                    for m in 1...9 {
+                        let x = randomTensor([m, k], seed: seed &* 7 &+ UInt64(m))
+                        let label = "\(type) m \(m) n \(n) k \(k)"
+                        let got = try x.linear(w)
+                        try assertNear(got, x, wf, label)
+                        if m <= 8 {
+                            for i in [0, m - 1] {
+                                let row = try x.sliced(axis: 0, i..<(i + 1)).linear(w)
+                                XCTAssertEqual(row.scalars().map(\.bitPattern),
+                                               Array(got.scalars()[(i * n)..<((i + 1) * n)]).map(\.bitPattern),
+                                               label + ": row \(i) alone")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fused kernels over many tasks, and the packed path with K blocks that end inside a
+    /// quantisation block (k = 800: K blocks of 400; k = 768: of 384 = 1.5 super-blocks), and a
+    /// ragged last panel: bit-identical to the own GEMM on the dequantised weight, for every
+    /// thread count.
+    func testLargeShapesThreadCountIndependence() throws {
+        for (type, k) in [(DType.q4_1, 800), (.q8_0, 576), (.q5_1, 800), (.q4_K, 768), (.q6_K, 768), (.q3_K, 768), (.f16, 800)] {
+            let n = 203
+            let w = Self.randomWeight(type == .f16 ? .q8_0 : type, n: n, k: k, seed: 77)
+            let wt = type == .f16 ? w.converted(to: .f32).converted(to: .f16) : w
+            let wf = wt.converted(to: .f32)
+            for m in [1, 2, 5, 8, 9, 31] {
+                let x = randomTensor([m, k], seed: 78 + UInt64(m))
+                let label = "\(type) m \(m) k \(k)"
+                try assertThreadCountIndependent(label) { try x.linear(wt) }
+                let got = try x.linear(wt)
+                if m > 8 || !QuantMatmul.hasFusedKernel(type) {
+                    let own = Tensor.uninitialized([m, n])
+                    GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
+                                  b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
+                    XCTAssertEqual(got.scalars().map(\.bitPattern), own.scalars().map(\.bitPattern), label)
+                } else {
+                    try assertNear(got, x, wf, label)
+                }
+            }
+        }
+    }
+}
+
+/// The int8-activation path (`activationMode = .q8`), against dequantise-then-f32 within the
+/// rounding of the activations.
+final class QuantQ8ActivationTests: XCTestCase {
+    func testQ8ActivationsWithinRoundingOfExact() throws {
+        QuantMatmul.activationMode = .q8
+        defer { QuantMatmul.activationMode = .exact }
+        var seed: UInt64 = 900
+        for type in [DType.q4_0, .q4_1, .q8_0] {
+            XCTAssertEqual(QuantMatmul.hasQ8Kernel(type), QuantMatmul.hasQ8Kernel(.q4_0))
+            for k in [32, 32 * 19] {
+                for n in [1, 7, 33] {
+                    seed += 1
+                    let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
+                    let wf = w.converted(to: .f32)
+                    let ws = wf.scalars()
+                    for m in 1...8 {
+                        let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
+                        let label = "q8 \(type) m \(m) n \(n) k \(k)"
+                        let got = try x.linear(w).scalars()
+                        let want = try x.matmul(wf, transposeB: true).scalars()
+                        let xs = x.scalars()
+                        var bad = 0
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                // Each activation moves by at most max|x_block| / 254.
+                                var bound: Float = 0
+                                for b in 0..<(k / 32) {
+                                    var amax: Float = 0, wsum: Float = 0, mag: Float = 0
+                                    for l in 0..<32 {
+                                        let p = 32 * b + l
+                                        amax = max(amax, abs(xs[i * k + p]))
+                                        wsum += abs(ws[j * k + p])
+                                        mag += abs(xs[i * k + p] * ws[j * k + p])
+                                    }
+                                    bound += amax / 254 * wsum * 1.01 + 2e-5 * mag
+                                }
+                                if !(abs(got[i * n + j] - want[i * n + j]) <= bound + 1e-30) { bad += 1 }
+                            }
+                        }
+                        XCTAssertEqual(bad, 0, label)
+                        if QuantMatmul.hasQ8Kernel(type) {
+                            // Activations really are rounded (not the exact path by accident) ...
+                            QuantMatmul.activationMode = .exact
+                            let exact = try x.linear(w).scalars()
+                            QuantMatmul.activationMode = .q8
+                            if m == 8 && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
+                            // ... a row alone gives the same values, and so does every thread count.
+                            let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
+                            XCTAssertEqual(row.scalars(), Array(got.suffix(n)), label + ": last row alone")
+                            try assertThreadCountIndependent(label) { try x.linear(w) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
