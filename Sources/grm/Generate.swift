@@ -48,6 +48,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print {\"ids\": [...], \"text\": \"...\"} (one object per sample) instead of streaming text.")
     var json = false
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var engine: EngineOptions
 
     func validate() throws {
         if (prompt == nil) == (promptFile == nil) { throw ValidationError("give either --prompt TEXT or --prompt-file FILE") }
@@ -61,8 +62,9 @@ struct Generate: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: promptFile) else { throw ValidationError("cannot read \(promptFile)") }
             text = String(decoding: data, as: UTF8.self)
         }
+        try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, contextLength: sampling.context),
+        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context),
                                   tokenizer: try Tokenizer(metadata: file.metadata))
         let ids = raw ? generator.promptIDs(raw: text)
             : try generator.promptIDs(messages: [ChatMessage(role: "user", content: text)], template: ModelChatTemplate(metadata: file.metadata))
@@ -99,10 +101,12 @@ struct Chat: ParsableCommand {
     @Option(help: "A system message to start with.")
     var system: String?
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var engine: EngineOptions
 
     func run() throws {
+        try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, contextLength: sampling.context),
+        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context),
                                   tokenizer: try Tokenizer(metadata: file.metadata))
         let template = try ModelChatTemplate(metadata: file.metadata)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []

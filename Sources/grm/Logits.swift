@@ -16,6 +16,9 @@ struct Logits: ParsableCommand {
     var top = 20
     @Flag(help: "Logits for every position, not only the last.")
     var allPositions = false
+    @Flag(help: "Feed the tokens one at a time through the cache (the decoding path) instead of as one prompt.")
+    var sequential = false
+    @OptionGroup var engine: EngineOptions
 
     func run() throws {
         var ids: [Int32] = []
@@ -25,8 +28,17 @@ struct Logits: ParsableCommand {
         }
         guard !ids.isEmpty else { throw ValidationError("--tokens is empty") }
         guard top > 0 else { throw ValidationError("--top must be positive") }
-        let engine = try LlamaInference(path: model, contextLength: max(ids.count, 1))
-        let logits = try engine.logits(ids, allPositions: allPositions)
+        try self.engine.apply()
+        let engine = try LlamaInference(path: model, kvType: try self.engine.kvType, contextLength: max(ids.count, 1))
+        var logits: Tensor
+        if sequential {
+            let s = try engine.newSequence()
+            var rows: [Tensor] = []
+            for t in ids { rows.append(try engine.forward([ForwardRequest(sequence: s, tokens: [t])])[0]!) }
+            logits = allPositions ? try Tensor.concat(rows, axis: 0) : rows.last!
+        } else {
+            logits = try engine.logits(ids, allPositions: allPositions)
+        }
         let (values, indices) = try logits.topK(min(top, engine.config.vocabSize))
         let v = values.scalars(), ix = indices.int32s(), k = values.shape[1]
         let rows = (0..<values.shape[0]).map { r in
