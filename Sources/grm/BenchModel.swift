@@ -18,8 +18,6 @@ struct ModelBenchOptions: ParsableArguments {
     var batch: Int?
     @Option(help: "KV cache type: f32 or f16.")
     var kv = "f32"
-    @Flag(help: "Round activations to int8 per block in matrix-vector products (llama.cpp's arithmetic; not exact).")
-    var int8Activations = false
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 }
@@ -48,7 +46,6 @@ struct ModelBench {
             ThreadPool.shared.shutdown()
             ThreadPool.shared = ThreadPool(threads: t)
         }
-        if o.int8Activations { QuantMatmul.activationMode = .q8 }
         let context = max(o.p, o.n, 256 + o.n) + 1
         let engine = try LlamaInference(path: o.model!, kvType: kvType, contextLength: context)
         guard context <= engine.config.contextLength else {
@@ -113,7 +110,7 @@ struct ModelBench {
             }
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try enc.encode(Report(model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: o.int8Activations, results: results,
+            let data = try enc.encode(Report(model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode == .q8, results: results,
                                              peakResidentBytes: rss.peak, fileBytes: fileBytes))
             print(String(decoding: data, as: UTF8.self))
         } else {

@@ -7,8 +7,6 @@ import Transformer
 struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("kv"), help: "KV cache type: f32 or f16.")
     var kvCache = "f32"
-    @Flag(help: "Round activations to int8 per 32-value block in matrix-vector products with Q4_0/Q4_1/Q8_0 weights (llama.cpp's arithmetic; faster, not exact).")
-    var int8Activations = false
     @Option(name: .customLong("threads"), help: "Threads (default: GRM_THREADS or every core).")
     var threadCount: Int?
 
@@ -19,9 +17,8 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
-    /// Applies the thread count and activation mode (before any model work).
+    /// Applies the thread count (before any model work).
     func apply() throws {
-        if int8Activations { QuantMatmul.activationMode = .q8 }
         if let t = threadCount {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
             if t != ThreadPool.shared.threadCount {

@@ -48,26 +48,6 @@ final class SmolLM2InferenceTests: XCTestCase {
         }
     }
 
-    /// The faster path that rounds activations to int8 per block (as llama.cpp's CPU path does)
-    /// lands near llama.cpp's run of the Q4_1 file. Tokens go one at a time, so every product
-    /// takes the int8 kernels (they serve m <= 8 rows).
-    func testInt8ActivationPathMatchesLlamaCppQ4_1() throws {
-        let engine = try smolLM2Engine()
-        let saved = QuantMatmul.activationMode
-        QuantMatmul.activationMode = .q8
-        defer { QuantMatmul.activationMode = saved }
-        for c in try Self.cases("smollm2-q4_1-llamacpp.json") {
-            let seq = try engine.newSequence()
-            var logits: [Float] = []
-            for t in c.tokens { logits = try engine.forward([ForwardRequest(sequence: seq, tokens: [t])])[0]!.scalars() }
-            var worst: Float = 0
-            for pair in c.top20 { worst = max(worst, abs(logits[Int(pair[0])] - Float(pair[1]))) }
-            XCTAssertLessThanOrEqual(worst, 1.0, "top-20 logits for \(c.prompt.suffix(40).debugDescription)")
-            let top5 = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
-            XCTAssertEqual(top5, Set(c.top20.prefix(5).map { Int($0[0]) }), "top-5 set for \(c.prompt.suffix(40).debugDescription)")
-        }
-    }
-
     func testF16CacheStaysClose() throws {
         let path = SmolLM2.path
         let engine = try LlamaInference(path: path, kvType: .f16, contextLength: 512)
