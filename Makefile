@@ -9,7 +9,7 @@ MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
 ## The main job: fetch the default model, build in release mode, and have the generative reward
 ## model judge the bundled examples: 4 sampled judgements per item (principles, summed scores, pick).
 run: deps weights build
-	./.build/release/grm score --model $(MODEL) --data examples/judge-examples.jsonl --k 4 --max-tokens 384
+	./.build/release/grm score --model $(MODEL) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
 test: deps weights

@@ -114,7 +114,7 @@ final class ProgressLine {
     /// Ends the line of the current run.
     func finish() {
         guard current != nil else { return }
-        draw()
+        if lastWidth == 0 { draw() }
         FileHandle.standardError.write(Data("\n".utf8))
         current = nil
         lastWidth = 0

@@ -112,12 +112,13 @@ struct Score: ParsableCommand {
         if shownSample.principles.isEmpty {
             lines.append("  (none found)")
         } else {
-            for p in shownSample.principles {
+            for p in shownSample.principles.prefix(8) {
                 var s = "  - " + p.name
                 if let w = p.weight { s += String(format: " (%g%%)", w * 100) }
                 if !p.detail.isEmpty { s += ": " + excerpt(p.detail, limit: 160) }
                 lines.append(s)
             }
+            if shownSample.principles.count > 8 { lines.append("  ... (\(shownSample.principles.count - 8) more)") }
         }
         lines.append("Analysis (sample \(shownSample.index + 1)): " + (shownSample.analysis.map { excerpt($0) } ?? "(none found)"))
         lines.append("Samples:")
