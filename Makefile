@@ -5,11 +5,11 @@ RELEASE = -c release
 .PHONY: run test build bench deps weights clean
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
-QUESTION ?= In two sentences, why is the sky blue?
 
-## The main job: fetch the default model, build in release mode, answer a sample question (streamed).
+## The main job: fetch the default model, build in release mode, and have the generative reward
+## model judge the bundled examples: 4 sampled judgements per item (principles, summed scores, pick).
 run: deps weights build
-	./.build/release/grm generate --model $(MODEL) --prompt "$(QUESTION)" --max-tokens 128
+	./.build/release/grm score --model $(MODEL) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
 test: deps weights

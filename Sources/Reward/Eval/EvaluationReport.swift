@@ -7,6 +7,8 @@ public struct CurvePoint: Codable, Equatable, Sendable {
     /// Meta-RM-guided voting (top `metaKeep` of the k), when ratings exist.
     public var meta: AccuracyStats?
     public var metaKeep: Int?
+    /// Voting@k accuracy per category (nil in reports written before it was recorded).
+    public var categories: [CategoryAccuracy]?
 }
 
 /// Accuracy for one category.
@@ -52,14 +54,15 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         let maxK = judgements.map(\.samples.count).min() ?? 0
         let hasMeta = !judgements.isEmpty && judgements.allSatisfy { $0.metaRatings != nil }
         let curve: [CurvePoint] = Array(Set(curveKs.filter { $0 >= 1 && $0 <= maxK })).sorted().map { k in
-            var voting = AccuracyStats()
+            var voting = AccuracyTally()
             var meta = AccuracyStats()
             let keep = config?.metaKeep.map { min($0, k) } ?? max(1, k / 2)
             for j in judgements {
-                voting.add(Voting.outcome(j.vote(firstK: k), for: j.item))
+                voting.add(Voting.outcome(j.vote(firstK: k), for: j.item), category: j.item.category)
                 if hasMeta { meta.add(Voting.outcome(j.vote(firstK: k, useMeta: true, metaKeep: keep), for: j.item)) }
             }
-            return CurvePoint(k: k, voting: voting, meta: hasMeta ? meta : nil, metaKeep: hasMeta ? keep : nil)
+            return CurvePoint(k: k, voting: voting.overall, meta: hasMeta ? meta : nil, metaKeep: hasMeta ? keep : nil,
+                              categories: voting.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) })
         }
         return EvaluationReport(model: model, dataset: dataset, config: config, overall: tally.overall,
                                 categories: tally.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) },

@@ -7,10 +7,16 @@ import Transformer
 /// (request.seed, j), so judgements do not depend on the batch or the thread count.
 public final class EngineJudgeGenerator: JudgeGenerator {
     public let generator: Generator
-    /// Called with (sequences finished, sequences in the batch) as samples end, for progress lines.
-    public var onSampleFinished: ((Int, Int) -> Void)?
+    /// Called on the calling thread whenever a sample's text grows (about once per generated token;
+    /// a piece can hold more than one token), with the number of pieces seen so far in this call.
+    /// For live progress lines; exact token counts are in `generatedTokens` once the call returns.
+    public var onText: ((Int) -> Void)?
     /// Generated tokens in the last call (for throughput figures).
     public private(set) var generatedTokens = 0
+    /// Generated tokens over all calls.
+    public private(set) var totalGeneratedTokens = 0
+    /// Text pieces seen so far in the call under way (0 between calls).
+    public private(set) var piecesInCall = 0
 
     public init(generator: Generator) {
         self.generator = generator
@@ -23,8 +29,27 @@ public final class EngineJudgeGenerator: JudgeGenerator {
             GenerationRequest(prompt: tokenizer.encode(r.prompt, addSpecial: false, parseSpecial: true), samples: r.samples, seed: r.seed)
         }
         let sampling = SamplingParameters(temperature: settings.temperature, topP: settings.topP)
-        let out = try generator.generate(work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens))
+        piecesInCall = 0
+        defer { piecesInCall = 0 }
+        let out = try generator.generate(work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens)) {
+            [self] _, _, _ in
+            piecesInCall += 1
+            onText?(piecesInCall)
+        }
         generatedTokens = out.joined().reduce(0) { $0 + $1.ids.count }
+        totalGeneratedTokens += generatedTokens
         return out.map { $0.map(\.text) }
+    }
+}
+
+extension EngineJudgeGenerator {
+    /// Loads a GGUF model: the engine behind the judge, and the model's chat format for the
+    /// judging prompts (`JudgePromptBuilder(chat:)`).
+    public static func load(model path: String, contextLength: Int? = nil) throws
+        -> (generator: EngineJudgeGenerator, chat: JudgeChatFormat) {
+        let file = try GGUFFile(path: path)
+        let generator = Generator(engine: try LlamaInference(gguf: file, contextLength: contextLength),
+                                  tokenizer: try Tokenizer(metadata: file.metadata))
+        return (EngineJudgeGenerator(generator: generator), JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata)))
     }
 }

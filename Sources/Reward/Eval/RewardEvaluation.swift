@@ -1,0 +1,326 @@
+import Foundation
+
+/// How long a run took and how much it generated.
+public struct RunTiming: Codable, Equatable, Sendable {
+    /// Wall time of the run (generation, parsing and voting; model loading excluded).
+    public var seconds: Double
+    public var items: Int
+    /// Generated trajectories (items x samples per item).
+    public var samples: Int
+    /// Generated tokens, when the generator counts them.
+    public var generatedTokens: Int?
+
+    public init(seconds: Double, items: Int, samples: Int, generatedTokens: Int?) {
+        self.seconds = seconds
+        self.items = items
+        self.samples = samples
+        self.generatedTokens = generatedTokens
+    }
+
+    /// Judged items (one judgement = one item's vote over its samples) per minute.
+    public var judgementsPerMinute: Double { seconds > 0 ? Double(items) * 60 / seconds : 0 }
+    /// Sampled trajectories per minute.
+    public var samplesPerMinute: Double { seconds > 0 ? Double(samples) * 60 / seconds : 0 }
+    public var tokensPerSecond: Double? { generatedTokens.map { seconds > 0 ? Double($0) / seconds : 0 } }
+
+    enum CodingKeys: String, CodingKey {
+        case seconds, items, samples, generatedTokens, judgementsPerMinute, samplesPerMinute, tokensPerSecond
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(items, forKey: .items)
+        try c.encode(samples, forKey: .samples)
+        try c.encodeIfPresent(generatedTokens, forKey: .generatedTokens)
+        try c.encode(judgementsPerMinute, forKey: .judgementsPerMinute)
+        try c.encode(samplesPerMinute, forKey: .samplesPerMinute)
+        try c.encodeIfPresent(tokensPerSecond, forKey: .tokensPerSecond)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        items = try c.decode(Int.self, forKey: .items)
+        samples = try c.decode(Int.self, forKey: .samples)
+        generatedTokens = try c.decodeIfPresent(Int.self, forKey: .generatedTokens)
+    }
+}
+
+/// One pass over the data: greedy (temperature 0, one sample) or sampled (K samples at a temperature).
+public struct EvaluationRun: Codable, Equatable, Sendable {
+    /// "greedy" or "sampled".
+    public var name: String
+    public var temperature: Float
+    /// Samples per item.
+    public var k: Int
+    /// Accuracy of the full vote (overall, per category) and, for the sampled run, against k.
+    public var report: EvaluationReport
+    public var timing: RunTiming
+
+    public init(name: String, temperature: Float, k: Int, report: EvaluationReport, timing: RunTiming) {
+        self.name = name
+        self.temperature = temperature
+        self.k = k
+        self.report = report
+        self.timing = timing
+    }
+}
+
+/// Progress of a run, reported after every chunk of items.
+public struct EvaluationProgress: Equatable, Sendable {
+    public var run: String
+    public var itemsDone: Int
+    public var itemsTotal: Int
+    /// Items right so far (under the run's full vote).
+    public var correct: Int
+    /// Seconds since the run started.
+    public var seconds: Double
+
+    public var accuracy: Double { itemsDone > 0 ? Double(correct) / Double(itemsDone) : 0 }
+    /// Seconds left at the rate so far (nil before the first chunk is done).
+    public var eta: Double? {
+        itemsDone > 0 ? seconds / Double(itemsDone) * Double(itemsTotal - itemsDone) : nil
+    }
+}
+
+/// What `RewardEvaluator.evaluate` runs.
+public struct EvaluationSettings: Equatable, Sendable {
+    /// Voting sizes to report; the sampled run draws max(ks) samples per item.
+    public var ks: [Int]
+    /// Temperature of the sampled run (the greedy run uses 0).
+    public var temperature: Float
+    public var topP: Float
+    public var maxTokens: Int
+    public var seed: UInt64
+    /// Items per generator call (the engine batches every sequence of a call).
+    public var batchItems: Int
+
+    public init(ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
+                batchItems: Int = 4) {
+        self.ks = ks
+        self.temperature = temperature
+        self.topP = topP
+        self.maxTokens = maxTokens
+        self.seed = seed
+        self.batchItems = batchItems
+    }
+
+    /// Why the settings cannot run, or nil.
+    public var problem: String? {
+        if ks.isEmpty { return "no k given" }
+        if let bad = ks.first(where: { $0 < 1 }) { return "k = \(bad): every k must be at least 1" }
+        if !(temperature >= 0) || !temperature.isFinite { return "temperature \(temperature) must be finite and >= 0" }
+        if maxTokens < 1 { return "max tokens \(maxTokens) must be at least 1" }
+        if batchItems < 1 { return "batch items \(batchItems) must be at least 1" }
+        return nil
+    }
+
+    /// Samples per item of the sampled run.
+    public var maxK: Int { ks.max() ?? 1 }
+    /// The distinct ks in increasing order.
+    public var sortedKs: [Int] { Array(Set(ks)).sorted() }
+}
+
+/// Runs a generative reward model over labelled items, in chunks of `batchItems` items per
+/// generator call, and times it.
+public final class RewardEvaluator {
+    public let model: GenerativeRewardModel
+    /// Generated tokens so far over all calls, when the generator counts them (for throughput).
+    public var tokenCounter: (() -> Int)?
+
+    public init(model: GenerativeRewardModel, tokenCounter: (() -> Int)? = nil) {
+        self.model = model
+        self.tokenCounter = tokenCounter
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Judges `items` with `config`, `batchItems` items per generator call; `progress` is called
+    /// after each chunk and `onChunk` with each chunk's judgements (in item order).
+    public func judgeAll(_ items: [RewardItem], config: VotingConfig, batchItems: Int, run: String = "",
+                         progress: ((EvaluationProgress) -> Void)? = nil,
+                         onChunk: (([RewardJudgement]) throws -> Void)? = nil) throws -> (judgements: [RewardJudgement], timing: RunTiming) {
+        guard batchItems >= 1 else { throw RewardDataError("batch items = \(batchItems): need at least 1") }
+        let start = RewardEvaluator.now()
+        let tokens0 = tokenCounter?()
+        var out: [RewardJudgement] = []
+        out.reserveCapacity(items.count)
+        var correct = 0
+        progress?(EvaluationProgress(run: run, itemsDone: 0, itemsTotal: items.count, correct: 0, seconds: 0))
+        var i = 0
+        while i < items.count {
+            let chunk = Array(items[i..<min(items.count, i + batchItems)])
+            let judged = try model.judge(chunk, config: config)
+            try onChunk?(judged)
+            correct += judged.filter(\.isCorrect).count
+            out += judged
+            i += chunk.count
+            progress?(EvaluationProgress(run: run, itemsDone: i, itemsTotal: items.count, correct: correct,
+                                         seconds: RewardEvaluator.now() - start))
+        }
+        let tokens = tokens0.flatMap { t0 in tokenCounter.map { $0() - t0 } }
+        return (out, RunTiming(seconds: RewardEvaluator.now() - start, items: items.count,
+                               samples: out.reduce(0) { $0 + $1.samples.count }, generatedTokens: tokens))
+    }
+
+    /// The greedy run (temperature 0, one sample per item) and one sampled run of max(ks) samples
+    /// per item, whose first k samples give the accuracy at every smaller k.
+    public func evaluate(_ items: [RewardItem], settings: EvaluationSettings, model modelName: String? = nil,
+                         dataset: String? = nil, skippedLines: Int = 0,
+                         progress: ((EvaluationProgress) -> Void)? = nil) throws -> RewardEvaluationReport {
+        if let problem = settings.problem { throw RewardDataError(problem) }
+        let greedyConfig = VotingConfig(k: 1, seed: settings.seed,
+                                        settings: GenerationSettings(temperature: 0, topP: 1, maxTokens: settings.maxTokens))
+        let g = try judgeAll(items, config: greedyConfig, batchItems: settings.batchItems, run: "greedy", progress: progress)
+        let greedy = EvaluationRun(name: "greedy", temperature: 0, k: 1,
+                                   report: EvaluationReport.build(g.judgements, config: greedyConfig, model: modelName,
+                                                                  dataset: dataset),
+                                   timing: g.timing)
+        let sampledConfig = VotingConfig(k: settings.maxK, seed: settings.seed,
+                                         settings: GenerationSettings(temperature: settings.temperature, topP: settings.topP,
+                                                                      maxTokens: settings.maxTokens))
+        let s = try judgeAll(items, config: sampledConfig, batchItems: settings.batchItems, run: "sampled", progress: progress)
+        let sampled = EvaluationRun(name: "sampled", temperature: settings.temperature, k: settings.maxK,
+                                    report: EvaluationReport.build(s.judgements, curveKs: settings.ks, config: sampledConfig,
+                                                                   model: modelName, dataset: dataset),
+                                    timing: s.timing)
+        return RewardEvaluationReport(model: modelName, dataset: dataset, items: items.count, skippedLines: skippedLines,
+                                      ks: settings.sortedKs, maxTokens: settings.maxTokens, seed: settings.seed,
+                                      batchItems: settings.batchItems, greedy: greedy, sampled: sampled)
+    }
+}
+
+/// `grm eval`'s result: greedy against voting@k, per category, with 95% intervals and timings.
+public struct RewardEvaluationReport: Codable, Equatable, Sendable {
+    public var model: String?
+    public var dataset: String?
+    /// Items evaluated, and input lines skipped as malformed.
+    public var items: Int
+    public var skippedLines: Int
+    public var ks: [Int]
+    public var maxTokens: Int
+    public var seed: UInt64
+    public var batchItems: Int
+    public var greedy: EvaluationRun
+    public var sampled: EvaluationRun
+
+    public init(model: String?, dataset: String?, items: Int, skippedLines: Int, ks: [Int], maxTokens: Int, seed: UInt64,
+                batchItems: Int, greedy: EvaluationRun, sampled: EvaluationRun) {
+        self.model = model
+        self.dataset = dataset
+        self.items = items
+        self.skippedLines = skippedLines
+        self.ks = ks
+        self.maxTokens = maxTokens
+        self.seed = seed
+        self.batchItems = batchItems
+        self.greedy = greedy
+        self.sampled = sampled
+    }
+
+    /// Wall time of the sampled (k = max) run over the greedy run's.
+    public var sampledOverGreedyTime: Double? {
+        greedy.timing.seconds > 0 ? sampled.timing.seconds / greedy.timing.seconds : nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, dataset, items, skippedLines, ks, maxTokens, seed, batchItems, greedy, sampled, sampledOverGreedyTime
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(model, forKey: .model)
+        try c.encodeIfPresent(dataset, forKey: .dataset)
+        try c.encode(items, forKey: .items)
+        try c.encode(skippedLines, forKey: .skippedLines)
+        try c.encode(ks, forKey: .ks)
+        try c.encode(maxTokens, forKey: .maxTokens)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(batchItems, forKey: .batchItems)
+        try c.encode(greedy, forKey: .greedy)
+        try c.encode(sampled, forKey: .sampled)
+        try c.encodeIfPresent(sampledOverGreedyTime, forKey: .sampledOverGreedyTime)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        items = try c.decode(Int.self, forKey: .items)
+        skippedLines = try c.decode(Int.self, forKey: .skippedLines)
+        ks = try c.decode([Int].self, forKey: .ks)
+        maxTokens = try c.decode(Int.self, forKey: .maxTokens)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        batchItems = try c.decode(Int.self, forKey: .batchItems)
+        greedy = try c.decode(EvaluationRun.self, forKey: .greedy)
+        sampled = try c.decode(EvaluationRun.self, forKey: .sampled)
+    }
+
+    /// Pretty-printed JSON with sorted keys.
+    public func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+    }
+
+    /// One column per run/k: (header, overall stats, stats by category).
+    var columns: [(title: String, overall: AccuracyStats, byCategory: [String: AccuracyStats])] {
+        var out = [("greedy", greedy.report.overall,
+                    Dictionary(uniqueKeysWithValues: greedy.report.categories.map { ($0.category, $0.stats) }))]
+        for p in sampled.report.curve {
+            out.append(("voting@\(p.k)", p.voting,
+                        Dictionary(uniqueKeysWithValues: (p.categories ?? []).map { ($0.category, $0.stats) })))
+        }
+        return out
+    }
+
+    static func cell(_ s: AccuracyStats?) -> String {
+        guard let s, s.total > 0 else { return "" }
+        return MarkdownTable.percent(s.accuracy) + " (" + MarkdownTable.interval(s.interval95) + ")"
+    }
+
+    /// Accuracy % (95% interval) by category for greedy and each k, how the overall misses split
+    /// into wrong picks, ties and parse failures, and the timings.
+    public func markdown() -> String {
+        let cols = columns
+        let names = Set(greedy.report.categories.map(\.category) + sampled.report.categories.map(\.category)).sorted()
+        var rows: [[String]] = names.map { name in
+            let n = greedy.report.categories.first { $0.category == name }?.stats.total ?? 0
+            return [name, String(n)] + cols.map { RewardEvaluationReport.cell($0.byCategory[name]) }
+        }
+        rows.append(["**overall**", String(items)] + cols.map { RewardEvaluationReport.cell($0.overall) })
+        var out = "Accuracy % (95% Wilson interval); ties and parse failures count as wrong.\n\n"
+        out += MarkdownTable.render(header: ["category", "items"] + cols.map(\.title),
+                                    alignRight: [false] + Array(repeating: true, count: cols.count + 1), rows: rows)
+        out += "\n" + MarkdownTable.render(
+            header: ["run", "correct", "wrong", "ties", "parse failures", "samples parsed %"],
+            alignRight: [false, true, true, true, true, true],
+            rows: cols.map { c in
+                let parsed = c.title == "greedy" ? greedy.report.samples.parseRate : sampled.report.samples.parseRate
+                return [c.title, String(c.overall.correct), String(c.overall.wrong), String(c.overall.ties),
+                        String(c.overall.parseFailures), MarkdownTable.percent(parsed)]
+            })
+        out += "\n" + MarkdownTable.render(
+            header: ["run", "samples/item", "wall s", "judgements/min", "samples/min", "tokens/s", "time vs greedy"],
+            alignRight: [false, true, true, true, true, true, true],
+            rows: [greedy, sampled].map { r in
+                let t = r.timing
+                let ratio = r.name == "greedy" ? "1.00x" : sampledOverGreedyTime.map { String(format: "%.2fx", $0) } ?? ""
+                return ["\(r.name) (T=\(String(format: "%g", r.temperature)))", String(r.k), String(format: "%.1f", t.seconds),
+                        String(format: "%.1f", t.judgementsPerMinute), String(format: "%.1f", t.samplesPerMinute),
+                        t.tokensPerSecond.map { String(format: "%.1f", $0) } ?? "", ratio]
+            })
+        if skippedLines > 0 { out += "\n\(skippedLines) malformed input line(s) skipped.\n" }
+        return out
+    }
+
+    /// Accuracy (%) against k with 95% intervals: voting@k, and greedy as a point at k = 1.
+    public func accuracyPlot(title: String = "Accuracy against k") -> SVGLinePlot {
+        var plot = sampled.report.accuracyPlot(title: title)
+        let g = greedy.report.overall, ci = g.interval95
+        plot.series.append(.init(name: "greedy", points: [.init(x: 1, y: g.accuracy * 100, low: ci.low * 100,
+                                                                 high: ci.high * 100)]))
+        return plot
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import Reward
+import Transformer
+
+/// `grm score`: judge items with k samples and show or save every trajectory and the vote.
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score responses with the generative reward model: k sampled judgements and their vote.",
+        discussion: """
+            Items come from --data (labelled JSONL) or from the command line (--prompt TEXT --response A
+            --response B ...; no label). Each sample shows the responses in its own shuffled order; its
+            scores are mapped back to the original order and summed. The pick is the response with the
+            highest sum (none on a tie). Without --out the result is printed readably (--json: JSON lines);
+            --out writes JSONL atomically.
+            """)
+
+    @OptionGroup var judge: JudgeModelOptions
+    @Option(help: "Labelled items to score (JSONL).")
+    var data: String?
+    @Option(help: "One query to judge (with --response, repeatable).")
+    var prompt: String?
+    @Option(name: .customLong("response"), help: "A response to --prompt (repeat for each response).")
+    var responses: [String] = []
+    @Option(help: "Samples per item.")
+    var k = 8
+    @Option(help: "Sampling temperature (0 = greedy: every sample is the same).")
+    var temperature: Float = 0.5
+    @Option(help: "Score only the first N items of --data.")
+    var limit: Int?
+    @Flag(help: "Skip malformed lines of --data (reported and counted) instead of stopping.")
+    var skipInvalid = false
+    @Option(help: "Write the scored items here as JSONL (atomically).")
+    var out: String?
+    @Flag(help: "Print JSON (one object per item) instead of the readable form.")
+    var json = false
+
+    func validate() throws {
+        try judge.validateJudge()
+        if (data == nil) == (prompt == nil) { throw ValidationError("give either --data FILE or --prompt TEXT with --response") }
+        if prompt != nil && responses.isEmpty { throw ValidationError("--prompt needs at least one --response") }
+        if data != nil && !responses.isEmpty { throw ValidationError("--response goes with --prompt, not --data") }
+        if k < 1 { throw ValidationError("--k must be at least 1") }
+        if !(temperature >= 0) || !temperature.isFinite { throw ValidationError("--temperature must be finite and >= 0") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        let items: [RewardItem]
+        let labelled = data != nil
+        if let data {
+            items = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm score").items
+        } else {
+            // No label is known: the placeholder only satisfies RewardItem and is never reported.
+            items = [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
+        }
+        let config = VotingConfig(k: k, seed: judge.seed,
+                                  settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
+        let (engine, grm) = try judge.load()
+        let progress = ProgressLine(showAccuracy: false) { engine.totalGeneratedTokens + engine.piecesInCall }
+        engine.onText = { _ in progress.tick() }
+        let writer = try out.map { try AtomicFileWriter(path: $0) }
+        var shown = 0
+        do {
+            let result = try RewardEvaluator(model: grm, tokenCounter: { engine.totalGeneratedTokens }).judgeAll(
+                items, config: config, batchItems: judge.batchItems, run: "scoring", progress: { progress.update($0) },
+                onChunk: { chunk in
+                    for j in chunk {
+                        let line = try j.scoredJSON(labelled: labelled).serialized()
+                        if let writer {
+                            try writer.write(line + "\n")
+                        } else {
+                            progress.clear()
+                            shown += 1
+                            print(json ? line : Score.readable(j, number: shown, labelled: labelled))
+                        }
+                    }
+                })
+            progress.finish()
+            try writer?.commit()
+            let t = result.timing
+            let right = result.judgements.filter(\.isCorrect).count
+            printError(String(format: "grm score: %d items x %d samples in %.1f s (%.1f tok/s)", t.items, k, t.seconds,
+                              t.tokensPerSecond ?? 0)
+                       + (labelled ? ", \(right)/\(t.items) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
+        } catch let error as RewardDataError {
+            progress.finish()
+            printError("grm score: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Whitespace runs collapsed, cut to `limit` characters.
+    static func excerpt(_ text: String, limit: Int = 400) -> String {
+        let flat = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return flat.count <= limit ? flat : String(flat.prefix(limit)) + " ..."
+    }
+
+    /// One judged item for people: the query and responses, the principles and an analysis excerpt
+    /// of one sample (the first parsed one that has principles), every sample's scores, the sums and the pick.
+    static func readable(_ j: RewardJudgement, number: Int, labelled: Bool) -> String {
+        let item = j.item
+        var lines: [String] = []
+        var title = "=== Item \(number)"
+        if let id = item.id { title += " (\(id)" + (item.category.map { ", \($0)" } ?? "") + ")" }
+        lines.append(title + " ===")
+        lines.append("Query: " + excerpt(item.query, limit: 300))
+        for (i, r) in item.responses.enumerated() { lines.append("  Response \(i + 1): " + excerpt(r, limit: 200)) }
+        let shownSample = j.samples.first { $0.scores != nil && !$0.principles.isEmpty }
+            ?? j.samples.first { !$0.principles.isEmpty } ?? j.samples[0]
+        lines.append("Principles (sample \(shownSample.index + 1)):")
+        if shownSample.principles.isEmpty {
+            lines.append("  (none found)")
+        } else {
+            for p in shownSample.principles.prefix(8) {
+                var s = "  - " + p.name
+                if let w = p.weight { s += String(format: " (%g%%)", w * 100) }
+                if !p.detail.isEmpty { s += ": " + excerpt(p.detail, limit: 160) }
+                lines.append(s)
+            }
+            if shownSample.principles.count > 8 { lines.append("  ... (\(shownSample.principles.count - 8) more)") }
+        }
+        lines.append("Analysis (sample \(shownSample.index + 1)): " + (shownSample.analysis.map { excerpt($0) } ?? "(none found)"))
+        lines.append("Samples:")
+        for s in j.samples {
+            let shownOrder = s.order.shownToOriginal.map { String($0 + 1) }.joined(separator: ",")
+            if let scores = s.scores {
+                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)"
+                             + (labelled ? (s.isCorrect ? "  right" : "  wrong") : ""))
+            } else {
+                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))")
+            }
+        }
+        var verdict = "Summed scores: \(j.vote.totals) over \(j.vote.voters) parsed sample(s) -> "
+        if item.responses.count == 1 {
+            verdict += j.vote.predictedLabel.map { "predicted label \($0)" } ?? (j.vote.voters == 0 ? "no vote" : "undecided (tie)")
+        } else {
+            verdict += j.vote.pick.map { "pick: Response \($0 + 1)" } ?? (j.vote.voters == 0 ? "no pick (nothing parsed)" : "no pick (tie)")
+        }
+        lines.append(verdict)
+        if labelled {
+            let label: String
+            switch item.label {
+            case .binary(let l): label = "label \(l)"
+            default: label = item.bestIndex.map { "best is Response \($0 + 1)" } ?? "no unique best"
+            }
+            lines.append("Label: \(label) -> \(j.outcome.rawValue)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import XCTest
+@testable import Reward
+
+/// The real engine behind the judge, on the default model (skipped when weights/ has no model).
+final class EngineJudgeGeneratorTests: XCTestCase {
+    /// <repo>/weights/SmolLM2-135M-Instruct.Q4_1.gguf, from this file's location.
+    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("weights/SmolLM2-135M-Instruct.Q4_1.gguf").path
+
+    func testJudgesOneItemReproducibly() throws {
+        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
+            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
+        }
+        let (engine, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
+        let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
+        let item = try RewardItem(id: "sum", category: "arithmetic", query: "What is 2 + 2?",
+                                  responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let config = VotingConfig(k: 2, seed: 7, settings: GenerationSettings(temperature: 0.5, maxTokens: 64))
+        var pieces = 0
+        engine.onText = { n in pieces = n }
+
+        let first = try grm.judge(item, config: config)
+        XCTAssertEqual(first.samples.count, 2)
+        XCTAssertEqual(first.samples.map(\.index), [0, 1])
+        XCTAssertTrue(first.samples.allSatisfy { !$0.text.isEmpty })
+        XCTAssertGreaterThan(engine.generatedTokens, 0)
+        XCTAssertLessThanOrEqual(engine.generatedTokens, 2 * 64)
+        XCTAssertGreaterThan(pieces, 0)
+        XCTAssertLessThanOrEqual(pieces, engine.generatedTokens)
+        XCTAssertEqual(engine.piecesInCall, 0, "reset after the call")
+        for s in first.samples {
+            // Scores, when the small model manages to write them, are in range and in original order.
+            if let scores = s.scores { XCTAssertEqual(scores, s.order.toOriginal(try s.output.scores.get())) }
+        }
+        XCTAssertEqual(first.vote.voters, first.samples.filter { $0.scores != nil }.count)
+
+        let tokensAfterFirst = engine.totalGeneratedTokens
+        let again = try grm.judge(item, config: config)
+        XCTAssertEqual(again.samples.map(\.text), first.samples.map(\.text), "same seed, same texts")
+        XCTAssertEqual(again.samples.map(\.order), first.samples.map(\.order))
+        XCTAssertEqual(engine.totalGeneratedTokens, 2 * tokensAfterFirst)
+
+        // A different seed draws other samples (64 tokens at temperature 0.5 virtually never coincide).
+        var other = config
+        other.seed = 8
+        let different = try grm.judge(item, config: other)
+        XCTAssertNotEqual(different.samples.map(\.text), first.samples.map(\.text))
+    }
+}
