@@ -1,4 +1,7 @@
 import Foundation
+#if arch(x86_64) && GRM_AVX2
+import _Builtin_intrinsics.intel
+#endif
 
 /// Causal grouped-query attention of new query rows against a key/value cache, for inference
 /// (no tape). One call serves a whole batch: several sequences, each with any number of new rows
@@ -173,6 +176,9 @@ public enum CachedAttention {
         let stride: Int
 
         @inline(__always) func run<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
+#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+            if headDim == 64 { return run64(parts, E.self) }
+#endif
             // Scores, part by part, up to the visible length.
             var base = 0
             for part in parts where base < visible {
@@ -203,6 +209,71 @@ public enum CachedAttention {
         }
     }
 }
+
+#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+extension CachedAttention.Job {
+    typealias V8 = SIMD8<Float>
+
+    /// Heads of 64 values (SmolLM2, Llama 3.2 1B, Qwen2 0.5B): the query held in eight registers,
+    /// four keys per step (four independent FMA chains, summed by one horizontal-add tree), and
+    /// the output accumulated in registers across the values.
+    @inline(__always) func run64<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
+        for h in 0..<group {
+            let qh = q + h * headDim, sh = scores + h * stride
+            let q0 = load(qh), q1 = load(qh + 8), q2 = load(qh + 16), q3 = load(qh + 24)
+            let q4 = load(qh + 32), q5 = load(qh + 40), q6 = load(qh + 48), q7 = load(qh + 56)
+            @inline(__always) func dot(_ k: UnsafeRawPointer) -> V8 {
+                let a = (q0 * E.load(k, 0)).addingProduct(q1, E.load(k, 8)).addingProduct(q2, E.load(k, 16))
+                    .addingProduct(q3, E.load(k, 24))
+                let b = (q4 * E.load(k, 32)).addingProduct(q5, E.load(k, 40)).addingProduct(q6, E.load(k, 48))
+                    .addingProduct(q7, E.load(k, 56))
+                return a + b
+            }
+            var base = 0
+            for part in parts where base < visible {
+                let n = min(part.count, visible - base)
+                let row = kvDim * E.bytes, first = part.keys + offset * E.bytes
+                var j = 0
+                while j + 4 <= n {
+                    let k = first + j * row
+                    let t0 = _mm256_hadd_ps(m(dot(k)), m(dot(k + row)))
+                    let t1 = _mm256_hadd_ps(m(dot(k + 2 * row)), m(dot(k + 3 * row)))
+                    let u = unsafeBitCast(_mm256_hadd_ps(t0, t1), to: V8.self)
+                    UnsafeMutableRawPointer(sh + base + j).storeBytes(of: (u.lowHalf + u.highHalf) * scale, as: SIMD4<Float>.self)
+                    j += 4
+                }
+                while j < n { sh[base + j] = scale * dot(first + j * row).sum(); j += 1 }
+                base += n
+            }
+            Softmax.row(sh, sh, count: visible)
+            var o0 = V8(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0
+            base = 0
+            for part in parts where base < visible {
+                let n = min(part.count, visible - base)
+                let row = kvDim * E.bytes
+                var v = part.values + offset * E.bytes
+                for j in 0..<n {
+                    let p = V8(repeating: sh[base + j])
+                    o0 = o0.addingProduct(p, E.load(v, 0)); o1 = o1.addingProduct(p, E.load(v, 8))
+                    o2 = o2.addingProduct(p, E.load(v, 16)); o3 = o3.addingProduct(p, E.load(v, 24))
+                    o4 = o4.addingProduct(p, E.load(v, 32)); o5 = o5.addingProduct(p, E.load(v, 40))
+                    o6 = o6.addingProduct(p, E.load(v, 48)); o7 = o7.addingProduct(p, E.load(v, 56))
+                    v += row
+                }
+                base += n
+            }
+            let oh = UnsafeMutableRawPointer(out + h * headDim)
+            oh.storeBytes(of: o0, as: V8.self); oh.storeBytes(of: o1, toByteOffset: 32, as: V8.self)
+            oh.storeBytes(of: o2, toByteOffset: 64, as: V8.self); oh.storeBytes(of: o3, toByteOffset: 96, as: V8.self)
+            oh.storeBytes(of: o4, toByteOffset: 128, as: V8.self); oh.storeBytes(of: o5, toByteOffset: 160, as: V8.self)
+            oh.storeBytes(of: o6, toByteOffset: 192, as: V8.self); oh.storeBytes(of: o7, toByteOffset: 224, as: V8.self)
+        }
+    }
+
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+    @inline(__always) func m(_ v: V8) -> __m256 { unsafeBitCast(v, to: __m256.self) }
+}
+#endif
 
 /// How attention reads a cached row of f32 or f16 values.
 protocol KVRow {
