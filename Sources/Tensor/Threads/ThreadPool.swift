@@ -16,7 +16,14 @@ import Darwin
 public final class ThreadPool: @unchecked Sendable {
     /// The pool the kernels use. Sized by `GRM_THREADS` if set, else by the number of cores.
     /// Replace it to change the thread count (tests do, to check results do not depend on it).
-    nonisolated(unsafe) public static var shared = ThreadPool(threads: ThreadPool.defaultThreadCount)
+    nonisolated(unsafe) public static var shared = ThreadPool(threads: ThreadPool.defaultThreadCount,
+                                                             spinMicroseconds: ThreadPool.defaultSpinMicroseconds)
+
+    /// How long idle workers spin before sleeping: `GRM_SPIN_US`, else 200 µs.
+    public static var defaultSpinMicroseconds: Int {
+        if let s = ProcessInfo.processInfo.environment["GRM_SPIN_US"], let n = Int(s), n >= 0 { return n }
+        return 200
+    }
 
     public static var defaultThreadCount: Int {
         if let s = ProcessInfo.processInfo.environment["GRM_THREADS"], let n = Int(s), n > 0 { return n }
