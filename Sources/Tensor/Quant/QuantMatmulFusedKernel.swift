@@ -1,3 +1,4 @@
+import COpenBLAS
 /// The fused kernels' loops (formats and the scheme in QuantMatmulFused.swift).
 ///
 /// Per element (activation row i, W row j), always: for each 32-value sub-block b in order,
@@ -118,6 +119,19 @@ extension QuantMatmul {
         F.hasOffset ? acc.total + offsetDot(c, xs, nb) : acc.total
     }
 
+    /// Weight rows are streamed from memory once per call: without hints the kernels keep too few
+    /// cache misses in flight (measured: 3.8 GB/s for a 1-row Q4_1 or Q8_0 product at 49152x576,
+    /// against 14 GB/s of plain reads). Each group of rows asks for the group this many groups
+    /// ahead (m = 1: groups of four rows; m >= 2: single rows, `prefetchRows` ahead).
+    nonisolated(unsafe) static var prefetchGroups = 2
+    nonisolated(unsafe) static var prefetchRows = 4
+
+    /// Prefetch hints for `bytes` bytes from `p`, one per 64-byte line.
+    @inline(always) static func prefetch(_ p: UnsafeRawPointer, _ bytes: Int) {
+        var o = 0
+        while o < bytes { grm_prefetch(p + o); o += 64 }
+    }
+
     /// m = 1: W rows j0..<j1, four at a time (four independent chains; the activations loaded once).
     @inline(never)
     static func fusedVec4<F: FusedFormat>(_: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
@@ -127,6 +141,7 @@ extension QuantMatmul {
         var j = j0
         while j + 4 <= j1 {
             let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w0 + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
             var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
             for sb in 0..<nsb {
                 let o = sb * F.blockBytes
@@ -161,6 +176,7 @@ extension QuantMatmul {
         let nb = a.nb, nsb = nb / F.subBlocks, ldx = a.ldx, n = R.count
         for j in j0..<j1 {
             let wr = a.w + j * a.rowBytes
+            if j + prefetchRows < j1 { prefetch(wr + prefetchRows * a.rowBytes, a.rowBytes) }
             var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
             for sb in 0..<nsb {
                 for u in 0..<F.subBlocks {
