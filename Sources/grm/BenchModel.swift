@@ -41,11 +41,7 @@ struct ModelBench {
         let o = options
         guard o.p >= 0, o.n >= 0, o.r > 0 else { throw ValidationError("-p and -n must be >= 0 and -r > 0") }
         guard let kvType = KVCacheType(rawValue: o.kv) else { throw ValidationError("--kv must be f32 or f16") }
-        if let t = o.t {
-            guard t > 0 else { throw ValidationError("-t must be positive") }
-            ThreadPool.shared.shutdown()
-            ThreadPool.shared = ThreadPool(threads: t)
-        }
+        if let t = o.t { try EngineOptions.useThreads(t, option: "-t") }
         let context = max(o.p, o.n, 256 + o.n) + 1
         let engine = try LlamaInference(path: o.model!, kvType: kvType, contextLength: context)
         guard context <= engine.config.contextLength else {
@@ -101,7 +97,7 @@ struct ModelBench {
                 })
             }
         }
-        let rss = ResidentMemory.current()
+        let peak = peakResidentBytes()
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: o.model!)[.size] as? Int) ?? 0
         if o.json {
             struct Report: Codable {
@@ -111,7 +107,7 @@ struct ModelBench {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try enc.encode(Report(model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode == .q8, results: results,
-                                             peakResidentBytes: rss.peak, fileBytes: fileBytes))
+                                             peakResidentBytes: peak, fileBytes: fileBytes))
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("| model | threads | test | t/s |")
@@ -120,19 +116,7 @@ struct ModelBench {
             for r in results {
                 print(String(format: "| %@ | %d | %@ | %.2f ± %.2f |", name, ThreadPool.shared.threadCount, r.test, r.mean, r.sd))
             }
-            print(String(format: "peak resident memory %.1f MB (file %.1f MB)", Double(rss.peak) / 1e6, Double(fileBytes) / 1e6))
+            print(String(format: "peak resident memory %.1f MB (file %.1f MB)", Double(peak) / 1e6, Double(fileBytes) / 1e6))
         }
-    }
-}
-
-/// The process's resident memory from /proc/self/status (0 where unavailable).
-enum ResidentMemory {
-    static func current() -> (now: Int, peak: Int) {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-        func kb(_ key: String) -> Int {
-            guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
-            return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0) * 1024
-        }
-        return (kb("VmRSS:"), kb("VmHWM:"))
     }
 }

@@ -19,12 +19,22 @@ struct EngineOptions: ParsableArguments {
 
     /// Applies the thread count (before any model work).
     func apply() throws {
-        if let t = threadCount {
-            guard t > 0 else { throw ValidationError("--threads must be positive") }
-            if t != ThreadPool.shared.threadCount {
-                ThreadPool.shared.shutdown()
-                ThreadPool.shared = ThreadPool(threads: t)
-            }
+        if let t = threadCount { try EngineOptions.useThreads(t, option: "--threads") }
+    }
+
+    /// Replaces the shared pool with one of `t` threads.
+    static func useThreads(_ t: Int, option: String) throws {
+        guard t > 0 else { throw ValidationError("\(option) must be positive") }
+        if t != ThreadPool.shared.threadCount {
+            ThreadPool.shared.shutdown()
+            ThreadPool.shared = ThreadPool(threads: t)
         }
     }
+}
+
+/// The process's peak resident memory in bytes (getrusage; Linux reports kilobytes).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Int(usage.ru_maxrss) * 1024
 }

@@ -51,10 +51,8 @@ struct TrainBench: ParsableCommand {
                          t3.timeIntervalSince(t2), total, Double(batch * seq) / total))
             if s > 0 { times.append(total) }
         }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         print(String(format: "mean %.2fs per step, %.1f tokens/s; peak RSS %.2f GiB",
-                     mean, Double(batch * seq) / mean, Double(usage.ru_maxrss) / 1_048_576))
+                     mean, Double(batch * seq) / mean, Double(peakResidentBytes()) / 1_073_741_824))
     }
 }

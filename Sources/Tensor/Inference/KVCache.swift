@@ -144,8 +144,9 @@ public final class KVSequence: @unchecked Sendable {
             (own.keys + offset).assumingMemoryBound(to: Float.self).update(from: key, count: kvDim)
             (own.values + offset).assumingMemoryBound(to: Float.self).update(from: value, count: kvDim)
         case .f16:
-            Half.fromFloatSerial(key, (own.keys + offset).assumingMemoryBound(to: UInt16.self), count: kvDim)
-            Half.fromFloatSerial(value, (own.values + offset).assumingMemoryBound(to: UInt16.self), count: kvDim)
+            // (Rows far below Bulk's 64 K-value grain: converted on the calling thread.)
+            Half.fromFloat(key, (own.keys + offset).assumingMemoryBound(to: UInt16.self), count: kvDim)
+            Half.fromFloat(value, (own.values + offset).assumingMemoryBound(to: UInt16.self), count: kvDim)
         }
     }
 
@@ -180,18 +181,5 @@ public final class KVSequence: @unchecked Sendable {
         let o = own.rowOffset(layer: layer, position: 0)
         out.append((UnsafeRawPointer(own.keys + o), UnsafeRawPointer(own.values + o), own.count + extra))
         return out
-    }
-}
-
-extension Half {
-    /// f32 -> f16 on the calling thread (short rows such as one cached key).
-    @inline(__always) static func fromFloatSerial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count n: Int) {
-        var i = 0
-        while i + Vec.scalarCount <= n {
-            let f = UnsafeRawPointer(src + i).loadUnaligned(as: Vec.self)
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: HVec(f), as: HVec.self)
-            i += Vec.scalarCount
-        }
-        while i < n { dst[i] = fromFloat(src[i]); i += 1 }
     }
 }

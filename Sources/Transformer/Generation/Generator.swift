@@ -43,7 +43,7 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// The tokenizer's end-of-generation ids (EOS, EOT, ...): the default stop tokens.
-    public var defaultStopTokens: Set<Int32> { Set(tokenizer.vocabulary.endOfGeneration.map { Int32($0) }) }
+    public var defaultStopTokens: Set<Int32> { tokenizer.vocabulary.endOfGeneration }
 
     /// Generates `samples` continuations of every request. `stop.maxTokens` (or the context) bounds
     /// each continuation. `onText(request, sample, text)` receives text as soon as it is final.
@@ -131,10 +131,10 @@ public final class Generator: @unchecked Sendable {
             s.ids.append(t.id); s.logprobs.append(t.logprob); s.history.append(t.id)
             let piece = stopTokens.stopTokens.contains(t.id) ? "" : s.decoder.push(t.id)
             var decision = s.matcher.accept(token: t.id, text: piece)
-            if decision.reason == nil, s.sequence.remaining == 0 {
-                decision = StopDecision(text: decision.text + s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish(),
-                                        reason: .length)
-            } else if decision.reason == .length {
+            // Out of room in the cache: a length stop like `maxTokens`. Either way, release what the
+            // decoder and the matcher still hold.
+            if decision.reason == nil, s.sequence.remaining == 0 { decision.reason = .length }
+            if decision.reason == .length {
                 decision.text += s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish()
             }
             s.text += decision.text
