@@ -9,22 +9,22 @@ public final class Storage: @unchecked Sendable {
     public let byteCount: Int
     private let owner: AnyObject?
     private let owns: Bool
+    /// Bytes reserved for an owned buffer (its size class in `BufferCache`).
+    private let capacity: Int
 
     public static let alignment = 64
 
     /// Allocates `byteCount` zeroed bytes.
-    public init(byteCount: Int) {
-        self.byteCount = byteCount
-        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Storage.alignment)
+    public convenience init(byteCount: Int) {
+        self.init(uninitializedByteCount: byteCount)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
-        owner = nil
-        owns = true
     }
 
     /// Allocates `byteCount` bytes without clearing them (for outputs every byte of which is written).
+    /// Large buffers come from `BufferCache.shared`, which reuses freed ones.
     public init(uninitializedByteCount byteCount: Int) {
         self.byteCount = byteCount
-        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: Storage.alignment)
+        (base, capacity) = BufferCache.shared.allocate(byteCount: byteCount, alignment: Storage.alignment)
         owner = nil
         owns = true
     }
@@ -35,10 +35,11 @@ public final class Storage: @unchecked Sendable {
         self.byteCount = byteCount
         self.owner = owner
         owns = false
+        capacity = 0
     }
 
     deinit {
-        if owns { base.deallocate() }
+        if owns { BufferCache.shared.release(base, capacity: capacity) }
     }
 
     @inline(__always) public func floats() -> UnsafeMutablePointer<Float> {
