@@ -122,6 +122,10 @@ final class CheckpointTests: XCTestCase {
         refuses(Checkpoint(step: 0, parameters: [long: Tensor(1)]), "'\(long)'")
         refuses(Checkpoint(step: 0, optimizerTensors: [String(repeating: "k", count: 54): Tensor(1)]), "64 bytes")
         refuses(Checkpoint(step: 0, parameters: ["h": Tensor(1).converted(to: .f16)]), "'h' is f16")
+        XCTAssertThrowsError(try Checkpoint(step: -1).write(gguf: path)) {
+            XCTAssertEqual(($0 as? CheckpointError)?.kind, .badMetadata)
+            XCTAssertTrue("\($0)".contains("step -1 is negative"), "\($0)")
+        }
         // The longest names ggml reads are fine.
         let ok = Checkpoint(step: 0, parameters: [String(repeating: "p", count: 63): Tensor(1)],
                             optimizerTensors: [String(repeating: "k", count: 53): Tensor(2)])
@@ -293,7 +297,13 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual((first + rest).map(\.bitPattern), all.map(\.bitPattern), "tied \(tied)")
             XCTAssertEqual(fresh.parameters.map { $0.value.scalars() }, straight.parameters.map { $0.value.scalars() })
 
-            // Saving with a config the parameters do not fit is refused.
+            // Saving with a config the parameters do not fit, or that GGUF cannot describe, is refused.
+            var halves = config
+            halves.ropeLayout = .halves
+            XCTAssertThrowsError(try Checkpoint(step: 3, parameters: model.parameters, optimizer: nil).write(gguf: path, model: halves)) {
+                XCTAssertEqual(($0 as? CheckpointError)?.kind, .badMetadata)
+                XCTAssertTrue("\($0)".contains("adjacent pairs"), "\($0)")
+            }
             var wrong = config
             wrong.ffnDim = 40
             XCTAssertThrowsError(try Checkpoint(step: 3, parameters: model.parameters, optimizer: nil).write(gguf: path, model: wrong)) {

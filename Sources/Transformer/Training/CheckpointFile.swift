@@ -35,12 +35,13 @@ extension Checkpoint {
         func fail(_ message: String, _ gguf: GGUFError? = nil) -> CheckpointError {
             CheckpointError(.badTensor, path: path, message, gguf: gguf)
         }
+        guard step >= 0 else { throw CheckpointError(.badMetadata, path: path, "step \(step) is negative") }
         var meta = GGUFMetadata()
         if let model {
-            do {
-                _ = try LlamaWeights(config: model) { parameters[$0] }
-                meta = try model.ggufMetadata(name: name)
-            } catch {
+            do { meta = try model.ggufMetadata(name: name) } catch {
+                throw CheckpointError(.badMetadata, path: path, "the model's config cannot be written: \(error)")
+            }
+            do { _ = try LlamaWeights(config: model) { parameters[$0] } } catch {
                 throw fail("the parameters are not a model of the given config: \(error)")
             }
             // Readers take a separate output.weight to mean untied embeddings.
