@@ -2,7 +2,9 @@ import Tensor
 
 /// A Llama-style decoder whose parameters are autograd variables, for training from scratch.
 ///
-/// Weights are stored [out, in] (as GGUF and PyTorch keep them) and applied as x W^T.
+/// Weights are stored [out, in] (as GGUF and PyTorch keep them) and applied as x W^T. Each
+/// variable is named as its GGUF tensor ("token_embd.weight", "blk.0.attn_q.weight", ...,
+/// "output_norm.weight", "output.weight"), so checkpoints of the model are loadable GGUF models.
 /// Activations run on [B*T, dim] rows; attention is the fused causal GQA kernel.
 public final class LlamaModel {
     public struct Layer {
@@ -34,20 +36,20 @@ public final class LlamaModel {
             Variable(Tensor(shape: [n], repeating: 1), requiresGrad: true, name: name)
         }
         let d = config.dim, kv = config.kvHeads * config.headDim
-        tokenEmbedding = weight([config.vocabSize, d], "token_embd", std: std)
+        tokenEmbedding = weight([config.vocabSize, d], "token_embd.weight", std: std)
         layers = (0..<config.layers).map { i in
-            Layer(attnNorm: ones(d, "blk.\(i).attn_norm"),
-                  wq: weight([d, d], "blk.\(i).attn_q", std: std),
-                  wk: weight([kv, d], "blk.\(i).attn_k", std: std),
-                  wv: weight([kv, d], "blk.\(i).attn_v", std: std),
-                  wo: weight([d, d], "blk.\(i).attn_output", std: residualStd),
-                  mlpNorm: ones(d, "blk.\(i).ffn_norm"),
-                  wGate: weight([config.ffnDim, d], "blk.\(i).ffn_gate", std: std),
-                  wUp: weight([config.ffnDim, d], "blk.\(i).ffn_up", std: std),
-                  wDown: weight([d, config.ffnDim], "blk.\(i).ffn_down", std: residualStd))
+            Layer(attnNorm: ones(d, "blk.\(i).attn_norm.weight"),
+                  wq: weight([d, d], "blk.\(i).attn_q.weight", std: std),
+                  wk: weight([kv, d], "blk.\(i).attn_k.weight", std: std),
+                  wv: weight([kv, d], "blk.\(i).attn_v.weight", std: std),
+                  wo: weight([d, d], "blk.\(i).attn_output.weight", std: residualStd),
+                  mlpNorm: ones(d, "blk.\(i).ffn_norm.weight"),
+                  wGate: weight([config.ffnDim, d], "blk.\(i).ffn_gate.weight", std: std),
+                  wUp: weight([config.ffnDim, d], "blk.\(i).ffn_up.weight", std: std),
+                  wDown: weight([d, config.ffnDim], "blk.\(i).ffn_down.weight", std: residualStd))
         }
-        finalNorm = ones(d, "output_norm")
-        output = config.tiedEmbeddings ? tokenEmbedding : weight([config.vocabSize, d], "output", std: std)
+        finalNorm = ones(d, "output_norm.weight")
+        output = config.tiedEmbeddings ? tokenEmbedding : weight([config.vocabSize, d], "output.weight", std: std)
         rope = RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout)
     }
 

@@ -108,15 +108,22 @@ public final class ToyTrainer {
         return (Double(right) / Double(count), Double(digitsRight) / Double(count * task.digits))
     }
 
-    /// Saves parameters, optimiser state and the step, atomically.
+    /// Saves parameters, optimiser state and the step to a GGUF checkpoint, atomically; the file
+    /// also loads as a model (`LlamaInference(gguf:)`).
     public func save(to path: String) throws {
         try Checkpoint(step: step, parameters: model.parameters, optimizer: optimizer,
-                       metadata: ["task": task.kind.rawValue, "digits": "\(task.digits)"]).write(to: path)
+                       metadata: ["task": task.kind.rawValue, "digits": "\(task.digits)"])
+            .write(gguf: path, model: model.config, name: "grm toy \(task.kind.rawValue) \(task.digits) digits")
     }
 
-    /// Restores a checkpoint written by `save` for the same configuration.
+    /// Restores a checkpoint written by `save` for the same task and configuration.
     public func resume(from path: String) throws {
-        let ck = try Checkpoint.read(from: path)
+        let ck = try Checkpoint(gguf: path)
+        for (key, want) in [("task", task.kind.rawValue), ("digits", "\(task.digits)")] {
+            if let saved = ck.metadata[key], saved != want {
+                throw CheckpointError(.badMetadata, path: path, "saved for \(key) \(saved), not \(want)")
+            }
+        }
         try ck.restore(parameters: model.parameters, optimizer: optimizer)
         step = ck.step
     }

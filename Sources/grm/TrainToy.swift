@@ -20,12 +20,14 @@ struct TrainToy: ParsableCommand {
     @Option(help: "Warm-up steps.") var warmup: Int = 50
     @Option(help: "Seed for initialisation and data.") var seed: UInt64 = 1
     @Option(help: "Held-out strings to decode at the end.") var eval: Int = 200
-    @Option(help: "Checkpoint file (written every --save-every steps and at the end).") var checkpoint: String?
+    @Option(help: "GGUF checkpoint (weights loadable as a model, AdamW state, step), written atomically every --save-every steps and at the end.")
+    var checkpoint: String?
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints.") var saveEvery: Int = 200
     @Flag(help: "Continue from --checkpoint if it exists.") var resume = false
 
     func run() throws {
         guard let kind = DigitTask.Kind(rawValue: task) else { throw ValidationError("--task must be copy or reverse") }
+        guard saveEvery > 0 else { throw ValidationError("--save-every must be positive") }
         let config = ToyTrainer.defaultConfig(layers: layers, dim: dim, heads: heads, kvHeads: kvHeads)
         let trainer = try ToyTrainer(task: DigitTask(kind: kind, digits: digits), config: config, batchSize: batch,
                                      schedule: LRSchedule(peak: lr, warmupSteps: warmup, totalSteps: steps, minimum: lr / 10),

@@ -66,6 +66,27 @@ final class GGUFWriterTests: XCTestCase {
         XCTAssertThrowsError(try GGUFWriter().write(to: dir + "/no/such/dir/x.gguf"))
     }
 
+    /// Names ggml could not read (over 63 bytes) and empty tensors are refused, naming the tensor.
+    func testRefusesWhatGGMLCannotRead() throws {
+        var w = GGUFWriter()
+        let longest = String(repeating: "a", count: GGUFWriter.maxNameBytes)
+        try w.add(longest, Tensor(1))
+        for name in [longest + "b", String(repeating: "é", count: 32)] {
+            XCTAssertThrowsError(try w.add(name, Tensor(1))) { error in
+                XCTAssertEqual((error as? GGUFError)?.tensor, name)
+                XCTAssertTrue("\(error)".contains("\(name.utf8.count) bytes"), "\(error)")
+            }
+        }
+        for shape in [[0, 4], [4, 0], [0]] {
+            XCTAssertThrowsError(try w.add("empty", Tensor(zeros: shape))) { error in
+                XCTAssertEqual((error as? GGUFError)?.kind, .badShape)
+                XCTAssertEqual((error as? GGUFError)?.tensor, "empty")
+                XCTAssertTrue("\(error)".contains("no elements"), "\(error)")
+            }
+        }
+        XCTAssertEqual(w.tensors.map(\.name), [longest])
+    }
+
     func testViewsOutliveTheFileObject() throws {
         var w = GGUFWriter()
         try w.add("t", randomTensor([4, 32], seed: 9))

@@ -150,19 +150,12 @@ final class InferenceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let ids: [Int32] = [1, 7, 39, 0, 22, 5]
         for type in [DType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K] {
-            var writer = GGUFWriter(metadata: GGUFMetadata([
-                ("general.architecture", .string("llama")), ("llama.block_count", .uint32(2)),
-                ("llama.embedding_length", .uint32(256)), ("llama.feed_forward_length", .uint32(256)),
-                ("llama.attention.head_count", .uint32(4)), ("llama.attention.head_count_kv", .uint32(2)),
-                ("llama.rope.freq_base", .float32(10_000)), ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
-                ("llama.context_length", .uint32(32)),
-            ]))
+            var writer = GGUFWriter(metadata: try c.ggufMetadata(name: "tiny \(type.ggmlName)"))
             var seed: UInt64 = 100
             for p in source.parameters {
-                let name = p.name + ".weight"
-                if p.rank == 1 { try writer.add(name, p.value); continue }
+                if p.rank == 1 { try writer.add(p.name, p.value); continue }
                 seed += 1
-                try writer.add(name, try convert(p.value, to: type, seed: seed))
+                try writer.add(p.name, try convert(p.value, to: type, seed: seed))
             }
             let path = dir + "/tiny-\(type.ggmlName).gguf"
             try writer.write(to: path)

@@ -15,11 +15,24 @@ public struct GGUFWriter {
         self.metadata = metadata
     }
 
+    /// ggml's GGML_MAX_NAME less its NUL: the longest tensor name (in UTF-8 bytes) ggml reads.
+    public static let maxNameBytes = 63
+
     /// Adds a tensor (any dtype, any layout; non-contiguous views are copied when written).
     /// Its row-major shape becomes ggml dims reversed; block types need whole blocks per row.
+    /// Refused, so that ggml can read every file written: names over `maxNameBytes` bytes, and
+    /// tensors with no elements (ggml's reader divides by the dimensions and fails on a zero).
     public mutating func add(_ name: String, _ tensor: Tensor) throws {
         guard !tensors.contains(where: { $0.name == name }) else {
             throw GGUFError(.duplicateTensor, "tensor name '\(name)' added twice", tensor: name)
+        }
+        guard name.utf8.count <= GGUFWriter.maxNameBytes else {
+            throw GGUFError(.invalidValue, "tensor name is \(name.utf8.count) bytes long; ggml reads at most \(GGUFWriter.maxNameBytes)",
+                            tensor: name)
+        }
+        guard tensor.count > 0 else {
+            throw GGUFError(.badShape, "tensor of shape \(tensor.shape) has no elements; empty tensors are refused "
+                                + "because ggml's GGUF reader divides by the dimensions", tensor: name)
         }
         guard tensor.rank <= GGUFFile.maxDims else {
             throw GGUFError(.badShape, "rank \(tensor.rank) is more than \(GGUFFile.maxDims)", tensor: name)

@@ -124,12 +124,59 @@ extension LlamaConfig {
     }
 }
 
+extension LlamaConfig {
+    /// The architecture metadata a GGUF model file carries (the inverse of `init(gguf:)`):
+    /// `general.architecture`, `general.name`, `general.file_type` 0 (all f32) and the `<arch>.*`
+    /// shape keys. The vocabulary size and tied embeddings are told by the tensors (the shape of
+    /// `token_embd.weight`, the absence of `output.weight`); `initStd` is training-only.
+    public func ggufMetadata(name: String) throws -> GGUFMetadata {
+        try validate()
+        let arch = architecture
+        switch arch {
+        case "llama":
+            guard ropeLayout == .adjacentPairs, !attentionBias else {
+                throw ConfigError.invalid("a llama GGUF model rotates adjacent pairs and has no q/k/v biases")
+            }
+        case "qwen2":
+            guard ropeLayout == .halves, attentionBias else {
+                throw ConfigError.invalid("a qwen2 GGUF model rotates halves and has q/k/v biases")
+            }
+        default: throw ModelError.unsupportedArchitecture(arch)
+        }
+        func u32(_ v: Int) throws -> GGUFValue {
+            guard let x = UInt32(exactly: v) else { throw ConfigError.invalid("\(v) does not fit GGUF's uint32") }
+            return .uint32(x)
+        }
+        return try GGUFMetadata([
+            ("general.architecture", .string(arch)),
+            ("general.name", .string(name)),
+            ("general.file_type", .uint32(0)),
+            ("\(arch).vocab_size", u32(vocabSize)),
+            ("\(arch).context_length", u32(contextLength)),
+            ("\(arch).embedding_length", u32(dim)),
+            ("\(arch).block_count", u32(layers)),
+            ("\(arch).feed_forward_length", u32(ffnDim)),
+            ("\(arch).attention.head_count", u32(heads)),
+            ("\(arch).attention.head_count_kv", u32(kvHeads)),
+            ("\(arch).rope.dimension_count", u32(headDim)),
+            ("\(arch).rope.freq_base", .float32(ropeBase)),
+            ("\(arch).attention.layer_norm_rms_epsilon", .float32(normEps)),
+        ])
+    }
+}
+
 extension LlamaWeights {
     /// Zero-copy views of a GGUF file's tensors, checked against `config`.
     public init(gguf file: GGUFFile, config: LlamaConfig) throws {
+        try self.init(config: config) { name in file.info(name) == nil ? nil : try file.tensor(name) }
+    }
+
+    /// The tensors `named` returns under their GGUF names ("token_embd.weight", "blk.0.attn_q.weight",
+    /// ...; nil if absent), checked against `config`.
+    public init(config: LlamaConfig, named: (String) throws -> Tensor?) throws {
         func t(_ name: String) throws -> Tensor {
-            guard file.info(name) != nil else { throw ModelError.missingTensor(name) }
-            return try file.tensor(name)
+            guard let tensor = try named(name) else { throw ModelError.missingTensor(name) }
+            return tensor
         }
         let embd = try t("token_embd.weight")
         let layers = try (0..<config.layers).map { i -> Layer in
