@@ -72,4 +72,48 @@ final class ThreadPoolTests: XCTestCase {
         grid.deallocate()
         pool.shutdown()
     }
+
+    /// Every worker takes part in a job: each task waits (up to 2 s) until tasks have run on as many
+    /// threads as the pool has, so a worker that never claims tasks fails the test rather than
+    /// only slowing it down. Jobs follow one another as a model's products do.
+    func testEveryThreadTakesPartInJobs() {
+        for threads in [2, 3] {
+            let pool = ThreadPool(threads: threads)
+            for job in 0..<50 {
+                let seen = UnsafeMutablePointer<UInt>.allocate(capacity: threads)
+                seen.initialize(repeating: 0, count: threads)
+                let lock = NSLock()
+                var distinct = 0
+                let deadline = DispatchTime.now().uptimeNanoseconds + 2_000_000_000
+                pool.parallelFor(4 * threads) { _ in
+                    let me = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(bitPattern: UInt(pthread_self()))))
+                    lock.lock()
+                    if !(0..<distinct).contains(where: { seen[$0] == me }) && distinct < threads {
+                        seen[distinct] = me
+                        distinct += 1
+                    }
+                    lock.unlock()
+                    while DispatchTime.now().uptimeNanoseconds < deadline {
+                        lock.lock(); let d = distinct; lock.unlock()
+                        if d == threads { break }
+                    }
+                }
+                XCTAssertEqual(distinct, threads, "threads \(threads), job \(job): tasks ran on \(distinct) threads")
+                seen.deallocate()
+                if distinct != threads { break }
+            }
+            pool.shutdown()
+        }
+    }
+}
+
+/// The products that decoding runs split into several tasks (Swift's `>>` binds tighter than `*`:
+/// `n * k >> 15` was n * (k >> 15), one task for every k below 32768, so decoding ran on one thread).
+final class KernelSplitTests: XCTestCase {
+    func testSmallProductsSplitIntoSeveralTasks() {
+        XCTAssertEqual(QuantMatmul.rowTasks(units: 144, n: 576, k: 576), 10)
+        XCTAssertEqual(QuantMatmul.rowTasks(units: 12288, n: 49152, k: 576), 32)
+        XCTAssertEqual(QuantMatmul.rowTasks(units: 2, n: 8, k: 32), 1)
+        XCTAssertEqual(QuantMatmul.rowTasks(units: 3, n: 12, k: 1 << 20), 3)
+    }
 }

@@ -253,7 +253,7 @@ public enum GEMM {
         // Columns are split in units of 4 (dot) or 2 vectors (axpy); tasks of >= ~128 Kflop.
         let unit = transB ? 4 : 2 * V.scalarCount
         let units = ceilDiv(n, unit)
-        let tasks = max(1, min(units, min(16, 2 * m * n * k >> 17)))
+        let tasks = max(1, min(units, min(16, (2 * m * n * k) >> 17)))
         ThreadPool.shared.parallelFor(tasks) { t in
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)

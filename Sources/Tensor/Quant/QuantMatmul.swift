@@ -86,6 +86,12 @@ public enum QuantMatmul {
     nonisolated(unsafe) public static var useFused =
         ProcessInfo.processInfo.environment["GRM_QMM_FUSED"].map { $0 != "0" } ?? true
 
+    /// Tasks for a product split over `units` groups of W rows: one per ~32 K weights, at most 32
+    /// (the split depends on the shape only, never on the thread count).
+    static func rowTasks(units: Int, n: Int, k: Int) -> Int {
+        max(1, min(units, min(32, (n * k) >> 15)))
+    }
+
     /// W rows decoded at a time by the small-M path (a group of 8 rows of 1024 values is 32 KB).
     static func groupRows(k: Int) -> Int { k <= 1024 ? 8 : 4 }
 
@@ -95,8 +101,7 @@ public enum QuantMatmul {
         let group = groupRows(k: k)
         let rowBytes = type.byteCount(elements: k)
         let units = GEMM.ceilDiv(n, group)
-        // Tasks of at least ~32 K weights; the split depends on the shape only.
-        let tasks = max(1, min(units, min(32, n * k >> 15)))
+        let tasks = rowTasks(units: units, n: n, k: k)
         ThreadPool.shared.parallelFor(tasks) { t in
             let j0 = min(n, units * t / tasks * group)
             let j1 = min(n, units * (t + 1) / tasks * group)

@@ -32,8 +32,7 @@ extension QuantMatmul {
         let xs = UnsafePointer(xsum)
         let unit = 4
         let units = GEMM.ceilDiv(n, unit)
-        // Tasks of at least ~32 K weights; the split depends on the shape only.
-        let tasks = max(1, min(units, min(32, n * k >> 15)))
+        let tasks = rowTasks(units: units, n: n, k: k)
         ThreadPool.shared.parallelFor(tasks) { t in
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)

@@ -142,7 +142,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        var seen = state.load(ordering: .acquiring) >> 32
+        // The sequence the pool started with, not the current one: a worker that starts after the
+        // first job was published must still take part in it.
+        var seen: UInt64 = 0
         while true {
             // Wait for a new job: spin first, then sleep.
             let start = DispatchTime.now().uptimeNanoseconds
