@@ -157,7 +157,8 @@ final class QuantQ8ActivationTests: XCTestCase {
                         var bad = 0
                         for i in 0..<m {
                             for j in 0..<n {
-                                // Each activation moves by at most max|x_block| / 254.
+                                // Each activation moves by at most max|x_block| / 254; the scales
+                                // d_x and s are kept as f16 (relative error 2^-11).
                                 var bound: Float = 0
                                 for b in 0..<(k / 32) {
                                     var amax: Float = 0, wsum: Float = 0, mag: Float = 0
@@ -167,7 +168,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                                         wsum += abs(ws[j * k + p])
                                         mag += abs(xs[i * k + p] * ws[j * k + p])
                                     }
-                                    bound += amax / 254 * wsum * 1.01 + 2e-5 * mag
+                                    bound += amax / 254 * wsum * 1.01 + 1e-3 * (mag + amax * wsum)
                                 }
                                 if !(abs(got[i * n + j] - want[i * n + j]) <= bound + 1e-30) { bad += 1 }
                             }

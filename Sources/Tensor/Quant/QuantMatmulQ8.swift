@@ -4,14 +4,15 @@ import _Builtin_intrinsics.intel
 #endif
 
 /// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for m <= 8 rows with
-/// Q4_0, Q4_1 or Q8_0 weights, as llama.cpp computes its quantised products: each 32-value block
-/// of an activation row is rounded to int8 levels with its own scale (d_x = max |x| / 127, levels
-/// round(x / d_x)), and a block's dot product is an exact integer dot product of the weight levels
-/// with them (`vpmaddubsw` + `vpmaddwd`), scaled by d_w * d_x. Activations are rounded (at most
-/// d_x / 2 per value), so results differ from the exact path by about 0.4% of sum |x w| per
-/// block at worst; the c * sum(x) terms use the exact f32 block sums. Off by default: rewards
-/// need the exact path. Each element is computed the same way whatever m, the thread count or the
-/// W rows next to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
+/// Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
+/// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
+/// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
+/// block's dot product is an exact integer dot product of the weight levels with them
+/// (`vpmaddubsw` + `vpmaddwd`), scaled by d_w * d_x; Q4_1's offsets add m_w * s per block, Q4_0's
+/// levels are nibble - 8 (ggml's q4_0 x q8_0). Activations are rounded (at most d_x / 2 per value),
+/// so results differ from the exact path by about 0.4% of sum |x w| per block at worst. Off by
+/// default. Each element is computed the same way whatever m, the thread count or the W rows next
+/// to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
 extension QuantMatmul {
     public enum ActivationMode: Sendable {
         /// f32 activations, never rounded (the default).
@@ -39,29 +40,23 @@ extension QuantMatmul {
                          w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
         precondition(m >= 1 && m <= 8 && hasQ8Kernel(type), "q8Linear: \(type) m = \(m)")
         let nb = k / 32
-        // Per row: k int8 levels, then per block the scale d_x and the exact sum of x.
+        // Per row: k int8 levels, then per block the scale d_x and s = d_x * sum of levels (both
+        // rounded through f16, as ggml's block_q8_1 stores them).
         let levelBytes = (k + 63) / 64 * 64
         let scratch = Workspace.shared.acquire(floats: m * (levelBytes / 4 + 2 * nb) + 16)
         defer { Workspace.shared.release(scratch) }
         let qx = UnsafeMutableRawPointer(scratch.floats).assumingMemoryBound(to: Int8.self)
-        let dx = scratch.floats + m * levelBytes / 4, xsum = dx + m * nb
+        let dx = scratch.floats + m * levelBytes / 4, sx = dx + m * nb
         for i in 0..<m {
             for b in 0..<nb {
-                let xb = x + i * ldx + 32 * b
-                var amax: Float = 0
-                for l in 0..<32 { amax = max(amax, abs(xb[l])) }
-                let d = amax / 127, id: Float = d != 0 ? 1 / d : 0
-                let q = qx + i * levelBytes + 32 * b
-                for l in 0..<32 { q[l] = Int8(truncatingIfNeeded: QBits.nearestInt(xb[l] * id)) }
-                dx[i * nb + b] = d
-                xsum[i * nb + b] = blockSum(xb)
+                quantizeBlock(x + i * ldx + 32 * b, qx + i * levelBytes + 32 * b, &dx[i * nb + b], &sx[i * nb + b])
             }
         }
         let args = Q8Args(m: m, nb: nb, qx: UnsafePointer(qx), ldq: levelBytes, dx: UnsafePointer(dx),
-                          xsum: UnsafePointer(xsum), w: w, rowBytes: type.byteCount(elements: k), y: y, ldy: ldy)
+                          sx: UnsafePointer(sx), w: w, rowBytes: type.byteCount(elements: k), y: y, ldy: ldy)
         let unit = 4
         let units = GEMM.ceilDiv(n, unit)
-        let tasks = max(1, min(units, min(32, n * k >> 15)))
+        let tasks = rowTasks(units: units, n: n, k: k)
         ThreadPool.shared.parallelFor(tasks) { t in
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)
@@ -74,19 +69,43 @@ extension QuantMatmul {
         }
     }
 
+    /// ggml's `quantize_row_q8_1` for one block of 32: d = max|x| / 127 (stored as f16), levels
+    /// round(x * 127 / max|x|) to nearest even, s = d * sum(levels) (stored as f16).
+    @inline(always)
+    static func quantizeBlock(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>,
+                              _ d: inout Float, _ s: inout Float) {
+        var amax: Float = 0
+        for l in 0..<32 { amax = max(amax, abs(x[l])) }
+        let scale = amax / 127, id: Float = amax != 0 ? 127 / amax : 0
+        var sum: Int32 = 0
+        for l in 0..<32 {
+            let v = QBits.nearestInt(x[l] * id)
+            q[l] = Int8(truncatingIfNeeded: v)
+            sum &+= v
+        }
+        d = QBits.roundTripF16(scale)
+        s = QBits.roundTripF16(scale * Float(sum))
+    }
+
     struct Q8Args {
         let m: Int, nb: Int
         let qx: UnsafePointer<Int8>, ldq: Int
-        let dx: UnsafePointer<Float>, xsum: UnsafePointer<Float>
+        let dx: UnsafePointer<Float>, sx: UnsafePointer<Float>
         let w: UnsafeRawPointer, rowBytes: Int
         let y: UnsafeMutablePointer<Float>, ldy: Int
     }
 
     static func q8Task<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: a.nb + 8) { buf in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
             let cs = buf.baseAddress!
-            for j in j0..<j1 {
+            var j = j0
+            if a.m == 1 {
+                q8Vec4(f, a, j0, j1, cs)
+                j = j0 + (j1 - j0) / 4 * 4
+            }
+            while j < j1 {
                 let wr = a.w + j * a.rowBytes
+                if j + prefetchRows < j1 { prefetch(wr + prefetchRows * a.rowBytes, a.rowBytes) }
                 var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
                            SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
                 switch a.m {
@@ -102,11 +121,56 @@ extension QuantMatmul {
                 withUnsafeBytes(of: &acc) { raw in
                     let v = raw.baseAddress!.assumingMemoryBound(to: SIMD8<Float>.self)
                     for i in 0..<a.m {
-                        let t = v[i].total
-                        a.y[i * a.ldy + j] = F.hasOffset ? t + offsetDot(cs, a.xsum + i * a.nb, a.nb) : t
+                        a.y[i * a.ldy + j] = q8Finish(f, v[i], cs, a.sx + i * a.nb, a.nb)
                     }
                 }
+                j += 1
             }
+        }
+    }
+
+    /// An element from its accumulator: lanes summed pairwise, plus sum_b c_b * s_b (offset types).
+    @inline(always) static func q8Finish<F: Q8Weights>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
+                                                       _ s: UnsafePointer<Float>, _ nb: Int) -> Float {
+        F.hasOffset ? acc.total + offsetDot(c, s, nb) : acc.total
+    }
+
+    /// A block's integer dot product of weight levels `wq` and activation levels `xq`, as 8 floats.
+    @inline(always) static func q8Dot<F: Q8Weights>(_: F.Type, _ wq: __m256i, _ xq: __m256i) -> SIMD8<Float> {
+        let p = F.signed ? _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq))
+                         : _mm256_maddubs_epi16(wq, xq)
+        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+    }
+
+    /// m = 1: four W rows at a time (the activation levels loaded once per block for all four),
+    /// prefetching ahead as the exact kernels do. Per element the arithmetic is `q8Row`'s.
+    @inline(never)
+    static func q8Vec4<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int, _ cs: UnsafeMutablePointer<Float>) {
+        let nb = a.nb, rowBytes = a.rowBytes
+        let c0 = cs, c1 = cs + nb, c2 = cs + 2 * nb, c3 = cs + 3 * nb
+        var j = j0
+        while j + 4 <= j1 {
+            let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w0 + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
+            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
+            for b in 0..<nb {
+                let xq = UnsafeRawPointer(a.qx + 32 * b).loadUnaligned(as: __m256i.self)
+                let dx = a.dx[b], o = b * F.blockBytes
+                let (q0, d0, e0) = F.levels(w0 + o)
+                a0 = a0.addingProduct(q8Dot(f, q0, xq), SIMD8(repeating: d0 * dx))
+                let (q1, d1, e1) = F.levels(w1 + o)
+                a1 = a1.addingProduct(q8Dot(f, q1, xq), SIMD8(repeating: d1 * dx))
+                let (q2, d2, e2) = F.levels(w2 + o)
+                a2 = a2.addingProduct(q8Dot(f, q2, xq), SIMD8(repeating: d2 * dx))
+                let (q3, d3, e3) = F.levels(w3 + o)
+                a3 = a3.addingProduct(q8Dot(f, q3, xq), SIMD8(repeating: d3 * dx))
+                if F.hasOffset { c0[b] = e0; c1[b] = e1; c2[b] = e2; c3[b] = e3 }
+            }
+            a.y[j] = q8Finish(f, a0, c0, a.sx, nb)
+            a.y[j + 1] = q8Finish(f, a1, c1, a.sx, nb)
+            a.y[j + 2] = q8Finish(f, a2, c2, a.sx, nb)
+            a.y[j + 3] = q8Finish(f, a3, c3, a.sx, nb)
+            j += 4
         }
     }
 
@@ -115,27 +179,23 @@ extension QuantMatmul {
 
     /// One W row against `rows` activation rows: per block, acc_i = fma(float(idot_i), d_w * d_x_i, acc_i).
     @inline(always)
-    static func q8Row<F: Q8Weights>(_: F.Type, _ rows: Int, _ a: Q8Args, _ wr: UnsafeRawPointer,
+    static func q8Row<F: Q8Weights>(_ f: F.Type, _ rows: Int, _ a: Q8Args, _ wr: UnsafeRawPointer,
                                     _ acc: inout Acc8, _ cs: UnsafeMutablePointer<Float>) {
-        let ones = _mm256_set1_epi16(1)
         for b in 0..<a.nb {
             let (wq, d, c) = F.levels(wr + b * F.blockBytes)
             if F.hasOffset { cs[b] = c }
-            func dot(_ i: Int) -> SIMD8<Float> {
+            func step(_ acc: SIMD8<Float>, _ i: Int) -> SIMD8<Float> {
                 let xq = UnsafeRawPointer(a.qx + i * a.ldq + 32 * b).loadUnaligned(as: __m256i.self)
-                let p = F.signed ? _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq))
-                                 : _mm256_maddubs_epi16(wq, xq)
-                let s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones))
-                return s * SIMD8(repeating: d * a.dx[i * a.nb + b])
+                return acc.addingProduct(q8Dot(f, wq, xq), SIMD8(repeating: d * a.dx[i * a.nb + b]))
             }
-            acc.0 = acc.0 + dot(0)
-            if rows > 1 { acc.1 = acc.1 + dot(1) }
-            if rows > 2 { acc.2 = acc.2 + dot(2) }
-            if rows > 3 { acc.3 = acc.3 + dot(3) }
-            if rows > 4 { acc.4 = acc.4 + dot(4) }
-            if rows > 5 { acc.5 = acc.5 + dot(5) }
-            if rows > 6 { acc.6 = acc.6 + dot(6) }
-            if rows > 7 { acc.7 = acc.7 + dot(7) }
+            acc.0 = step(acc.0, 0)
+            if rows > 1 { acc.1 = step(acc.1, 1) }
+            if rows > 2 { acc.2 = step(acc.2, 2) }
+            if rows > 3 { acc.3 = step(acc.3, 3) }
+            if rows > 4 { acc.4 = step(acc.4, 4) }
+            if rows > 5 { acc.5 = step(acc.5, 5) }
+            if rows > 6 { acc.6 = step(acc.6, 6) }
+            if rows > 7 { acc.7 = step(acc.7, 7) }
         }
     }
 #endif
@@ -162,11 +222,11 @@ extension Q8Weights {
 
 enum Q8WQ4_0: Q8Weights {
     static var blockBytes: Int { 18 }
-    static var signed: Bool { false }
-    static var hasOffset: Bool { true }
+    static var signed: Bool { true }
+    static var hasOffset: Bool { false }
+    /// Levels nibble - 8 (signed), as ggml's q4_0 x q8_0 product.
     @inline(always) static func levels(_ b: UnsafeRawPointer) -> (__m256i, Float, Float) {
-        let d = QBits.f16(b, 0)
-        return (nibbleBytes(b + 2), d, -8 * d)
+        (_mm256_sub_epi8(nibbleBytes(b + 2), _mm256_set1_epi8(8)), QBits.f16(b, 0), 0)
     }
 }
 
