@@ -18,6 +18,8 @@ struct ModelBenchOptions: ParsableArguments {
     var batch: Int?
     @Option(help: "KV cache type: f32 or f16.")
     var kv = "f32"
+    @Option(help: "Activations of 1-8-row quantised products: exact or q8 (default: exact, or GRM_QMM_ACT).")
+    var activations: String?
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 }
@@ -42,6 +44,7 @@ struct ModelBench {
         guard o.p >= 0, o.n >= 0, o.r > 0 else { throw ValidationError("-p and -n must be >= 0 and -r > 0") }
         guard let kvType = KVCacheType(rawValue: o.kv) else { throw ValidationError("--kv must be f32 or f16") }
         if let t = o.t { try EngineOptions.useThreads(t, option: "-t") }
+        if let a = o.activations { try EngineOptions.useActivations(a) }
         let context = max(o.p, o.n, 256 + o.n) + 1
         let engine = try LlamaInference(path: o.model!, kvType: kvType, contextLength: context)
         guard context <= engine.config.contextLength else {

@@ -9,6 +9,9 @@ struct EngineOptions: ParsableArguments {
     var kvCache = "f32"
     @Option(name: .customLong("threads"), help: "Threads (default: GRM_THREADS or every core).")
     var threadCount: Int?
+    @Option(name: .customLong("activations"),
+            help: "Activations of 1-8-row quantised products (decoding): exact (f32) or q8 (rounded to int8 per block, as llama.cpp; faster).")
+    var activations = "exact"
 
     var kvType: KVCacheType {
         get throws {
@@ -17,9 +20,19 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
-    /// Applies the thread count (before any model work).
+    /// Applies the thread count and activation mode (before any model work).
     func apply() throws {
         if let t = threadCount { try EngineOptions.useThreads(t, option: "--threads") }
+        try EngineOptions.useActivations(activations)
+    }
+
+    /// Sets `QuantMatmul.activationMode` from an option value.
+    static func useActivations(_ value: String) throws {
+        switch value {
+        case "exact": QuantMatmul.activationMode = .exact
+        case "q8": QuantMatmul.activationMode = .q8
+        default: throw ValidationError("--activations must be exact or q8")
+        }
     }
 
     /// Replaces the shared pool with one of `t` threads.

@@ -12,6 +12,10 @@ struct JudgeModelOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Option(help: "Items per generator call (the engine decodes all their samples as one batch).")
     var batchItems = 4
+    @Option(help: "Threads (default: GRM_THREADS or every core).")
+    var threads: Int?
+    @Option(help: "Activations of 1-8-row quantised products: exact (f32) or q8 (rounded to int8 per block, as llama.cpp; faster).")
+    var activations = "exact"
 
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
@@ -20,6 +24,8 @@ struct JudgeModelOptions: ParsableArguments {
 
     /// The engine-backed judge and the reward model using the model's chat template.
     func load() throws -> (engine: EngineJudgeGenerator, grm: GenerativeRewardModel) {
+        if let t = threads { try EngineOptions.useThreads(t, option: "--threads") }
+        try EngineOptions.useActivations(activations)
         let (engine, chat) = try EngineJudgeGenerator.load(model: model)
         return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat)))
     }
