@@ -73,8 +73,8 @@ final class QuantKernelTests: XCTestCase {
         XCTAssertEqual(bad, 0, "\(label): \(bad) of \(m * n) elements out of tolerance", file: file, line: line)
     }
 
-    /// Every fused type, m = 1...9 (9 takes the packed path), n not a multiple of the 4-row tile,
-    /// one block and many; each row alone gives the same values as within the batch.
+    /// Every fused type, m = 1...9 (9 runs as two fused chunks), n not a multiple of the 4-row
+    /// tile, one block and many; each row alone gives the same values as within the batch.
     func testFusedKernelsOddShapes() throws {
         XCTAssertEqual(QuantMatmul.fusedMaxRows, 8)
         var seed: UInt64 = 500
@@ -91,13 +91,11 @@ final class QuantKernelTests: XCTestCase {
                         let label = "\(type) m \(m) n \(n) k \(k)"
                         let got = try x.linear(w)
                         try assertNear(got, x, wf, label)
-                        if m <= 8 {
-                            for i in [0, m - 1] {
-                                let row = try x.sliced(axis: 0, i..<(i + 1)).linear(w)
-                                XCTAssertEqual(row.scalars().map(\.bitPattern),
-                                               Array(got.scalars()[(i * n)..<((i + 1) * n)]).map(\.bitPattern),
-                                               label + ": row \(i) alone")
-                            }
+                        for i in Set([0, m / 2, m - 1]) {
+                            let row = try x.sliced(axis: 0, i..<(i + 1)).linear(w)
+                            XCTAssertEqual(row.scalars().map(\.bitPattern),
+                                           Array(got.scalars()[(i * n)..<((i + 1) * n)]).map(\.bitPattern),
+                                           label + ": row \(i) alone")
                         }
                     }
                 }
@@ -115,12 +113,12 @@ final class QuantKernelTests: XCTestCase {
             let w = Self.randomWeight(type == .f16 ? .q8_0 : type, n: n, k: k, seed: 77)
             let wt = type == .f16 ? w.converted(to: .f32).converted(to: .f16) : w
             let wf = wt.converted(to: .f32)
-            for m in [1, 2, 5, 8, 9, 31] {
+            for m in [1, 2, 5, 8, 9, 16, 31, 40] {
                 let x = randomTensor([m, k], seed: 78 + UInt64(m))
                 let label = "\(type) m \(m) k \(k)"
                 try assertThreadCountIndependent(label) { try x.linear(wt) }
                 let got = try x.linear(wt)
-                if m > 8 || !QuantMatmul.hasFusedKernel(type) {
+                if m > QuantMatmul.fusedChunkMaxRows || !QuantMatmul.hasFusedKernel(type) {
                     let own = Tensor.uninitialized([m, n])
                     GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
                                   b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
@@ -148,7 +146,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                     let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
                     let wf = w.converted(to: .f32)
                     let ws = wf.scalars()
-                    for m in 1...8 {
+                    for m in Array(1...8) + [13] {   // 13: two chunks
                         let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                         let label = "q8 \(type) m \(m) n \(n) k \(k)"
                         let got = try x.linear(w).scalars()

@@ -58,7 +58,7 @@ final class QuantMatmulTests: XCTestCase {
                         let want = try x.matmul(wf, transposeB: true)
                         let label = "\(type) m \(m) n \(n) k \(k)"
                         assertClose(got, x, wf, want, label)
-                        if m <= QuantMatmul.fusedMaxRows && QuantMatmul.hasFusedKernel(type) {
+                        if m <= QuantMatmul.fusedChunkMaxRows && QuantMatmul.hasFusedKernel(type) {
                             // The fused kernel: within tolerance, and a row computes the same alone.
                             let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
                             XCTAssertEqual(row.scalars(), Array(got.scalars().suffix(n)), label + " last row alone")

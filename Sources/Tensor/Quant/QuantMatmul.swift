@@ -54,14 +54,14 @@ public enum QuantMatmul {
             for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
             return
         }
-        if m <= fusedMaxRows && useFused && hasFusedKernel(type) {
-#if arch(x86_64) && GRM_AVX2
-            if activationMode == .q8 && hasQ8Kernel(type) {
-                q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-                return
+        if m <= fusedChunkMaxRows && useFused && hasFusedKernel(type) {
+            // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
+            // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
+            let chunks = GEMM.ceilDiv(m, fusedMaxRows)
+            for c in 0..<chunks {
+                let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
+                fusedChunk(type, m: rows, n: n, k: k, x: x + i0 * ldx, ldx: ldx, w: w, y: y + i0 * ldy, ldy: ldy)
             }
-#endif
-            fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
                 small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
@@ -73,11 +73,31 @@ public enum QuantMatmul {
         }
     }
 
-    /// Rows up to which the fused kernels run (the old fused kernel, without a register tile
+    /// One fused call of m <= `fusedMaxRows` rows (int8 activations if `activationMode` asks).
+    static func fusedChunk(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+                           w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+#if arch(x86_64) && GRM_AVX2
+        if activationMode == .q8 && hasQ8Kernel(type) {
+            q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            return
+        }
+#endif
+        fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+    }
+
+    /// Rows the fused kernels take in one call (the old fused kernel, without a register tile
     /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
     /// for m = 2-4 and about break even at m = 8, see above). Tests change it.
     nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
     static let defaultFusedMaxRows = 8
+
+    /// Rows up to which products run as fused chunks rather than through the packed GEMM path.
+    /// Measured (1536x576 and 49152x576, Q4_1 and Q8_0, 2 threads, noisy machine): at 9 rows the
+    /// packed path ran at 20-37 GFLOP/s against 60-93 for 8 fused rows; at 16 rows chunks ran at
+    /// 67-106 against 46-73; at 32 the two were even or the packed path won (Q4_1 94 vs 65).
+    /// `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
+    nonisolated(unsafe) static var fusedChunkMaxRows =
+        ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
 
     /// Whether m <= `fusedMaxRows` products with a type that `hasFusedKernel` take the fused kernels
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
