@@ -1,3 +1,4 @@
+import Foundation
 import COpenBLAS
 /// The fused kernels' loops (formats and the scheme in QuantMatmulFused.swift).
 ///
@@ -122,7 +123,8 @@ extension QuantMatmul {
     /// cache misses in flight (measured: 3.8 GB/s for a 1-row Q4_1 or Q8_0 product at 49152x576,
     /// against 14 GB/s of plain reads). Each group of rows asks for the group this many groups
     /// ahead (m = 1: groups of four rows; m >= 2: single rows, `prefetchRows` ahead).
-    nonisolated(unsafe) static var prefetchGroups = 2
+    /// `GRM_QMM_PREFETCH` sets the groups for benchmarks (4 against 2 measured within noise).
+    nonisolated(unsafe) static var prefetchGroups = ProcessInfo.processInfo.environment["GRM_QMM_PREFETCH"].flatMap { Int($0) } ?? 2
     nonisolated(unsafe) static var prefetchRows = 4
 
     /// Prefetch hints for `bytes` bytes from `p`, one per 64-byte line.
