@@ -18,7 +18,7 @@ struct ModelBenchOptions: ParsableArguments {
     var batch: Int?
     @Option(help: "KV cache type: f32 or f16.")
     var kv = "f32"
-    @Option(help: "Activations of 1-8-row quantised products: exact or q8 (default: exact, or GRM_QMM_ACT).")
+    @Option(help: EngineOptions.activationsHelp)
     var activations: String?
     @Flag(help: "Print JSON instead of a table.")
     var json = false

@@ -9,9 +9,11 @@ struct EngineOptions: ParsableArguments {
     var kvCache = "f32"
     @Option(name: .customLong("threads"), help: "Threads (default: GRM_THREADS or every core).")
     var threadCount: Int?
-    @Option(name: .customLong("activations"),
-            help: "Activations of 1-8-row quantised products (decoding): exact (f32) or q8 (rounded to int8 per block, as llama.cpp; faster).")
-    var activations = "exact"
+    @Option(name: .customLong("activations"), help: EngineOptions.activationsHelp)
+    var activations: String?
+
+    static let activationsHelp: ArgumentHelp =
+        "Activations of the 1-16-row quantised products (decoding): exact (f32) or q8 (rounded to int8 per block, as llama.cpp; faster). Default: exact, or GRM_QMM_ACT."
 
     var kvType: KVCacheType {
         get throws {
@@ -23,7 +25,7 @@ struct EngineOptions: ParsableArguments {
     /// Applies the thread count and activation mode (before any model work).
     func apply() throws {
         if let t = threadCount { try EngineOptions.useThreads(t, option: "--threads") }
-        try EngineOptions.useActivations(activations)
+        if let a = activations { try EngineOptions.useActivations(a) }
     }
 
     /// Sets `QuantMatmul.activationMode` from an option value.

@@ -14,8 +14,8 @@ struct JudgeModelOptions: ParsableArguments {
     var batchItems = 4
     @Option(help: "Threads (default: GRM_THREADS or every core).")
     var threads: Int?
-    @Option(help: "Activations of 1-8-row quantised products: exact (f32) or q8 (rounded to int8 per block, as llama.cpp; faster).")
-    var activations = "exact"
+    @Option(help: EngineOptions.activationsHelp)
+    var activations: String?
 
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
@@ -25,7 +25,7 @@ struct JudgeModelOptions: ParsableArguments {
     /// The engine-backed judge and the reward model using the model's chat template.
     func load() throws -> (engine: EngineJudgeGenerator, grm: GenerativeRewardModel) {
         if let t = threads { try EngineOptions.useThreads(t, option: "--threads") }
-        try EngineOptions.useActivations(activations)
+        if let a = activations { try EngineOptions.useActivations(a) }
         let (engine, chat) = try EngineJudgeGenerator.load(model: model)
         return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat)))
     }

@@ -115,5 +115,9 @@ final class KernelSplitTests: XCTestCase {
         XCTAssertEqual(QuantMatmul.rowTasks(units: 12288, n: 49152, k: 576), 32)
         XCTAssertEqual(QuantMatmul.rowTasks(units: 2, n: 8, k: 32), 1)
         XCTAssertEqual(QuantMatmul.rowTasks(units: 3, n: 12, k: 1 << 20), 3)
+        // The f32 small path (m <= 8): one task per ~128 Kflop, at most 16.
+        XCTAssertEqual(GEMM.smallTasks(units: 144, m: 1, n: 576, k: 576), 5)
+        XCTAssertEqual(GEMM.smallTasks(units: 384, m: 8, n: 1536, k: 576), 16)
+        XCTAssertEqual(GEMM.smallTasks(units: 2, m: 1, n: 8, k: 64), 1)
     }
 }

@@ -49,7 +49,7 @@ final class SmolLM2InferenceTests: XCTestCase {
     }
 
     /// The int8-activation path (`QuantMatmul.activationMode = .q8`, llama.cpp's arithmetic for
-    /// 1-8-row products) with an f16 cache, as llama.cpp runs by default, against llama.cpp's own
+    /// 1-16-row products) with an f16 cache, as llama.cpp runs by default, against llama.cpp's own
     /// Q4_1 run: every prompt decoded token by token (so every product takes the int8 path), the
     /// 20 listed logits within 1.0 and the same top-5 set, up to near ties: a token may swap into
     /// or out of the top 5 only if the reference puts it within 0.25 of its 5th logit. (Two

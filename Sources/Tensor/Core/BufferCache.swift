@@ -69,9 +69,14 @@ public final class BufferCache: @unchecked Sendable {
         return (n + step - 1) / step * step
     }
 
-    /// A buffer of at least `byteCount` bytes (contents undefined) and its capacity, which must be
-    /// passed back to `release`.
+    /// The alignment of every buffer (requests may ask for any power of two up to it).
+    public static let alignment = 64
+
+    /// A buffer of at least `byteCount` bytes (contents undefined), aligned to `alignment` (at most
+    /// `BufferCache.alignment`), and its capacity, which must be passed back to `release`.
     public func allocate(byteCount: Int, alignment: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int) {
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= BufferCache.alignment,
+                     "BufferCache: alignment \(alignment) is not a power of two up to \(BufferCache.alignment)")
         let capacity = BufferCache.sizeClass(byteCount)
         if capacity >= BufferCache.minimumBytes {
             let reused: UInt? = state.withLock { s in
@@ -86,7 +91,7 @@ public final class BufferCache: @unchecked Sendable {
             }
             if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return (p, capacity) }
         }
-        return (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: alignment), capacity)
+        return (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: BufferCache.alignment), capacity)
     }
 
     /// Takes back a buffer from `allocate`: kept for reuse if large and within the limit, else freed.

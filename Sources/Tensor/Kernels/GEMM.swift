@@ -234,6 +234,11 @@ public enum GEMM {
 
     // MARK: - Small path (m <= 8)
 
+    /// Tasks for the small path: one per ~128 Kflop, at most 16, never more than column units.
+    static func smallTasks(units: Int, m: Int, n: Int, k: Int) -> Int {
+        max(1, min(units, min(16, (2 * m * n * k) >> 17)))
+    }
+
     static func small<V: GEMMVector>(_ v: V.Type, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                                      alpha: Float, a: UnsafePointer<Float>, lda: Int,
                                      b: UnsafePointer<Float>, ldb: Int,
@@ -253,7 +258,7 @@ public enum GEMM {
         // Columns are split in units of 4 (dot) or 2 vectors (axpy); tasks of >= ~128 Kflop.
         let unit = transB ? 4 : 2 * V.scalarCount
         let units = ceilDiv(n, unit)
-        let tasks = max(1, min(units, min(16, (2 * m * n * k) >> 17)))
+        let tasks = smallTasks(units: units, m: m, n: n, k: k)
         ThreadPool.shared.parallelFor(tasks) { t in
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)

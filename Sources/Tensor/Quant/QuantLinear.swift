@@ -4,8 +4,8 @@ extension Tensor {
     /// as stored in GGUF files (`{K, N}`: N rows of K values). A quantised weight is never
     /// dequantised as a whole: see `QuantMatmul`. Activations stay f32 (unless
     /// `QuantMatmul.activationMode` is `.q8`); the result equals the own f32 GEMM on the
-    /// dequantised weight bit for bit for more than 8 input rows, and up to f32 rounding (scales
-    /// applied per block) for up to 8 rows with the fused types; the same for every thread count.
+    /// dequantised weight bit for bit for more than 16 input rows, and up to f32 rounding (scales
+    /// applied per block) for up to 16 rows with the fused types; the same for every thread count.
     ///
     /// `x.matmul(w, transposeB: true)` with a non-f32 rank-2 `w` calls this.
     ///

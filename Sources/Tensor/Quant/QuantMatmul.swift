@@ -6,14 +6,14 @@ import Foundation
 /// Activations stay f32 (the exact path: no activation rounding, as reward scores need; the
 /// int8-activation path of QuantMatmulQ8.swift is opt-in). The weight is never dequantised as a
 /// whole:
-/// - m <= 8 (decoding, memory-bound on the weight stream) with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
-///   Q5_K or Q6_K: the fused kernels (QuantMatmulFused*.swift) unpack each block's integer levels
-///   in registers and dot them with all m activation rows; no f32 weight is written.
+/// - m <= 16 (decoding) with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K: the fused kernels
+///   (QuantMatmulFused*.swift) unpack each block's integer levels in registers and dot them with
+///   up to 8 activation rows at a time (9-16 rows: two chunks); no f32 weight is written.
 /// - m <= 8 with other types (f16, bf16, Q2_K, Q3_K), or with `useFused` off: tasks take groups
 ///   of W rows; each group (4-8 rows, L1/L2-resident) is decoded and immediately dotted with the
 ///   m activation rows by GEMM's unpacked small-M kernels.
-/// - m > 8 (prefill, compute-bound): GEMM's packed path, with W decoded straight into its packed
-///   B panels (`packedDecode`).
+/// - otherwise (prefill, compute-bound): GEMM's packed path, with W decoded straight into its
+///   packed B panels (`packedDecode`).
 ///
 /// Decoding (`decode`: AVX2 in QuantAVX2.swift, portable loops otherwise) is bit-for-bit ggml's
 /// reference dequantisation (Quant/Dequantize.swift), and the f32 kernels compute every element
@@ -99,7 +99,7 @@ public enum QuantMatmul {
     nonisolated(unsafe) static var fusedChunkMaxRows =
         ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
 
-    /// Whether m <= `fusedMaxRows` products with a type that `hasFusedKernel` take the fused kernels
+    /// Whether m <= `fusedChunkMaxRows` products with a type that `hasFusedKernel` take the fused kernels
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
     /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
     /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).

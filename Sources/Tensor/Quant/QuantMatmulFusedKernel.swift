@@ -116,7 +116,14 @@ extension QuantMatmul {
 
     @inline(always) static func finish<F: FusedFormat>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
                                                        _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
-        F.hasOffset ? acc.total + offsetDot(c, xs, nb) : acc.total
+        finish(acc, hasOffset: F.hasOffset, c, xs, nb)
+    }
+
+    /// An element from its accumulator: lanes summed pairwise, plus `sum_b c[b] * xs[b]` for
+    /// formats with an offset (the fused and the int8 kernels alike).
+    @inline(always) static func finish(_ acc: SIMD8<Float>, hasOffset: Bool, _ c: UnsafePointer<Float>,
+                                       _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
+        hasOffset ? acc.total + offsetDot(c, xs, nb) : acc.total
     }
 
     /// Weight rows are streamed from memory once per call: without hints the kernels keep too few

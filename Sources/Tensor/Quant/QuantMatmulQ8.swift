@@ -3,25 +3,28 @@ import Foundation
 import _Builtin_intrinsics.intel
 #endif
 
-/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for m <= 8 rows with
+/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for the fused products
+/// (up to 16 rows, in calls of at most 8) with
 /// Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
 /// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
 /// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
 /// block's dot product is an exact integer dot product of the weight levels with them
 /// (`vpmaddubsw` + `vpmaddwd`), scaled by d_w * d_x; Q4_1's offsets add m_w * s per block, Q4_0's
-/// levels are nibble - 8 (ggml's q4_0 x q8_0). Activations are rounded (at most d_x / 2 per value),
-/// so results differ from the exact path by about 0.4% of sum |x w| per block at worst. Off by
+/// levels are nibble - 8 (ggml's q4_0 x q8_0). Activations are rounded (at most d_x / 2 per value,
+/// about 0.4% of a block's largest |x|) and d_x and s carry f16's relative error (2^-11), so per
+/// block results differ from the exact path by at most about max|x| / 254 * sum |w| plus 0.05%
+/// of sum |x w| (the bound the tests check, with margin). Off by
 /// default. Each element is computed the same way whatever m, the thread count or the W rows next
 /// to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
 extension QuantMatmul {
     public enum ActivationMode: Sendable {
         /// f32 activations, never rounded (the default).
         case exact
-        /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, m <= 8).
+        /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, fused products).
         case q8
     }
 
-    /// How m <= 8 products with Q4_0, Q4_1 or Q8_0 weights treat the activations.
+    /// How the fused products (up to 16 rows) with Q4_0, Q4_1 or Q8_0 weights treat the activations.
     /// `GRM_QMM_ACT=q8` sets `.q8` from the start (for benchmarks).
     nonisolated(unsafe) public static var activationMode: ActivationMode =
         ProcessInfo.processInfo.environment["GRM_QMM_ACT"] == "q8" ? .q8 : .exact
@@ -35,7 +38,7 @@ extension QuantMatmul {
     }
 
 #if arch(x86_64) && GRM_AVX2
-    /// `y = x * W^T`, m <= 8, activations rounded to int8 per block.
+    /// `y = x * W^T` for one call of m <= 8 rows, activations rounded to int8 per block.
     static func q8Linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                          w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
         precondition(m >= 1 && m <= 8 && hasQ8Kernel(type), "q8Linear: \(type) m = \(m)")
@@ -132,7 +135,7 @@ extension QuantMatmul {
     /// An element from its accumulator: lanes summed pairwise, plus sum_b c_b * s_b (offset types).
     @inline(always) static func q8Finish<F: Q8Weights>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
                                                        _ s: UnsafePointer<Float>, _ nb: Int) -> Float {
-        F.hasOffset ? acc.total + offsetDot(c, s, nb) : acc.total
+        finish(acc, hasOffset: F.hasOffset, c, s, nb)
     }
 
     /// A block's integer dot product of weight levels `wq` and activation levels `xq`, as 8 floats.
