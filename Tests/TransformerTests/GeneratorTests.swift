@@ -63,6 +63,7 @@ final class GeneratorTests: XCTestCase {
         let shared = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
         let sharedTokens = g.prefilledTokens
         g.sharedPrefixMinimum = Int.max
+        g.promptCacheTokens = 0   // nothing from the first call either
         defer { g.sharedPrefixMinimum = 16 }
         let separate = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
         XCTAssertEqual(g.prefilledTokens, prompts[0].count + prompts[1].count, "identical prompts still share one cache")
@@ -70,6 +71,49 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(sharedTokens, prompts[0].count + prompts[1].count - common, "the third prompt is the first one's twin")
         XCTAssertEqual(shared.map { $0.map(\.ids) }, separate.map { $0.map(\.ids) })
         XCTAssertEqual(shared[0], shared[2], "identical prompts with one seed give identical samples")
+    }
+
+    /// A later call reuses earlier prompts' caches: a chat's next turn prefills only what it adds,
+    /// an identical prompt prefills nothing, and the results equal a fresh generator's.
+    func testPromptCacheAcrossCalls() throws {
+        let g = try generator()
+        let fresh = try generator()
+        fresh.promptCacheTokens = 0
+        let template = try ModelChatTemplate(metadata: try GGUFFile(path: SmolLM2.path).metadata)
+        var messages = [ChatMessage(role: "user", content: "Name a colour.")]
+        let stop = StopCondition(maxTokens: 12)
+        let first = try g.promptIDs(messages: messages, template: template)
+        let reply = try g.generate([GenerationRequest(prompt: first)], sampling: SamplingParameters(temperature: 0), stop: stop)[0][0]
+        XCTAssertEqual(g.prefilledTokens, first.count)
+        XCTAssertEqual(g.promptCacheUsage.prompts, 1)
+        messages.append(ChatMessage(role: "assistant", content: reply.text))
+        messages.append(ChatMessage(role: "user", content: "And another one?"))
+        let second = try g.promptIDs(messages: messages, template: template)
+        XCTAssertEqual(Array(second.prefix(first.count)), first, "the next turn extends the first prompt")
+        let cachedReply = try g.generate([GenerationRequest(prompt: second)], sampling: SamplingParameters(temperature: 0), stop: stop)[0][0]
+        XCTAssertEqual(g.prefilledTokens, second.count - first.count, "only the reply and the new message are prefilled")
+        let freshReply = try fresh.generate([GenerationRequest(prompt: second)], sampling: SamplingParameters(temperature: 0), stop: stop)[0][0]
+        XCTAssertEqual(fresh.prefilledTokens, second.count)
+        XCTAssertEqual(cachedReply.ids, freshReply.ids)
+        // The same prompt again: nothing to prefill, the same samples.
+        let params = SamplingParameters(temperature: 0.8, seed: 3)
+        let a = try g.generate([GenerationRequest(prompt: second, samples: 2)], sampling: params, stop: stop)
+        XCTAssertEqual(g.prefilledTokens, 0)
+        let b = try fresh.generate([GenerationRequest(prompt: second, samples: 2)], sampling: params, stop: stop)
+        XCTAssertEqual(a[0].map(\.ids), b[0].map(\.ids))
+        XCTAssertEqual(a[0].map(\.text), b[0].map(\.text))
+        // The prefix's cache came from a shorter prefill than the fresh one: f32 rounding only.
+        for (x, y) in zip(a[0], b[0]) {
+            for (p, q) in zip(x.logprobs, y.logprobs) { XCTAssertEqual(p, q, accuracy: 1e-4) }
+        }
+        // The budget: the oldest prompts go first, the most recent always stays; 0 empties it.
+        g.promptCacheTokens = 1
+        XCTAssertEqual(g.promptCacheUsage.prompts, 1)
+        XCTAssertEqual(g.promptCacheUsage.tokens, second.count)
+        g.promptCacheTokens = 0
+        XCTAssertEqual(g.promptCacheUsage.prompts, 0)
+        _ = try g.generate([GenerationRequest(prompt: second)], sampling: SamplingParameters(temperature: 0), stop: stop)
+        XCTAssertEqual(g.prefilledTokens, second.count)
     }
 
     func testStopStringsAndLimits() throws {
