@@ -237,8 +237,11 @@ enum Q8WQ4_1: Q8Weights {
     static var blockBytes: Int { 20 }
     static var signed: Bool { false }
     static var hasOffset: Bool { true }
+    /// d and m are converted together: one 32-bit load and one `vcvtph2ps` for both.
     @inline(always) static func levels(_ b: UnsafeRawPointer) -> (__m256i, Float, Float) {
-        (nibbleBytes(b + 4), QBits.f16(b, 0), QBits.f16(b, 2))
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: UInt32(littleEndian: b.loadUnaligned(as: UInt32.self)))))
+        let v = unsafeBitCast(dm, to: SIMD4<Float>.self)
+        return (nibbleBytes(b + 4), v[0], v[1])
     }
 }
 
