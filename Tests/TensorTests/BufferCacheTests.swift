@@ -35,13 +35,24 @@ final class BufferCacheTests: XCTestCase {
         cache.release(b, capacity: cb)
         cache.release(c, capacity: cc)
         XCTAssertEqual(cache.statistics.cachedBytes, 3 << 20)
-        // Over the limit: freed, not kept.
+        // Over the limit: the buffer freed longest ago (b, 1 MB) makes room for the new one.
         let (d, cd) = cache.allocate(byteCount: 1 << 19, alignment: 64)
         cache.release(d, capacity: cd)
-        XCTAssertEqual(cache.statistics.cachedBytes, 3 << 20)
+        XCTAssertEqual(cache.statistics.cachedBytes, (2 << 20) + (1 << 19))
+        XCTAssertEqual(cache.statistics.cachedBuffers, 2)
+        let (e2, ce2) = cache.allocate(byteCount: 1 << 20, alignment: 64)
+        XCTAssertEqual(cache.statistics.hits, 1, "b was given back to the system")
+        cache.release(e2, capacity: ce2)
+        // c (2 MB, freed before d) made room for it: d and e2 remain.
+        XCTAssertEqual(cache.statistics.cachedBytes, (1 << 20) + (1 << 19))
+        XCTAssertEqual(cache.statistics.cachedBuffers, 2)
+        // A buffer larger than the limit is never kept.
+        let (f, cf) = cache.allocate(byteCount: 4 << 20, alignment: 64)
+        cache.release(f, capacity: cf)
+        XCTAssertEqual(cache.statistics.cachedBytes, (1 << 20) + (1 << 19))
         // Lowering the limit trims the largest first; trim() empties it.
         cache.limit = 1 << 20
-        XCTAssertEqual(cache.statistics.cachedBytes, 1 << 20)
+        XCTAssertEqual(cache.statistics.cachedBytes, 1 << 19)
         cache.trim()
         XCTAssertEqual(cache.statistics.cachedBytes, 0)
         XCTAssertEqual(cache.statistics.cachedBuffers, 0)

@@ -9,8 +9,9 @@ import Synchronization
 /// profile of a SmolLM2-135M-shaped training step showed 22% of all time in `clear_page_erms`
 /// plus 3% in page-fault handling. Buffers of at least `minimumBytes` are therefore rounded up to
 /// a size class (at most 1/8 larger than asked) and, when freed, kept here until a request of the
-/// same class takes them, up to `limit` bytes in all (beyond it a freed buffer goes back to the
-/// system). `trim()` releases everything kept.
+/// same class takes them, up to `limit` bytes in all: a freed buffer that would not fit makes room
+/// by returning the buffers freed longest ago to the system (so classes nobody asks for any more
+/// do not hold the memory). `trim()` releases everything kept.
 ///
 /// `GRM_BUFFER_CACHE_MB` sets the limit (0 turns caching off); the default is a quarter of the
 /// physical memory, at most 8 GiB.
@@ -37,7 +38,9 @@ public final class BufferCache: @unchecked Sendable {
     }
 
     private struct State {
-        var free: [Int: [UInt]] = [:]       // size class -> addresses of freed buffers
+        /// Size class -> freed buffers (address, release order), oldest first.
+        var free: [Int: [(address: UInt, order: UInt64)]] = [:]
+        var releases: UInt64 = 0
         var stats = Statistics()
         var limit: Int
     }
@@ -80,7 +83,7 @@ public final class BufferCache: @unchecked Sendable {
         let capacity = BufferCache.sizeClass(byteCount)
         if capacity >= BufferCache.minimumBytes {
             let reused: UInt? = state.withLock { s in
-                guard let address = s.free[capacity]?.popLast() else {
+                guard let address = s.free[capacity]?.popLast()?.address else {
                     s.stats.misses += 1
                     return nil
                 }
@@ -97,13 +100,24 @@ public final class BufferCache: @unchecked Sendable {
     /// Takes back a buffer from `allocate`: kept for reuse if large and within the limit, else freed.
     public func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
         if capacity >= BufferCache.minimumBytes {
-            let kept = state.withLock { s -> Bool in
-                guard s.stats.cachedBytes + capacity <= s.limit else { return false }
-                s.free[capacity, default: []].append(UInt(bitPattern: pointer))
+            let (kept, evicted) = state.withLock { s -> (Bool, [UInt]) in
+                guard capacity <= s.limit else { return (false, []) }
+                var evicted: [UInt] = []
+                while s.stats.cachedBytes + capacity > s.limit {
+                    // The buffer freed longest ago: the first of some class.
+                    guard let c = s.free.min(by: { $0.value[0].order < $1.value[0].order })?.key else { break }
+                    evicted.append(s.free[c]!.removeFirst().address)
+                    if s.free[c]!.isEmpty { s.free[c] = nil }
+                    s.stats.cachedBytes -= c
+                    s.stats.cachedBuffers -= 1
+                }
+                s.releases += 1
+                s.free[capacity, default: []].append((UInt(bitPattern: pointer), s.releases))
                 s.stats.cachedBytes += capacity
                 s.stats.cachedBuffers += 1
-                return true
+                return (true, evicted)
             }
+            for a in evicted { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() }
             if kept { return }
         }
         pointer.deallocate()
@@ -118,7 +132,7 @@ public final class BufferCache: @unchecked Sendable {
             // Largest classes first: the fewest buffers to give back the most memory.
             for c in s.free.keys.sorted(by: >) where s.stats.cachedBytes > bytes {
                 while s.stats.cachedBytes > bytes, let a = s.free[c]?.popLast() {
-                    out.append(a)
+                    out.append(a.address)
                     s.stats.cachedBytes -= c
                     s.stats.cachedBuffers -= 1
                 }
