@@ -112,6 +112,18 @@ public enum QuantMatmul {
         max(1, min(units, min(32, (n * k) >> 15)))
     }
 
+    /// Runs `body(j0, j1)` in parallel over W rows `0..<n`, split into `rowTasks` ranges of whole
+    /// `unit`-row groups (empty ranges skipped).
+    static func forRowRanges(n: Int, k: Int, unit: Int, _ body: (Int, Int) -> Void) {
+        let units = GEMM.ceilDiv(n, unit)
+        let tasks = rowTasks(units: units, n: n, k: k)
+        ThreadPool.shared.parallelFor(tasks) { t in
+            let j0 = min(n, units * t / tasks * unit)
+            let j1 = min(n, units * (t + 1) / tasks * unit)
+            if j0 < j1 { body(j0, j1) }
+        }
+    }
+
     /// W rows decoded at a time by the small-M path (a group of 8 rows of 1024 values is 32 KB).
     static func groupRows(k: Int) -> Int { k <= 1024 ? 8 : 4 }
 
@@ -120,12 +132,7 @@ public enum QuantMatmul {
                                      y: UnsafeMutablePointer<Float>, ldy: Int) {
         let group = groupRows(k: k)
         let rowBytes = type.byteCount(elements: k)
-        let units = GEMM.ceilDiv(n, group)
-        let tasks = rowTasks(units: units, n: n, k: k)
-        ThreadPool.shared.parallelFor(tasks) { t in
-            let j0 = min(n, units * t / tasks * group)
-            let j1 = min(n, units * (t + 1) / tasks * group)
-            if j0 >= j1 { return }
+        forRowRanges(n: n, k: k, unit: group) { j0, j1 in
             let buffer = Workspace.shared.acquire(floats: group * k + 16)
             defer { Workspace.shared.release(buffer) }
             let panel = buffer.floats

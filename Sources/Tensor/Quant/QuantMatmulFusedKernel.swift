@@ -31,13 +31,7 @@ extension QuantMatmul {
             for b in 0..<nb { xsum[i * nb + b] = blockSum(x + i * ldx + 32 * b) }
         }
         let xs = UnsafePointer(xsum)
-        let unit = 4
-        let units = GEMM.ceilDiv(n, unit)
-        let tasks = rowTasks(units: units, n: n, k: k)
-        ThreadPool.shared.parallelFor(tasks) { t in
-            let j0 = min(n, units * t / tasks * unit)
-            let j1 = min(n, units * (t + 1) / tasks * unit)
-            if j0 >= j1 { return }
+        forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
             let a = FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes, y: y, ldy: ldy)
             switch type {
             case .q4_0: fusedTask(Q4_0Format.self, a, j0, j1)

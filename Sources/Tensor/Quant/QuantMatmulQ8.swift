@@ -57,13 +57,7 @@ extension QuantMatmul {
         }
         let args = Q8Args(m: m, nb: nb, qx: UnsafePointer(qx), ldq: levelBytes, dx: UnsafePointer(dx),
                           sx: UnsafePointer(sx), w: w, rowBytes: type.byteCount(elements: k), y: y, ldy: ldy)
-        let unit = 4
-        let units = GEMM.ceilDiv(n, unit)
-        let tasks = rowTasks(units: units, n: n, k: k)
-        ThreadPool.shared.parallelFor(tasks) { t in
-            let j0 = min(n, units * t / tasks * unit)
-            let j1 = min(n, units * (t + 1) / tasks * unit)
-            if j0 >= j1 { return }
+        forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
             switch type {
             case .q4_0: q8Task(Q8WQ4_0.self, args, j0, j1)
             case .q4_1: q8Task(Q8WQ4_1.self, args, j0, j1)
