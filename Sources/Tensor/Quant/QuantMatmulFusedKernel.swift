@@ -134,6 +134,17 @@ extension QuantMatmul {
         while o < bytes { grm_prefetch(p + o); o += 64 }
     }
 
+    /// m = 1 kernels, at the group of four W rows from `w` (row `j` of `j0..<j1`): hints for the
+    /// group `prefetchGroups` groups ahead, if it is in the range.
+    @inline(always) static func prefetchGroupAhead(_ w: UnsafeRawPointer, rowBytes: Int, j: Int, j1: Int) {
+        if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
+    }
+
+    /// Row-at-a-time kernels, at W row `j` (at `w`) of `j0..<j1`: hints for the row `prefetchRows` ahead.
+    @inline(always) static func prefetchRowAhead(_ w: UnsafeRawPointer, rowBytes: Int, j: Int, j1: Int) {
+        if j + prefetchRows < j1 { prefetch(w + prefetchRows * rowBytes, rowBytes) }
+    }
+
     /// m = 1: W rows j0..<j1, four at a time (four independent chains; the activations loaded once).
     @inline(never)
     static func fusedVec4<F: FusedFormat>(_: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
@@ -143,7 +154,7 @@ extension QuantMatmul {
         var j = j0
         while j + 4 <= j1 {
             let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
-            if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w0 + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
+            prefetchGroupAhead(w0, rowBytes: rowBytes, j: j, j1: j1)
             var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
             for sb in 0..<nsb {
                 let o = sb * F.blockBytes
@@ -178,7 +189,7 @@ extension QuantMatmul {
         let nb = a.nb, nsb = nb / F.subBlocks, ldx = a.ldx, n = R.count
         for j in j0..<j1 {
             let wr = a.w + j * a.rowBytes
-            if j + prefetchRows < j1 { prefetch(wr + prefetchRows * a.rowBytes, a.rowBytes) }
+            prefetchRowAhead(wr, rowBytes: a.rowBytes, j: j, j1: j1)
             var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
             for sb in 0..<nsb {
                 for u in 0..<F.subBlocks {

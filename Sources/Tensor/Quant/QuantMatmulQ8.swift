@@ -102,7 +102,7 @@ extension QuantMatmul {
             }
             while j < j1 {
                 let wr = a.w + j * a.rowBytes
-                if j + prefetchRows < j1 { prefetch(wr + prefetchRows * a.rowBytes, a.rowBytes) }
+                prefetchRowAhead(wr, rowBytes: a.rowBytes, j: j, j1: j1)
                 var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
                            SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
                 switch a.m {
@@ -148,7 +148,7 @@ extension QuantMatmul {
         var j = j0
         while j + 4 <= j1 {
             let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
-            if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w0 + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
+            prefetchGroupAhead(w0, rowBytes: rowBytes, j: j, j1: j1)
             var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
             for b in 0..<nb {
                 let xq = UnsafeRawPointer(a.qx + 32 * b).loadUnaligned(as: __m256i.self)
