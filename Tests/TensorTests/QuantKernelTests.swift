@@ -3,6 +3,9 @@ import XCTest
 
 /// The SIMD block decoders, the fused few-row kernels and the decode-into-packed-panels path.
 final class QuantKernelTests: XCTestCase {
+    // These test the exact (f32-activation) kernels; the int8 path has its own tests below.
+    override func setUp() { QuantMatmul.activationMode = .exact }
+    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
     static let blockTypes: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Offsets of the f16 scale fields of a block (set to finite values in random blocks).
@@ -136,7 +139,7 @@ final class QuantKernelTests: XCTestCase {
 final class QuantQ8ActivationTests: XCTestCase {
     func testQ8ActivationsWithinRoundingOfExact() throws {
         QuantMatmul.activationMode = .q8
-        defer { QuantMatmul.activationMode = .exact }
+        defer { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
         var seed: UInt64 = 900
         for type in [DType.q4_0, .q4_1, .q8_0] {
             XCTAssertEqual(QuantMatmul.hasQ8Kernel(type), QuantMatmul.hasQ8Kernel(.q4_0))
@@ -146,7 +149,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                     let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
                     let wf = w.converted(to: .f32)
                     let ws = wf.scalars()
-                    for m in Array(1...8) + [13] {   // 13: two chunks
+                    for m in Array(1...8) + [13, 24, 37] {   // 13-37: two to five chunks of one quantisation
                         let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                         let label = "q8 \(type) m \(m) n \(n) k \(k)"
                         let got = try x.linear(w).scalars()
@@ -177,7 +180,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                             QuantMatmul.activationMode = .exact
                             let exact = try x.linear(w).scalars()
                             QuantMatmul.activationMode = .q8
-                            if m == 8 && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
+                            if (m == 8 || m == 37) && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
                             // ... a row alone gives the same values, and so does every thread count.
                             let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
                             XCTAssertEqual(row.scalars(), Array(got.suffix(n)), label + ": last row alone")
@@ -188,4 +191,28 @@ final class QuantQ8ActivationTests: XCTestCase {
             }
         }
     }
+
+#if arch(x86_64) && GRM_AVX2
+    /// The vectorised block quantisation is ggml's `quantize_row_q8_1` (scalar reference here):
+    /// the same levels (ties to even), d and s, on random blocks and on exact ties.
+    func testQuantizeBlockMatchesScalarReference() {
+        var rng = SeededRandom(seed: 77)
+        var blocks: [[Float]] = (0..<200).map { _ in (0..<32).map { _ in Float(rng.nextDouble() * 8 - 4) } }
+        blocks.append((0..<32).map { l in l == 0 ? 127 : Float(l) - 15.5 })      // x * 127 / max = x: halves
+        blocks.append([Float](repeating: 0, count: 32))
+        blocks.append((0..<32).map { l in l == 5 ? -1e-3 : 0 })
+        for (n, x) in blocks.enumerated() {
+            var q = [Int8](repeating: 0, count: 32), d: Float = 0, s: Float = 0
+            x.withUnsafeBufferPointer { xp in
+                q.withUnsafeMutableBufferPointer { QuantMatmul.quantizeBlock(xp.baseAddress!, $0.baseAddress!, &d, &s) }
+            }
+            let amax = x.map(abs).max()!
+            let id: Float = amax != 0 ? 127 / amax : 0
+            let want = x.map { Float(($0 * id).rounded(.toNearestOrEven)) }
+            XCTAssertEqual(q.map { Float($0) }, want, "block \(n)")
+            XCTAssertEqual(d, QBits.roundTripF16(amax / 127), "block \(n)")
+            XCTAssertEqual(s, QBits.roundTripF16(amax / 127 * want.reduce(0, +)), "block \(n)")
+        }
+    }
+#endif
 }

@@ -3,6 +3,9 @@ import XCTest
 
 /// X * W^T with W in every weight type, against dequantise-then-f32-matmul.
 final class QuantMatmulTests: XCTestCase {
+    // These test the exact (f32-activation) paths against dequantise-then-f32.
+    override func setUp() { QuantMatmul.activationMode = .exact }
+    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
     static let weightTypes: [DType] = [.f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
                                        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 

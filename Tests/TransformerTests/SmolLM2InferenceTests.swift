@@ -21,6 +21,9 @@ final class SmolLM2InferenceTests: XCTestCase {
     }
 
     func testExactPathMatchesLlamaCppF32() throws {
+        let previous = QuantMatmul.activationMode
+        QuantMatmul.activationMode = .exact
+        defer { QuantMatmul.activationMode = previous }
         let engine = try smolLM2Engine()
         let tokenizer = try smolLM2Tokenizer()
         let cases = try Self.cases("smollm2-f32-llamacpp.json")

@@ -54,6 +54,12 @@ public enum QuantMatmul {
             for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
             return
         }
+#if arch(x86_64) && GRM_AVX2
+        if activationMode == .q8 && useFused && hasQ8Kernel(type) && m <= q8MaxRows {
+            q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            return
+        }
+#endif
         if m <= fusedChunkMaxRows && useFused && hasFusedKernel(type) {
             // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
             // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
@@ -98,6 +104,13 @@ public enum QuantMatmul {
     /// `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
     nonisolated(unsafe) static var fusedChunkMaxRows =
         ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
+
+    /// Rows up to which `activationMode == .q8` products (Q4_0, Q4_1, Q8_0) run on the int8
+    /// kernels (chunks of 8 rows over one quantisation, W tiles kept in cache across chunks) rather
+    /// than the f32 packed GEMM. Measured at 32 rows (Q4_1, 1536x576 and 576x1536, 2 threads): see
+    /// `q8Linear`. `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
+    nonisolated(unsafe) static var q8MaxRows =
+        ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 64
 
     /// Whether m <= `fusedChunkMaxRows` products with a type that `hasFusedKernel` take the fused kernels
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-

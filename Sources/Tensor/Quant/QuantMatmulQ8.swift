@@ -3,9 +3,8 @@ import Foundation
 import _Builtin_intrinsics.intel
 #endif
 
-/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for the fused products
-/// (up to 16 rows, in calls of at most 8) with
-/// Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
+/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for products of up
+/// to `q8MaxRows` (64) rows with Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
 /// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
 /// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
 /// block's dot product is an exact integer dot product of the weight levels with them
@@ -13,20 +12,28 @@ import _Builtin_intrinsics.intel
 /// levels are nibble - 8 (ggml's q4_0 x q8_0). Activations are rounded (at most d_x / 2 per value,
 /// about 0.4% of a block's largest |x|) and d_x and s carry f16's relative error (2^-11), so per
 /// block results differ from the exact path by at most about max|x| / 254 * sum |w| plus 0.05%
-/// of sum |x w| (the bound the tests check, with margin). Off by
-/// default. Each element is computed the same way whatever m, the thread count or the W rows next
+/// of sum |x w| (the bound the tests check, with margin). Off by default
+/// (see `defaultActivationMode`). Each element is computed the same way whatever m, the thread count or the W rows next
 /// to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
 extension QuantMatmul {
     public enum ActivationMode: Sendable {
         /// f32 activations, never rounded (the default).
         case exact
-        /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, fused products).
+        /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, up to
+        /// `q8MaxRows` rows), as llama.cpp does.
         case q8
     }
 
-    /// How the fused products (up to 16 rows) with Q4_0, Q4_1 or Q8_0 weights treat the activations.
-    /// `GRM_QMM_ACT=q8` sets `.q8` from the start (for benchmarks).
-    nonisolated(unsafe) public static var activationMode: ActivationMode =
+    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the activations.
+    nonisolated(unsafe) public static var activationMode: ActivationMode = defaultActivationMode
+
+    /// `.exact`, or `.q8` when `GRM_QMM_ACT=q8`. Exact stays the default because rounding
+    /// activations makes results depend on how rows reach the kernels: a prompt prefilled in one
+    /// piece (f32 GEMM, over 64 rows) or as a shared prefix plus tails (int8), attention by
+    /// matrices or per row, differ by 1e-6 in f32 and those differences flip int8 levels; measured
+    /// with `.q8`: log-probabilities of sampled tokens against a full forward pass differ by up
+    /// to 0.09 (exact: < 2e-3), and sharing a prompt prefix changes sampled tokens.
+    public static let defaultActivationMode: ActivationMode =
         ProcessInfo.processInfo.environment["GRM_QMM_ACT"] == "q8" ? .q8 : .exact
 
     static func hasQ8Kernel(_ type: DType) -> Bool {
@@ -38,48 +45,88 @@ extension QuantMatmul {
     }
 
 #if arch(x86_64) && GRM_AVX2
-    /// `y = x * W^T` for one call of m <= 8 rows, activations rounded to int8 per block.
+    /// `y = x * W^T` with activations rounded to int8 per block, for any m: the rows are quantised
+    /// once, then run as near-equal chunks of at most 8 (one register accumulator per row); with
+    /// several chunks each task walks its W rows in tiles of about 16 KB and runs every chunk
+    /// over a tile while it is in cache, so W is read from memory once per call.
     static func q8Linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                          w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        precondition(m >= 1 && m <= 8 && hasQ8Kernel(type), "q8Linear: \(type) m = \(m)")
-        let nb = k / 32
+        precondition(m >= 1 && hasQ8Kernel(type), "q8Linear: \(type) m = \(m)")
+        let nb = k / 32, chunks = GEMM.ceilDiv(m, 8)
         // Per row: k int8 levels, then per block the scale d_x and s = d_x * sum of levels (both
-        // rounded through f16, as ggml's block_q8_1 stores them).
+        // rounded through f16, as ggml's block_q8_1 stores them); per chunk the scales transposed.
         let levelBytes = (k + 63) / 64 * 64
-        let scratch = Workspace.shared.acquire(floats: m * (levelBytes / 4 + 2 * nb) + 16)
+        let scratch = Workspace.shared.acquire(floats: m * (levelBytes / 4 + 2 * nb) + chunks * 8 * nb + 16)
         defer { Workspace.shared.release(scratch) }
         let qx = UnsafeMutableRawPointer(scratch.floats).assumingMemoryBound(to: Int8.self)
-        let dx = scratch.floats + m * levelBytes / 4, sx = dx + m * nb
-        for i in 0..<m {
+        let dx = scratch.floats + m * levelBytes / 4, sx = dx + m * nb, dxT = sx + m * nb
+        func quantize(_ i: Int) {
             for b in 0..<nb {
                 quantizeBlock(x + i * ldx + 32 * b, qx + i * levelBytes + 32 * b, &dx[i * nb + b], &sx[i * nb + b])
             }
         }
-        let args = Q8Args(m: m, nb: nb, qx: UnsafePointer(qx), ldq: levelBytes, dx: UnsafePointer(dx),
-                          sx: UnsafePointer(sx), w: w, rowBytes: type.byteCount(elements: k), y: y, ldy: ldy)
-        forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
-            switch type {
-            case .q4_0: q8Task(Q8WQ4_0.self, args, j0, j1)
-            case .q4_1: q8Task(Q8WQ4_1.self, args, j0, j1)
-            default: q8Task(Q8WQ8_0.self, args, j0, j1)
+        if m * k >= 1 << 14 {
+            ThreadPool.shared.parallelFor(m) { quantize($0) }
+        } else {
+            for i in 0..<m { quantize(i) }
+        }
+        let rowBytes = type.byteCount(elements: k)
+        let args = (0..<chunks).map { c -> Q8Args in
+            let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
+            let t = dxT + c * 8 * nb
+            for b in 0..<nb {
+                for i in 0..<8 { t[8 * b + i] = i < rows ? dx[(i0 + i) * nb + b] : 0 }
+            }
+            return Q8Args(m: rows, nb: nb, qx: UnsafePointer(qx + i0 * levelBytes), ldq: levelBytes,
+                          dx: UnsafePointer(dx + i0 * nb), sx: UnsafePointer(sx + i0 * nb), dxT: UnsafePointer(t),
+                          w: w, rowBytes: rowBytes, y: y + i0 * ldy, ldy: ldy)
+        }
+        let tile = max(4, (16384 / rowBytes) / 4 * 4)
+        args.withUnsafeBufferPointer { args in
+            forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
+                var t0 = j0
+                while t0 < j1 {
+                    let t1 = args.count == 1 ? j1 : min(j1, t0 + tile)
+                    for a in args {
+                        switch type {
+                        case .q4_0: q8Task(Q8WQ4_0.self, a, t0, t1)
+                        case .q4_1: q8Task(Q8WQ4_1.self, a, t0, t1)
+                        default: q8Task(Q8WQ8_0.self, a, t0, t1)
+                        }
+                    }
+                    t0 = t1
+                }
             }
         }
     }
 
     /// ggml's `quantize_row_q8_1` for one block of 32: d = max|x| / 127 (stored as f16), levels
-    /// round(x * 127 / max|x|) to nearest even, s = d * sum(levels) (stored as f16).
+    /// round(x * 127 / max|x|) to nearest even, s = d * sum(levels) (stored as f16). Eight lanes
+    /// at a time: the products x * (127 / max|x|) are the scalar ones, rounded by `vcvtps2dq`
+    /// (to nearest even, as ggml's AVX2 path).
     @inline(always)
     static func quantizeBlock(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>,
                               _ d: inout Float, _ s: inout Float) {
-        var amax: Float = 0
-        for l in 0..<32 { amax = max(amax, abs(x[l])) }
+        let v = load32(x)
+        // |x| by clearing the sign bit, then lane maxima (the stdlib's generic pointwiseMax is
+        // not specialised here: measured 7% of a judge run as a call per use).
+        let signBit = _mm256_set1_ps(-0.0)
+        @inline(__always) func abs8(_ u: SIMD8<Float>) -> __m256 { _mm256_andnot_ps(signBit, unsafeBitCast(u, to: __m256.self)) }
+        let m8 = _mm256_max_ps(_mm256_max_ps(abs8(v.0), abs8(v.1)), _mm256_max_ps(abs8(v.2), abs8(v.3)))
+        let halves = unsafeBitCast(m8, to: SIMD8<Float>.self)
+        let m4 = _mm_max_ps(unsafeBitCast(halves.lowHalf, to: __m128.self), unsafeBitCast(halves.highHalf, to: __m128.self))
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4))
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)))
         let scale = amax / 127, id: Float = amax != 0 ? 127 / amax : 0
-        var sum: Int32 = 0
-        for l in 0..<32 {
-            let v = QBits.nearestInt(x[l] * id)
-            q[l] = Int8(truncatingIfNeeded: v)
-            sum &+= v
-        }
+        let idv = SIMD8<Float>(repeating: id)
+        @inline(__always) func levels(_ u: SIMD8<Float>) -> __m256i { _mm256_cvtps_epi32(unsafeBitCast(u * idv, to: __m256.self)) }
+        let i0 = levels(v.0), i1 = levels(v.1), i2 = levels(v.2), i3 = levels(v.3)
+        let sum = unsafeBitCast(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)), to: SIMD8<Int32>.self)
+            .wrappedSum()
+        // Saturating packs interleave the 128-bit halves; the permutation restores value order.
+        let packed = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3))
+        let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+        UnsafeMutableRawPointer(q).storeBytes(of: ordered, as: __m256i.self)
         d = QBits.roundTripF16(scale)
         s = QBits.roundTripF16(scale * Float(sum))
     }
@@ -88,40 +135,29 @@ extension QuantMatmul {
         let m: Int, nb: Int
         let qx: UnsafePointer<Int8>, ldq: Int
         let dx: UnsafePointer<Float>, sx: UnsafePointer<Float>
+        /// dx transposed: block b's scales of rows 0..<8 at 8 * b (zero past m).
+        let dxT: UnsafePointer<Float>
         let w: UnsafeRawPointer, rowBytes: Int
         let y: UnsafeMutablePointer<Float>, ldy: Int
     }
 
     static func q8Task<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 16) { buf in
             let cs = buf.baseAddress!
             var j = j0
             if a.m == 1 {
                 q8Vec4(f, a, j0, j1, cs)
                 j = j0 + (j1 - j0) / 4 * 4
             }
-            while j < j1 {
-                let wr = a.w + j * a.rowBytes
-                prefetchRowAhead(wr, rowBytes: a.rowBytes, j: j, j1: j1)
-                var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
-                           SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                switch a.m {
-                case 1: q8Row(f, 1, a, wr, &acc, cs)
-                case 2: q8Row(f, 2, a, wr, &acc, cs)
-                case 3: q8Row(f, 3, a, wr, &acc, cs)
-                case 4: q8Row(f, 4, a, wr, &acc, cs)
-                case 5: q8Row(f, 5, a, wr, &acc, cs)
-                case 6: q8Row(f, 6, a, wr, &acc, cs)
-                case 7: q8Row(f, 7, a, wr, &acc, cs)
-                default: q8Row(f, 8, a, wr, &acc, cs)
-                }
-                withUnsafeBytes(of: &acc) { raw in
-                    let v = raw.baseAddress!.assumingMemoryBound(to: SIMD8<Float>.self)
-                    for i in 0..<a.m {
-                        a.y[i * a.ldy + j] = q8Finish(f, v[i], cs, a.sx + i * a.nb, a.nb)
-                    }
-                }
-                j += 1
+            switch a.m {
+            case 1: q8Rows(f, FusedRows1.self, a, j, j1, cs)
+            case 2: q8Rows(f, FusedRows2.self, a, j, j1, cs)
+            case 3: q8Rows(f, FusedRows3.self, a, j, j1, cs)
+            case 4: q8Rows(f, FusedRows4.self, a, j, j1, cs)
+            case 5: q8Rows(f, FusedRows5.self, a, j, j1, cs)
+            case 6: q8Rows(f, FusedRows6.self, a, j, j1, cs)
+            case 7: q8Rows(f, FusedRows7.self, a, j, j1, cs)
+            default: q8Rows(f, FusedRows8.self, a, j, j1, cs)
             }
         }
     }
@@ -171,28 +207,60 @@ extension QuantMatmul {
         }
     }
 
-    typealias Acc8 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
-                      SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
-
-    /// One W row against `rows` activation rows: per block, acc_i = fma(float(idot_i), d_w * d_x_i, acc_i).
-    @inline(always)
-    static func q8Row<F: Q8Weights>(_ f: F.Type, _ rows: Int, _ a: Q8Args, _ wr: UnsafeRawPointer,
-                                    _ acc: inout Acc8, _ cs: UnsafeMutablePointer<Float>) {
-        for b in 0..<a.nb {
-            let (wq, d, c) = F.levels(wr + b * F.blockBytes)
-            if F.hasOffset { cs[b] = c }
-            func step(_ acc: SIMD8<Float>, _ i: Int) -> SIMD8<Float> {
-                let xq = UnsafeRawPointer(a.qx + i * a.ldq + 32 * b).loadUnaligned(as: __m256i.self)
-                return acc.addingProduct(q8Dot(f, wq, xq), SIMD8(repeating: d * a.dx[i * a.nb + b]))
+    /// R = m activation rows (1...8), W rows j0..<j1 one at a time. Per block the weight levels
+    /// are unpacked once (and made unsigned once, for the sign trick), the R scales d_w * d_x_i
+    /// come from one vector multiply with the block's transposed activation scales (`dxT`), and
+    /// each activation row costs one `vpmaddubsw` (plus a `vpsignb` for signed weights), one
+    /// `vpmaddwd`, one conversion and one FMA into its own register accumulator. Per element the
+    /// arithmetic is `q8Vec4`'s (the same products, the same rounding, the same order).
+    @inline(never)
+    static func q8Rows<F: Q8Weights, R: FusedRows>(_ f: F.Type, _: R.Type, _ a: Q8Args, _ j0: Int, _ j1: Int,
+                                                   _ cs: UnsafeMutablePointer<Float>) {
+        guard j0 < j1 else { return }
+        let nb = a.nb, n = R.count, ldq = a.ldq, rowBytes = a.rowBytes
+        let ones = _mm256_set1_epi16(1)
+        // The block's scales d_w * d_x_i, lane i; broadcast from here (a load, not a shuffle).
+        let st = cs + 2 * nb
+        let x0 = UnsafeRawPointer(a.qx), x1 = x0 + ldq, x2 = x1 + ldq, x3 = x2 + ldq
+        let x4 = x3 + ldq, x5 = x4 + ldq, x6 = x5 + ldq, x7 = x6 + ldq
+        for j in j0..<j1 {
+            let wr = a.w + j &* rowBytes
+            prefetchRowAhead(wr, rowBytes: rowBytes, j: j, j1: j1)
+            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            var o = 0, wb = wr
+            for b in 0..<nb {
+                let (wq, d, c) = F.levels(wb)
+                if F.hasOffset { cs[b] = c }
+                let sv = SIMD8<Float>(repeating: d) * UnsafeRawPointer(a.dxT + 8 &* b).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(st).storeBytes(of: sv, as: SIMD8<Float>.self)
+                let wu = F.signed ? _mm256_sign_epi8(wq, wq) : wq
+                @inline(__always) func step(_ acc: SIMD8<Float>, _ x: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
+                    var xq = (x + o).loadUnaligned(as: __m256i.self)
+                    if F.signed { xq = _mm256_sign_epi8(xq, wq) }
+                    let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, xq), ones))
+                    return acc.addingProduct(unsafeBitCast(p, to: SIMD8<Float>.self),
+                                             unsafeBitCast(_mm256_broadcast_ss(st + i), to: SIMD8<Float>.self))
+                }
+                a0 = step(a0, x0, 0)
+                if n > 1 { a1 = step(a1, x1, 1) }
+                if n > 2 { a2 = step(a2, x2, 2) }
+                if n > 3 { a3 = step(a3, x3, 3) }
+                if n > 4 { a4 = step(a4, x4, 4) }
+                if n > 5 { a5 = step(a5, x5, 5) }
+                if n > 6 { a6 = step(a6, x6, 6) }
+                if n > 7 { a7 = step(a7, x7, 7) }
+                o &+= 32
+                wb += F.blockBytes
             }
-            acc.0 = step(acc.0, 0)
-            if rows > 1 { acc.1 = step(acc.1, 1) }
-            if rows > 2 { acc.2 = step(acc.2, 2) }
-            if rows > 3 { acc.3 = step(acc.3, 3) }
-            if rows > 4 { acc.4 = step(acc.4, 4) }
-            if rows > 5 { acc.5 = step(acc.5, 5) }
-            if rows > 6 { acc.6 = step(acc.6, 6) }
-            if rows > 7 { acc.7 = step(acc.7, 7) }
+            let y = a.y + j, ldy = a.ldy, sx = a.sx
+            y[0] = q8Finish(f, a0, cs, sx, nb)
+            if n > 1 { y[ldy] = q8Finish(f, a1, cs, sx + nb, nb) }
+            if n > 2 { y[2 * ldy] = q8Finish(f, a2, cs, sx + 2 * nb, nb) }
+            if n > 3 { y[3 * ldy] = q8Finish(f, a3, cs, sx + 3 * nb, nb) }
+            if n > 4 { y[4 * ldy] = q8Finish(f, a4, cs, sx + 4 * nb, nb) }
+            if n > 5 { y[5 * ldy] = q8Finish(f, a5, cs, sx + 5 * nb, nb) }
+            if n > 6 { y[6 * ldy] = q8Finish(f, a6, cs, sx + 6 * nb, nb) }
+            if n > 7 { y[7 * ldy] = q8Finish(f, a7, cs, sx + 7 * nb, nb) }
         }
     }
 #endif
