@@ -1,3 +1,6 @@
+#if arch(x86_64) && GRM_AVX2
+import _Builtin_intrinsics.intel
+#endif
 /// The register-blocked micro-kernels of the packed GEMM path, the panel packing routines, and
 /// the unpacked kernels of the small-M path. See GEMM.swift for the blocking and the threading.
 ///
@@ -190,6 +193,9 @@ extension Kernels {
     @inline(__always)
     static func transpose8(_ src: UnsafePointer<Float>, _ ld: Int, rows: Int,
                            _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int) {
+#if arch(x86_64) && GRM_AVX2
+        if rows == 8 { return transpose8AVX2(src, ld, dst, dstStride) }
+#endif
         @inline(__always) func row(_ i: Int) -> V8 {
             i < rows ? UnsafeRawPointer(src + i * ld).loadUnaligned(as: V8.self) : V8()
         }
@@ -206,6 +212,33 @@ extension Kernels {
         d.storeBytes(of: r4, toByteOffset: 4 * s, as: V8.self); d.storeBytes(of: r5, toByteOffset: 5 * s, as: V8.self)
         d.storeBytes(of: r6, toByteOffset: 6 * s, as: V8.self); d.storeBytes(of: r7, toByteOffset: 7 * s, as: V8.self)
     }
+
+#if arch(x86_64) && GRM_AVX2
+    /// `transpose8` of a full 8x8 block in 24 shuffles (the unzips take 48, measured 16% of a
+    /// batched judge run in `gather`): rows i and i + 4 are loaded as the two halves of one
+    /// register, then two rounds of unpacking (4-byte, then 8-byte) leave column k of rows 0-3 in
+    /// the low half and of rows 4-7 in the high half.
+    @inline(__always)
+    static func transpose8AVX2(_ src: UnsafePointer<Float>, _ ld: Int, _ dst: UnsafeMutablePointer<Float>,
+                               _ dstStride: Int) {
+        @inline(__always) func pair(_ lo: Int, _ offset: Int) -> __m256 {
+            _mm256_loadu2_m128(src + (lo + 4) * ld + offset, src + lo * ld + offset)
+        }
+        let d = UnsafeMutableRawPointer(dst), s = dstStride * 4
+        @inline(__always) func columns(_ offset: Int) {
+            let a0 = pair(0, offset), a1 = pair(1, offset), a2 = pair(2, offset), a3 = pair(3, offset)
+            let t0 = _mm256_castps_pd(_mm256_unpacklo_ps(a0, a1)), t1 = _mm256_castps_pd(_mm256_unpackhi_ps(a0, a1))
+            let t2 = _mm256_castps_pd(_mm256_unpacklo_ps(a2, a3)), t3 = _mm256_castps_pd(_mm256_unpackhi_ps(a2, a3))
+            let o = d + offset * s
+            o.storeBytes(of: _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2)), as: __m256.self)
+            o.storeBytes(of: _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2)), toByteOffset: s, as: __m256.self)
+            o.storeBytes(of: _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3)), toByteOffset: 2 * s, as: __m256.self)
+            o.storeBytes(of: _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3)), toByteOffset: 3 * s, as: __m256.self)
+        }
+        columns(0)
+        columns(4)
+    }
+#endif
 
     /// Gathers `count` (<= `width`) strided rows into `width`-float groups: for each k in `0..<kc`,
     /// `dst[k * width + r] = src[r * ld + k]`, zeros for `r >= count`. Full 8-row groups go through
