@@ -96,13 +96,13 @@ enum Q4_1Format: FusedFormat {
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
-        let d = QBits.f16(b, 0)
 #if arch(x86_64) && GRM_AVX2
-        let l = Levels(AVX2Q.nibbles(b + 4))
+        let (d, m) = AVX2Q.f16Pair(b)
+        return (Levels(AVX2Q.nibbles(b + 4)), d, d, m)
 #else
-        let l = Levels.nibbles(b + 4)
+        let d = QBits.f16(b, 0)
+        return (Levels.nibbles(b + 4), d, d, QBits.f16(b, 2))
 #endif
-        return (l, d, d, QBits.f16(b, 2))
     }
 }
 
@@ -128,13 +128,13 @@ enum Q5_1Format: FusedFormat {
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
-        let d = QBits.f16(b, 0)
 #if arch(x86_64) && GRM_AVX2
-        let l = Levels(AVX2Q.q5Levels(QBits.u32(b, 4), b + 8))
+        let (d, m) = AVX2Q.f16Pair(b)
+        return (Levels(AVX2Q.q5Levels(QBits.u32(b, 4), b + 8)), d, d, m)
 #else
-        let l = Levels.q5(QBits.u32(b, 4), b + 8)
+        let d = QBits.f16(b, 0)
+        return (Levels.q5(QBits.u32(b, 4), b + 8), d, d, QBits.f16(b, 2))
 #endif
-        return (l, d, d, QBits.f16(b, 2))
     }
 }
 

@@ -301,9 +301,8 @@ enum Q8WQ4_1: Q8Weights {
     static var hasOffset: Bool { true }
     /// d and m are converted together: one 32-bit load and one `vcvtph2ps` for both.
     @inline(always) static func levels(_ b: UnsafeRawPointer) -> (__m256i, Float, Float) {
-        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: UInt32(littleEndian: b.loadUnaligned(as: UInt32.self)))))
-        let v = unsafeBitCast(dm, to: SIMD4<Float>.self)
-        return (nibbleBytes(b + 4), v[0], v[1])
+        let (d, m) = AVX2Q.f16Pair(b)
+        return (nibbleBytes(b + 4), d, m)
     }
 }
 
