@@ -6,6 +6,10 @@ import XCTest
 /// Generation on the default model: greedy equals llama.cpp's f32 continuation, samples are
 /// reproducible and independent of batching, stop conditions hold, log-probabilities are the model's.
 final class GeneratorTests: XCTestCase {
+    // Exact activations whatever GRM_QMM_ACT says: these check llama.cpp f32 references and
+    // batching independence, which hold on exact activations.
+    override func setUp() { QuantMatmul.activationMode = .exact }
+    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
     func generator() throws -> Generator { Generator(engine: try smolLM2Engine(), tokenizer: try smolLM2Tokenizer()) }
 
     func testGreedyMatchesLlamaCppAndStopsAtEndOfTurn() throws {

@@ -7,6 +7,10 @@ import XCTest
 /// two paths), every weight type against the same model dequantised to f32, batching and forking
 /// against one sequence at a time, and errors.
 final class InferenceTests: XCTestCase {
+    // Exact activations whatever GRM_QMM_ACT says: these compare against f32 models and other
+    // paths within f32 tolerances.
+    override func setUp() { QuantMatmul.activationMode = .exact }
+    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
     static let tiny = LlamaConfig(vocabSize: 37, dim: 48, layers: 2, heads: 6, kvHeads: 2, ffnDim: 40,
                                   ropeBase: 10_000, normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 64)
 

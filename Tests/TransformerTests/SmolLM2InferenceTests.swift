@@ -7,6 +7,9 @@ import XCTest
 /// from /work/shared/reference): the exact-f32-activation path against llama.cpp run on the same
 /// weights dequantised to f32.
 final class SmolLM2InferenceTests: XCTestCase {
+    // Exact activations whatever GRM_QMM_ACT says (the int8 test sets .q8 itself).
+    override func setUp() { QuantMatmul.activationMode = .exact }
+    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
     struct Case: Decodable {
         let prompt: String
         let tokens: [Int32]
@@ -21,9 +24,6 @@ final class SmolLM2InferenceTests: XCTestCase {
     }
 
     func testExactPathMatchesLlamaCppF32() throws {
-        let previous = QuantMatmul.activationMode
-        QuantMatmul.activationMode = .exact
-        defer { QuantMatmul.activationMode = previous }
         let engine = try smolLM2Engine()
         let tokenizer = try smolLM2Tokenizer()
         let cases = try Self.cases("smollm2-f32-llamacpp.json")
