@@ -98,6 +98,26 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// A sequence decoded alone gets the bits it gets beside another sequence, step after step
+    /// (every product, norm and attention task computes a row the same way whatever rows sit
+    /// beside it).
+    func testOneSequenceDecodesToTheBitsItGetsInABatch() throws {
+        let model = try LlamaModel(config: Self.tiny, seed: 6)
+        for kv in KVCacheType.allCases {
+            let engine = try LlamaInference(config: Self.tiny, weights: model.inferenceWeights, kvType: kv)
+            let root = try engine.newSequence()
+            _ = try engine.forward([ForwardRequest(sequence: root, tokens: [1, 2, 3, 4, 5, 6, 7, 8, 9], logits: .none)])
+            let a = try root.fork(), b = try root.fork(), lone = try root.fork()
+            for step in 0..<4 {
+                let t = Int32(step + 10)
+                let pair = try engine.forward([ForwardRequest(sequence: a, tokens: [t]), ForwardRequest(sequence: b, tokens: [t + 5])])
+                let alone = try engine.forward([ForwardRequest(sequence: lone, tokens: [t])])[0]!
+                XCTAssertEqual(alone.scalars(), pair[0]!.scalars(), "step \(step) (\(kv))")
+                XCTAssertNotEqual(pair[0]!.scalars(), pair[1]!.scalars())
+            }
+        }
+    }
+
     /// Prefill attention by matrix products (blocks of rows against all keys) equals the per-row
     /// kernel, for one f32 part, several parts (a fork) and an f16 cache, across row blocks.
     func testMatrixAttentionPathMatchesRowPath() throws {
