@@ -111,7 +111,7 @@ extension BenchCommand {
                            m.name as NSString, m.shape as NSString, m.median, m.min, m.max, m.median / anchor.median * 100))
             }
             if groups.contains("quant") {
-                log("\n== X[M,K] * W^T, W [N,K] in each weight type (\(QuantMatmul.activationMode == .q8 ? "int8 activations for Q4_0/Q4_1/Q8_0 up to 64 rows (GRM_QMM_ACT=q8)" : "exact f32 activations")): GB/s of weights "
+                log("\n== X[M,K] * W^T, W [N,K] in each weight type (\(QuantMatmul.activationMode == .q8 ? "int8 activations for Q4_0/Q4_1/Q8_0 up to 32 rows (GRM_QMM_ACT=q8)" : "exact f32 activations")): GB/s of weights "
                     + "for 1 row, GFLOP/s for 512; f32 = own GEMM for reference; anchor "
                     + String(format: "%.1f", anchor.median) + " GB/s")
                 let chosen = types.isEmpty ? QuantBench.types

@@ -13,7 +13,7 @@ struct EngineOptions: ParsableArguments {
     var activations: String?
 
     static let activationsHelp: ArgumentHelp =
-        "Activations of the 1-64-row products with Q4_0/Q4_1/Q8_0 weights (decoding, batches, short prompts): q8 (rounded to int8 per block, as llama.cpp; faster) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
+        "Activations of the 1-32-row products with Q4_0/Q4_1/Q8_0 weights (decoding, batches, short prompts): q8 (rounded to int8 per block, as llama.cpp; faster) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
 
     var kvType: KVCacheType {
         get throws {

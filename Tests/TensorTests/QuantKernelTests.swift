@@ -149,7 +149,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                     let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
                     let wf = w.converted(to: .f32)
                     let ws = wf.scalars()
-                    for m in Array(1...8) + [13, 24, 37] {   // 13-37: two to five chunks of one quantisation
+                    for m in Array(1...8) + [13, 24, 32] {   // 13-32: two to four chunks of one quantisation
                         let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                         let label = "q8 \(type) m \(m) n \(n) k \(k)"
                         let got = try x.linear(w).scalars()
@@ -180,7 +180,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                             QuantMatmul.activationMode = .exact
                             let exact = try x.linear(w).scalars()
                             QuantMatmul.activationMode = .q8
-                            if (m == 8 || m == 37) && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
+                            if (m == 8 || m == 32) && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
                             // ... a row alone gives the same values, and so does every thread count.
                             let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
                             XCTAssertEqual(row.scalars(), Array(got.suffix(n)), label + ": last row alone")

@@ -66,7 +66,7 @@ public enum QuantMatmul {
             let chunks = GEMM.ceilDiv(m, fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
-                fusedChunk(type, m: rows, n: n, k: k, x: x + i0 * ldx, ldx: ldx, w: w, y: y + i0 * ldy, ldy: ldy)
+                fused(type, m: rows, n: n, k: k, x: x + i0 * ldx, ldx: ldx, w: w, y: y + i0 * ldy, ldy: ldy)
             }
         } else if m <= GEMM.smallRows {
             if CPU.hasAVX512 {
@@ -79,17 +79,6 @@ public enum QuantMatmul {
         }
     }
 
-    /// One fused call of m <= `fusedMaxRows` rows (int8 activations if `activationMode` asks).
-    static func fusedChunk(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                           w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
-#if arch(x86_64) && GRM_AVX2
-        if activationMode == .q8 && hasQ8Kernel(type) {
-            q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-            return
-        }
-#endif
-        fused(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
-    }
 
     /// Rows the fused kernels take in one call (the old fused kernel, without a register tile
     /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
@@ -107,10 +96,11 @@ public enum QuantMatmul {
 
     /// Rows up to which `activationMode == .q8` products (Q4_0, Q4_1, Q8_0) run on the int8
     /// kernels (chunks of 8 rows over one quantisation, W tiles kept in cache across chunks) rather
-    /// than the f32 packed GEMM. Measured at 32 rows (Q4_1, 1536x576 and 576x1536, 2 threads): see
-    /// `q8Linear`. `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
+    /// than the f32 packed GEMM. Measured (Q4_1 at 576x576, 1536x576, 576x1536, 2 threads, one
+    /// noisy run): 32 rows 96-122 GFLOP/s int8 against 98-110 packed f32; 64 rows 98-116 against
+    /// 128-146. `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
     nonisolated(unsafe) static var q8MaxRows =
-        ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 64
+        ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 32
 
     /// Whether m <= `fusedChunkMaxRows` products with a type that `hasFusedKernel` take the fused kernels
     /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-

@@ -4,7 +4,7 @@ import _Builtin_intrinsics.intel
 #endif
 
 /// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for products of up
-/// to `q8MaxRows` (64) rows with Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
+/// to `q8MaxRows` (32) rows with Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
 /// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
 /// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
 /// block's dot product is an exact integer dot product of the weight levels with them
@@ -29,7 +29,7 @@ extension QuantMatmul {
 
     /// `.exact`, or `.q8` when `GRM_QMM_ACT=q8`. Exact stays the default because rounding
     /// activations makes results depend on how rows reach the kernels: a prompt prefilled in one
-    /// piece (f32 GEMM, over 64 rows) or as a shared prefix plus tails (int8), attention by
+    /// piece (f32 GEMM, over `q8MaxRows` rows) or as a shared prefix plus tails (int8), attention by
     /// matrices or per row, differ by 1e-6 in f32 and those differences flip int8 levels; measured
     /// with `.q8`: log-probabilities of sampled tokens against a full forward pass differ by up
     /// to 0.09 (exact: < 2e-3), and sharing a prompt prefix changes sampled tokens.
