@@ -79,7 +79,6 @@ public enum QuantMatmul {
         }
     }
 
-
     /// Rows the fused kernels take in one call (the old fused kernel, without a register tile
     /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
     /// for m = 2-4 and about break even at m = 8, see above). Tests change it.

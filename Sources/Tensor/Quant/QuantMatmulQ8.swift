@@ -60,15 +60,10 @@ extension QuantMatmul {
         defer { Workspace.shared.release(scratch) }
         let qx = UnsafeMutableRawPointer(scratch.floats).assumingMemoryBound(to: Int8.self)
         let dx = scratch.floats + m * levelBytes / 4, sx = dx + m * nb, dxT = sx + m * nb
-        func quantize(_ i: Int) {
+        for i in 0..<m {
             for b in 0..<nb {
                 quantizeBlock(x + i * ldx + 32 * b, qx + i * levelBytes + 32 * b, &dx[i * nb + b], &sx[i * nb + b])
             }
-        }
-        if m * k >= 1 << 14 {
-            ThreadPool.shared.parallelFor(m) { quantize($0) }
-        } else {
-            for i in 0..<m { quantize(i) }
         }
         let rowBytes = type.byteCount(elements: k)
         let args = (0..<chunks).map { c -> Q8Args in
@@ -144,20 +139,15 @@ extension QuantMatmul {
     static func q8Task<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 16) { buf in
             let cs = buf.baseAddress!
-            var j = j0
-            if a.m == 1 {
-                q8Vec4(f, a, j0, j1, cs)
-                j = j0 + (j1 - j0) / 4 * 4
-            }
             switch a.m {
-            case 1: q8Rows(f, FusedRows1.self, a, j, j1, cs)
-            case 2: q8Rows(f, FusedRows2.self, a, j, j1, cs)
-            case 3: q8Rows(f, FusedRows3.self, a, j, j1, cs)
-            case 4: q8Rows(f, FusedRows4.self, a, j, j1, cs)
-            case 5: q8Rows(f, FusedRows5.self, a, j, j1, cs)
-            case 6: q8Rows(f, FusedRows6.self, a, j, j1, cs)
-            case 7: q8Rows(f, FusedRows7.self, a, j, j1, cs)
-            default: q8Rows(f, FusedRows8.self, a, j, j1, cs)
+            case 1: q8Vec4(f, a, j0, j1, cs)
+            case 2: q8Rows(f, FusedRows2.self, a, j0, j1, cs)
+            case 3: q8Rows(f, FusedRows3.self, a, j0, j1, cs)
+            case 4: q8Rows(f, FusedRows4.self, a, j0, j1, cs)
+            case 5: q8Rows(f, FusedRows5.self, a, j0, j1, cs)
+            case 6: q8Rows(f, FusedRows6.self, a, j0, j1, cs)
+            case 7: q8Rows(f, FusedRows7.self, a, j0, j1, cs)
+            default: q8Rows(f, FusedRows8.self, a, j0, j1, cs)
             }
         }
     }
@@ -176,7 +166,8 @@ extension QuantMatmul {
     }
 
     /// m = 1: four W rows at a time (the activation levels loaded once per block for all four),
-    /// prefetching ahead as the exact kernels do. Per element the arithmetic is `q8Row`'s.
+    /// prefetching ahead as the exact kernels do; the last 0-3 W rows through `q8Rows`, whose
+    /// per-element arithmetic is the same.
     @inline(never)
     static func q8Vec4<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int, _ cs: UnsafeMutablePointer<Float>) {
         let nb = a.nb, rowBytes = a.rowBytes
@@ -205,6 +196,7 @@ extension QuantMatmul {
             a.y[j + 3] = q8Finish(f, a3, c3, a.sx, nb)
             j += 4
         }
+        if j < j1 { q8Rows(f, FusedRows1.self, a, j, j1, cs) }
     }
 
     /// R = m activation rows (1...8), W rows j0..<j1 one at a time. Per block the weight levels
