@@ -12,37 +12,56 @@ extension Tensor {
     /// Throws `TensorError` naming both shapes when K differs or is not a multiple of the weight
     /// type's block size, and for a weight that is not rank 2, not row-contiguous, or i32.
     public func linear(_ weight: Tensor) throws -> Tensor {
+        try linear([weight])[0]
+    }
+
+    /// `linear` with several weights at once (a layer's q, k and v projections, or its gate and
+    /// up): one result per weight, each equal to `linear(weight)` bit for bit. Weights of one
+    /// element type share the activations' preparation and one parallel pass over all their rows
+    /// (see `QuantMatmul.linear(_:m:k:x:ldx:parts:)`); every weight must have this input's K.
+    public func linear(_ weights: [Tensor]) throws -> [Tensor] {
         try requireFloat32("linear")
-        guard weight.dtype != .i32 else {
-            throw TensorError.unsupportedType(op: "linear", dtype: .i32, reason: "the weight must be a floating type")
-        }
-        guard rank >= 1, weight.rank == 2 else {
-            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                            reason: "needs an input [..., K] and a weight [N, K]")
-        }
-        let n = weight.shape[0], k = weight.shape[1]
-        guard shape[rank - 1] == k else {
-            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                            reason: "the input's last size \(shape[rank - 1]) differs from the weight's K = \(k)")
-        }
-        guard k % weight.dtype.blockElements == 0 else {
-            throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                            reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
-        }
-        var w = weight
-        if !w.isContiguous {
-            guard !w.dtype.isBlockQuantised else {
-                throw TensorError.invalidShape(op: "linear", shape: weight.shape,
-                                               reason: "a block-quantised weight must be contiguous")
+        var ws: [Tensor] = []
+        for weight in weights {
+            guard weight.dtype != .i32 else {
+                throw TensorError.unsupportedType(op: "linear", dtype: .i32, reason: "the weight must be a floating type")
             }
-            w = w.contiguous()
+            guard rank >= 1, weight.rank == 2 else {
+                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                                reason: "needs an input [..., K] and a weight [N, K]")
+            }
+            let k = weight.shape[1]
+            guard shape[rank - 1] == k else {
+                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                                reason: "the input's last size \(shape[rank - 1]) differs from the weight's K = \(k)")
+            }
+            guard k % weight.dtype.blockElements == 0 else {
+                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
+                                                reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
+            }
+            if weight.isContiguous {
+                ws.append(weight)
+            } else {
+                guard !weight.dtype.isBlockQuantised else {
+                    throw TensorError.invalidShape(op: "linear", shape: weight.shape,
+                                                   reason: "a block-quantised weight must be contiguous")
+                }
+                ws.append(weight.contiguous())
+            }
         }
         let x = contiguous()
-        let m = shape.dropLast().reduce(1, *)
-        let out = Tensor.uninitialized(Array(shape.dropLast()) + [n])
-        if m == 0 || n == 0 { return out }
-        QuantMatmul.linear(w.dtype, m: m, n: n, k: k, x: x.floatPointer, ldx: k, w: UnsafeRawPointer(w.rawPointer),
-                           y: out.floatPointer, ldy: n)
-        return out
+        let k = shape[rank - 1], m = shape.dropLast().reduce(1, *)
+        let outs = ws.map { Tensor.uninitialized(Array(shape.dropLast()) + [$0.shape[0]]) }
+        if m == 0 { return outs }
+        // One grouped product per element type, in the weights' order.
+        var done = Set<DType>()
+        for w in ws where !done.contains(w.dtype) {
+            done.insert(w.dtype)
+            let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
+                QuantMatmul.Part(w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0])
+            }
+            QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
+        }
+        return outs
     }
 }

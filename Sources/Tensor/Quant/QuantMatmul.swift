@@ -42,21 +42,45 @@ public enum QuantMatmul {
     /// of `type.blockElements`.
     public static func linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                               w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0 && type != .i32, "QuantMatmul: bad arguments")
+        linear(type, m: m, k: k, x: x, ldx: ldx, parts: [Part(w: w, n: n, y: y, ldy: ldy)])
+    }
+
+    /// One weight of a grouped product: W's n rows from `w` (contiguous, as in `linear`), its
+    /// results `y[i * ldy + j]`.
+    public struct Part {
+        public let w: UnsafeRawPointer, n: Int
+        public let y: UnsafeMutablePointer<Float>, ldy: Int
+        public init(w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+            self.w = w; self.n = n; self.y = y; self.ldy = ldy
+        }
+    }
+
+    /// The products of one X with several weights of the same type and K (a layer's q, k and v
+    /// projections, or its gate and up): on the fused and int8 paths (up to 16 or `q8MaxRows`
+    /// rows) the activations are prepared once (block sums, or int8 levels) and the weights' rows
+    /// are split over the threads as one range, so a step pays one parallel region instead of one
+    /// per weight, and small weights (k and v are 192 rows) no longer leave a thread idle. Each
+    /// element is computed exactly as `linear` computes it alone; other paths run the parts one
+    /// after another.
+    public static func linear(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
+        precondition(m >= 0 && k >= 0 && type != .i32 && parts.allSatisfy { $0.n >= 0 }, "QuantMatmul: bad arguments")
         precondition(k % type.blockElements == 0, "QuantMatmul: k = \(k) is not a multiple of \(type)'s block")
-        if m == 0 || n == 0 { return }
+        let parts = parts.filter { $0.n > 0 }
+        if m == 0 || parts.isEmpty { return }
         if type == .f32 {
-            GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x, lda: ldx,
-                       b: w.assumingMemoryBound(to: Float.self), ldb: k, c: y, ldc: ldy)
+            for p in parts {
+                GEMM.sgemm(transA: false, transB: true, m: m, n: p.n, k: k, a: x, lda: ldx,
+                           b: p.w.assumingMemoryBound(to: Float.self), ldb: k, c: p.y, ldc: p.ldy)
+            }
             return
         }
         if k == 0 {
-            for i in 0..<m { (y + i * ldy).update(repeating: 0, count: n) }
+            for p in parts { for i in 0..<m { (p.y + i * p.ldy).update(repeating: 0, count: p.n) } }
             return
         }
 #if arch(x86_64) && GRM_AVX2
         if activationMode == .q8 && useFused && hasQ8Kernel(type) && m <= q8MaxRows {
-            q8Linear(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
         }
 #endif
@@ -66,16 +90,21 @@ public enum QuantMatmul {
             let chunks = GEMM.ceilDiv(m, fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
-                fused(type, m: rows, n: n, k: k, x: x + i0 * ldx, ldx: ldx, w: w, y: y + i0 * ldy, ldy: ldy)
+                fused(type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
+                      parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy) })
             }
-        } else if m <= GEMM.smallRows {
-            if CPU.hasAVX512 {
-                small(SIMD16<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+            return
+        }
+        for p in parts {
+            if m <= GEMM.smallRows {
+                if CPU.hasAVX512 {
+                    small(SIMD16<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
+                } else {
+                    small(SIMD8<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
+                }
             } else {
-                small(SIMD8<Float>.self, type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
+                packedDecode(type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
             }
-        } else {
-            packedDecode(type, m: m, n: n, k: k, x: x, ldx: ldx, w: w, y: y, ldy: ldy)
         }
     }
 
@@ -123,6 +152,23 @@ public enum QuantMatmul {
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)
             if j0 < j1 { body(j0, j1) }
+        }
+    }
+
+    /// Runs `body(part, j0, j1)` in parallel over the rows of all `parts` taken as one range of
+    /// rows (split as `forRowRanges` splits it), each task's range cut at the parts' boundaries
+    /// (`j0..<j1` are rows of part `part`).
+    static func forPartRanges(_ parts: [Part], k: Int, unit: Int, _ body: (Int, Int, Int) -> Void) {
+        let total = parts.reduce(0) { $0 + $1.n }
+        parts.withUnsafeBufferPointer { parts in
+            forRowRanges(n: total, k: k, unit: unit) { j0, j1 in
+                var start = 0
+                for (i, p) in parts.enumerated() where start < j1 {
+                    let lo = max(j0, start), hi = min(j1, start + p.n)
+                    if lo < hi { body(i, lo - start, hi - start) }
+                    start += p.n
+                }
+            }
         }
     }
 

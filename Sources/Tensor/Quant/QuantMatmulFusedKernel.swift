@@ -17,9 +17,8 @@ extension QuantMatmul {
         }
     }
 
-    /// `y = x * W^T` for m <= 8 rows with a type that `hasFusedKernel`.
-    static func fused(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                      w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+    /// `y = x * W^T` for m <= 8 rows and every part's W, of a type that `hasFusedKernel`.
+    static func fused(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
         precondition(m >= 1 && m <= 8, "fused: m = \(m)")
         let nb = k / 32
         let rowBytes = type.byteCount(elements: k)
@@ -31,18 +30,23 @@ extension QuantMatmul {
             for b in 0..<nb { xsum[i * nb + b] = blockSum(x + i * ldx + 32 * b) }
         }
         let xs = UnsafePointer(xsum)
-        forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
-            let a = FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: w, rowBytes: rowBytes, y: y, ldy: ldy)
-            switch type {
-            case .q4_0: fusedTask(Q4_0Format.self, a, j0, j1)
-            case .q4_1: fusedTask(Q4_1Format.self, a, j0, j1)
-            case .q5_0: fusedTask(Q5_0Format.self, a, j0, j1)
-            case .q5_1: fusedTask(Q5_1Format.self, a, j0, j1)
-            case .q8_0: fusedTask(Q8_0Format.self, a, j0, j1)
-            case .q4_K: fusedTask(Q4_KFormat.self, a, j0, j1)
-            case .q5_K: fusedTask(Q5_KFormat.self, a, j0, j1)
-            case .q6_K: fusedTask(Q6_KFormat.self, a, j0, j1)
-            default: preconditionFailure("fused: no fused kernel for \(type)")
+        let args = parts.map {
+            FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: $0.w, rowBytes: rowBytes, y: $0.y, ldy: $0.ldy)
+        }
+        args.withUnsafeBufferPointer { args in
+            forPartRanges(parts, k: k, unit: 4) { i, j0, j1 in
+                let a = args[i]
+                switch type {
+                case .q4_0: fusedTask(Q4_0Format.self, a, j0, j1)
+                case .q4_1: fusedTask(Q4_1Format.self, a, j0, j1)
+                case .q5_0: fusedTask(Q5_0Format.self, a, j0, j1)
+                case .q5_1: fusedTask(Q5_1Format.self, a, j0, j1)
+                case .q8_0: fusedTask(Q8_0Format.self, a, j0, j1)
+                case .q4_K: fusedTask(Q4_KFormat.self, a, j0, j1)
+                case .q5_K: fusedTask(Q5_KFormat.self, a, j0, j1)
+                case .q6_K: fusedTask(Q6_KFormat.self, a, j0, j1)
+                default: preconditionFailure("fused: no fused kernel for \(type)")
+                }
             }
         }
     }

@@ -45,12 +45,12 @@ extension QuantMatmul {
     }
 
 #if arch(x86_64) && GRM_AVX2
-    /// `y = x * W^T` with activations rounded to int8 per block, for any m: the rows are quantised
-    /// once, then run as near-equal chunks of at most 8 (one register accumulator per row); with
-    /// several chunks each task walks its W rows in tiles of about 16 KB and runs every chunk
-    /// over a tile while it is in cache, so W is read from memory once per call.
-    static func q8Linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                         w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+    /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
+    /// the rows are quantised once, then run as near-equal chunks of at most 8 (one register
+    /// accumulator per row); with several chunks each task walks its W rows in tiles of about
+    /// 16 KB and runs every chunk over a tile while it is in cache, so W is read from memory once
+    /// per call.
+    static func q8Linear(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
         precondition(m >= 1 && hasQ8Kernel(type), "q8Linear: \(type) m = \(m)")
         let nb = k / 32, chunks = GEMM.ceilDiv(m, 8)
         // Per row: k int8 levels, then per block the scale d_x and s = d_x * sum of levels (both
@@ -66,23 +66,28 @@ extension QuantMatmul {
             }
         }
         let rowBytes = type.byteCount(elements: k)
-        let args = (0..<chunks).map { c -> Q8Args in
+        // Per part, per chunk: the chunk's rows against the part's W.
+        var args: [Q8Args] = []
+        for c in 0..<chunks {
             let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
             let t = dxT + c * 8 * nb
             for b in 0..<nb {
                 for i in 0..<8 { t[8 * b + i] = i < rows ? dx[(i0 + i) * nb + b] : 0 }
             }
-            return Q8Args(m: rows, nb: nb, qx: UnsafePointer(qx + i0 * levelBytes), ldq: levelBytes,
-                          dx: UnsafePointer(dx + i0 * nb), sx: UnsafePointer(sx + i0 * nb), dxT: UnsafePointer(t),
-                          w: w, rowBytes: rowBytes, y: y + i0 * ldy, ldy: ldy)
+            for p in parts {
+                args.append(Q8Args(m: rows, nb: nb, qx: UnsafePointer(qx + i0 * levelBytes), ldq: levelBytes,
+                                   dx: UnsafePointer(dx + i0 * nb), sx: UnsafePointer(sx + i0 * nb), dxT: UnsafePointer(t),
+                                   w: p.w, rowBytes: rowBytes, y: p.y + i0 * p.ldy, ldy: p.ldy))
+            }
         }
-        let tile = max(4, (16384 / rowBytes) / 4 * 4)
+        let tile = max(4, (16384 / rowBytes) / 4 * 4), count = parts.count
         args.withUnsafeBufferPointer { args in
-            forRowRanges(n: n, k: k, unit: 4) { j0, j1 in
+            forPartRanges(parts, k: k, unit: 4) { part, j0, j1 in
                 var t0 = j0
                 while t0 < j1 {
-                    let t1 = args.count == 1 ? j1 : min(j1, t0 + tile)
-                    for a in args {
+                    let t1 = chunks == 1 ? j1 : min(j1, t0 + tile)
+                    for c in 0..<chunks {
+                        let a = args[c * count + part]
                         switch type {
                         case .q4_0: q8Task(Q8WQ4_0.self, a, t0, t1)
                         case .q4_1: q8Task(Q8WQ4_1.self, a, t0, t1)

@@ -100,15 +100,18 @@ public final class LlamaInference: @unchecked Sendable {
         do {
             for (li, l) in weights.layers.enumerated() {
                 try h.rmsNorm(weight: l.attnNorm, eps: c.normEps, into: x)
-                let q = try project(x, l.wq, l.bq), k = try project(x, l.wk, l.bk), v = try project(x, l.wv, l.bv)
+                // q, k and v (then gate and up) in one grouped product: one parallel pass each.
+                let qkv = try x.linear([l.wq, l.wk, l.wv])
+                let q = try addBias(qkv[0], l.bq), k = try addBias(qkv[1], l.bk), v = try addBias(qkv[2], l.bv)
                 try ropeTable.apply(q, heads: c.heads, positions: positions)
                 try ropeTable.apply(k, heads: c.kvHeads, positions: positions)
                 try CachedAttention.run(q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
                                         headDim: c.headDim, scale: scale, out: attn)
                 try Tensor.binary(Add.self, h, try attn.linear(l.wo), into: h)
                 try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
-                let gate = try x.linear(l.wGate)
-                try Tensor.binary(SwiGLU.self, gate, try x.linear(l.wUp), into: gate)
+                let gateUp = try x.linear([l.wGate, l.wUp])
+                let gate = gateUp[0]
+                try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
                 try Tensor.binary(Add.self, h, try gate.linear(l.wDown), into: h)
             }
         } catch {
@@ -142,8 +145,7 @@ public final class LlamaInference: @unchecked Sendable {
         return try forward([ForwardRequest(sequence: s, tokens: tokens, logits: allPositions ? .all : .last)])[0]!
     }
 
-    private func project(_ x: Tensor, _ w: Tensor, _ b: Tensor?) throws -> Tensor {
-        let y = try x.linear(w)
+    private func addBias(_ y: Tensor, _ b: Tensor?) throws -> Tensor {
         if let b { try Tensor.binary(Add.self, y, b, into: y) }
         return y
     }
