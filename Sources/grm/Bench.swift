@@ -62,7 +62,7 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kernel microbenchmarks: ours beside OpenBLAS as shipped and OpenBLAS-SkylakeX, in one run.")
         @OptionGroup var options: BenchOptions
-        @Option(help: "Only these groups: gemm, memory, quant (default: all).")
+        @Option(help: "Only these groups: gemm, memory, quant, attention (default: all).")
         var only: [String] = []
         @Option(help: "quant group: only these weight types (f32, f16, q4_1, ...; default: all).")
         var types: [String] = []
@@ -71,7 +71,7 @@ extension BenchCommand {
 
         func run() throws {
             let log: (String) -> Void = { options.json ? printError($0) : print($0) }
-            let groups = Set(only.isEmpty ? ["gemm", "memory", "quant"] : only)
+            let groups = Set(only.isEmpty ? ["gemm", "memory", "quant", "attention"] : only)
             log("setup: \(GEMMBench.setup)")
             log("\n== read bandwidth (anchor for memory-bound kernels)")
             let anchor = MemoryBench.readBandwidth(repeats: options.runs, seconds: options.slice)
@@ -121,6 +121,15 @@ extension BenchCommand {
                                         quick: options.quick, log: log) {
                     var row = Row(m, variant: m.name)
                     row.kernel = "linear"
+                    rows.append(row)
+                }
+            }
+            if groups.contains("attention") {
+                log("\n== decode attention, SmolLM2 shape (9 heads, 3 KV heads of 64, 30 layers): B sequences "
+                    + "sharing a 256-position prompt, 64 positions each of their own, one new row each")
+                for m in AttentionBench.run(repeats: options.runs, seconds: options.slice, log: log) {
+                    var row = Row(m, variant: "own")
+                    row.kernel = "attention"
                     rows.append(row)
                 }
             }

@@ -1,0 +1,97 @@
+import XCTest
+@testable import Tensor
+
+/// Decode-time attention against a cache (`CachedAttention.run`) against a naive reference in
+/// Double, for the head sizes with their own kernel (64) and the generic one, every group size the
+/// supported models have (1-7 query heads per KV head: the 64-value kernel takes them three at a
+/// time), f32 and f16 caches, sequences forked from a shared prefix with tails of their own.
+final class CachedAttentionTests: XCTestCase {
+    func testDecodeRowsAgainstReference() throws {
+        let kvHeads = 2
+        for headDim in [64, 24] {
+            for group in [1, 2, 3, 4, 7] {
+                for type in KVCacheType.allCases {
+                    try check(headDim: headDim, group: group, kvHeads: kvHeads, type: type)
+                }
+            }
+        }
+    }
+
+    func check(headDim: Int, group: Int, kvHeads: Int, type: KVCacheType) throws {
+        let heads = group * kvHeads, qDim = heads * headDim, kvDim = kvHeads * headDim
+        let layers = 2, layer = 1, prefix = 37
+        let label = "headDim \(headDim) group \(group) \(type)"
+        // What the cache holds, as the reference reads it (f16 caches round on the way in).
+        func stored(_ t: Tensor) -> [Float] {
+            type == .f32 ? t.scalars() : t.scalars().map { Half.toFloat(Half.fromFloat($0)) }
+        }
+        var seed: UInt64 = UInt64(headDim * 100 + group * 10) + (type == .f32 ? 0 : 1)
+        func next() -> UInt64 { seed += 1; return seed }
+        // Appends `rows` random positions (on both layers) to `s` through the attention call itself.
+        func append(_ s: KVSequence, rows: Int) throws -> (keys: [Float], values: [Float]) {
+            let k = randomTensor([rows, kvDim], seed: next()), v = randomTensor([rows, kvDim], seed: next())
+            let q = randomTensor([rows, qDim], seed: next()), out = Tensor.uninitialized([rows, qDim])
+            for l in 0..<layers {
+                try CachedAttention.run(q: q, k: k, v: v, items: [.init(sequence: s, row: 0, count: rows)], layer: l,
+                                        heads: heads, kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: out)
+            }
+            s.commit(rows)
+            return (stored(k), stored(v))
+        }
+        let root = try KVSequence(layers: layers, kvDim: kvDim, context: 512, capacity: prefix, type: type)
+        let shared = try append(root, rows: prefix)
+        // Three forks with 0, 5 and 9 positions of their own, then one new row each, in one call.
+        var keys: [[Float]] = [], values: [[Float]] = []
+        var seqs: [KVSequence] = []
+        for own in [0, 5, 9] {
+            let s = try root.fork(capacity: own + 1)
+            var k = shared.keys, v = shared.values
+            if own > 0 { let t = try append(s, rows: own); k += t.keys; v += t.values }
+            seqs.append(s); keys.append(k); values.append(v)
+        }
+        let rows = seqs.count
+        let q = randomTensor([rows, qDim], seed: next())
+        let k = randomTensor([rows, kvDim], seed: next()), v = randomTensor([rows, kvDim], seed: next())
+        let out = Tensor.uninitialized([rows, qDim])
+        let items = seqs.enumerated().map { CachedAttention.Item(sequence: $0.element, row: $0.offset, count: 1) }
+        try CachedAttention.run(q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
+                                headDim: headDim, scale: 0.3, out: out)
+        let qs = q.scalars(), ks = stored(k), vs = stored(v), got = out.scalars()
+        for r in 0..<rows {
+            let kr = keys[r] + Array(ks[(r * kvDim)..<((r + 1) * kvDim)])
+            let vr = values[r] + Array(vs[(r * kvDim)..<((r + 1) * kvDim)])
+            let n = kr.count / kvDim
+            for h in 0..<heads {
+                let g = h / group
+                var scores = (0..<n).map { j -> Double in
+                    var d = 0.0
+                    for i in 0..<headDim { d += Double(qs[r * qDim + h * headDim + i]) * Double(kr[j * kvDim + g * headDim + i]) }
+                    return 0.3 * d
+                }
+                let top = scores.max()!
+                scores = scores.map { exp($0 - top) }
+                let total = scores.reduce(0, +)
+                for i in 0..<headDim {
+                    var want = 0.0, mag = 0.0
+                    for j in 0..<n {
+                        let t = scores[j] / total * Double(vr[j * kvDim + g * headDim + i])
+                        want += t; mag += abs(t)
+                    }
+                    let e = Double(got[r * qDim + h * headDim + i])
+                    XCTAssertEqual(e, want, accuracy: 1e-5 * (mag + 1), "\(label) row \(r) head \(h) value \(i)")
+                }
+            }
+        }
+        // The same rows, one call each: the bits of the batched call.
+        for (r, s) in seqs.enumerated() {
+            let one = Tensor.uninitialized([1, qDim])
+            try CachedAttention.run(q: try q.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                                    k: try k.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                                    v: try v.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                                    items: [.init(sequence: s, row: 0, count: 1)], layer: layer, heads: heads,
+                                    kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: one)
+            XCTAssertEqual(one.scalars().map(\.bitPattern), Array(got[(r * qDim)..<((r + 1) * qDim)]).map(\.bitPattern),
+                           "\(label) row \(r) alone")
+        }
+    }
+}
