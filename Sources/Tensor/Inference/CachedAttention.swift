@@ -214,63 +214,105 @@ public enum CachedAttention {
 extension CachedAttention.Job {
     typealias V8 = SIMD8<Float>
 
-    /// Heads of 64 values (SmolLM2, Llama 3.2 1B, Qwen2 0.5B): the query held in eight registers,
-    /// four keys per step (four independent FMA chains, summed by one horizontal-add tree), and
-    /// the output accumulated in registers across the values.
+    /// Heads of 64 values (SmolLM2, Llama 3.2 1B, Qwen2 0.5B). The group's query heads share
+    /// every read of the cache: scores are taken four keys at a time for each head in turn (the
+    /// four keys, 1 KB in f32, stay in L1 for the group's heads instead of streaming from L2 once
+    /// per head), and values are accumulated for up to three heads at once, half a head (32 values,
+    /// twelve register accumulators) per pass. Per head the arithmetic is the same as one head at a
+    /// time: its query in eight registers, four FMA chains per key summed by one horizontal-add
+    /// tree, and the output accumulated in position order.
     @inline(__always) func run64<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
-        for h in 0..<group {
-            let qh = q + h * headDim, sh = scores + h * stride
-            let q0 = load(qh), q1 = load(qh + 8), q2 = load(qh + 16), q3 = load(qh + 24)
-            let q4 = load(qh + 32), q5 = load(qh + 40), q6 = load(qh + 48), q7 = load(qh + 56)
-            @inline(__always) func dot(_ k: UnsafeRawPointer) -> V8 {
-                let a = (q0 * E.load(k, 0)).addingProduct(q1, E.load(k, 8)).addingProduct(q2, E.load(k, 16))
-                    .addingProduct(q3, E.load(k, 24))
-                let b = (q4 * E.load(k, 32)).addingProduct(q5, E.load(k, 40)).addingProduct(q6, E.load(k, 48))
-                    .addingProduct(q7, E.load(k, 56))
-                return a + b
-            }
-            var base = 0
-            for part in parts where base < visible {
-                let n = min(part.count, visible - base)
-                let row = kvDim * E.bytes, first = part.keys + offset * E.bytes
-                var j = 0
-                while j + 4 <= n {
-                    let k = first + j * row
-                    let t0 = _mm256_hadd_ps(m(dot(k)), m(dot(k + row)))
-                    let t1 = _mm256_hadd_ps(m(dot(k + 2 * row)), m(dot(k + 3 * row)))
+        var base = 0
+        for part in parts where base < visible {
+            let n = min(part.count, visible - base)
+            let row = kvDim * E.bytes, first = part.keys + offset * E.bytes
+            var j = 0
+            while j + 4 <= n {
+                let k = first + j * row
+                for h in 0..<group {
+                    let qh = Query64(q + h * headDim)
+                    let t0 = _mm256_hadd_ps(m(qh.dot(k, E.self)), m(qh.dot(k + row, E.self)))
+                    let t1 = _mm256_hadd_ps(m(qh.dot(k + 2 * row, E.self)), m(qh.dot(k + 3 * row, E.self)))
                     let u = unsafeBitCast(_mm256_hadd_ps(t0, t1), to: V8.self)
-                    UnsafeMutableRawPointer(sh + base + j).storeBytes(of: (u.lowHalf + u.highHalf) * scale, as: SIMD4<Float>.self)
-                    j += 4
+                    UnsafeMutableRawPointer(scores + h * stride + base + j)
+                        .storeBytes(of: (u.lowHalf + u.highHalf) * scale, as: SIMD4<Float>.self)
                 }
-                while j < n { sh[base + j] = scale * dot(first + j * row).sum(); j += 1 }
-                base += n
+                j += 4
             }
-            Softmax.row(sh, sh, count: visible)
-            var o0 = V8(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0
-            base = 0
-            for part in parts where base < visible {
-                let n = min(part.count, visible - base)
-                let row = kvDim * E.bytes
-                var v = part.values + offset * E.bytes
-                for j in 0..<n {
-                    let p = V8(repeating: sh[base + j])
-                    o0 = o0.addingProduct(p, E.load(v, 0)); o1 = o1.addingProduct(p, E.load(v, 8))
-                    o2 = o2.addingProduct(p, E.load(v, 16)); o3 = o3.addingProduct(p, E.load(v, 24))
-                    o4 = o4.addingProduct(p, E.load(v, 32)); o5 = o5.addingProduct(p, E.load(v, 40))
-                    o6 = o6.addingProduct(p, E.load(v, 48)); o7 = o7.addingProduct(p, E.load(v, 56))
-                    v += row
-                }
-                base += n
+            while j < n {
+                for h in 0..<group { scores[h * stride + base + j] = scale * Query64(q + h * headDim).dot(first + j * row, E.self).sum() }
+                j += 1
             }
-            let oh = UnsafeMutableRawPointer(out + h * headDim)
-            oh.storeBytes(of: o0, as: V8.self); oh.storeBytes(of: o1, toByteOffset: 32, as: V8.self)
-            oh.storeBytes(of: o2, toByteOffset: 64, as: V8.self); oh.storeBytes(of: o3, toByteOffset: 96, as: V8.self)
-            oh.storeBytes(of: o4, toByteOffset: 128, as: V8.self); oh.storeBytes(of: o5, toByteOffset: 160, as: V8.self)
-            oh.storeBytes(of: o6, toByteOffset: 192, as: V8.self); oh.storeBytes(of: o7, toByteOffset: 224, as: V8.self)
+            base += n
+        }
+        for h in 0..<group { Softmax.row(scores + h * stride, scores + h * stride, count: visible) }
+        var h0 = 0
+        while h0 < group {
+            let heads = min(3, group - h0)
+            values32(parts, E.self, h0, heads, 0)
+            values32(parts, E.self, h0, heads, 32)
+            h0 += heads
         }
     }
 
-    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+    /// One head's query of 64 values in eight registers.
+    struct Query64 {
+        let q0, q1, q2, q3, q4, q5, q6, q7: V8
+        @inline(__always) init(_ qh: UnsafePointer<Float>) {
+            @inline(__always) func load(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+            q0 = load(qh); q1 = load(qh + 8); q2 = load(qh + 16); q3 = load(qh + 24)
+            q4 = load(qh + 32); q5 = load(qh + 40); q6 = load(qh + 48); q7 = load(qh + 56)
+        }
+        /// The dot product with a key, as 8 lanes: two chains of four FMAs, summed.
+        @inline(__always) func dot<E: KVRow>(_ k: UnsafeRawPointer, _: E.Type) -> V8 {
+            let a = (q0 * E.load(k, 0)).addingProduct(q1, E.load(k, 8)).addingProduct(q2, E.load(k, 16))
+                .addingProduct(q3, E.load(k, 24))
+            let b = (q4 * E.load(k, 32)).addingProduct(q5, E.load(k, 40)).addingProduct(q6, E.load(k, 48))
+                .addingProduct(q7, E.load(k, 56))
+            return a + b
+        }
+    }
+
+    /// Output values d0..<d0+32 of heads h0..<h0+heads (heads <= 3): sum over positions of
+    /// probability times value, FMAs in position order, each value row read once for the heads.
+    @inline(__always) func values32<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
+                                              _: E.Type, _ h0: Int, _ heads: Int, _ d0: Int) {
+        var a0 = V8(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0
+        let s0 = scores + h0 * stride, s1 = s0 + stride, s2 = s1 + stride
+        var base = 0
+        for part in parts where base < visible {
+            let n = min(part.count, visible - base)
+            let row = kvDim * E.bytes
+            var v = part.values + (offset + d0) * E.bytes
+            for j in base..<(base + n) {
+                let v0 = E.load(v, 0), v1 = E.load(v, 8), v2 = E.load(v, 16), v3 = E.load(v, 24)
+                let p = V8(repeating: s0[j])
+                a0 = a0.addingProduct(p, v0); a1 = a1.addingProduct(p, v1)
+                a2 = a2.addingProduct(p, v2); a3 = a3.addingProduct(p, v3)
+                if heads > 1 {
+                    let p = V8(repeating: s1[j])
+                    b0 = b0.addingProduct(p, v0); b1 = b1.addingProduct(p, v1)
+                    b2 = b2.addingProduct(p, v2); b3 = b3.addingProduct(p, v3)
+                }
+                if heads > 2 {
+                    let p = V8(repeating: s2[j])
+                    c0 = c0.addingProduct(p, v0); c1 = c1.addingProduct(p, v1)
+                    c2 = c2.addingProduct(p, v2); c3 = c3.addingProduct(p, v3)
+                }
+                v += row
+            }
+            base += n
+        }
+        @inline(__always) func store(_ h: Int, _ x0: V8, _ x1: V8, _ x2: V8, _ x3: V8) {
+            let o = UnsafeMutableRawPointer(out + (h0 + h) * headDim + d0)
+            o.storeBytes(of: x0, as: V8.self); o.storeBytes(of: x1, toByteOffset: 32, as: V8.self)
+            o.storeBytes(of: x2, toByteOffset: 64, as: V8.self); o.storeBytes(of: x3, toByteOffset: 96, as: V8.self)
+        }
+        store(0, a0, a1, a2, a3)
+        if heads > 1 { store(1, b0, b1, b2, b3) }
+        if heads > 2 { store(2, c0, c1, c2, c3) }
+    }
+
     @inline(__always) func m(_ v: V8) -> __m256 { unsafeBitCast(v, to: __m256.self) }
 }
 #endif
