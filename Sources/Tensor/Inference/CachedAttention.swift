@@ -369,7 +369,7 @@ enum F32Row: KVRow {
 enum F16Row: KVRow {
     static var bytes: Int { 2 }
     @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int) -> Vec {
-        Vec((p + 2 * i).loadUnaligned(as: HVec.self))
+        Half.load(p + 2 * i)
     }
     @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec {
         var v = Vec()

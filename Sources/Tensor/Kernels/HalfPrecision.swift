@@ -1,3 +1,7 @@
+#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+import _Builtin_intrinsics.intel
+#endif
+
 /// IEEE half precision (f16) <-> f32. The SIMD paths compile to the hardware conversion
 /// instructions (F16C `vcvtph2ps`/`vcvtps2ph` on x86_64, `fcvt` on arm64): round to nearest even,
 /// subnormals kept, overflow to infinity, NaN stays NaN (quieted).
@@ -10,13 +14,23 @@ public enum Half {
         Float16(x).bitPattern
     }
 
+    /// `Vec.scalarCount` f16 values at `p` as f32. With AVX2 one `vcvtph2ps` (the same values):
+    /// the standard library's generic SIMD conversion stays an out-of-line call here (measured:
+    /// 9-11% of decoding attention with an f16 cache).
+    @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Vec {
+#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+        unsafeBitCast(_mm256_cvtph_ps(p.loadUnaligned(as: __m128i.self)), to: Vec.self)
+#else
+        Vec(p.loadUnaligned(as: HVec.self))
+#endif
+    }
+
     /// Converts `n` f16 values to f32.
     public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             var i = lo
             while i + Vec.scalarCount <= hi {
-                let h = UnsafeRawPointer(src + i).loadUnaligned(as: HVec.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: Vec(h), as: Vec.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: load(src + i), as: Vec.self)
                 i += Vec.scalarCount
             }
             while i < hi { dst[i] = toFloat(src[i]); i += 1 }

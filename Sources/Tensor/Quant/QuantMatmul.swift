@@ -266,8 +266,7 @@ enum Decode {
     @inline(always) static func f16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         while i + Vec.scalarCount <= n {
-            let h = (src + 2 * i).loadUnaligned(as: HVec.self)
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: Vec(h), as: Vec.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: Half.load(src + 2 * i), as: Vec.self)
             i += Vec.scalarCount
         }
         let s = src.assumingMemoryBound(to: UInt16.self)
