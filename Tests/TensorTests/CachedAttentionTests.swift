@@ -5,6 +5,7 @@ import XCTest
 /// Double, for the head sizes with their own kernel (64) and the generic one, every group size the
 /// supported models have (1-7 query heads per KV head: the 64-value kernel takes them three at a
 /// time), f32 and f16 caches, sequences forked from a shared prefix with tails of their own.
+/// (The 64-value kernel is the AVX2 build's; an AVX-512 build runs the generic one for both sizes.)
 final class CachedAttentionTests: XCTestCase {
     func testDecodeRowsAgainstReference() throws {
         let kvHeads = 2

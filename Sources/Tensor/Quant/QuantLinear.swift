@@ -21,6 +21,7 @@ extension Tensor {
     /// (see `QuantMatmul.linear(_:m:k:x:ldx:parts:)`); every weight must have this input's K.
     public func linear(_ weights: [Tensor]) throws -> [Tensor] {
         try requireFloat32("linear")
+        if weights.isEmpty { return [] }
         var ws: [Tensor] = []
         for weight in weights {
             guard weight.dtype != .i32 else {
@@ -54,13 +55,15 @@ extension Tensor {
         let outs = ws.map { Tensor.uninitialized(Array(shape.dropLast()) + [$0.shape[0]]) }
         if m == 0 { return outs }
         // One grouped product per element type, in the weights' order.
-        var done = Set<DType>()
-        for w in ws where !done.contains(w.dtype) {
-            done.insert(w.dtype)
-            let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
-                QuantMatmul.Part(w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0])
+        withExtendedLifetime((x, ws, outs)) {
+            var done = Set<DType>()
+            for w in ws where !done.contains(w.dtype) {
+                done.insert(w.dtype)
+                let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
+                    QuantMatmul.Part(w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0])
+                }
+                QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
             }
-            QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
         }
         return outs
     }

@@ -19,8 +19,9 @@ import Foundation
 /// reference dequantisation (Quant/Dequantize.swift), and the f32 kernels compute every element
 /// of Y the same way whatever panel, group or task it falls in, so outside the fused kernels the
 /// result is bit-identical to dequantising W and calling `GEMM.ownSgemm(transB: true)`. Every
-/// path gives the same result for every thread count, and a row of X gives the same result alone
-/// as within any batch of the same path.
+/// path gives the same result for every thread count, a row of X gives the same result alone
+/// as within any batch of the same path, and a weight gives the same result alone as within a
+/// grouped product (`linear(_:m:k:x:ldx:parts:)`: several weights of one type and K in one pass).
 ///
 /// Measured (`grm bench kernels --only quant`, 2 threads, SmolLM2 shapes [N, K]; before = the
 /// previous commit's kernels, after = these, same run). The machine was heavily shared during

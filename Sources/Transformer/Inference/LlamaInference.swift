@@ -100,7 +100,8 @@ public final class LlamaInference: @unchecked Sendable {
         do {
             for (li, l) in weights.layers.enumerated() {
                 try h.rmsNorm(weight: l.attnNorm, eps: c.normEps, into: x)
-                // q, k and v (then gate and up) in one grouped product: one parallel pass each.
+                // q, k and v (then gate and up) as one grouped product: for decoding steps and short
+                // prompts (the fused and int8 kernels) one parallel pass per weight type.
                 let qkv = try x.linear([l.wq, l.wk, l.wv])
                 let q = try addBias(qkv[0], l.bq), k = try addBias(qkv[1], l.bk), v = try addBias(qkv[2], l.bv)
                 try ropeTable.apply(q, heads: c.heads, positions: positions)
