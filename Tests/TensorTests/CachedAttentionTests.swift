@@ -95,4 +95,38 @@ final class CachedAttentionTests: XCTestCase {
                            "\(label) row \(r) alone")
         }
     }
+
+    /// Decode rows are grouped by the cached prefix their sequences share (each group's prefix is
+    /// then read once per piece): samples of one prompt together, samples of a second prompt that
+    /// forked the first at a common prefix in their own group, sequences without a shared prefix
+    /// alone; a group larger than the piece size is cut; every row is in exactly one piece.
+    func testDecodeRowsGroupedBySharedPrefix() throws {
+        let kvHeads = 3
+        let a = try KVSequence(layers: 1, kvDim: 8, context: 64)
+        a.commit(10)
+        let b = try a.fork(at: 6)
+        b.commit(4)
+        let lone = try KVSequence(layers: 1, kvDim: 8, context: 64)
+        lone.commit(3)
+        // Rows: a-samples 0, 2, 4 (row 4 is an item of two rows: 4, 5), b-samples 1, 3, the lone one 6.
+        let seqs = [try a.fork(), try b.fork(), try a.fork(), try b.fork(), try a.fork(), lone]
+        var items: [CachedAttention.Item] = [], rowItem: [Int] = []
+        for (i, s) in seqs.enumerated() {
+            let count = i == 4 ? 2 : 1
+            items.append(.init(sequence: s, row: rowItem.count, count: count))
+            rowItem += Array(repeating: i, count: count)
+        }
+        let rows = Array(0..<rowItem.count)
+        let pieces = CachedAttention.sharingPieces(rows, rowItem: rowItem, items: items, kvHeads: kvHeads)
+        XCTAssertEqual(pieces.flatMap { $0 }.sorted(), rows, "every row once")
+        let groupOf = [0: "a", 2: "a", 4: "a", 5: "a", 1: "b", 3: "b", 6: "lone"]
+        for p in pieces { XCTAssertEqual(Set(p.map { groupOf[$0]! }).count, 1, "piece \(p) mixes groups") }
+        // Pieces of at most ceil(rows * kvHeads / (2 * threads)) rows, groups cut into equal pieces
+        // (2 threads: 6, group a whole; 4 threads: 3, group a in two pieces of two).
+        let size = max(1, (rows.count * kvHeads + 2 * ThreadPool.shared.threadCount - 1) / (2 * ThreadPool.shared.threadCount))
+        let aPieces = pieces.filter { groupOf[$0[0]] == "a" }
+        XCTAssertEqual(aPieces.count, (4 + size - 1) / size)
+        XCTAssertTrue(pieces.allSatisfy { $0.count <= size })
+        XCTAssertEqual(pieces.filter { groupOf[$0[0]] == "lone" }, [[6]])
+    }
 }
