@@ -46,5 +46,16 @@ final class EngineJudgeGeneratorTests: XCTestCase {
         other.seed = 8
         let different = try grm.judge(item, config: other)
         XCTAssertNotEqual(different.samples.map(\.text), first.samples.map(\.text))
+
+        // Forgetting earlier prompts empties the prompt cache and keeps its size setting; the
+        // judgement, prefilled from scratch, is the same.
+        XCTAssertGreaterThan(engine.generator.promptCacheUsage.prompts, 0)
+        let size = engine.generator.promptCacheTokens
+        engine.forgetEarlierPrompts()
+        XCTAssertEqual(engine.generator.promptCacheUsage.prompts, 0)
+        XCTAssertEqual(engine.generator.promptCacheTokens, size)
+        let cold = try grm.judge(item, config: config)
+        XCTAssertEqual(cold.samples.map(\.text), first.samples.map(\.text))
+        XCTAssertGreaterThan(engine.generator.prefilledTokens, 0)
     }
 }

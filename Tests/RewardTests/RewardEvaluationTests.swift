@@ -9,6 +9,8 @@ final class SettingsAwareJudge: JudgeGenerator {
     let script: (_ item: Int, _ seed: UInt64, _ sample: Int, _ settings: GenerationSettings) -> String
     var calls: [(requests: [JudgeRequest], settings: GenerationSettings)] = []
     var tokens = 0
+    /// Calls in order: "forget", or the temperature of a generate call.
+    var events: [String] = []
 
     init(script: @escaping (_ item: Int, _ seed: UInt64, _ sample: Int, _ settings: GenerationSettings) -> String) {
         self.script = script
@@ -16,6 +18,7 @@ final class SettingsAwareJudge: JudgeGenerator {
 
     func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]] {
         calls.append((requests, settings))
+        events.append("T=\(settings.temperature)")
         return requests.map { r in
             let item = ScriptedJudge.shownOriginals(r.prompt)[0]
             return (0..<r.samples).map { j in
@@ -24,6 +27,8 @@ final class SettingsAwareJudge: JudgeGenerator {
             }
         }
     }
+
+    func forgetEarlierPrompts() { events.append("forget") }
 }
 
 final class RewardEvaluationTests: XCTestCase {
@@ -63,6 +68,8 @@ final class RewardEvaluationTests: XCTestCase {
         // Greedy: one sample at temperature 0; sampled: max k = 4 samples at 0.7; chunks of 4 items.
         XCTAssertEqual(judge.calls.count, 4)
         XCTAssertEqual(judge.calls.map(\.settings.temperature), [0, 0, 0.7, 0.7])
+        // Each run starts without the other's cached prompts (the sampled run's time is its own).
+        XCTAssertEqual(judge.events, ["forget", "T=0.0", "T=0.0", "forget", "T=0.7", "T=0.7"])
         XCTAssertEqual(judge.calls.map(\.settings.maxTokens), [77, 77, 77, 77])
         XCTAssertEqual(judge.calls.map { $0.requests.count }, [4, 2, 4, 2])
         XCTAssertEqual(judge.calls.map { $0.requests.map(\.samples).reduce(0, +) }, [4, 2, 16, 8])

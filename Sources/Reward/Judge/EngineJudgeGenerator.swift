@@ -40,6 +40,12 @@ public final class EngineJudgeGenerator: JudgeGenerator {
         totalGeneratedTokens += generatedTokens
         return out.map { $0.map(\.text) }
     }
+
+    public func forgetEarlierPrompts() {
+        let keep = generator.promptCacheTokens
+        generator.promptCacheTokens = 0
+        generator.promptCacheTokens = keep
+    }
 }
 
 extension EngineJudgeGenerator {

@@ -41,6 +41,13 @@ public struct JudgeRequest: Equatable, Sendable {
 /// Throw for engine failures; output the model got wrong is not an error (it fails to parse later).
 public protocol JudgeGenerator {
     func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]]
+    /// Forgets prompts kept from earlier calls (an engine's prompt cache), so that the next call
+    /// costs what it would cost on its own. Generators without such a cache do nothing.
+    func forgetEarlierPrompts()
+}
+
+extension JudgeGenerator {
+    public func forgetEarlierPrompts() {}
 }
 
 /// A meta reward model: rates sampled judge trajectories (higher = more likely correct under the
