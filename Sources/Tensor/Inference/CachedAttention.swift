@@ -250,8 +250,8 @@ extension CachedAttention.Job {
     /// Heads of 64 values (SmolLM2, Llama 3.2 1B, Qwen2 0.5B). The group's query heads share
     /// every read of the cache: scores are taken four keys at a time for each head in turn (the
     /// four keys, 1 KB in f32, stay in L1 for the group's heads instead of streaming from L2 once
-    /// per head), and values are accumulated for up to three heads at once, half a head (32 values,
-    /// twelve register accumulators) per pass. Per head the arithmetic is the same as one head at a
+    /// per head), and values are accumulated for up to three heads at once, a quarter of a head (16
+    /// values, six register accumulators) per pass. Per head the arithmetic is the same as one head at a
     /// time: its query in eight registers, four FMA chains per key summed by one horizontal-add
     /// tree, and the output accumulated in position order.
     @inline(__always) func run64<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
@@ -282,8 +282,7 @@ extension CachedAttention.Job {
         var h0 = 0
         while h0 < group {
             let heads = min(3, group - h0)
-            values32(parts, E.self, h0, heads, 0)
-            values32(parts, E.self, h0, heads, 32)
+            for d0 in Swift.stride(from: 0, to: 64, by: 16) { values16(parts, E.self, h0, heads, d0) }
             h0 += heads
         }
     }
@@ -306,11 +305,14 @@ extension CachedAttention.Job {
         }
     }
 
-    /// Output values d0..<d0+32 of heads h0..<h0+heads (heads <= 3): sum over positions of
+    /// Output values d0..<d0+16 of heads h0..<h0+heads (heads <= 3): sum over positions of
     /// probability times value, FMAs in position order, each value row read once for the heads.
-    @inline(__always) func values32<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
+    /// Six accumulators: with 32 values (twelve) the accumulators, the value vectors and the
+    /// probabilities did not fit AVX2's sixteen registers and the loop spilled accumulators to the
+    /// stack every position. The quarters after the first read the values from L1 or L2.
+    @inline(__always) func values16<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
                                               _: E.Type, _ h0: Int, _ heads: Int, _ d0: Int) {
-        var a0 = V8(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0
+        var a0 = V8(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0
         let s0 = scores + h0 * stride, s1 = s0 + stride, s2 = s1 + stride
         var base = 0
         for part in parts where base < visible {
@@ -318,32 +320,28 @@ extension CachedAttention.Job {
             let row = kvDim * E.bytes
             var v = part.values + (offset + d0) * E.bytes
             for j in base..<(base + n) {
-                let v0 = E.load(v, 0), v1 = E.load(v, 8), v2 = E.load(v, 16), v3 = E.load(v, 24)
+                let v0 = E.load(v, 0), v1 = E.load(v, 8)
                 let p = V8(repeating: s0[j])
                 a0 = a0.addingProduct(p, v0); a1 = a1.addingProduct(p, v1)
-                a2 = a2.addingProduct(p, v2); a3 = a3.addingProduct(p, v3)
                 if heads > 1 {
                     let p = V8(repeating: s1[j])
                     b0 = b0.addingProduct(p, v0); b1 = b1.addingProduct(p, v1)
-                    b2 = b2.addingProduct(p, v2); b3 = b3.addingProduct(p, v3)
                 }
                 if heads > 2 {
                     let p = V8(repeating: s2[j])
                     c0 = c0.addingProduct(p, v0); c1 = c1.addingProduct(p, v1)
-                    c2 = c2.addingProduct(p, v2); c3 = c3.addingProduct(p, v3)
                 }
                 v += row
             }
             base += n
         }
-        @inline(__always) func store(_ h: Int, _ x0: V8, _ x1: V8, _ x2: V8, _ x3: V8) {
+        @inline(__always) func store(_ h: Int, _ x0: V8, _ x1: V8) {
             let o = UnsafeMutableRawPointer(out + (h0 + h) * headDim + d0)
             o.storeBytes(of: x0, as: V8.self); o.storeBytes(of: x1, toByteOffset: 32, as: V8.self)
-            o.storeBytes(of: x2, toByteOffset: 64, as: V8.self); o.storeBytes(of: x3, toByteOffset: 96, as: V8.self)
         }
-        store(0, a0, a1, a2, a3)
-        if heads > 1 { store(1, b0, b1, b2, b3) }
-        if heads > 2 { store(2, c0, c1, c2, c3) }
+        store(0, a0, a1)
+        if heads > 1 { store(1, b0, b1) }
+        if heads > 2 { store(2, c0, c1) }
     }
 
     @inline(__always) func m(_ v: V8) -> __m256 { unsafeBitCast(v, to: __m256.self) }
