@@ -55,7 +55,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
         let settings = EvaluationSettings(ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
-                                          seed: judge.seed, batchItems: judge.batchItems)
+                                          seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders)
         let maxK = settings.maxK
         printError("grm eval: \(items.count) items; greedy, then \(maxK) samples per item at temperature "
                    + String(format: "%g", temperature) + "; max \(judge.maxTokens) tokens per sample")

@@ -12,6 +12,9 @@ struct JudgeModelOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Option(help: "Items per generator call (the engine decodes all their samples as one batch).")
     var batchItems = 4
+    @Option(help: ArgumentHelp("Response orders per item: the samples are dealt round-robin over this many shuffles, and the samples of one order share its prompt's prefill (default: a shuffle per sample, as the paper).",
+                               discussion: "Each order past the first prefills everything from its first response on again; with 3 or more responses, 8 samples can mean 8 such prefills."))
+    var orders: Int?
     @Option(help: "Threads (default: GRM_THREADS or every core).")
     var threads: Int?
     @Option(help: EngineOptions.activationsHelp)
@@ -20,6 +23,7 @@ struct JudgeModelOptions: ParsableArguments {
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if batchItems < 1 { throw ValidationError("--batch-items must be at least 1") }
+        if let orders, orders < 1 { throw ValidationError("--orders must be at least 1") }
     }
 
     /// The engine-backed judge and the reward model using the model's chat template.

@@ -54,7 +54,7 @@ struct Score: ParsableCommand {
             // No label is known: the placeholder only satisfies RewardItem and is never reported.
             items = [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
         }
-        let config = VotingConfig(k: k, seed: judge.seed,
+        let config = VotingConfig(k: k, orders: judge.orders, seed: judge.seed,
                                   settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
         let (engine, grm) = try judge.load()
         let progress = ProgressLine(showAccuracy: false) { engine.totalGeneratedTokens + engine.piecesInCall }

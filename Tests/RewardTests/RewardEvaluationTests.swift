@@ -148,10 +148,36 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertNil(a.greedy.timing.generatedTokens, "no token counter, no token figures")
     }
 
+    /// `orders` deals the sampled run's samples over that many shuffles per item: items of four
+    /// responses make at most that many prompts (one request each), the greedy run one; the report
+    /// records it.
+    func testOrdersBoundThePromptsPerItem() throws {
+        let items = try (0..<3).map { i in
+            try RewardItem(id: "m\(i)", category: "a", query: "Which is right (\(i))?",
+                           responses: (0..<4).map { "answer \(10 * i + $0)" }, label: .best(0))
+        }
+        for orders in [nil, 2, 1] as [Int?] {
+            let judge = SettingsAwareJudge { _, _, _, _ in "Scores: \\boxed{1, 2, 3, 4}" }
+            let report = try RewardEvaluator(model: GenerativeRewardModel(generator: judge)).evaluate(
+                items, settings: EvaluationSettings(ks: [1, 8], seed: 3, batchItems: 1, orders: orders))
+            let sampled = judge.calls.filter { $0.settings.temperature > 0 }
+            XCTAssertEqual(sampled.count, 3)
+            for call in sampled {
+                XCTAssertEqual(call.requests.map(\.samples).reduce(0, +), 8)
+                let prompts = Set(call.requests.map(\.prompt)).count
+                XCTAssertEqual(prompts, call.requests.count, "equal shuffles share one request")
+                if let orders { XCTAssertLessThanOrEqual(prompts, orders) } else { XCTAssertGreaterThan(prompts, 2) }
+            }
+            XCTAssertEqual(report.orders, orders)
+            let decoded = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(try report.jsonText().utf8))
+            XCTAssertEqual(decoded.orders, orders)
+        }
+    }
+
     func testBadSettingsAreRefused() throws {
         let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: scriptedJudge()))
         for bad in [EvaluationSettings(ks: []), EvaluationSettings(ks: [0, 2]), EvaluationSettings(batchItems: 0),
-                    EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1)] {
+                    EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1), EvaluationSettings(orders: 0)] {
             XCTAssertThrowsError(try evaluator.evaluate(try singleItems(), settings: bad)) { e in
                 XCTAssertTrue(e is RewardDataError, "\(e)")
             }

@@ -95,9 +95,12 @@ public struct EvaluationSettings: Equatable, Sendable {
     public var seed: UInt64
     /// Items per generator call (the engine batches every sequence of a call).
     public var batchItems: Int
+    /// Response orders per item in the sampled run (`VotingConfig.orders`; nil: one per sample).
+    public var orders: Int?
 
     public init(ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
-                batchItems: Int = 4) {
+                batchItems: Int = 4, orders: Int? = nil) {
+        self.orders = orders
         self.ks = ks
         self.temperature = temperature
         self.topP = topP
@@ -113,6 +116,7 @@ public struct EvaluationSettings: Equatable, Sendable {
         if !(temperature >= 0) || !temperature.isFinite { return "temperature \(temperature) must be finite and >= 0" }
         if maxTokens < 1 { return "max tokens \(maxTokens) must be at least 1" }
         if batchItems < 1 { return "batch items \(batchItems) must be at least 1" }
+        if let orders, orders < 1 { return "orders = \(orders): need at least 1" }
         return nil
     }
 
@@ -181,7 +185,7 @@ public final class RewardEvaluator {
                                    report: EvaluationReport.build(g.judgements, config: greedyConfig, model: modelName,
                                                                   dataset: dataset),
                                    timing: g.timing)
-        let sampledConfig = VotingConfig(k: settings.maxK, seed: settings.seed,
+        let sampledConfig = VotingConfig(k: settings.maxK, orders: settings.orders, seed: settings.seed,
                                          settings: GenerationSettings(temperature: settings.temperature, topP: settings.topP,
                                                                       maxTokens: settings.maxTokens))
         model.generator.forgetEarlierPrompts()
@@ -192,7 +196,7 @@ public final class RewardEvaluator {
                                     timing: s.timing)
         return RewardEvaluationReport(model: modelName, dataset: dataset, items: items.count, skippedLines: skippedLines,
                                       ks: settings.sortedKs, maxTokens: settings.maxTokens, seed: settings.seed,
-                                      batchItems: settings.batchItems, greedy: greedy, sampled: sampled)
+                                      batchItems: settings.batchItems, orders: settings.orders, greedy: greedy, sampled: sampled)
     }
 }
 
@@ -207,11 +211,14 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     public var maxTokens: Int
     public var seed: UInt64
     public var batchItems: Int
+    /// Response orders per item of the sampled run (nil: one per sample).
+    public var orders: Int?
     public var greedy: EvaluationRun
     public var sampled: EvaluationRun
 
     public init(model: String?, dataset: String?, items: Int, skippedLines: Int, ks: [Int], maxTokens: Int, seed: UInt64,
-                batchItems: Int, greedy: EvaluationRun, sampled: EvaluationRun) {
+                batchItems: Int, orders: Int? = nil, greedy: EvaluationRun, sampled: EvaluationRun) {
+        self.orders = orders
         self.model = model
         self.dataset = dataset
         self.items = items
@@ -230,7 +237,7 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, dataset, items, skippedLines, ks, maxTokens, seed, batchItems, greedy, sampled, sampledOverGreedyTime
+        case model, dataset, items, skippedLines, ks, maxTokens, seed, batchItems, orders, greedy, sampled, sampledOverGreedyTime
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -243,6 +250,7 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         try c.encode(maxTokens, forKey: .maxTokens)
         try c.encode(seed, forKey: .seed)
         try c.encode(batchItems, forKey: .batchItems)
+        try c.encodeIfPresent(orders, forKey: .orders)
         try c.encode(greedy, forKey: .greedy)
         try c.encode(sampled, forKey: .sampled)
         try c.encodeIfPresent(sampledOverGreedyTime, forKey: .sampledOverGreedyTime)
@@ -258,6 +266,7 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         maxTokens = try c.decode(Int.self, forKey: .maxTokens)
         seed = try c.decode(UInt64.self, forKey: .seed)
         batchItems = try c.decode(Int.self, forKey: .batchItems)
+        orders = try c.decodeIfPresent(Int.self, forKey: .orders)
         greedy = try c.decode(EvaluationRun.self, forKey: .greedy)
         sampled = try c.decode(EvaluationRun.self, forKey: .sampled)
     }
