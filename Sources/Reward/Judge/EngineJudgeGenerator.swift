@@ -41,11 +41,7 @@ public final class EngineJudgeGenerator: JudgeGenerator {
         return out.map { $0.map(\.text) }
     }
 
-    public func forgetEarlierPrompts() {
-        let keep = generator.promptCacheTokens
-        generator.promptCacheTokens = 0
-        generator.promptCacheTokens = keep
-    }
+    public func forgetEarlierPrompts() { generator.clearPromptCache() }
 }
 
 extension EngineJudgeGenerator {

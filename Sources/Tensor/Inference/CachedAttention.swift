@@ -11,9 +11,10 @@ import _Builtin_intrinsics.intel
 /// pending positions; the caller commits them after the last layer), then computes, for each new
 /// row at position p and each query head h reading KV head g = h / (heads / kvHeads),
 /// `softmax(scale * q_h . K_g[0...p]) V_g[0...p]` over the sequence's shared prefixes and its own
-/// positions. Every (row, KV head) pair is one task that reads each cached key once for all the
-/// query heads of its group, and each value once per three of them (heads of 64 values; the generic
-/// kernel once per head); the result does not depend on how tasks fall on threads.
+/// positions. Each decode row, for each KV head, reads each cached key once for all the query heads
+/// of its group, and each value once per three of them (heads of 64 values; the generic kernel once
+/// per head); rows whose sequences share a cached prefix run one after another in one task per KV
+/// head (`sharingPieces`). The result does not depend on how rows are grouped or tasks fall on threads.
 public enum CachedAttention {
     /// Rows `row ..< row + count` of the stacked matrices belong to `sequence`.
     public struct Item {

@@ -53,6 +53,9 @@ public final class Generator: @unchecked Sendable {
         (promptCache.count, promptCache.reduce(0) { $0 + $1.ids.count })
     }
 
+    /// Empties the prompt cache (its size setting stays).
+    public func clearPromptCache() { promptCache.removeAll() }
+
     private func trimPromptCache() {
         if promptCacheTokens <= 0 { promptCache.removeAll(); return }
         var total = promptCache.reduce(0) { $0 + $1.ids.count }
