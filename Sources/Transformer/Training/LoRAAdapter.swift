@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// The projections of a decoder layer that LoRA can adapt, named as on the command line
