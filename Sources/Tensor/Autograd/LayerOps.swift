@@ -87,3 +87,12 @@ extension Variable {
         }
     }
 }
+
+extension Variable {
+    /// `self [..., K] x weight^T -> [..., N]` for a frozen weight [N, K] of any floating element
+    /// type (a linear layer without bias, as `Tensor.linear`: quantised weights stay in their
+    /// stored type). Only `self` gets a gradient: `g [..., N] x weight` (`Tensor.linearTransposed`).
+    public func linear(frozen weight: Tensor) throws -> Variable {
+        Variable.record(try value.linear(weight), [self]) { g in [try g.linearTransposed(weight)] }
+    }
+}

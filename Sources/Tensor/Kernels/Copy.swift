@@ -46,3 +46,13 @@ enum Copy {
         }
     }
 }
+
+extension Tensor {
+    /// A contiguous copy in fresh storage (never a view of this tensor's storage, which may be a
+    /// read-only file mapping or shared with other tensors).
+    public func copied() -> Tensor {
+        let out = Tensor.uninitialized(shape, dtype: dtype)
+        if count > 0 { Copy.strided(from: self, into: out) }
+        return out
+    }
+}

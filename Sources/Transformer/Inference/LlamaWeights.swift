@@ -195,14 +195,16 @@ extension LlamaWeights {
 }
 
 extension LlamaModel {
-    /// The training model's current parameters as inference weights (f32, sharing storage with
-    /// the variables' values): the same architecture runs on the inference path.
+    /// The training model's current weights as inference weights (sharing storage with the
+    /// variables' values; LoRA factors are not included): the same architecture runs on the
+    /// inference path.
     public var inferenceWeights: LlamaWeights {
         LlamaWeights(tokenEmbedding: tokenEmbedding.value,
                      layers: layers.map { l in
                          LlamaWeights.Layer(attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
-                                            wo: l.wo.value, ffnNorm: l.mlpNorm.value, wGate: l.wGate.value,
-                                            wUp: l.wUp.value, wDown: l.wDown.value)
+                                            wo: l.wo.value, ffnNorm: l.ffnNorm.value, wGate: l.wGate.value,
+                                            wUp: l.wUp.value, wDown: l.wDown.value,
+                                            bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value)
                      },
                      outputNorm: finalNorm.value, output: output.value)
     }

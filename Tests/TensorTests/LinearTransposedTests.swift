@@ -1,0 +1,84 @@
+import XCTest
+@testable import Tensor
+
+/// dX = dY * W with W in its stored type (the input gradient of `linear`), against dequantising
+/// W and calling the own GEMM: bit for bit, on odd shapes, for 1 and 2 threads.
+final class LinearTransposedTests: XCTestCase {
+    func testEveryTypeBitExactWithDequantisedGEMM() throws {
+        var seed: UInt64 = 900
+        for type in [DType.f32] + QuantMatmulTests.weightTypes {
+            let ks = type.blockElements == 256 ? [256, 768] : (type.blockElements == 32 ? [32, 160] : [40, 97])
+            for k in ks {
+                for n in [1, 7, 45] {
+                    seed += 1
+                    let w = try type == .f32 ? randomTensor([n, k], seed: seed) : QuantMatmulTests.weight(type, n: n, k: k, seed: seed)
+                    let wf = w.converted(to: .f32).contiguous()
+                    for m in [1, 3, 8, 9, 37] {
+                        let dy = randomTensor([m, n], seed: seed &* 17 &+ UInt64(m))
+                        let want = Tensor.uninitialized([m, k])
+                        GEMM.ownSgemm(transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
+                                      b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
+                        for threads in [1, 2] {
+                            let got = try withThreads(threads) { try dy.linearTransposed(w) }
+                            XCTAssertEqual(got.shape, [m, k])
+                            XCTAssertEqual(got.scalars().map(\.bitPattern), want.scalars().map(\.bitPattern),
+                                           "\(type) m \(m) n \(n) k \(k) threads \(threads)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shapes that split into several K blocks, column blocks and pack tasks (SmolLM2's down
+    /// projection and a vocabulary-sized output), against the dequantised reference.
+    func testLargeShapesSplitAcrossBlocksAndTasks() throws {
+        for (type, n, k, m) in [(DType.q4_1, 1536, 576, 70), (.q8_0, 3000, 96, 12), (.q4_K, 600, 1280, 33), (.q6_K, 300, 256, 5)] {
+            let w = try QuantMatmulTests.weight(type, n: n, k: k, seed: UInt64(n + k))
+            let wf = w.converted(to: .f32).contiguous()
+            let dy = randomTensor([m, n], seed: UInt64(m))
+            let want = Tensor.uninitialized([m, k])
+            GEMM.ownSgemm(transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
+                          b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
+            let got = try dy.linearTransposed(w)
+            XCTAssertEqual(got.scalars().map(\.bitPattern), want.scalars().map(\.bitPattern), "\(type) \(m)x\(n)x\(k)")
+        }
+    }
+
+    func testBatchAxesAndErrors() throws {
+        let w = try QuantMatmulTests.weight(.q4_0, n: 5, k: 64, seed: 3)
+        let dy = randomTensor([2, 3, 5], seed: 4)
+        let got = try dy.linearTransposed(w)
+        XCTAssertEqual(got.shape, [2, 3, 64])
+        XCTAssertEqual(got.scalars(), try dy.reshaped([6, 5]).linearTransposed(w).scalars())
+        XCTAssertThrowsError(try randomTensor([2, 4], seed: 5).linearTransposed(w)) { e in
+            XCTAssertTrue("\(e)".contains("linearTransposed"), "\(e)")
+        }
+    }
+
+    /// The frozen-weight linear op: forward is `linear`, the input's gradient checks against
+    /// finite differences with a quantised weight, and the weight gets none.
+    func testFrozenLinearGradCheck() throws {
+        for type in [DType.q4_1, .q8_0, .f16, .q4_K] {
+            let k = type.blockElements == 256 ? 256 : 64
+            let w = try QuantMatmulTests.weight(type, n: 6, k: k, seed: 11)
+            let x = Variable(randomTensor([3, k], seed: 12, range: -1...1), requiresGrad: true)
+            let r = try GradCheck.check([x]) { v in try v[0].linear(frozen: w) }
+            XCTAssertTrue(r.passed, "\(type): \(r)")
+            XCTAssertEqual(try x.linear(frozen: w).value.scalars(), try x.value.linear(w).scalars())
+        }
+    }
+
+    /// A LoRA-adapted projection over a quantised base: y = x W^T + s (x A^T) B^T. Gradients of x,
+    /// A and B check against finite differences.
+    func testLoRAOverQuantisedBaseGradCheck() throws {
+        let w = try QuantMatmulTests.weight(.q4_1, n: 5, k: 64, seed: 21)
+        let x = Variable(randomTensor([4, 64], seed: 22, range: -1...1), requiresGrad: true)
+        let a = Variable(randomTensor([3, 64], seed: 23, range: -0.5...0.5), requiresGrad: true)
+        let b = Variable(randomTensor([5, 3], seed: 24, range: -0.5...0.5), requiresGrad: true)
+        let r = try GradCheck.check([x, a, b]) { v in
+            try v[0].linear(frozen: w) + v[0].matmul(v[1], transposeB: true).matmul(v[2], transposeB: true).scaled(by: 2)
+        }
+        XCTAssertTrue(r.passed, "\(r)")
+    }
+}
