@@ -1,0 +1,177 @@
+import Foundation
+import Tensor
+
+/// One micro-batch of next-token training data: `inputs` and `targets` [batch, length] row-major,
+/// targets `Variable.ignoreIndex` where the loss does not count (prompts, padding).
+public struct TokenBatch: Sendable, Equatable {
+    public var inputs: [Int32]
+    public var targets: [Int32]
+    public var batch: Int
+    public var length: Int
+
+    public init(inputs: [Int32], targets: [Int32], batch: Int, length: Int) {
+        precondition(inputs.count == batch * length && targets.count == inputs.count, "TokenBatch: batch * length tokens")
+        self.inputs = inputs; self.targets = targets; self.batch = batch; self.length = length
+    }
+
+    /// Targets the loss counts.
+    public var trainableTokens: Int { targets.reduce(0) { $0 + ($1 == Variable.ignoreIndex ? 0 : 1) } }
+}
+
+/// The optimisation settings of supervised fine-tuning (TRL's SFTTrainer conventions: AdamW,
+/// linear warm-up then cosine decay to zero, gradient clipping at 1).
+public struct SFTSettings: Sendable, Equatable {
+    /// Optimiser steps in the run (the schedule's length).
+    public var steps: Int
+    /// Micro-batches per optimiser step (gradient accumulation).
+    public var accumulation: Int = 1
+    public var learningRate: Float = 2e-4
+    public var warmupSteps: Int = 10
+    public var weightDecay: Float = 0
+    public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
+    public var clipNorm: Float = 1
+
+    public init(steps: Int, accumulation: Int = 1, learningRate: Float = 2e-4, warmupSteps: Int = 10, weightDecay: Float = 0) {
+        self.steps = steps; self.accumulation = accumulation; self.learningRate = learningRate
+        self.warmupSteps = warmupSteps; self.weightDecay = weightDecay
+    }
+
+    public var schedule: LRSchedule { LRSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps) }
+
+    func validate() throws {
+        guard steps > 0, accumulation > 0 else { throw ConfigError.invalid("steps \(steps) and accumulation \(accumulation) must be positive") }
+        guard learningRate.isFinite, learningRate >= 0, warmupSteps >= 0 else {
+            throw ConfigError.invalid("learning rate \(learningRate) and warm-up \(warmupSteps) must be non-negative")
+        }
+    }
+}
+
+/// What one optimiser step did.
+public struct SFTStepResult: Sendable {
+    public var step: Int
+    /// Mean loss over the step's trainable tokens (all micro-batches together).
+    public var loss: Float
+    public var trainableTokens: Int
+    /// Tokens the model read (padding included).
+    public var tokens: Int
+    public var learningRate: Float
+    /// The gradient's global norm before clipping.
+    public var gradientNorm: Float
+}
+
+/// Supervised fine-tuning of a `LlamaModel` (full or LoRA): completion-only next-token loss,
+/// gradient accumulation, AdamW, warm-up + cosine schedule, clipping, validation loss, and
+/// checkpoints that resume exactly.
+///
+/// The micro-batches come from `batches(i)`, a pure function of the micro-batch index i (step *
+/// accumulation + micro), so a resumed run reads what an uninterrupted one would. The loss of a
+/// step is the sum of the per-token losses of all its micro-batches over their trainable tokens
+/// (each micro-batch's mean weighted by its share of the step's trainable tokens), so
+/// accumulation gives the gradient of one large batch. Every kernel involved computes the same
+/// bits for every thread count, so a run resumed from step k gives the uninterrupted run's losses
+/// bit for bit.
+public final class SFTTrainer {
+    public let model: LlamaModel
+    public let settings: SFTSettings
+    public let optimizer: AdamW
+    /// Optimiser steps completed.
+    public private(set) var step = 0
+    let batches: (Int) throws -> TokenBatch
+
+    public init(model: LlamaModel, settings: SFTSettings, batches: @escaping (Int) throws -> TokenBatch) throws {
+        try settings.validate()
+        let params = model.parameters
+        guard !params.isEmpty else { throw ConfigError.invalid("the model has nothing to train") }
+        self.model = model; self.settings = settings; self.batches = batches
+        optimizer = AdamW(parameters: params, learningRate: settings.learningRate, beta1: settings.beta1, beta2: settings.beta2,
+                          eps: settings.eps, weightDecay: settings.weightDecay, noDecay: model.normParameterIndices)
+    }
+
+    /// One optimiser step over `settings.accumulation` micro-batches.
+    @discardableResult
+    public func trainStep() throws -> SFTStepResult {
+        let micro = try (0..<settings.accumulation).map { try batches(step * settings.accumulation + $0) }
+        let total = micro.reduce(0) { $0 + $1.trainableTokens }
+        var lossSum: Double = 0
+        for b in micro where b.trainableTokens > 0 {
+            let loss = try model.logits(b.inputs, batch: b.batch, length: b.length).crossEntropy(targets: b.targets)
+            let share = Float(b.trainableTokens) / Float(total)
+            try loss.scaled(by: share).backward()
+            lossSum += Double(loss.item) * Double(b.trainableTokens)
+        }
+        let rate = settings.schedule.rate(at: step)
+        optimizer.learningRate = rate
+        let norm = total > 0 ? try Gradients.clipByGlobalNorm(optimizer.parameters, maxNorm: settings.clipNorm) : 0
+        if total > 0 { try optimizer.step() }
+        optimizer.zeroGrad()
+        step += 1
+        return SFTStepResult(step: step, loss: total > 0 ? Float(lossSum / Double(total)) : 0, trainableTokens: total,
+                             tokens: micro.reduce(0) { $0 + $1.inputs.count }, learningRate: rate, gradientNorm: norm)
+    }
+
+    /// Mean loss per trainable token over `batches` (no tape; nil when none is trainable).
+    public func evaluate(_ batches: [TokenBatch]) throws -> Float? {
+        try SFTTrainer.loss(model, batches)
+    }
+
+    public static func loss(_ model: LlamaModel, _ batches: [TokenBatch]) throws -> Float? {
+        var sum: Double = 0, count = 0
+        try Autograd.noGrad {
+            for b in batches where b.trainableTokens > 0 {
+                let l = try model.logits(b.inputs, batch: b.batch, length: b.length).crossEntropy(targets: b.targets)
+                sum += Double(l.item) * Double(b.trainableTokens)
+                count += b.trainableTokens
+            }
+        }
+        return count == 0 ? nil : Float(sum / Double(count))
+    }
+
+    // MARK: - Checkpoints
+
+    /// What a checkpoint must agree on to be resumed by this run.
+    func identity(_ extra: [String: String]) -> [String: String] {
+        var m = extra
+        m["sft.parameters"] = model.parameters.map { "\($0.name)\($0.shape)" }.joined(separator: ",").stableDigest
+        m["sft.accumulation"] = "\(settings.accumulation)"
+        m["sft.steps"] = "\(settings.steps)"
+        m["sft.lr"] = "\(settings.learningRate)"
+        m["sft.warmup"] = "\(settings.warmupSteps)"
+        m["sft.weight_decay"] = "\(settings.weightDecay)"
+        return m
+    }
+
+    /// Saves the trainable parameters, AdamW's state and the step, atomically, with `metadata`
+    /// (for example the data's fingerprint and seed) that `resume` checks.
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        try Checkpoint(step: step, parameters: model.parameters, optimizer: optimizer, metadata: identity(metadata))
+            .write(gguf: path, name: "swift-grm SFT checkpoint")
+    }
+
+    /// Restores a checkpoint written by `save` from a run with the same parameters, settings and
+    /// `metadata`; a mismatch is refused naming the key.
+    public func resume(from path: String, metadata: [String: String] = [:]) throws {
+        let ck = try Checkpoint(gguf: path)
+        for (key, want) in identity(metadata).sorted(by: { $0.key < $1.key }) {
+            guard let saved = ck.metadata[key] else {
+                throw CheckpointError(.badMetadata, path: path, "not saved by this kind of run (no \(key))")
+            }
+            guard saved == want else {
+                throw CheckpointError(.badMetadata, path: path, "saved with \(key) = \(saved), this run has \(want)")
+            }
+        }
+        guard ck.step <= settings.steps else {
+            throw CheckpointError(.badMetadata, path: path, "saved at step \(ck.step), past this run's \(settings.steps) steps")
+        }
+        try ck.restore(parameters: model.parameters, optimizer: optimizer)
+        step = ck.step
+    }
+}
+
+extension String {
+    /// A short stable digest (FNV-1a 64, hex) for fingerprints in checkpoint metadata.
+    var stableDigest: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+}
