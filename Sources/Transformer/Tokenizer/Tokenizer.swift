@@ -93,7 +93,33 @@ public final class Tokenizer: Sendable {
         out.reserveCapacity(bytes.count / 3 + 4)
         if addSpecial && vocabulary.addBOS, let b = vocabulary.bos { out.append(b) }
         var session = EncodeSession()
-        var afterSpecial = true  // SentencePiece: a space is prefixed at the start and after special tokens
+        var afterSpecial = true
+        encodePart(bytes, parseSpecial: parseSpecial, &session, afterSpecial: &afterSpecial, into: &out)
+        if addSpecial && vocabulary.addEOS, let e = vocabulary.eos { out.append(e) }
+        return out
+    }
+
+    /// The ids of consecutive parts of one text, each part tokenised on its own (no merge crosses
+    /// a boundary, so each part's ids are exactly its own), with SentencePiece's space prefix put
+    /// where encoding the joined text would put it: at the very start and after special tokens,
+    /// not at the start of a part that continues plain text. No BOS/EOS is added.
+    /// Used for training data, where a completion must start on a token boundary.
+    public func encode(parts: [[UInt8]], parseSpecial: Bool = false) -> [[TokenID]] {
+        var session = EncodeSession()
+        var afterSpecial = true
+        return parts.map { part in
+            var out: [TokenID] = []
+            part.withUnsafeBufferPointer {
+                encodePart($0, parseSpecial: parseSpecial, &session, afterSpecial: &afterSpecial, into: &out)
+            }
+            return out
+        }
+    }
+
+    /// Splits off special tokens and encodes the text between them. `afterSpecial` (SentencePiece:
+    /// a space is prefixed at the start and after special tokens) carries over between parts.
+    func encodePart(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ session: inout EncodeSession,
+                    afterSpecial: inout Bool, into out: inout [TokenID]) {
         for fragment in splitter.split(bytes, parseSpecial: parseSpecial) {
             switch fragment {
             case let .token(id):
@@ -109,8 +135,6 @@ public final class Tokenizer: Sendable {
                 afterSpecial = false
             }
         }
-        if addSpecial && vocabulary.addEOS, let e = vocabulary.eos { out.append(e) }
-        return out
     }
 
     /// Pre-tokenises and merges one fragment of plain text.
