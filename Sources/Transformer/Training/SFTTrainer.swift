@@ -1,23 +1,6 @@
 import Foundation
 import Tensor
 
-/// One micro-batch of next-token training data: `inputs` and `targets` [batch, length] row-major,
-/// targets `Variable.ignoreIndex` where the loss does not count (prompts, padding).
-public struct TokenBatch: Sendable, Equatable {
-    public var inputs: [Int32]
-    public var targets: [Int32]
-    public var batch: Int
-    public var length: Int
-
-    public init(inputs: [Int32], targets: [Int32], batch: Int, length: Int) {
-        precondition(inputs.count == batch * length && targets.count == inputs.count, "TokenBatch: batch * length tokens")
-        self.inputs = inputs; self.targets = targets; self.batch = batch; self.length = length
-    }
-
-    /// Targets the loss counts.
-    public var trainableTokens: Int { targets.reduce(0) { $0 + ($1 == Variable.ignoreIndex ? 0 : 1) } }
-}
-
 /// The optimisation settings of supervised fine-tuning (TRL's SFTTrainer conventions: AdamW,
 /// linear warm-up then cosine decay to zero, gradient clipping at 1).
 public struct SFTSettings: Sendable, Equatable {
@@ -76,9 +59,9 @@ public final class SFTTrainer {
     public let optimizer: AdamW
     /// Optimiser steps completed.
     public private(set) var step = 0
-    let batches: (Int) throws -> TokenBatch
+    let batches: (Int) throws -> SFTBatch
 
-    public init(model: LlamaModel, settings: SFTSettings, batches: @escaping (Int) throws -> TokenBatch) throws {
+    public init(model: LlamaModel, settings: SFTSettings, batches: @escaping (Int) throws -> SFTBatch) throws {
         try settings.validate()
         let params = model.parameters
         guard !params.isEmpty else { throw ConfigError.invalid("the model has nothing to train") }
@@ -91,13 +74,13 @@ public final class SFTTrainer {
     @discardableResult
     public func trainStep() throws -> SFTStepResult {
         let micro = try (0..<settings.accumulation).map { try batches(step * settings.accumulation + $0) }
-        let total = micro.reduce(0) { $0 + $1.trainableTokens }
+        let total = micro.reduce(0) { $0 + $1.trainableTargets }
         var lossSum: Double = 0
-        for b in micro where b.trainableTokens > 0 {
-            let loss = try model.logits(b.inputs, batch: b.batch, length: b.length).crossEntropy(targets: b.targets)
-            let share = Float(b.trainableTokens) / Float(total)
+        for b in micro where b.trainableTargets > 0 {
+            let loss = try model.logits(b.inputs, batch: b.rows, length: b.length).crossEntropy(targets: b.targets)
+            let share = Float(b.trainableTargets) / Float(total)
             try loss.scaled(by: share).backward()
-            lossSum += Double(loss.item) * Double(b.trainableTokens)
+            lossSum += Double(loss.item) * Double(b.trainableTargets)
         }
         let rate = settings.schedule.rate(at: step)
         optimizer.learningRate = rate
@@ -110,17 +93,17 @@ public final class SFTTrainer {
     }
 
     /// Mean loss per trainable token over `batches` (no tape; nil when none is trainable).
-    public func evaluate(_ batches: [TokenBatch]) throws -> Float? {
+    public func evaluate(_ batches: [SFTBatch]) throws -> Float? {
         try SFTTrainer.loss(model, batches)
     }
 
-    public static func loss(_ model: LlamaModel, _ batches: [TokenBatch]) throws -> Float? {
+    public static func loss(_ model: LlamaModel, _ batches: [SFTBatch]) throws -> Float? {
         var sum: Double = 0, count = 0
         try Autograd.noGrad {
-            for b in batches where b.trainableTokens > 0 {
-                let l = try model.logits(b.inputs, batch: b.batch, length: b.length).crossEntropy(targets: b.targets)
-                sum += Double(l.item) * Double(b.trainableTokens)
-                count += b.trainableTokens
+            for b in batches where b.trainableTargets > 0 {
+                let l = try model.logits(b.inputs, batch: b.rows, length: b.length).crossEntropy(targets: b.targets)
+                sum += Double(l.item) * Double(b.trainableTargets)
+                count += b.trainableTargets
             }
         }
         return count == 0 ? nil : Float(sum / Double(count))
