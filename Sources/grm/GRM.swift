@@ -8,7 +8,7 @@ struct GRM: ParsableCommand {
         commandName: "grm",
         abstract: "swift-grm: a CPU tensor engine and generalist reward model.",
         subcommands: [Info.self, Inspect.self, Tokenize.self, Detokenize.self, Template.self, BenchCommand.self,
-                      TrainToy.self, TrainBench.self, Logits.self, Generate.self, Chat.self, DataCommand.self,
+                      TrainCommand.self, TrainToy.self, TrainBench.self, Logits.self, Generate.self, Chat.self, DataCommand.self,
                       Eval.self, Score.self])
 }
 

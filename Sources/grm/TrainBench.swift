@@ -6,7 +6,8 @@ import Transformer
 struct TrainBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-bench",
-        abstract: "Training throughput (forward + backward + AdamW) of SmolLM2-135M shapes on random tokens.")
+        abstract: "Training throughput (forward + backward + AdamW) of SmolLM2-135M shapes on random tokens.",
+        discussion: "Full training of f32 weights by default; --lora R trains rank-R adapters on all seven projections over a frozen base (--model's weights as stored, else random weights quantised to Q4_1).")
 
     @Option(help: "Layers (30 for the full model).") var layers: Int = 30
     @Option(help: "Sequences per step.") var batch: Int = 4
@@ -14,6 +15,8 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).") var steps: Int = 2
     @Option(help: "GEMM backend: auto (own kernels, thread-count independent) or fastest (OpenBLAS above 8 rows).")
     var gemm: String = "auto"
+    @Option(help: "LoRA rank (0: full training).") var lora: Int = 0
+    @Option(help: "A GGUF model for the frozen base of --lora (default: random SmolLM2 shapes in Q4_1).") var model: String?
 
     func run() throws {
         switch gemm {
@@ -21,9 +24,21 @@ struct TrainBench: ParsableCommand {
         case "fastest": GEMM.backend = .fastest
         default: throw ValidationError("--gemm must be auto or fastest")
         }
+        guard lora >= 0 else { throw ValidationError("--lora must be a rank (0: full training)") }
         var config = LlamaConfig.smolLM2_135M
         config.layers = layers
-        let model = try LlamaModel(config: config, seed: 1)
+        let model: LlamaModel
+        if lora > 0 {
+            let mode = FineTuningMode.lora(LoRASettings(rank: lora, alpha: Float(2 * lora)))
+            if let path = self.model {
+                model = try LlamaModel(gguf: try GGUFFile(path: path), mode: mode)
+                config = model.config
+            } else {
+                model = try LlamaModel(config: config, weights: try TrainBench.quantisedWeights(config, .q4_1), mode: mode)
+            }
+        } else {
+            model = try LlamaModel(config: config, seed: 1)
+        }
         let opt = AdamW(parameters: model.parameters, learningRate: 1e-4, noDecay: model.normParameterIndices)
         var rng = SeededRandom(seed: 2)
         let ids = (0..<(batch * (seq + 1))).map { _ in Int32(rng.nextInt(config.vocabSize)) }
@@ -32,7 +47,9 @@ struct TrainBench: ParsableCommand {
             inputs += ids[(b * (seq + 1))..<(b * (seq + 1) + seq)]
             targets += ids[(b * (seq + 1) + 1)..<((b + 1) * (seq + 1))]
         }
-        print("SmolLM2-135M shapes: \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, "
+        let what = lora > 0 ? "LoRA r \(lora) (\(model.parameters.reduce(0) { $0 + $1.count }) trainable) over \(model.layers.first?.wq.value.dtype.description ?? "")"
+                            : "full training"
+        print("\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what), "
               + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
         var times: [Double] = []
         for s in 0...steps {
@@ -54,5 +71,16 @@ struct TrainBench: ParsableCommand {
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
         print(String(format: "mean %.2fs per step, %.1f tokens/s; peak RSS %.2f GiB",
                      mean, Double(batch * seq) / mean, Double(peakResidentBytes()) / 1_073_741_824))
+    }
+
+    /// Random weights of `config`'s shapes with every matrix quantised to `type` (norms f32).
+    static func quantisedWeights(_ config: LlamaConfig, _ type: DType) throws -> LlamaWeights {
+        let w = try LlamaModel(config: config, seed: 1).inferenceWeights
+        func q(_ t: Tensor) throws -> Tensor { try t.quantized(to: type) }
+        let embedding = try q(w.tokenEmbedding)
+        return LlamaWeights(tokenEmbedding: embedding, layers: try w.layers.map { l in
+            LlamaWeights.Layer(attnNorm: l.attnNorm, wq: try q(l.wq), wk: try q(l.wk), wv: try q(l.wv), wo: try q(l.wo),
+                               ffnNorm: l.ffnNorm, wGate: try q(l.wGate), wUp: try q(l.wUp), wDown: try q(l.wDown))
+        }, outputNorm: w.outputNorm, output: config.tiedEmbeddings ? embedding : try q(w.output))
     }
 }

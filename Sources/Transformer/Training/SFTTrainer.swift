@@ -152,7 +152,7 @@ public final class SFTTrainer {
 
 extension String {
     /// A short stable digest (FNV-1a 64, hex) for fingerprints in checkpoint metadata.
-    var stableDigest: String {
+    public var stableDigest: String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return String(h, radix: 16)
