@@ -182,6 +182,39 @@ final class LoRAAdapterTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q8.gguf"))
     }
 
+    /// The low-rank kernel against a naive sum, on odd shapes, rows split or not.
+    func testAddLowRankMatchesNaive() throws {
+        var rng = SeededRandom(seed: 3)
+        for (m, k, n, r) in [(1, 5, 7, 1), (3, 64, 40, 4), (37, 130, 300, 9), (200, 64, 96, 16)] {
+            let x = Tensor.randomNormal([m, k], rng: &rng), a = Tensor.randomNormal([r, k], rng: &rng)
+            let bt = Tensor.randomNormal([r, n], rng: &rng), y0 = Tensor.randomNormal([m, n], rng: &rng)
+            let y = try Tensor(shape: [m, n], scalars: y0.scalars())
+            try Tensor.addLowRank(x, a: a, bt: bt, into: y)
+            let xv = x.scalars(), av = a.scalars(), bv = bt.scalars(), yv = y0.scalars()
+            var want = [Float](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for c in 0..<n {
+                    var s: Double = 0
+                    for j in 0..<r {
+                        var t: Double = 0
+                        for p in 0..<k { t += Double(xv[i * k + p]) * Double(av[j * k + p]) }
+                        s += t * Double(bv[j * n + c])
+                    }
+                    want[i * n + c] = yv[i * n + c] + Float(s)
+                }
+            }
+            assertClose(y, try Tensor(shape: [m, n], scalars: want), tol: 1e-4, "m \(m) k \(k) n \(n) r \(r)")
+            // Row by row gives the same bits as all rows at once.
+            for i in [0, m - 1] {
+                let row = try Tensor(shape: [1, n], scalars: Array(yv[i * n..<(i + 1) * n]))
+                try Tensor.addLowRank(try x.sliced(axis: 0, i..<i + 1), a: a, bt: bt, into: row)
+                XCTAssertEqual(row.scalars(), Array(y.scalars()[i * n..<(i + 1) * n]), "row \(i)")
+            }
+        }
+        XCTAssertThrowsError(try Tensor.addLowRank(Tensor(zeros: [2, 3]), a: Tensor(zeros: [1, 4]), bt: Tensor(zeros: [1, 2]),
+                                                   into: Tensor(zeros: [2, 2])))
+    }
+
     // MARK: - Inference and merging
 
     /// The adapter applied at inference gives the logits of the same adapter merged into an f32

@@ -1,9 +1,10 @@
 import Tensor
 
 /// A LoRA adapter laid out for inference without merging: per layer, per adapted projection, the
-/// factors A [r, in] and B [out, r] with the whole scale (user scale x alpha / r) folded into a
-/// copy of B once, so that each forward pass adds `(x A^T) B'^T` to the projection's output
-/// `x W^T`: two f32 products through a rank-r bottleneck beside the stored-type product.
+/// factor A [r, in] and B transposed [r, out] with the whole scale (user scale x alpha / r)
+/// folded in once, so that each forward pass adds `(x A^T) (s B^T)` to the projection's output
+/// `x W^T` (`Tensor.addLowRank`): f32 arithmetic through a rank-r bottleneck beside the
+/// stored-type product.
 ///
 /// A projection whose scale is 0 gets no delta at all, so a zero scale runs exactly the base
 /// model's arithmetic (the same bits as no adapter).
@@ -11,13 +12,12 @@ struct LoRADeltas {
     struct Delta {
         /// [r, in], f32.
         let a: Tensor
-        /// [out, r], f32, multiplied by the scale.
-        let b: Tensor
+        /// [r, out], f32: s B^T.
+        let bt: Tensor
 
-        /// y [rows, out] += (x [rows, in] A^T) B'^T.
+        /// y [rows, out] += (x [rows, in] A^T) (s B^T).
         func apply(_ x: Tensor, into y: Tensor) throws {
-            let low = try x.matmul(a, transposeB: true)
-            try Tensor.binary(Add.self, y, try low.matmul(b, transposeB: true), into: y)
+            try Tensor.addLowRank(x, a: a, bt: bt, into: y)
         }
     }
 
@@ -38,7 +38,7 @@ struct LoRADeltas {
                   let scale = adapter.scale(for: name) else { continue }
             let s = userScale * scale
             if s == 0 { continue }
-            let delta = Delta(a: pair.a.contiguous(), b: try pair.b.scaled(by: s))
+            let delta = Delta(a: pair.a.contiguous(), bt: try pair.b.transposed().scaled(by: s).contiguous())
             switch target {
             case .q: layers[layer].q = delta
             case .k: layers[layer].k = delta
