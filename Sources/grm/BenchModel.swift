@@ -20,6 +20,10 @@ struct ModelBenchOptions: ParsableArguments {
     var kv = "f32"
     @Option(help: EngineOptions.activationsHelp)
     var activations: String?
+    @Option(help: EngineOptions.loraHelp)
+    var lora: String?
+    @Option(help: EngineOptions.loraScaleHelp)
+    var loraScale: Float = 1
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 }
@@ -46,7 +50,10 @@ struct ModelBench {
         if let t = o.t { try EngineOptions.useThreads(t, option: "-t") }
         if let a = o.activations { try EngineOptions.useActivations(a) }
         let context = max(o.p, o.n, 256 + o.n) + 1
-        let engine = try LlamaInference(path: o.model!, kvType: kvType, contextLength: context)
+        let file = try GGUFFile(path: o.model!)
+        let engine = try LlamaInference(gguf: file, kvType: kvType, contextLength: context,
+                                        adapter: try EngineOptions.loadAdapter(o.lora, scale: o.loraScale, base: file),
+                                        adapterScale: o.loraScale)
         guard context <= engine.config.contextLength else {
             throw ValidationError("the tests need \(context) positions; the model's context is \(engine.config.contextLength)")
         }

@@ -11,6 +11,13 @@ struct EngineOptions: ParsableArguments {
     var threadCount: Int?
     @Option(name: .customLong("activations"), help: EngineOptions.activationsHelp)
     var activations: String?
+    @Option(help: EngineOptions.loraHelp)
+    var lora: String?
+    @Option(help: EngineOptions.loraScaleHelp)
+    var loraScale: Float = 1
+
+    static let loraHelp: ArgumentHelp = "A LoRA adapter GGUF (llama.cpp's format) applied to the model without merging."
+    static let loraScaleHelp: ArgumentHelp = "Factor on the LoRA adapter's scale alpha/r (llama.cpp's --lora-scaled); 0 turns it off."
 
     static let activationsHelp: ArgumentHelp =
         "Activations of the 1-32-row products with Q4_0/Q4_1/Q8_0 weights (decoding, batches, short prompts): q8 (rounded to int8 per block, as llama.cpp; faster) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
@@ -26,6 +33,22 @@ struct EngineOptions: ParsableArguments {
     func apply() throws {
         if let t = threadCount { try EngineOptions.useThreads(t, option: "--threads") }
         if let a = activations { try EngineOptions.useActivations(a) }
+    }
+
+    /// The `--lora` adapter checked against the base model, if one is given (a note on stderr).
+    func adapter(base: GGUFFile) throws -> LoRAAdapter? {
+        try EngineOptions.loadAdapter(lora, scale: loraScale, base: base)
+    }
+
+    /// Reads a LoRA adapter file (checked against `base` when given) and prints a one-line note.
+    static func loadAdapter(_ path: String?, scale: Float, base: GGUFFile? = nil) throws -> LoRAAdapter? {
+        guard let path else { return nil }
+        guard scale.isFinite else { throw ValidationError("--lora-scale must be a finite number") }
+        let adapter = try LoRAAdapter(gguf: path, base: base)
+        let ranks = adapter.rankRange.map { $0.min == $0.max ? "rank \($0.min)" : "ranks \($0.min)-\($0.max)" } ?? "no pairs"
+        let alpha = adapter.alpha == 0 ? "alpha 0 (no alpha/r scaling)" : "alpha \(adapter.alpha)"
+        printError("lora: \(path): \(adapter.pairs.count) pairs, \(ranks), \(alpha), scale \(scale)")
+        return adapter
     }
 
     /// Sets `QuantMatmul.activationMode` from an option value.

@@ -64,7 +64,8 @@ struct Generate: ParsableCommand {
         }
         try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context),
+        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
+                                                             adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
                                   tokenizer: try Tokenizer(metadata: file.metadata))
         let ids = raw ? generator.promptIDs(raw: text)
             : try generator.promptIDs(messages: [ChatMessage(role: "user", content: text)], template: ModelChatTemplate(metadata: file.metadata))
@@ -106,7 +107,8 @@ struct Chat: ParsableCommand {
     func run() throws {
         try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context),
+        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
+                                                             adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
                                   tokenizer: try Tokenizer(metadata: file.metadata))
         let template = try ModelChatTemplate(metadata: file.metadata)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []

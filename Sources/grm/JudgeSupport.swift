@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reward
+import Transformer
 
 /// Options shared by `grm eval` and `grm score`: the model and how it generates.
 struct JudgeModelOptions: ParsableArguments {
@@ -19,6 +20,10 @@ struct JudgeModelOptions: ParsableArguments {
     var threads: Int?
     @Option(help: EngineOptions.activationsHelp)
     var activations: String?
+    @Option(help: EngineOptions.loraHelp)
+    var lora: String?
+    @Option(help: EngineOptions.loraScaleHelp)
+    var loraScale: Float = 1
 
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
@@ -30,7 +35,8 @@ struct JudgeModelOptions: ParsableArguments {
     func load() throws -> (engine: EngineJudgeGenerator, grm: GenerativeRewardModel) {
         if let t = threads { try EngineOptions.useThreads(t, option: "--threads") }
         if let a = activations { try EngineOptions.useActivations(a) }
-        let (engine, chat) = try EngineJudgeGenerator.load(model: model)
+        let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale)
+        let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter, adapterScale: loraScale)
         return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat)))
     }
 }

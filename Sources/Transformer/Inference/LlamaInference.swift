@@ -28,31 +28,53 @@ public struct ForwardRequest {
 /// the MLP are matrix-matrix products over all of them (prefill, or k sequences decoding together
 /// read each weight once per step), while attention runs per sequence against its own cache
 /// (including prefixes shared with other sequences, see `KVSequence.fork`).
+///
+/// An optional LoRA adapter is applied without merging: each adapted projection adds
+/// `adapterScale x alpha / r x B (A x)` to its quantised product (see `LoRADeltas`). Without an
+/// adapter (or at scale 0) the forward pass is exactly the base model's.
 public final class LlamaInference: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
     /// The file the weights map, kept alive with the model.
     public let file: GGUFFile?
     public let kvType: KVCacheType
+    /// The LoRA adapter applied beside the weights, if any, and the user's factor on its scale.
+    public let adapter: LoRAAdapter?
+    public let adapterScale: Float
+    private let lora: LoRADeltas?
     private let ropeTable: RoPETable
 
-    public init(config: LlamaConfig, weights: LlamaWeights, file: GGUFFile? = nil, kvType: KVCacheType = .f32) throws {
+    /// The adapter, if given, must fit `config` (architecture, projection shapes; only the
+    /// projections `LoRATarget` names are applied, others are refused).
+    public init(config: LlamaConfig, weights: LlamaWeights, file: GGUFFile? = nil, kvType: KVCacheType = .f32,
+                adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
         try config.validate()
         try weights.validate(config)
         self.config = config; self.weights = weights; self.file = file; self.kvType = kvType
+        self.adapter = adapter; self.adapterScale = adapterScale
+        lora = try adapter.map { try LoRADeltas(adapter: $0, scale: adapterScale, config: config) }
         ropeTable = RoPETable(rope: RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout),
                               positions: config.contextLength)
     }
 
     /// Loads a GGUF model (memory-mapped).
-    public convenience init(gguf file: GGUFFile, kvType: KVCacheType = .f32, contextLength: Int? = nil) throws {
+    public convenience init(gguf file: GGUFFile, kvType: KVCacheType = .f32, contextLength: Int? = nil,
+                            adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
         var config = try LlamaConfig(gguf: file)
         if let c = contextLength { config.contextLength = min(c, config.contextLength) }
-        try self.init(config: config, weights: try LlamaWeights(gguf: file, config: config), file: file, kvType: kvType)
+        try self.init(config: config, weights: try LlamaWeights(gguf: file, config: config), file: file, kvType: kvType,
+                      adapter: adapter, adapterScale: adapterScale)
     }
 
-    public convenience init(path: String, kvType: KVCacheType = .f32, contextLength: Int? = nil) throws {
-        try self.init(gguf: try GGUFFile(path: path), kvType: kvType, contextLength: contextLength)
+    public convenience init(path: String, kvType: KVCacheType = .f32, contextLength: Int? = nil,
+                            adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
+        try self.init(gguf: try GGUFFile(path: path), kvType: kvType, contextLength: contextLength,
+                      adapter: adapter, adapterScale: adapterScale)
+    }
+
+    /// The same model (weights shared, not copied) with another adapter, or none.
+    public func with(adapter: LoRAAdapter?, scale: Float = 1) throws -> LlamaInference {
+        try LlamaInference(config: config, weights: weights, file: file, kvType: kvType, adapter: adapter, adapterScale: scale)
     }
 
     /// A new empty sequence with room for `capacity` tokens (default: the whole context).
@@ -103,17 +125,26 @@ public final class LlamaInference: @unchecked Sendable {
                 // q, k and v (then gate and up) as one grouped product: for decoding steps and short
                 // prompts (the fused and int8 kernels) one parallel pass per weight type.
                 let qkv = try x.linear([l.wq, l.wk, l.wv])
+                let d = lora?.layers[li]
+                if let d {
+                    try d.q?.apply(x, into: qkv[0]); try d.k?.apply(x, into: qkv[1]); try d.v?.apply(x, into: qkv[2])
+                }
                 let q = try addBias(qkv[0], l.bq), k = try addBias(qkv[1], l.bk), v = try addBias(qkv[2], l.bv)
                 try ropeTable.apply(q, heads: c.heads, positions: positions)
                 try ropeTable.apply(k, heads: c.kvHeads, positions: positions)
                 try CachedAttention.run(q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
                                         headDim: c.headDim, scale: scale, out: attn)
-                try Tensor.binary(Add.self, h, try attn.linear(l.wo), into: h)
+                let o = try attn.linear(l.wo)
+                try d?.o?.apply(attn, into: o)
+                try Tensor.binary(Add.self, h, o, into: h)
                 try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
                 let gateUp = try x.linear([l.wGate, l.wUp])
+                if let d { try d.gate?.apply(x, into: gateUp[0]); try d.up?.apply(x, into: gateUp[1]) }
                 let gate = gateUp[0]
                 try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
-                try Tensor.binary(Add.self, h, try gate.linear(l.wDown), into: h)
+                let down = try gate.linear(l.wDown)
+                try d?.down?.apply(gate, into: down)
+                try Tensor.binary(Add.self, h, down, into: h)
             }
         } catch {
             for r in requests { r.sequence.discardPending() }

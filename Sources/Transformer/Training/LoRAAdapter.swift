@@ -70,9 +70,11 @@ public struct LoRAAdapter {
     }
 
     /// The scale of the update to `weight` (alpha / r), or nil if the weight is not adapted.
+    /// An alpha of 0 means no alpha scaling (scale 1), as llama.cpp reads an adapter file whose
+    /// `adapter.lora.alpha` is 0 or missing.
     public func scale(for weight: String) -> Float? {
         guard let p = pairs[weight] else { return nil }
-        return alpha / Float(p.rank)
+        return alpha == 0 ? 1 : alpha / Float(p.rank)
     }
 
     /// Checks that every pair is a valid [r, in] x [out, r] factorisation (f32) of a weight of
@@ -80,6 +82,7 @@ public struct LoRAAdapter {
     public func validate(shapeOf: (String) -> [Int]?) throws {
         for (name, p) in pairs.sorted(by: { $0.key < $1.key }) {
             guard let s = shapeOf(name) else { throw ModelError.missingTensor(name + " (adapted by the LoRA adapter)") }
+            guard s.count == 2 else { throw ModelError.badTensor(name, "shape \(s) is not a matrix; LoRA adapts matrices only") }
             guard p.a.rank == 2, p.b.rank == 2, p.a.dtype == .f32, p.b.dtype == .f32 else {
                 throw ModelError.badTensor(name, "LoRA factors must be f32 matrices")
             }

@@ -1,0 +1,54 @@
+import Tensor
+
+/// A LoRA adapter laid out for inference without merging: per layer, per adapted projection, the
+/// factor A [r, in] and B transposed [r, out] with the whole scale (user scale x alpha / r)
+/// folded in once, so that each forward pass adds `(x A^T) (s B^T)` to the projection's output
+/// `x W^T` (`Tensor.addLowRank`): f32 arithmetic through a rank-r bottleneck beside the
+/// stored-type product.
+///
+/// A projection whose scale is 0 gets no delta at all, so a zero scale runs exactly the base
+/// model's arithmetic (the same bits as no adapter).
+struct LoRADeltas {
+    struct Delta {
+        /// [r, in], f32.
+        let a: Tensor
+        /// [r, out], f32: s B^T.
+        let bt: Tensor
+
+        /// y [rows, out] += (x [rows, in] A^T) (s B^T).
+        func apply(_ x: Tensor, into y: Tensor) throws {
+            try Tensor.addLowRank(x, a: a, bt: bt, into: y)
+        }
+    }
+
+    struct Layer {
+        var q, k, v, o, gate, up, down: Delta?
+    }
+
+    let layers: [Layer]
+
+    /// The adapter's deltas for a decoder of `config`, after checking that it fits (architecture,
+    /// only projections inference applies, shapes).
+    init(adapter: LoRAAdapter, scale userScale: Float, config: LlamaConfig) throws {
+        guard userScale.isFinite else { throw ModelError.badValue("LoRA scale", "\(userScale) is not finite") }
+        try adapter.validate(against: config)
+        var layers = [Layer](repeating: Layer(), count: config.layers)
+        for (name, pair) in adapter.pairs {
+            guard let (layer, target) = LoRATarget.parse(weightName: name, layers: config.layers),
+                  let scale = adapter.scale(for: name) else { continue }
+            let s = userScale * scale
+            if s == 0 { continue }
+            let delta = Delta(a: pair.a.contiguous(), bt: try pair.b.transposed().scaled(by: s).contiguous())
+            switch target {
+            case .q: layers[layer].q = delta
+            case .k: layers[layer].k = delta
+            case .v: layers[layer].v = delta
+            case .o: layers[layer].o = delta
+            case .gate: layers[layer].gate = delta
+            case .up: layers[layer].up = delta
+            case .down: layers[layer].down = delta
+            }
+        }
+        self.layers = layers
+    }
+}
