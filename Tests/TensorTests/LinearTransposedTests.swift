@@ -82,3 +82,25 @@ final class LinearTransposedTests: XCTestCase {
         XCTAssertTrue(r.passed, "\(r)")
     }
 }
+
+extension LinearTransposedTests {
+    /// The fused LoRA op equals the composed ops (up to rounding) and its gradients check
+    /// against finite differences, for a quantised and an f32 base.
+    func testFusedLoRALinear() throws {
+        for type in [DType.q4_1, .f32] {
+            let w = try type == .f32 ? randomTensor([5, 64], seed: 31) : QuantMatmulTests.weight(type, n: 5, k: 64, seed: 31)
+            let x = Variable(randomTensor([2, 3, 64], seed: 32, range: -1...1), requiresGrad: true)
+            let a = Variable(randomTensor([3, 64], seed: 33, range: -0.5...0.5), requiresGrad: true)
+            let b = Variable(randomTensor([5, 3], seed: 34, range: -0.5...0.5), requiresGrad: true)
+            let fused = try x.linear(frozen: w, loraA: a, loraB: b, scale: 1.5)
+            let composed = try x.linear(frozen: w) + x.matmul(a, transposeB: true).matmul(b, transposeB: true).scaled(by: 1.5)
+            XCTAssertEqual(fused.shape, [2, 3, 5])
+            XCTAssertClose(fused.value.scalars(), composed.value.scalars(), tol: 1e-5, mixed: true)
+            let r = try GradCheck.check([x, a, b]) { v in try v[0].linear(frozen: w, loraA: v[1], loraB: v[2], scale: 1.5) }
+            XCTAssertTrue(r.passed, "\(type): \(r)")
+        }
+        XCTAssertThrowsError(try Variable(randomTensor([2, 64], seed: 1)).linear(
+            frozen: randomTensor([5, 64], seed: 2), loraA: Variable(randomTensor([3, 32], seed: 3)),
+            loraB: Variable(randomTensor([5, 3], seed: 4)), scale: 1))
+    }
+}

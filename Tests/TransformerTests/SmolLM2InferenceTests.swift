@@ -75,10 +75,16 @@ final class SmolLM2InferenceTests: XCTestCase {
             let reference = c.top20.sorted { $0[1] > $1[1] }
             let want = Set(reference.prefix(5).map { Int($0[0]) })
             let got = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
+            // A swap at the top-5 boundary must be explained by the measured logit errors: if every
+            // reference logit moved by at most `worst`, two tokens can only trade places when their
+            // reference logits are within 2 * worst. The int8 path's error (activations rounded per
+            // block, accumulated over 30 layers) differs between CPUs with different float kernels,
+            // so the margin follows the measured error, bounded above by the assertion before.
             let fifth = reference[4][1]
             for id in want.symmetricDifference(got) {
                 let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
-                XCTAssertLessThanOrEqual(abs(r[1] - fifth), 0.25, "token \(id) swapped into or out of the top 5 for \(label)")
+                XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * worst + 1e-3,
+                                         "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
             }
         }
     }

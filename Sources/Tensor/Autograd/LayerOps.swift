@@ -96,3 +96,65 @@ extension Variable {
         Variable.record(try value.linear(weight), [self]) { g in [try g.linearTransposed(weight)] }
     }
 }
+
+extension Variable {
+    /// A LoRA-adapted linear layer in one op: `self [..., K] x W^T + scale * (self A^T) B^T` for a
+    /// frozen weight W [N, K] of any floating type, A [r, K] and B [N, r] (f32). The tape keeps
+    /// the input (already alive as its parent's value), the r-wide product self A^T and the
+    /// output, instead of the four full-width intermediates the composed ops would keep.
+    /// Gradients: with G the output's, dX = G W + scale (G B) A, dA = scale (G B)^T X,
+    /// dB = scale G^T (X A^T).
+    public func linear(frozen weight: Tensor, loraA: Variable, loraB: Variable, scale: Float) throws -> Variable {
+        let a = loraA.value, b = loraB.value
+        guard rank >= 1, a.rank == 2, b.rank == 2, weight.rank == 2, a.shape[1] == shape[rank - 1], b.shape[1] == a.shape[0],
+              b.shape[0] == weight.shape[0], weight.shape[1] == a.shape[1] else {
+            throw TensorError.shapeMismatch(op: "linear(lora)", lhs: shape, rhs: weight.shape,
+                                            reason: "needs x [..., K], W [N, K], A \(a.shape) = [r, K] and B \(b.shape) = [N, r]")
+        }
+        try a.requireFloat32("linear(lora)")
+        try b.requireFloat32("linear(lora)")
+        let k = a.shape[1], r = a.shape[0], n = b.shape[0]
+        let x = value.contiguous(), ac = a.contiguous(), bc = b.contiguous()
+        let m = x.count / Swift.max(k, 1)
+        let y = try x.linear(weight)
+        let xa = Tensor.uninitialized([m, r])
+        if m > 0 {
+            GEMM.sgemm(transA: false, transB: true, m: m, n: r, k: k, a: x.floatPointer, lda: k, b: ac.floatPointer, ldb: k,
+                       c: xa.floatPointer, ldc: r)
+            GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: r, alpha: scale, a: xa.floatPointer, lda: r,
+                       b: bc.floatPointer, ldb: r, beta: 1, c: y.floatPointer, ldc: n)
+        }
+        let needX = requiresGrad, needA = loraA.requiresGrad, needB = loraB.requiresGrad
+        let xShape = shape
+        return Variable.record(y, [self, loraA, loraB]) { g in
+            let gc = g.contiguous()
+            let gb = Tensor.uninitialized([m, r])
+            if m > 0 {
+                GEMM.sgemm(transA: false, transB: false, m: m, n: r, k: n, a: gc.floatPointer, lda: n, b: bc.floatPointer, ldb: r,
+                           c: gb.floatPointer, ldc: r)
+            }
+            var dx: Tensor?, da: Tensor?, db: Tensor?
+            if needX {
+                let d = try gc.linearTransposed(weight)
+                if m > 0 {
+                    GEMM.sgemm(transA: false, transB: false, m: m, n: k, k: r, alpha: scale, a: gb.floatPointer, lda: r,
+                               b: ac.floatPointer, ldb: k, beta: 1, c: d.floatPointer, ldc: k)
+                }
+                dx = try d.reshaped(xShape)
+            }
+            if needA {
+                let d = Tensor(zeros: [r, k])
+                GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: m, alpha: scale, a: gb.floatPointer, lda: r,
+                           b: x.floatPointer, ldb: k, c: d.floatPointer, ldc: k)
+                da = d
+            }
+            if needB {
+                let d = Tensor(zeros: [n, r])
+                GEMM.sgemm(transA: true, transB: false, m: n, n: r, k: m, alpha: scale, a: gc.floatPointer, lda: n,
+                           b: xa.floatPointer, ldb: r, c: d.floatPointer, ldc: r)
+                db = d
+            }
+            return [dx, da, db]
+        }
+    }
+}

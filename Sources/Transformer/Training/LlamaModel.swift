@@ -149,9 +149,12 @@ public final class LlamaModel {
     }
 
     func projection(_ x: Variable, _ l: Layer, _ t: LoRATarget) throws -> Variable {
-        let y = try project(x, l.weight(t))
-        guard let f = l.lora[t] else { return y }
-        return try y + x.matmul(f.a, transposeB: true).matmul(f.b, transposeB: true).scaled(by: f.scale)
+        let w = l.weight(t)
+        guard let f = l.lora[t] else { return try project(x, w) }
+        guard !w.requiresGrad else {
+            return try project(x, w) + x.matmul(f.a, transposeB: true).matmul(f.b, transposeB: true).scaled(by: f.scale)
+        }
+        return try x.linear(frozen: w.value, loraA: f.a, loraB: f.b, scale: f.scale)
     }
 
     private func addBias(_ y: Variable, _ b: Variable?) throws -> Variable {
