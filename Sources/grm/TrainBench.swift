@@ -16,6 +16,8 @@ struct TrainBench: ParsableCommand {
     @Option(help: "GEMM backend: auto (own kernels, thread-count independent) or fastest (OpenBLAS above 8 rows).")
     var gemm: String = "auto"
     @Option(help: "LoRA rank (0: full training).") var lora: Int = 0
+    @Flag(inversion: .prefixedNo, help: "Recompute each block's activations in the backward (less memory, one more forward).")
+    var gradientCheckpointing = false
     @Option(help: "A GGUF model for the frozen base of --lora (default: random SmolLM2 shapes in Q4_1).") var model: String?
 
     func run() throws {
@@ -39,6 +41,7 @@ struct TrainBench: ParsableCommand {
         } else {
             model = try LlamaModel(config: config, seed: 1)
         }
+        model.gradientCheckpointing = gradientCheckpointing
         let opt = AdamW(parameters: model.parameters, learningRate: 1e-4, noDecay: model.normParameterIndices)
         var rng = SeededRandom(seed: 2)
         let ids = (0..<(batch * (seq + 1))).map { _ in Int32(rng.nextInt(config.vocabSize)) }
@@ -49,7 +52,7 @@ struct TrainBench: ParsableCommand {
         }
         let what = lora > 0 ? "LoRA r \(lora) (\(model.parameters.reduce(0) { $0 + $1.count }) trainable) over \(model.layers.first?.wq.value.dtype.description ?? "")"
                             : "full training"
-        print("\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what), "
+        print("\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : ""), "
               + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
         var times: [Double] = []
         for s in 0...steps {

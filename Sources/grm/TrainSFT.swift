@@ -32,6 +32,8 @@ struct TrainSFT: ParsableCommand {
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha (the update is scaled by alpha / r).") var loraAlpha: Float = 32
     @Option(name: .customLong("lora-targets"), help: "Projections to adapt: any of q,k,v,o,gate,up,down, or all.")
     var loraTargets: String = "q,k,v,o,gate,up,down"
+    @Flag(inversion: .prefixedNo, help: "Recompute each block's activations in the backward (TRL's default): a fraction of the memory for about a third more compute.")
+    var gradientCheckpointing = true
     @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights.") var full = false
     @Option(name: .customLong("adapter-type"), help: "Type of the written adapter's tensors: f32 or f16.") var adapterType: String = "f32"
     @Option(name: .customLong("out-type"), help: "Type of the matrices of a --full model written: f32 or f16.") var outType: String = "f32"
@@ -89,6 +91,7 @@ struct TrainSFT: ParsableCommand {
         let mode: FineTuningMode = full ? .full
             : .lora(LoRASettings(rank: loraRank, alpha: loraAlpha, targets: try LoRATarget.parse(loraTargets), seed: seed))
         let net = try LlamaModel(gguf: file, mode: mode, contextLength: ctx)
+        net.gradientCheckpointing = gradientCheckpointing
         let padID = tokenizer.eos ?? 0
         let batcher = SFTBatcher(examples: trainExamples, batchSize: batch, seed: seed, padID: padID)
         let valBatches = SFTBatcher.sequentialBatches(valExamples, batchSize: batch, padID: padID)

@@ -133,6 +133,41 @@ final class FineTuningTests: XCTestCase {
                        try Autograd.noGrad { try model.logits(ids, batch: 1, length: 6) }.value.scalars(), tol: 1e-4, mixed: true)
     }
 
+    /// The trainer's loss reads logits only where targets count: the same loss and gradients as
+    /// the full logits with the other rows ignored.
+    func testCompletionLossEqualsMaskedFullLoss() throws {
+        let batch = SFTBatch(padding: Self.examples(3, seed: 6))
+        var losses: [Float] = [], grads: [[Float]] = []
+        for picked in [false, true] {
+            let model = try loraModel()
+            for l in model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 4); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r) } }
+            let loss = picked ? try SFTTrainer.completionLoss(model, batch)
+                              : try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets)
+            try loss.backward()
+            losses.append(loss.item)
+            grads.append(model.parameters.flatMap { $0.grad!.scalars() })
+        }
+        XCTAssertEqual(losses[0], losses[1], accuracy: 1e-5)
+        XCTAssertClose(grads[0], grads[1], tol: 1e-5, mixed: true)
+    }
+
+    /// Activation checkpointing recomputes each block in the backward: the same gradients, bit
+    /// for bit, for LoRA and full fine-tuning.
+    func testGradientCheckpointingGivesTheSameGradients() throws {
+        let batch = SFTBatch(padding: Self.examples(3, seed: 6))
+        for full in [false, true] {
+            var grads: [[UInt32]] = []
+            for checkpointing in [false, true] {
+                let model = full ? try LlamaModel(config: Self.tiny, weights: Self.baseWeights(.q8_0), mode: .full) : try loraModel()
+                if !full { for l in model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 4); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r) } } }
+                model.gradientCheckpointing = checkpointing
+                try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets).backward()
+                grads.append(model.parameters.flatMap { $0.grad!.scalars().map(\.bitPattern) })
+            }
+            XCTAssertEqual(grads[0], grads[1], full ? "full" : "lora")
+        }
+    }
+
     /// Accumulating two micro-batches of 2 gives (up to rounding) the step of one batch of 4.
     func testAccumulationMatchesOneLargeBatch() throws {
         let ex = Self.examples(4, seed: 9)

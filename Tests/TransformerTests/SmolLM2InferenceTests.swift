@@ -83,7 +83,7 @@ final class SmolLM2InferenceTests: XCTestCase {
             let fifth = reference[4][1]
             for id in want.symmetricDifference(got) {
                 let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
-                XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * worst + 1e-3,
+                XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
                                          "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
             }
         }

@@ -54,6 +54,11 @@ public final class LlamaModel {
     /// The output projection [vocab, dim]: the token embedding when tied.
     public let output: Variable
     public let rope: RoPE
+    /// Recompute each block's activations in the backward instead of keeping them (PyTorch's
+    /// activation checkpointing, TRL's `gradient_checkpointing`): the tape then holds one
+    /// [rows, dim] tensor per block, at the cost of a second forward through the blocks. Same
+    /// gradients, bit for bit.
+    public var gradientCheckpointing = false
 
     /// A model from its variables (names as above); `init(config:seed:)` and the GGUF
     /// initialisers build them.
@@ -119,28 +124,40 @@ public final class LlamaModel {
 
     /// Logits [batch * length, vocab] for token ids [batch, length] (row-major), positions 0..<length.
     public func logits(_ ids: [Int32], batch: Int, length: Int) throws -> Variable {
-        try project(hiddenStates(ids, batch: batch, length: length), output)
+        try outputLogits(hiddenStates(ids, batch: batch, length: length))
+    }
+
+    /// The output projection of final-norm hidden states [..., dim] -> [..., vocab].
+    public func outputLogits(_ hidden: Variable) throws -> Variable {
+        try project(hidden, output)
     }
 
     /// The final-norm hidden states [batch * length, dim] (what the output projection and reward
     /// heads read).
     public func hiddenStates(_ ids: [Int32], batch: Int, length: Int) throws -> Variable {
         precondition(ids.count == batch * length, "ids must hold batch * length tokens")
-        let c = config, rows = batch * length
+        let c = config
         let positions = (0..<length).map(Int32.init)
         var h = try tokenEmbedding.embedding(ids)
         for l in layers {
-            let x = try h.rmsNorm(weight: l.attnNorm, eps: c.normEps)
-            let q = try addBias(projection(x, l, .q), l.bq).reshaped([batch, length, c.heads, c.headDim]).rope(rope, positions: positions)
-            let k = try addBias(projection(x, l, .k), l.bk).reshaped([batch, length, c.kvHeads, c.headDim]).rope(rope, positions: positions)
-            let v = try addBias(projection(x, l, .v), l.bv).reshaped([batch, length, c.kvHeads, c.headDim])
-            let a = try Variable.causalAttention(q: q, k: k, v: v).reshaped([rows, c.dim])
-            h = try h + projection(a, l, .o)
-            let y = try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps)
-            let m = try Variable.swiglu(gate: projection(y, l, .gate), up: projection(y, l, .up))
-            h = try h + projection(m, l, .down)
+            h = gradientCheckpointing ? try Autograd.checkpoint(h) { try self.block($0, l, batch: batch, length: length, positions: positions) }
+                                      : try block(h, l, batch: batch, length: length, positions: positions)
         }
         return try h.rmsNorm(weight: finalNorm, eps: c.normEps)
+    }
+
+    /// One decoder block on the residual stream h [batch * length, dim].
+    func block(_ input: Variable, _ l: Layer, batch: Int, length: Int, positions: [Int32]) throws -> Variable {
+        let c = config, rows = batch * length
+        let x = try input.rmsNorm(weight: l.attnNorm, eps: c.normEps)
+        let q = try addBias(projection(x, l, .q), l.bq).reshaped([batch, length, c.heads, c.headDim]).rope(rope, positions: positions)
+        let k = try addBias(projection(x, l, .k), l.bk).reshaped([batch, length, c.kvHeads, c.headDim]).rope(rope, positions: positions)
+        let v = try addBias(projection(x, l, .v), l.bv).reshaped([batch, length, c.kvHeads, c.headDim])
+        let a = try Variable.causalAttention(q: q, k: k, v: v).reshaped([rows, c.dim])
+        let h = try input + projection(a, l, .o)
+        let y = try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps)
+        let m = try Variable.swiglu(gate: projection(y, l, .gate), up: projection(y, l, .up))
+        return try h + projection(m, l, .down)
     }
 
     /// x W^T through a trainable f32 weight (both get gradients) or a frozen one of any type.

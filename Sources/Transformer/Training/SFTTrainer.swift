@@ -77,7 +77,7 @@ public final class SFTTrainer {
         let total = micro.reduce(0) { $0 + $1.trainableTargets }
         var lossSum: Double = 0
         for b in micro where b.trainableTargets > 0 {
-            let loss = try model.logits(b.inputs, batch: b.rows, length: b.length).crossEntropy(targets: b.targets)
+            let loss = try SFTTrainer.completionLoss(model, b)
             let share = Float(b.trainableTargets) / Float(total)
             try loss.scaled(by: share).backward()
             lossSum += Double(loss.item) * Double(b.trainableTargets)
@@ -97,11 +97,21 @@ public final class SFTTrainer {
         try SFTTrainer.loss(model, batches)
     }
 
+    /// The mean next-token loss over a batch's trainable targets. Logits are computed only for
+    /// the rows whose target counts (prompts and padding never reach the vocabulary-sized output
+    /// product, forwards or backwards); the loss is the one over all rows with the others ignored.
+    public static func completionLoss(_ model: LlamaModel, _ b: SFTBatch) throws -> Variable {
+        let hidden = try model.hiddenStates(b.inputs, batch: b.rows, length: b.length)
+        let rows = b.targets.indices.filter { b.targets[$0] != Variable.ignoreIndex }
+        if rows.count == b.targets.count { return try model.outputLogits(hidden).crossEntropy(targets: b.targets) }
+        return try model.outputLogits(hidden.embedding(rows.map { Int32($0) })).crossEntropy(targets: rows.map { b.targets[$0] })
+    }
+
     public static func loss(_ model: LlamaModel, _ batches: [SFTBatch]) throws -> Float? {
         var sum: Double = 0, count = 0
         try Autograd.noGrad {
             for b in batches where b.trainableTargets > 0 {
-                let l = try model.logits(b.inputs, batch: b.rows, length: b.length).crossEntropy(targets: b.targets)
+                let l = try completionLoss(model, b)
                 sum += Double(l.item) * Double(b.trainableTargets)
                 count += b.trainableTargets
             }
