@@ -7,12 +7,23 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: a model (llama-bench conventions) with --model, or a subcommand.",
-        subcommands: [Kernels.self, GEMMOnly.self, TokenizerBench.self])
+        subcommands: [ModelBenchCommand.self, Kernels.self, GEMMOnly.self, TokenizerBench.self],
+        // The model benchmark is the default subcommand rather than options of `bench` itself:
+        // options of a parent are matched before its subcommands', so a parent `--model` took
+        // `grm bench tokenizer --model FILE`'s argument away from the subcommand.
+        defaultSubcommand: ModelBenchCommand.self)
+}
+
+/// `grm bench --model FILE ...` (llama-bench conventions).
+struct ModelBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "A model's prompt processing and generation speed (llama-bench conventions).")
 
     @OptionGroup var model: ModelBenchOptions
 
     func run() throws {
-        guard model.model != nil else { throw CleanExit.helpRequest(self) }
+        guard model.model != nil else { throw CleanExit.helpRequest(BenchCommand.self) }
         try ModelBench(options: model).run()
     }
 }
