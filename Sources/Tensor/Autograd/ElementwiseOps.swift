@@ -74,10 +74,11 @@ extension Variable {
             throw TensorError.shapeMismatch(op: "swiglu", lhs: gate.shape, rhs: up.shape, reason: "gate and up must have one shape")
         }
         let a = gate.value, b = up.value
-        let sa = try a.silu()
         let needUp = up.requiresGrad
-        return record(try sa * b, [gate, up]) { g in
-            [try Tensor.binary(SiLUGrad.self, a, try g * b), needUp ? try g * sa : nil]
+        // silu(gate) is recomputed in the backward rather than kept: one [rows, ffn] tensor less
+        // on the tape per layer for an elementwise pass.
+        return record(try a.silu() * b, [gate, up]) { g in
+            [try Tensor.binary(SiLUGrad.self, a, try g * b), needUp ? try g * a.silu() : nil]
         }
     }
 }
