@@ -10,6 +10,13 @@ public enum LogitsSelection: Sendable, Equatable {
     case all
 }
 
+/// What a forward pass returns for the positions a request selects.
+public enum ForwardOutput: Sendable, Equatable {
+    case logits
+    /// The final-norm hidden states (before the output projection).
+    case hiddenStates
+}
+
 /// One sequence's part of a batched forward pass: new tokens appended to its cache.
 public struct ForwardRequest {
     public var sequence: KVSequence
@@ -89,6 +96,13 @@ public final class LlamaInference: @unchecked Sendable {
     /// Errors (a token outside the vocabulary, a sequence that would exceed the context, a sequence
     /// twice in one batch) are raised before any cache changes.
     public func forward(_ requests: [ForwardRequest]) throws -> [Tensor?] {
+        try forward(requests, output: .logits)
+    }
+
+    /// `forward`, returning for the selected positions either the logits [positions, vocab] or
+    /// the final-norm hidden states [positions, dim] that the output projection (and reward
+    /// heads) read.
+    public func forward(_ requests: [ForwardRequest], output: ForwardOutput) throws -> [Tensor?] {
         let c = config
         var ids: [Int32] = []
         var positions: [Int32] = []
@@ -167,8 +181,9 @@ public final class LlamaInference: @unchecked Sendable {
         }
         if wanted.isEmpty { return spans.map { _ in nil } }
         let picked = wanted.count == rows ? h : try h.embedding(wanted)
-        let logits = try picked.rmsNorm(weight: weights.outputNorm, eps: c.normEps).linear(weights.output)
-        return try spans.map { span in try span.map { try logits.sliced(axis: 0, $0) } }
+        let normed = try picked.rmsNorm(weight: weights.outputNorm, eps: c.normEps)
+        let result = output == .logits ? try normed.linear(weights.output) : normed
+        return try spans.map { span in try span.map { try result.sliced(axis: 0, $0) } }
     }
 
     /// Convenience: logits [tokens.count or 1, vocab] for a fresh sequence holding `tokens`.
