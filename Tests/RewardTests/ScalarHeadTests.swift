@@ -91,3 +91,64 @@ final class ScalarHeadTests: XCTestCase {
         for (a, b) in zip(logits, try hidden.linear(model.output.value).scalars()) { XCTAssertEqual(a, b, accuracy: 1e-4) }
     }
 }
+
+extension ScalarHeadTests {
+    /// Batched hidden states at each sequence's last token equal each sequence run alone.
+    func testBatchedHiddenStatesEqualSingleRuns() throws {
+        let config = LlamaConfig(vocabSize: 30, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, initStd: 0.1, contextLength: 32)
+        let engine = try LlamaInference(config: config, weights: try LlamaModel(config: config, seed: 5).inferenceWeights)
+        let seqs: [[Int32]] = [[1, 2, 3], [4, 5, 6, 7, 8, 9], [10], [11, 12, 13, 14]]
+        let batched = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, batchTokens: 8)
+        for (i, s) in seqs.enumerated() {
+            let alone = try ScalarRewardInput.hiddenStates(engine: engine, sequences: [s]).scalars()
+            for (a, b) in zip(Array(batched.scalars()[(i * 32)..<((i + 1) * 32)]), alone) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+        XCTAssertThrowsError(try ScalarRewardInput.hiddenStates(engine: engine, sequences: [Array(repeating: 1, count: 40)])) { e in
+            XCTAssertTrue("\(e)".contains("40 tokens"), "\(e)")
+        }
+    }
+}
+
+extension ScalarHeadTests {
+    func testSHA256KnownVectors() throws {
+        func hex(_ s: String) -> String { var h = SHA256(); h.update(Array(s.utf8)); return h.finalize() }
+        XCTAssertEqual(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        var split = SHA256()  // the same bytes fed in uneven pieces
+        let bytes = Array(String(repeating: "0123456789", count: 30).utf8)
+        for chunk in stride(from: 0, to: bytes.count, by: 37) { split.update(Array(bytes[chunk..<min(chunk + 37, bytes.count)])) }
+        var whole = SHA256(); whole.update(bytes)
+        XCTAssertEqual(split.finalize(), whole.finalize())
+    }
+
+    func testRewardModelFileRoundTrip() throws {
+        let head = ScalarHead(dim: 8, bias: true, std: 0.3, seed: 2)
+        var rng = SeededRandom(seed: 3)
+        let adapter = LoRAAdapter(architecture: "llama", alpha: 16, pairs: [
+            "blk.0.attn_q.weight": .init(a: Tensor.randomNormal([4, 8], rng: &rng), b: Tensor.randomNormal([8, 4], rng: &rng))])
+        let file = RewardModelFile(kind: .semiScalar, architecture: "llama", head: head, adapter: adapter, baseName: "base.gguf",
+                                   baseSHA256: String(repeating: "ab", count: 32), judgeTemplate: "judge {q}", metadata: ["steps": "7"])
+        let path = NSTemporaryDirectory() + "grm-rm-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try file.write(gguf: path)
+        let back = try RewardModelFile(gguf: path)
+        XCTAssertEqual(back.kind, .semiScalar)
+        XCTAssertEqual(back.head.weight.value.scalars(), head.weight.value.scalars())
+        XCTAssertEqual(back.head.bias!.value.scalars(), head.bias!.value.scalars())
+        XCTAssertEqual(back.adapter?.alpha, 16)
+        XCTAssertEqual(back.adapter?.pairs["blk.0.attn_q.weight"]?.b.scalars(), adapter.pairs["blk.0.attn_q.weight"]!.b.scalars())
+        XCTAssertEqual(back.judgeTemplate, "judge {q}")
+        XCTAssertEqual(back.metadata["steps"], "7")
+        XCTAssertEqual(back.baseSHA256, String(repeating: "ab", count: 32))
+        let gguf = try GGUFFile(path: path)
+        XCTAssertEqual(gguf.metadata.int("llama.pooling_type"), 3)
+        XCTAssertEqual(gguf.info("cls.output.weight")?.dims, [8, 1])
+        // A model file is refused by name.
+        let other = NSTemporaryDirectory() + "grm-notrm-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try GGUFWriter(metadata: GGUFMetadata([("general.architecture", .string("llama"))])).write(to: other)
+        XCTAssertThrowsError(try RewardModelFile(gguf: other)) { e in XCTAssertTrue("\(e)".contains("grm.reward.kind"), "\(e)") }
+    }
+}
