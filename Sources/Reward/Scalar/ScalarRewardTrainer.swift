@@ -1,0 +1,122 @@
+import Foundation
+import Tensor
+import Transformer
+
+/// Items prepared for scalar reward training: each response's tokens (the rendering
+/// `ScalarRewardInput` gives) and the item's preference pairs over its own responses.
+public struct ScalarRewardExamples {
+    public struct Example {
+        public var responses: [[Int32]]
+        public var pairs: [PreferencePair]
+        public var category: String?
+        public init(responses: [[Int32]], pairs: [PreferencePair], category: String? = nil) {
+            self.responses = responses; self.pairs = pairs; self.category = category
+        }
+    }
+
+    public init(examples: [Example]) { self.examples = examples }
+
+    public var examples: [Example]
+    /// Items left out because a response did not fit the context, or because the label gives no pair.
+    public var tooLong = 0, withoutPairs = 0
+
+    public init(items: [RewardItem], input: ScalarRewardInput, context: Int) throws {
+        examples = []
+        for item in items {
+            let pairs = item.preferencePairs()
+            if pairs.isEmpty { withoutPairs += 1; continue }
+            let tokens = try item.responses.map { try input.tokens(prompt: item.prompt, response: $0) }
+            if tokens.contains(where: { $0.count > context }) { tooLong += 1; continue }
+            examples.append(Example(responses: tokens, pairs: pairs, category: item.category))
+        }
+    }
+
+    public var pairCount: Int { examples.reduce(0) { $0 + $1.pairs.count } }
+}
+
+/// Bradley-Terry training of a scalar head on a backbone adapted with LoRA (TRL's RewardTrainer
+/// with PEFT): each step reads `itemsPerStep` items (a seeded order per epoch, a pure function of
+/// (seed, step)), runs their responses as one padded batch through the model, takes each
+/// response's final-norm state at its last token, and back-propagates the pairs' loss into the
+/// head and the adapters.
+public final class ScalarRewardTrainer {
+    public let model: LlamaModel
+    public let head: ScalarHead
+    public let data: ScalarRewardExamples
+    public let optimizer: AdamW
+    public var schedule: LRSchedule
+    public var itemsPerStep: Int
+    public var centerCoefficient: Float
+    public var seed: UInt64
+    public var clipNorm: Float = 1
+    public private(set) var step = 0
+
+    public init(model: LlamaModel, head: ScalarHead, data: ScalarRewardExamples, steps: Int, itemsPerStep: Int,
+                learningRate: Float, warmup: Int = 10, centerCoefficient: Float = 0.01, seed: UInt64 = 1) throws {
+        guard !data.examples.isEmpty, itemsPerStep > 0, steps > 0 else {
+            throw RewardDataError("reward training needs items with preference pairs, and positive steps and batch")
+        }
+        self.model = model; self.head = head; self.data = data
+        self.itemsPerStep = itemsPerStep; self.centerCoefficient = centerCoefficient; self.seed = seed
+        schedule = LRSchedule(peak: learningRate, warmupSteps: warmup, totalSteps: steps)
+        let params = head.parameters + model.parameters
+        optimizer = AdamW(parameters: params, learningRate: learningRate, weightDecay: 0)
+    }
+
+    var stepsPerEpoch: Int { (data.examples.count + itemsPerStep - 1) / itemsPerStep }
+
+    /// The items of step `s`.
+    func batch(_ s: Int) -> [Int] {
+        let epoch = s / stepsPerEpoch, k = s % stepsPerEpoch
+        var rng = SeededRandom(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        var order = Array(data.examples.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(i + 1)) }
+        return Array(order[(k * itemsPerStep)..<min((k + 1) * itemsPerStep, order.count)])
+    }
+
+    /// Rewards [responses] of the given items' responses (in item order) and their pairs remapped
+    /// to those rows.
+    public func rewards(items: [Int]) throws -> (rewards: Variable, pairs: [PreferencePair]) {
+        var seqs: [[Int32]] = [], pairs: [PreferencePair] = []
+        for i in items {
+            let e = data.examples[i], base = seqs.count
+            seqs += e.responses
+            pairs += e.pairs.map { PreferencePair(chosen: base + $0.chosen, rejected: base + $0.rejected, margin: $0.margin) }
+        }
+        let length = seqs.map(\.count).max() ?? 1
+        var ids = [Int32](repeating: 0, count: seqs.count * length)
+        for (r, s) in seqs.enumerated() { ids.replaceSubrange((r * length)..<(r * length + s.count), with: s) }
+        let hidden = try model.hiddenStates(ids, batch: seqs.count, length: length)
+        let last = try hidden.embedding(seqs.enumerated().map { Int32($0.offset * length + $0.element.count - 1) })
+        return (try head.rewards(last), pairs)
+    }
+
+    /// One optimiser step; returns the batch's loss and pair accuracy (before the update).
+    @discardableResult
+    public func trainStep() throws -> (loss: Float, accuracy: Double) {
+        let (r, pairs) = try rewards(items: batch(step))
+        let loss = try BradleyTerry.loss(rewards: r, pairs: pairs, centerCoefficient: centerCoefficient)
+        try loss.backward()
+        optimizer.learningRate = schedule.rate(at: step)
+        try Gradients.clipByGlobalNorm(optimizer.parameters, maxNorm: clipNorm)
+        try optimizer.step()
+        optimizer.zeroGrad()
+        step += 1
+        return (loss.item, BradleyTerry.accuracy(rewards: r.value.scalars(), pairs: pairs))
+    }
+
+    /// Pair accuracy over `examples` (no tape), `itemsPerStep` items at a time.
+    public func accuracy(_ examples: ScalarRewardExamples) throws -> Double {
+        let probe = try ScalarRewardTrainer(model: model, head: head, data: examples, steps: 1, itemsPerStep: itemsPerStep,
+                                            learningRate: 0)
+        var right = 0.0, total = 0
+        try Autograd.noGrad {
+            for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {
+                let (r, pairs) = try probe.rewards(items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
+                right += BradleyTerry.accuracy(rewards: r.value.scalars(), pairs: pairs) * Double(pairs.count)
+                total += pairs.count
+            }
+        }
+        return total == 0 ? 0 : right / Double(total)
+    }
+}
