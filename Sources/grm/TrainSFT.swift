@@ -8,7 +8,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Fine-tune GGUF models on the CPU.",
-        subcommands: [TrainSFT.self])
+        subcommands: [TrainSFT.self, TrainRM.self])
 }
 
 struct TrainSFT: ParsableCommand {

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Reward
+import Tensor
+import Transformer
+
+/// `grm train rm`: a scalar reward model (Bradley-Terry head) on a GGUF backbone.
+struct TrainRM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Train a scalar reward model: a Bradley-Terry value head on the last token's final-norm state.",
+        discussion: """
+        Items are reward JSONL (pairwise chosen/rejected, listwise best or scores). --head-only freezes the backbone: \
+        hidden states are computed once per response and only the head trains (minutes). Otherwise the backbone \
+        trains through LoRA (--lora-rank) with the head. --out is one GGUF: the head, the adapter if any, and the \
+        base file's name and SHA-256. Semi-scalar heads (a critique before the head) are not built yet.
+        """)
+
+    @Option(help: "Head kind (scalar).") var head: String = "scalar"
+    @Option(help: "The base model (GGUF).") var model: String
+    @Option(help: "Training items (reward JSONL).") var data: String
+    @Option(help: "Validation items (reward JSONL); pair accuracy is reported every --eval-every steps.") var val: String?
+    @Option(help: "Where to write the reward model (GGUF), atomically.") var out: String
+    @Flag(name: .customLong("head-only"), help: "Train the head alone on hidden states computed once.") var headOnly = false
+    @Option(name: .customLong("lora-rank"), help: "LoRA rank of the backbone (without --head-only).") var loraRank: Int = 16
+    @Option(name: .customLong("lora-alpha"), help: "LoRA alpha.") var loraAlpha: Float = 32
+    @Option(help: "Optimiser steps (default: --epochs worth).") var steps: Int?
+    @Option(help: "Passes over the training items (when --steps is not given).") var epochs: Double = 1
+    @Option(help: "Items per step (LoRA) or preference pairs per step (--head-only).") var batch: Int = 16
+    @Option(help: "Peak learning rate (default 1e-3 head-only, 1e-4 with LoRA).") var lr: Float?
+    @Option(help: "TRL's center_rewards_coefficient: weight of mean((r_chosen + r_rejected)^2).") var center: Float = 0.01
+    @Flag(help: "Give the head a bias.") var bias = false
+    @Option(help: "Longest response rendering in tokens (longer items are left out and counted).") var ctx: Int = 1024
+    @Option(name: .customLong("eval-every"), help: "Steps between validation accuracies (0: only at the end).") var evalEvery: Int = 50
+    @Option(help: "Seed of the head, the adapters and the order.") var seed: UInt64 = 1
+    @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
+    @Flag(help: "Print one JSON object with the results at the end.") var json = false
+
+    func run() throws {
+        guard head == "scalar" else { throw ValidationError("--head \(head): only scalar heads are built so far") }
+        if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
+        guard batch > 0, ctx > 1, evalEvery >= 0, epochs > 0 else { throw ValidationError("--batch, --ctx and --epochs must be positive") }
+        let file = try GGUFFile(path: model)
+        let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
+        let trainItems = try RewardItemReader.readAll(path: data).items
+        let valItems = try val.map { try RewardItemReader.readAll(path: $0).items } ?? []
+        let train = try ScalarRewardExamples(items: trainItems, input: input, context: ctx)
+        let heldOut = try ScalarRewardExamples(items: valItems, input: input, context: ctx)
+        printError("data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
+                   + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
+        let sha = try SHA256.file(model)
+        let start = Date()
+        let rmHead = ScalarHead(dim: try LlamaConfig(gguf: file).dim, bias: bias, seed: seed)
+        var adapter: LoRAAdapter?
+        var trainAccuracy: Double?, valAccuracy: Double?
+        var totalSteps = 0
+        if headOnly {
+            let engine = try LlamaInference(gguf: file, contextLength: ctx)
+            func features(_ ex: ScalarRewardExamples, _ what: String) throws -> (Tensor, [PreferencePair]) {
+                var seqs: [[Int32]] = [], pairs: [PreferencePair] = []
+                for e in ex.examples {
+                    let base = seqs.count
+                    seqs += e.responses
+                    pairs += e.pairs.map { PreferencePair(chosen: base + $0.chosen, rejected: base + $0.rejected, margin: $0.margin) }
+                }
+                let t0 = Date()
+                let f = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs) { done in
+                    FileHandle.standardError.write(Data("\r\(what): hidden states \(done)/\(seqs.count)".utf8))
+                }
+                printError(String(format: "\r\(what): %d hidden states in %.1f s (%.1f responses/s)", seqs.count,
+                                  Date().timeIntervalSince(t0), Double(seqs.count) / max(Date().timeIntervalSince(t0), 1e-9)))
+                return (f, pairs)
+            }
+            let (trainFeatures, trainPairs) = try features(train, "train")
+            let (valFeatures, valPairs) = heldOut.examples.isEmpty ? (Tensor(zeros: [0, rmHead.dim]), []) : try features(heldOut, "validation")
+            totalSteps = steps ?? max(1, Int((epochs * Double(trainPairs.count) / Double(batch)).rounded(.up)))
+            let training = HeadOnlyTraining(steps: totalSteps, pairsPerStep: batch, learningRate: lr ?? 1e-3, centerCoefficient: center, seed: seed)
+            try training.train(rmHead, features: trainFeatures, pairs: trainPairs) { step, loss in
+                if step % max(1, totalSteps / 10) == 0 || step == totalSteps {
+                    var line = String(format: "step %d/%d  loss %.4f", step, totalSteps, loss)
+                    if !valPairs.isEmpty, evalEvery == 0 ? step == totalSteps : (step % evalEvery == 0 || step == totalSteps),
+                       let r = try? rmHead.rewards(valFeatures) {
+                        valAccuracy = BradleyTerry.accuracy(rewards: r, pairs: valPairs)
+                        line += String(format: "  val accuracy %.1f%%", valAccuracy! * 100)
+                    }
+                    printError(line)
+                }
+            }
+            trainAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(trainFeatures), pairs: trainPairs)
+        } else {
+            let net = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: loraRank, alpha: loraAlpha, seed: seed)), contextLength: ctx)
+            net.gradientCheckpointing = true
+            let per = (train.examples.count + batch - 1) / batch
+            totalSteps = steps ?? max(1, Int((epochs * Double(per)).rounded(.up)))
+            let trainer = try ScalarRewardTrainer(model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
+                                                  learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
+            let progress = Progress(total: totalSteps, start: 0)
+            let t0 = Date()
+            while trainer.step < totalSteps {
+                let r = try trainer.trainStep()
+                let evalNow = trainer.step == totalSteps || (evalEvery > 0 && trainer.step % evalEvery == 0)
+                if evalNow && !heldOut.examples.isEmpty { valAccuracy = try trainer.accuracy(heldOut) }
+                progress.report(step: trainer.step, loss: r.loss, valLoss: valAccuracy.map(Float.init), lr: trainer.schedule.rate(at: trainer.step - 1),
+                                tokens: 0, elapsed: Date().timeIntervalSince(t0), forceLine: evalNow)
+            }
+            progress.finish()
+            adapter = net.loraAdapter()
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let rm = RewardModelFile(kind: .scalar, architecture: try LlamaConfig(gguf: file).architecture, head: rmHead, adapter: adapter,
+                                 baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
+                                 metadata: ["mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
+                                            "data": (data as NSString).lastPathComponent])
+        try rm.write(gguf: out)
+        printError("wrote \(out)" + (valAccuracy.map { String(format: "; validation pair accuracy %.1f%%", $0 * 100) } ?? ""))
+        if json {
+            var o: [String: Any] = ["steps": totalSteps, "seconds": seconds, "mode": headOnly ? "head-only" : "lora",
+                                    "train_items": train.examples.count, "train_pairs": train.pairCount,
+                                    "peak_resident_bytes": peakResidentBytes(), "out": out]
+            o["train_accuracy"] = trainAccuracy ?? NSNull()
+            o["val_accuracy"] = valAccuracy ?? NSNull()
+            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+}
