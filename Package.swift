@@ -26,11 +26,11 @@ let vectorWidth: [SwiftSetting] = (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
-// up to 29x and guard nothing the kernels do.
+// many times the loops' own work and guard nothing the kernels do.
 let engine: [SwiftSetting] = hostCPU + vectorWidth + [.unsafeFlags([
     "-enforce-exclusivity=unchecked",
     // LLVM merges near-identical kernel specialisations into one body that calls the varying
-    // part through a function pointer: one indirect call per vector (measured 2x slower exp).
+    // part through a function pointer: one indirect call per vector.
     "-Xfrontend", "-disable-llvm-merge-functions-pass",
 ])]
 

@@ -20,8 +20,8 @@ import Foundation
 ///   the same alone as in a batch of up to 8.
 ///
 /// Results are bit-identical for every thread count (`ThreadPool.shared`), by construction.
-/// OpenBLAS's are not: it splits K-blocks and uses different drivers per thread count (measured
-/// at 512x1536x576 with W transposed: 41,076 of 786,432 elements differ between 1 and 2 threads).
+/// OpenBLAS's are not: it splits K-blocks and uses different drivers per thread count, so the
+/// same product differs between 1 and 2 threads (docs/performance.md).
 public enum GEMM {
     public enum Backend: Sendable {
         /// Per shape, the faster backend whose results do not depend on the thread count: today
@@ -66,15 +66,8 @@ public enum GEMM {
     /// The `.fastest` rule: the own kernels for m <= 8 (the unpacked path), OpenBLAS above. It looks
     /// at the shape only, never at the thread count (though OpenBLAS's own result does).
     ///
-    /// Measured on the development machine (AMD EPYC Zen 3, AVX2 only, 2 threads, OpenBLAS 0.3.21
-    /// core Zen; a shared, noisy machine: medians of 5 alternating runs), GFLOP/s own vs OpenBLAS,
-    /// X[M,K] * W^T with W [N,K]:
-    ///   M=1:   576x576 26 vs 7, 1536x576 25 vs 8, 576x1536 32 vs 8, 49152x576 5.1 vs 4.2
-    ///   M=8:   576x576 63 vs 30, 1536x576 63 vs 30, 576x1536 49 vs 31, 49152x576 22 vs 20
-    ///   M=16..64 (576x576): own 0.91..1.0 of OpenBLAS; M=512: 0.82..1.05 (49152x576: 0.81..0.88)
-    ///   1024^3 (no transposes) 0.97..1.15, 512x1536x576 0.93..0.97
-    /// So: below 9 rows ours is 1.1-4x faster (no packing, no thread wake-up in OpenBLAS); above,
-    /// OpenBLAS is as fast or up to ~15% faster, so it gets the tie.
+    /// Below 9 rows the own kernels are faster (no packing, no thread wake-up in OpenBLAS); above,
+    /// OpenBLAS is as fast or somewhat faster, so it gets the tie (docs/performance.md).
     public static func prefersOpenBLAS(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
         m > smallRows
     }

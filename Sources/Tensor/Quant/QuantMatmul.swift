@@ -23,20 +23,7 @@ import Foundation
 /// as within any batch of the same path, and a weight gives the same result alone as within a
 /// grouped product (`linear(_:m:k:x:ldx:parts:)`: several weights of one type and K in one pass).
 ///
-/// Measured (`grm bench kernels --only quant`, 2 threads, SmolLM2 shapes [N, K]; before = the
-/// previous commit's kernels, after = these, same run). The machine was heavily shared during
-/// the measurement (read-bandwidth anchor 7-9 GB/s instead of the 22-26 GB/s of a quiet run,
-/// the own f32 GEMM at 30-35 instead of ~137 GFLOP/s), so the ratios mean more than the rates:
-/// - m = 1, GB/s of weights: Q4_1 1.2-1.5 -> 2.8-2.9 (576x576, 1536x576, 576x1536), Q4_0
-///   1.0-1.5 -> 2.5-3.2, Q8_0 2.2-2.9 -> 5.9-6.9; Q4_K/Q6_K about unchanged (1.0-1.6). In a
-///   quieter moment (anchor 12-15 GB/s), 1536x576: Q4_1 2.4-3.2 -> 6.0-6.4, Q8_0 4.9-5.9 ->
-///   12.8-13.6. 49152x576 (30 MB of Q8_0, DRAM-bound) follows the memory load of the moment:
-///   there the unchanged f32 path moved by as much between runs as the quantised ones.
-/// - m = 2 / 4 / 8, GFLOP/s at 1536x576: Q4_1 9.0 / 13.1 / 14.7 -> 12.3 / 19.7 / 21.5;
-///   Q8_0 8.4 / 15.6 / 17.5 -> 15.3 / 22.8 / 27.8.
-/// - m = 512, GFLOP/s: Q4_1 23-31 -> 27-32, Q8_0 23-33 -> 29-35, Q4_K 25-33 -> 31-35, beside the
-///   own f32 GEMM's 30-35 in the same run (before: 75-90% of it, after: 85-105%; it reads 4-8x
-///   fewer weight bytes than f32).
+/// Figures for each path are in docs/performance.md.
 public enum QuantMatmul {
     /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
     /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
@@ -60,7 +47,7 @@ public enum QuantMatmul {
     /// projections, or its gate and up): on the fused and int8 paths (up to 16 or `q8MaxRows`
     /// rows) the activations are prepared once (block sums, or int8 levels) and the weights' rows
     /// are split over the threads as one range, so a step pays one parallel region instead of one
-    /// per weight, and small weights (k and v are 192 rows) no longer leave a thread idle. Each
+    /// per weight, and small weights (k and v are 192 rows) do not leave a thread idle. Each
     /// element is computed exactly as `linear` computes it alone; other paths run the parts one
     /// after another.
     public static func linear(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
@@ -109,25 +96,21 @@ public enum QuantMatmul {
         }
     }
 
-    /// Rows the fused kernels take in one call (the old fused kernel, without a register tile
-    /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
-    /// for m = 2-4 and about break even at m = 8, see above). Tests change it.
+    /// Rows the fused kernels take in one call: their register tile holds 8 activation rows, and
+    /// at 8 rows they about break even with decoded rows + f32 kernels. Tests change it.
     nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
     static let defaultFusedMaxRows = 8
 
-    /// Rows up to which products run as fused chunks rather than through the packed GEMM path.
-    /// Measured (1536x576 and 49152x576, Q4_1 and Q8_0, 2 threads, noisy machine): at 9 rows the
-    /// packed path ran at 20-37 GFLOP/s against 60-93 for 8 fused rows; at 16 rows chunks ran at
-    /// 67-106 against 46-73; at 32 the two were even or the packed path won (Q4_1 94 vs 65).
-    /// `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
+    /// Rows up to which products run as fused chunks rather than through the packed GEMM path:
+    /// up to 16 rows two fused chunks beat the packed path, at 32 they no longer do
+    /// (docs/performance.md). `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
     nonisolated(unsafe) static var fusedChunkMaxRows =
         ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
 
     /// Rows up to which `activationMode == .q8` products (Q4_0, Q4_1, Q8_0) run on the int8
     /// kernels (chunks of 8 rows over one quantisation, W tiles kept in cache across chunks) rather
-    /// than the f32 packed GEMM. Measured (Q4_1 at 576x576, 1536x576, 576x1536, 2 threads, one
-    /// noisy run): 32 rows 96-122 GFLOP/s int8 against 98-110 packed f32; 64 rows 98-116 against
-    /// 128-146. `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
+    /// than the f32 packed GEMM: at 32 rows the two are even, at 64 the packed GEMM wins
+    /// (docs/performance.md). `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
     nonisolated(unsafe) static var q8MaxRows =
         ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 32
 

@@ -125,10 +125,9 @@ extension QuantMatmul {
     }
 
     /// Weight rows are streamed from memory once per call: without hints the kernels keep too few
-    /// cache misses in flight (measured: 3.8 GB/s for a 1-row Q4_1 or Q8_0 product at 49152x576,
-    /// against 14 GB/s of plain reads). Each group of rows asks for the group this many groups
+    /// cache misses in flight and read far below the memory's bandwidth. Each group of rows asks for the group this many groups
     /// ahead (m = 1: groups of four rows; m >= 2: single rows, `prefetchRows` ahead).
-    /// `GRM_QMM_PREFETCH` sets the groups for benchmarks (4 against 2 measured within noise).
+    /// `GRM_QMM_PREFETCH` sets the groups for benchmarks.
     nonisolated(unsafe) static var prefetchGroups = ProcessInfo.processInfo.environment["GRM_QMM_PREFETCH"].flatMap { Int($0) } ?? 2
     nonisolated(unsafe) static var prefetchRows = 4
 
