@@ -9,13 +9,8 @@ import COpenBLAS
 ///   acc = fma(sB, dB, fma(sA, dA, acc))   (Q6_K: a scale per 16 values);
 /// then y = acc's lanes summed pairwise + `offsetDot(c, blockSums(x_i))`.
 extension QuantMatmul {
-    /// Types with a fused kernel.
-    static func hasFusedKernel(_ type: DType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
-        default: return false
-        }
-    }
+    /// Types with a fused kernel (`DTypeTraits.hasFusedKernel`).
+    static func hasFusedKernel(_ type: DType) -> Bool { type.traits.hasFusedKernel }
 
     /// `y = x * W^T` for m <= 8 rows and every part's W, of a type that `hasFusedKernel`.
     static func fused(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {

@@ -36,13 +36,8 @@ extension QuantMatmul {
     public static let defaultActivationMode: ActivationMode =
         ProcessInfo.processInfo.environment["GRM_QMM_ACT"] == "q8" ? .q8 : .exact
 
-    static func hasQ8Kernel(_ type: DType) -> Bool {
-#if arch(x86_64) && GRM_AVX2
-        return type == .q4_0 || type == .q4_1 || type == .q8_0
-#else
-        return false
-#endif
-    }
+    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
+    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
 
 #if arch(x86_64) && GRM_AVX2
     /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
@@ -266,7 +261,8 @@ extension QuantMatmul {
 #if arch(x86_64) && GRM_AVX2
 /// Weight levels for the int8 path: 32 bytes in value order, unsigned (Q4) or signed (Q8_0).
 protocol Q8Weights {
-    static var blockBytes: Int { get }
+    /// The block type (its size comes from `DType.traits`).
+    static var dtype: DType { get }
     static var signed: Bool { get }
     static var hasOffset: Bool { get }
     /// (levels, d, c): value = d * level + c.
@@ -274,6 +270,8 @@ protocol Q8Weights {
 }
 
 extension Q8Weights {
+    @inline(__always) static var blockBytes: Int { dtype.blockBytes }
+
     /// 16 nibble bytes as 32 bytes: low nibbles (values 0-15), then high nibbles (16-31). The 16
     /// bytes are loaded into both halves (`vbroadcasti128`, a load), the upper half shifted by 4
     /// (`vpsrlvq` with counts 0, 0, 4, 4), one mask: two vector operations instead of four.
@@ -284,7 +282,7 @@ extension Q8Weights {
 }
 
 enum Q8WQ4_0: Q8Weights {
-    static var blockBytes: Int { 18 }
+    static var dtype: DType { .q4_0 }
     static var signed: Bool { true }
     static var hasOffset: Bool { false }
     /// Levels nibble - 8 (signed), as ggml's q4_0 x q8_0 product.
@@ -294,7 +292,7 @@ enum Q8WQ4_0: Q8Weights {
 }
 
 enum Q8WQ4_1: Q8Weights {
-    static var blockBytes: Int { 20 }
+    static var dtype: DType { .q4_1 }
     static var signed: Bool { false }
     static var hasOffset: Bool { true }
     /// d and m are converted together: one 32-bit load and one `vcvtph2ps` for both.
@@ -305,7 +303,7 @@ enum Q8WQ4_1: Q8Weights {
 }
 
 enum Q8WQ8_0: Q8Weights {
-    static var blockBytes: Int { 34 }
+    static var dtype: DType { .q8_0 }
     static var signed: Bool { true }
     static var hasOffset: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer) -> (__m256i, Float, Float) {
