@@ -21,12 +21,8 @@ public final class BufferCache: @unchecked Sendable {
     /// Buffers below this size go straight to the system allocator (its own free lists reuse them).
     public static let minimumBytes = 1 << 18
 
-    public static var defaultLimit: Int {
-        if let s = ProcessInfo.processInfo.environment["GRM_BUFFER_CACHE_MB"], let mb = Int(s), mb >= 0 {
-            return mb << 20
-        }
-        return Int(min(ProcessInfo.processInfo.physicalMemory / 4, 8 << 30))
-    }
+    /// `EngineSettings.bufferCacheBytes` (`GRM_BUFFER_CACHE_MB`, default a quarter of RAM, at most 8 GiB).
+    public static var defaultLimit: Int { EngineSettings.startup.bufferCacheBytes }
 
     /// What the cache holds and how it has been used.
     public struct Statistics: Equatable, Sendable {

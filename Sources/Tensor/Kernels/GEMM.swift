@@ -36,7 +36,7 @@ public enum GEMM {
     }
 
     /// The engine's default is `.auto`: reward scores must not change when the thread count does.
-    nonisolated(unsafe) public static var backend: Backend = .auto
+    public static var backend: Backend { EngineSettings.current.gemmBackend }
 
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,

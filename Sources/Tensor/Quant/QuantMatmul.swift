@@ -67,15 +67,16 @@ public enum QuantMatmul {
             return
         }
 #if arch(x86_64) && GRM_AVX2
-        if activationMode == .q8 && useFused && hasQ8Kernel(type) && m <= q8MaxRows {
+        let settings = EngineSettings.current
+        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
             q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
         }
 #endif
-        if m <= fusedChunkMaxRows && useFused && hasFusedKernel(type) {
+        if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) {
             // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
             // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
-            let chunks = GEMM.ceilDiv(m, fusedMaxRows)
+            let chunks = GEMM.ceilDiv(m, settings.fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
                 fused(type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
@@ -96,30 +97,11 @@ public enum QuantMatmul {
         }
     }
 
-    /// Rows the fused kernels take in one call: their register tile holds 8 activation rows, and
-    /// at 8 rows they about break even with decoded rows + f32 kernels. Tests change it.
-    nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
-    static let defaultFusedMaxRows = 8
-
-    /// Rows up to which products run as fused chunks rather than through the packed GEMM path:
-    /// up to 16 rows two fused chunks beat the packed path, at 32 they no longer do
-    /// (docs/performance.md). `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
-    nonisolated(unsafe) static var fusedChunkMaxRows =
-        ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
-
-    /// Rows up to which `activationMode == .q8` products (Q4_0, Q4_1, Q8_0) run on the int8
-    /// kernels (chunks of 8 rows over one quantisation, W tiles kept in cache across chunks) rather
-    /// than the f32 packed GEMM: at 32 rows the two are even, at 64 the packed GEMM wins
-    /// (docs/performance.md). `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
-    nonisolated(unsafe) static var q8MaxRows =
-        ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 32
-
-    /// Whether m <= `fusedChunkMaxRows` products with a type that `hasFusedKernel` take the fused kernels
-    /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
-    /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
-    /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).
-    nonisolated(unsafe) public static var useFused =
-        ProcessInfo.processInfo.environment["GRM_QMM_FUSED"].map { $0 != "0" } ?? true
+    /// The row limits and kernel choices (`EngineSettings.current`: `fusedKernels`,
+    /// `fusedMaxRows`, `fusedChunkMaxRows`, `q8MaxRows`, `activations`).
+    static var fusedMaxRows: Int { EngineSettings.current.fusedMaxRows }
+    static var fusedChunkMaxRows: Int { EngineSettings.current.fusedChunkMaxRows }
+    static var q8MaxRows: Int { EngineSettings.current.q8MaxRows }
 
     /// Tasks for a product split over `units` groups of W rows: one per ~32 K weights, at most 32
     /// (the split depends on the shape only, never on the thread count).

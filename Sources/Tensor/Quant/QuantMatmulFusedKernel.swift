@@ -122,9 +122,9 @@ extension QuantMatmul {
     /// Weight rows are streamed from memory once per call: without hints the kernels keep too few
     /// cache misses in flight and read far below the memory's bandwidth. Each group of rows asks for the group this many groups
     /// ahead (m = 1: groups of four rows; m >= 2: single rows, `prefetchRows` ahead).
-    /// `GRM_QMM_PREFETCH` sets the groups for benchmarks.
-    nonisolated(unsafe) static var prefetchGroups = ProcessInfo.processInfo.environment["GRM_QMM_PREFETCH"].flatMap { Int($0) } ?? 2
-    nonisolated(unsafe) static var prefetchRows = 4
+    /// `EngineSettings.prefetchGroups` (`GRM_QMM_PREFETCH`) sets the groups, once, for benchmarks.
+    static let prefetchGroups = EngineSettings.startup.prefetchGroups
+    static let prefetchRows = 4
 
     /// Prefetch hints for `bytes` bytes from `p`, one per 64-byte line.
     @inline(always) static func prefetch(_ p: UnsafeRawPointer, _ bytes: Int) {

@@ -3,7 +3,7 @@ import Foundation
 import _Builtin_intrinsics.intel
 #endif
 
-/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for products of up
+/// The optional int8-activation path (`EngineSettings.activations = .q8`) for products of up
 /// to `q8MaxRows` (32) rows with Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
 /// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
 /// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
@@ -24,17 +24,14 @@ extension QuantMatmul {
         case q8
     }
 
-    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the activations.
-    nonisolated(unsafe) public static var activationMode: ActivationMode = defaultActivationMode
-
-    /// `.exact`, or `.q8` when `GRM_QMM_ACT=q8`. Exact stays the default because rounding
+    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the
+    /// activations (`EngineSettings.current.activations`). Exact is the default because rounding
     /// activations makes results depend on how rows reach the kernels: a prompt prefilled in one
     /// piece (f32 GEMM, over `q8MaxRows` rows) or as a shared prefix plus tails (int8), attention by
     /// matrices or per row, differ by 1e-6 in f32 and those differences flip int8 levels: with
     /// `.q8`, log-probabilities of sampled tokens depend on how the prompt was prefilled, and
     /// sharing a prompt prefix changes sampled tokens.
-    public static let defaultActivationMode: ActivationMode =
-        ProcessInfo.processInfo.environment["GRM_QMM_ACT"] == "q8" ? .q8 : .exact
+    public static var activationMode: ActivationMode { EngineSettings.current.activations }
 
     /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
     static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
