@@ -26,11 +26,11 @@ let vectorWidth: [SwiftSetting] = (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
-// up to 29x and guard nothing the kernels do.
+// many times the loops' own work and guard nothing the kernels do.
 let engine: [SwiftSetting] = hostCPU + vectorWidth + [.unsafeFlags([
     "-enforce-exclusivity=unchecked",
     // LLVM merges near-identical kernel specialisations into one body that calls the varying
-    // part through a function pointer: one indirect call per vector (measured 2x slower exp).
+    // part through a function pointer: one indirect call per vector.
     "-Xfrontend", "-disable-llvm-merge-functions-pass",
 ])]
 
@@ -39,6 +39,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Jinja", targets: ["Jinja"]),
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "Reward", targets: ["Reward"]),
         .executable(name: "grm", targets: ["grm"]),
@@ -60,10 +61,13 @@ let package = Package(
             swiftSettings: engine,
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
-        // Models on the engine: GGUF files, the Llama-style decoder (training for now).
+        // The Jinja subset that chat templates use (lexer, parser, evaluator, filters); no tensors.
+        .target(name: "Jinja"),
+        // Models on the engine: GGUF files, tokenizers, chat templates, the Llama-style decoder for
+        // inference and generation, and its training (full, LoRA, SFT, checkpoints, adapters).
         .target(
             name: "Transformer",
-            dependencies: ["Tensor"],
+            dependencies: ["Tensor", "Jinja"],
             swiftSettings: engine
         ),
         // The generative reward model: data, prompts, parsing, voting and evaluation statistics. Text
@@ -82,10 +86,14 @@ let package = Package(
         .executableTarget(
             name: "grm",
             dependencies: [
-                "Tensor", "Transformer", "Reward", "KernelBench",
+                "Tensor", "Jinja", "Transformer", "Reward", "KernelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hostCPU
+        ),
+        .testTarget(
+            name: "JinjaTests",
+            dependencies: ["Jinja"]
         ),
         .testTarget(
             name: "TensorTests",
@@ -94,7 +102,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TransformerTests",
-            dependencies: ["Transformer", "Tensor"],
+            dependencies: ["Transformer", "Tensor", "Jinja"],
             resources: [.copy("Fixtures")],
             swiftSettings: engine
         ),

@@ -51,22 +51,19 @@ struct EngineOptions: ParsableArguments {
         return adapter
     }
 
-    /// Sets `QuantMatmul.activationMode` from an option value.
+    /// Sets `EngineSettings.current.activations` from an option value.
     static func useActivations(_ value: String) throws {
         switch value {
-        case "exact": QuantMatmul.activationMode = .exact
-        case "q8": QuantMatmul.activationMode = .q8
+        case "exact": EngineSettings.current.activations = .exact
+        case "q8": EngineSettings.current.activations = .q8
         default: throw ValidationError("--activations must be exact or q8")
         }
     }
 
-    /// Replaces the shared pool with one of `t` threads.
+    /// Runs the kernels on `t` threads from now on.
     static func useThreads(_ t: Int, option: String) throws {
         guard t > 0 else { throw ValidationError("\(option) must be positive") }
-        if t != ThreadPool.shared.threadCount {
-            ThreadPool.shared.shutdown()
-            ThreadPool.shared = ThreadPool(threads: t)
-        }
+        EngineSettings.current.threads = t
     }
 }
 

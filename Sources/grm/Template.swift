@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Jinja
 import Transformer
 
 /// `grm template`: a model's chat template applied to a conversation.

@@ -22,8 +22,8 @@ struct TrainBench: ParsableCommand {
 
     func run() throws {
         switch gemm {
-        case "auto": GEMM.backend = .auto
-        case "fastest": GEMM.backend = .fastest
+        case "auto": EngineSettings.current.gemmBackend = .auto
+        case "fastest": EngineSettings.current.gemmBackend = .fastest
         default: throw ValidationError("--gemm must be auto or fastest")
         }
         guard lora >= 0 else { throw ValidationError("--lora must be a rank (0: full training)") }

@@ -143,15 +143,13 @@ final class GEMMTests: XCTestCase {
     }
 
     func testDispatchAgainstReference() {
-        for backend in [GEMM.Backend.auto, .fastest, .openBLAS] {
-            GEMM.backend = backend
+        for backend in [GEMM.Backend.auto, .fastest, .openBLAS] { EngineSettings.with({ $0.gemmBackend = backend }) {
             for (m, n, k) in [(1, 576, 64), (8, 64, 576), (64, 200, 100), (577, 63, 17)] {
                 check(Self.dispatched, "dispatch \(backend)", transA: false, transB: true, m: m, n: n, k: k)
                 check(Self.dispatched, "dispatch \(backend)", transA: true, transB: false, m: m, n: n, k: k,
                       alpha: 2, beta: 0, pad: 1, nanC: true)
             }
-        }
-        GEMM.backend = .auto
+        } }
     }
 
     func testEmptyDimensions() {
@@ -176,8 +174,6 @@ final class GEMMTests: XCTestCase {
     }
 
     func testBitIdenticalForEveryThreadCount() {
-        let saved = ThreadPool.shared
-        defer { ThreadPool.shared = saved }
         let shapes: [(Bool, Bool, Int, Int, Int)] = [
             (false, true, 577, 300, 577), (false, false, 200, 4200, 33), (true, true, 63, 63, 1100),
             (false, true, 8, 1000, 577), (false, false, 5, 999, 300), (true, true, 1, 2000, 100),
@@ -185,9 +181,7 @@ final class GEMMTests: XCTestCase {
         var rng = Rng(state: 42)
         let a = rng.fill(577 * 1100), b = rng.fill(4200 * 577)
         var results: [[[Float]]] = []
-        for threads in [1, 2, 3] {
-            let pool = ThreadPool(threads: threads)
-            ThreadPool.shared = pool
+        for threads in [1, 2, 3] { EngineSettings.with({ $0.threads = threads }) {
             var perShape: [[Float]] = []
             for (tA, tB, m, n, k) in shapes {
                 var c = [Float](repeating: 0, count: m * n)
@@ -196,9 +190,7 @@ final class GEMMTests: XCTestCase {
                 perShape.append(c)
             }
             results.append(perShape)
-            ThreadPool.shared = saved
-            pool.shutdown()
-        }
+        } }
         for t in 1..<results.count {
             for s in 0..<shapes.count {
                 XCTAssertTrue(results[t][s].elementsEqual(results[0][s]) { $0.bitPattern == $1.bitPattern },

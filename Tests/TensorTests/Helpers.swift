@@ -65,16 +65,9 @@ func XCTAssertClose(_ a: [Float], _ b: [Float], tol: Float, relative: Bool = fal
     }
 }
 
-/// Runs `body` with the shared pool replaced by one of `threads` threads.
+/// Runs `body` on `threads` threads.
 func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
-    let saved = ThreadPool.shared
-    let pool = ThreadPool(threads: threads)
-    ThreadPool.shared = pool
-    defer {
-        ThreadPool.shared = saved
-        pool.shutdown()
-    }
-    return try body()
+    try EngineSettings.with({ $0.threads = threads }, body)
 }
 
 /// Asserts that `body` produces bit-identical values with 1, 2 and 3 threads.

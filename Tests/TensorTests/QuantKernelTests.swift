@@ -4,8 +4,8 @@ import XCTest
 /// The SIMD block decoders, the fused few-row kernels and the decode-into-packed-panels path.
 final class QuantKernelTests: XCTestCase {
     // These test the exact (f32-activation) kernels; the int8 path has its own tests below.
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
     static let blockTypes: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Offsets of the f16 scale fields of a block (set to finite values in random blocks).
@@ -138,53 +138,51 @@ final class QuantKernelTests: XCTestCase {
 /// rounding of the activations.
 final class QuantQ8ActivationTests: XCTestCase {
     func testQ8ActivationsWithinRoundingOfExact() throws {
-        QuantMatmul.activationMode = .q8
-        defer { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
-        var seed: UInt64 = 900
-        for type in [DType.q4_0, .q4_1, .q8_0] {
-            XCTAssertEqual(QuantMatmul.hasQ8Kernel(type), QuantMatmul.hasQ8Kernel(.q4_0))
-            for k in [32, 32 * 19] {
-                for n in [1, 7, 33] {
-                    seed += 1
-                    let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
-                    let wf = w.converted(to: .f32)
-                    let ws = wf.scalars()
-                    for m in Array(1...8) + [13, 24, 32] {   // 13-32: two to four chunks of one quantisation
-                        let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
-                        let label = "q8 \(type) m \(m) n \(n) k \(k)"
-                        let got = try x.linear(w).scalars()
-                        let want = try x.matmul(wf, transposeB: true).scalars()
-                        let xs = x.scalars()
-                        var bad = 0
-                        for i in 0..<m {
-                            for j in 0..<n {
-                                // Each activation moves by at most max|x_block| / 254; the scales
-                                // d_x and s are kept as f16 (relative error 2^-11).
-                                var bound: Float = 0
-                                for b in 0..<(k / 32) {
-                                    var amax: Float = 0, wsum: Float = 0, mag: Float = 0
-                                    for l in 0..<32 {
-                                        let p = 32 * b + l
-                                        amax = max(amax, abs(xs[i * k + p]))
-                                        wsum += abs(ws[j * k + p])
-                                        mag += abs(xs[i * k + p] * ws[j * k + p])
+        try EngineSettings.with({ $0.activations = .q8 }) {
+            var seed: UInt64 = 900
+            for type in [DType.q4_0, .q4_1, .q8_0] {
+                XCTAssertEqual(QuantMatmul.hasQ8Kernel(type), QuantMatmul.hasQ8Kernel(.q4_0))
+                for k in [32, 32 * 19] {
+                    for n in [1, 7, 33] {
+                        seed += 1
+                        let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
+                        let wf = w.converted(to: .f32)
+                        let ws = wf.scalars()
+                        for m in Array(1...8) + [13, 24, 32] {   // 13-32: two to four chunks of one quantisation
+                            let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
+                            let label = "q8 \(type) m \(m) n \(n) k \(k)"
+                            let got = try x.linear(w).scalars()
+                            let want = try x.matmul(wf, transposeB: true).scalars()
+                            let xs = x.scalars()
+                            var bad = 0
+                            for i in 0..<m {
+                                for j in 0..<n {
+                                    // Each activation moves by at most max|x_block| / 254; the scales
+                                    // d_x and s are kept as f16 (relative error 2^-11).
+                                    var bound: Float = 0
+                                    for b in 0..<(k / 32) {
+                                        var amax: Float = 0, wsum: Float = 0, mag: Float = 0
+                                        for l in 0..<32 {
+                                            let p = 32 * b + l
+                                            amax = max(amax, abs(xs[i * k + p]))
+                                            wsum += abs(ws[j * k + p])
+                                            mag += abs(xs[i * k + p] * ws[j * k + p])
+                                        }
+                                        bound += amax / 254 * wsum * 1.01 + 1e-3 * (mag + amax * wsum)
                                     }
-                                    bound += amax / 254 * wsum * 1.01 + 1e-3 * (mag + amax * wsum)
+                                    if !(abs(got[i * n + j] - want[i * n + j]) <= bound + 1e-30) { bad += 1 }
                                 }
-                                if !(abs(got[i * n + j] - want[i * n + j]) <= bound + 1e-30) { bad += 1 }
                             }
-                        }
-                        XCTAssertEqual(bad, 0, label)
-                        if QuantMatmul.hasQ8Kernel(type) {
-                            // Activations really are rounded (not the exact path by accident) ...
-                            QuantMatmul.activationMode = .exact
-                            let exact = try x.linear(w).scalars()
-                            QuantMatmul.activationMode = .q8
-                            if (m == 8 || m == 32) && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
-                            // ... a row alone gives the same values, and so does every thread count.
-                            let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
-                            XCTAssertEqual(row.scalars(), Array(got.suffix(n)), label + ": last row alone")
-                            try assertThreadCountIndependent(label) { try x.linear(w) }
+                            XCTAssertEqual(bad, 0, label)
+                            if QuantMatmul.hasQ8Kernel(type) {
+                                // Activations really are rounded (not the exact path by accident) ...
+                                let exact = try EngineSettings.with({ $0.activations = .exact }) { try x.linear(w).scalars() }
+                                if (m == 8 || m == 32) && n == 33 && k > 32 { XCTAssertNotEqual(got, exact, label) }
+                                // ... a row alone gives the same values, and so does every thread count.
+                                let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
+                                XCTAssertEqual(row.scalars(), Array(got.suffix(n)), label + ": last row alone")
+                                try assertThreadCountIndependent(label) { try x.linear(w) }
+                            }
                         }
                     }
                 }

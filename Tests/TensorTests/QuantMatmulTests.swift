@@ -4,8 +4,8 @@ import XCTest
 /// X * W^T with W in every weight type, against dequantise-then-f32-matmul.
 final class QuantMatmulTests: XCTestCase {
     // These test the exact (f32-activation) paths against dequantise-then-f32.
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
     static let weightTypes: [DType] = [.f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
                                        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
@@ -65,10 +65,9 @@ final class QuantMatmulTests: XCTestCase {
                             // The fused kernel: within tolerance, and a row computes the same alone.
                             let row = try x.sliced(axis: 0, (m - 1)..<m).linear(w)
                             XCTAssertEqual(row.scalars(), Array(got.scalars().suffix(n)), label + " last row alone")
-                            QuantMatmul.useFused = false
                         }
-                        defer { QuantMatmul.useFused = true }
-                        let decoded = try x.linear(w)
+                        // Without the fused kernels: decoded rows, bit for bit the f32 kernels.
+                        let decoded = try EngineSettings.with({ $0.fusedKernels = false }) { try x.linear(w) }
                         // Stronger: the own GEMM on the dequantised weight, bit for bit.
                         let own = Tensor.uninitialized([m, n])
                         GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
@@ -97,8 +96,6 @@ final class QuantMatmulTests: XCTestCase {
 
     /// The fused kernel's several-row loop.
     func testFusedKernelWithSeveralRows() throws {
-        QuantMatmul.fusedMaxRows = 8
-        defer { QuantMatmul.fusedMaxRows = QuantMatmul.defaultFusedMaxRows }
         for type in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0] {
             let n = 37, k = 96
             let w = try Self.weight(type, n: n, k: k, seed: 21)
@@ -118,14 +115,12 @@ final class QuantMatmulTests: XCTestCase {
     /// packed GEMM) and with weights of mixed types. K = 512 gives the 650 Q4_1 rows 10 tasks,
     /// whose ranges cut the 37- and 13-row parts at rows that are not multiples of four.
     func testGroupedProductEqualsSeparateProducts() throws {
-        defer { QuantMatmul.activationMode = .exact }
         let k = 512
         let ws = [try Self.weight(.q4_1, n: 37, k: k, seed: 41), try Self.weight(.q8_0, n: 5, k: k, seed: 42),
                   try Self.weight(.q4_1, n: 13, k: k, seed: 43), try Self.weight(.f16, n: 9, k: k, seed: 44),
                   try Self.weight(.q4_1, n: 600, k: k, seed: 45)]
         XCTAssertGreaterThan(QuantMatmul.rowTasks(units: (37 + 13 + 600) / 4, n: 650, k: k), 4)
-        for mode in [QuantMatmul.ActivationMode.exact, .q8] {
-            QuantMatmul.activationMode = mode
+        for mode in [QuantMatmul.ActivationMode.exact, .q8] { try EngineSettings.with({ $0.activations = mode }) {
             for m in [1, 3, 8, 13, 24, 40] {
                 let x = randomTensor([m, k], seed: 50 + UInt64(m))
                 let got = try x.linear(ws)
@@ -136,7 +131,7 @@ final class QuantMatmulTests: XCTestCase {
                 }
                 try assertThreadCountIndependent("grouped \(mode) m \(m)") { try x.linear(ws)[0] }
             }
-        }
+        } }
         // A weight with another K is refused, naming the shapes; no weights, no results.
         let x = randomTensor([3, k], seed: 60)
         XCTAssertThrowsError(try x.linear([ws[0], try Self.weight(.q4_K, n: 3, k: 256, seed: 46)])) { error in

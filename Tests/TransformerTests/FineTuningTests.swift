@@ -5,8 +5,8 @@ import XCTest
 /// Fine-tuning a model loaded from (quantised) weights: LoRA over the frozen stored base and full
 /// fine-tuning, the SFT trainer's loss mask, accumulation and exact resume.
 final class FineTuningTests: XCTestCase {
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
 
     /// Widths that every 32-block type can hold.
     static let tiny = LlamaConfig(vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96,

@@ -8,8 +8,8 @@ import XCTest
 final class GeneratorTests: XCTestCase {
     // Exact activations whatever GRM_QMM_ACT says: these check llama.cpp f32 references and
     // batching independence, which hold on exact activations.
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
     func generator() throws -> Generator { Generator(engine: try smolLM2Engine(), tokenizer: try smolLM2Tokenizer()) }
 
     func testGreedyMatchesLlamaCppAndStopsAtEndOfTurn() throws {

@@ -9,8 +9,8 @@ import XCTest
 final class InferenceTests: XCTestCase {
     // Exact activations whatever GRM_QMM_ACT says: these compare against f32 models and other
     // paths within f32 tolerances.
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
     static let tiny = LlamaConfig(vocabSize: 37, dim: 48, layers: 2, heads: 6, kvHeads: 2, ffnDim: 40,
                                   ropeBase: 10_000, normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 64)
 
@@ -122,22 +122,19 @@ final class InferenceTests: XCTestCase {
     /// kernel, for one f32 part, several parts (a fork) and an f16 cache, across row blocks.
     func testMatrixAttentionPathMatchesRowPath() throws {
         let model = try LlamaModel(config: Self.tiny, seed: 8)
-        let saved = CachedAttention.matrixRows
-        defer { CachedAttention.matrixRows = saved }
         let prompt = (0..<150).map { Int32(($0 * 7 + 3) % 37) }, tail = (0..<30).map { Int32(($0 * 5 + 1) % 37) }
         var config = Self.tiny
         config.contextLength = 256
         for kv in KVCacheType.allCases {
             var results: [[Tensor]] = []
-            for rows in [1_000_000, 1] {
-                CachedAttention.matrixRows = rows
+            for rows in [1_000_000, 1] { try EngineSettings.with({ $0.attentionMatrixRows = rows }) {
                 let engine = try LlamaInference(config: config, weights: model.inferenceWeights, kvType: kv)
                 let root = try engine.newSequence()
                 let a = try engine.forward([ForwardRequest(sequence: root, tokens: prompt, logits: .all)])[0]!
                 let fork = try root.fork(at: 100)
                 let b = try engine.forward([ForwardRequest(sequence: fork, tokens: tail, logits: .all)])[0]!
                 results.append([a, b])
-            }
+            } }
             assertClose(results[1][0], results[0][0], tol: 1e-4, "one part (\(kv))")
             assertClose(results[1][1], results[0][1], tol: 1e-4, "forked parts (\(kv))")
         }

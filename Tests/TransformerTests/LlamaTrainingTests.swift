@@ -73,16 +73,12 @@ final class LlamaTrainingTests: XCTestCase {
 extension LlamaTrainingTests {
     /// Training steps give bit-identical losses and weights with 1, 2 and 3 threads.
     func testTrainingIsThreadCountIndependent() throws {
-        func run(threads: Int) throws -> ([Float], [Float]) {
-            let saved = ThreadPool.shared
-            let pool = ThreadPool(threads: threads)
-            ThreadPool.shared = pool
-            defer { ThreadPool.shared = saved; pool.shutdown() }
+        func run(threads: Int) throws -> ([Float], [Float]) { try EngineSettings.with({ $0.threads = threads }) {
             let t = try ToyTrainer(task: DigitTask(kind: .reverse, digits: 5), config: ToyTrainer.defaultConfig(layers: 2, dim: 64),
                                    batchSize: 16, schedule: LRSchedule(peak: 3e-3, warmupSteps: 1, totalSteps: 3), seed: 11)
             let losses = try (0..<3).map { _ in try t.trainStep() }
             return (losses, t.model.parameters.flatMap { $0.value.scalars() })
-        }
+        } }
         let one = try run(threads: 1)
         for n in [2, 3] {
             let other = try run(threads: n)

@@ -7,8 +7,8 @@ import XCTest
 /// the adapter applied at inference against the same adapter merged into an f32 model, merging
 /// into quantised types bit for bit, scale 0, and the base's metadata surviving a merge.
 final class LoRAAdapterTests: XCTestCase {
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says.
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
 
     /// Widths that every 32-block type can hold (K of every projection a multiple of 32).
     static let tiny = LlamaConfig(vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000,

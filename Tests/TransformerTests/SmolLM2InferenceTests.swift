@@ -7,9 +7,8 @@ import XCTest
 /// from /work/shared/reference): the exact-f32-activation path against llama.cpp run on the same
 /// weights dequantised to f32.
 final class SmolLM2InferenceTests: XCTestCase {
-    // Exact activations whatever GRM_QMM_ACT says (the int8 test sets .q8 itself).
-    override func setUp() { QuantMatmul.activationMode = .exact }
-    override func tearDown() { QuantMatmul.activationMode = QuantMatmul.defaultActivationMode }
+    /// Every test on exact activations, whatever GRM_QMM_ACT says (the int8 test sets .q8 itself).
+    override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
     struct Case: Decodable {
         let prompt: String
         let tokens: [Int32]
@@ -51,7 +50,7 @@ final class SmolLM2InferenceTests: XCTestCase {
         }
     }
 
-    /// The int8-activation path (`QuantMatmul.activationMode = .q8`, llama.cpp's arithmetic for
+    /// The int8-activation path (`EngineSettings.activations = .q8`, llama.cpp's arithmetic for
     /// 1-16-row products) with an f16 cache, as llama.cpp runs by default, against llama.cpp's own
     /// Q4_1 run: every prompt decoded token by token (so every product takes the int8 path), the
     /// 20 listed logits within 1.0 and the same top-5 set, up to near ties: a token may swap into
@@ -60,31 +59,30 @@ final class SmolLM2InferenceTests: XCTestCase {
     /// differ from llama.cpp's by up to ~0.5 on either path; llama.cpp 0.3.36 itself, built on this
     /// AVX2 machine, changes the top-5 set of one of them.)
     func testInt8ActivationPathMatchesLlamaCppQ4_1() throws {
-        let previous = QuantMatmul.activationMode
-        QuantMatmul.activationMode = .q8
-        defer { QuantMatmul.activationMode = previous }
-        let engine = try LlamaInference(path: SmolLM2.path, kvType: .f16, contextLength: 512)
-        for c in try Self.cases("smollm2-q4_1-llamacpp.json") {
-            let label = c.prompt.suffix(40).debugDescription
-            let seq = try engine.newSequence()
-            var logits: [Float] = []
-            for t in c.tokens { logits = try engine.forward([ForwardRequest(sequence: seq, tokens: [t])])[0]!.scalars() }
-            var worst: Float = 0
-            for pair in c.top20 { worst = max(worst, abs(logits[Int(pair[0])] - Float(pair[1]))) }
-            XCTAssertLessThanOrEqual(worst, 1.0, "largest logit difference for \(label)")
-            let reference = c.top20.sorted { $0[1] > $1[1] }
-            let want = Set(reference.prefix(5).map { Int($0[0]) })
-            let got = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
-            // A swap at the top-5 boundary must be explained by the measured logit errors: if every
-            // reference logit moved by at most `worst`, two tokens can only trade places when their
-            // reference logits are within 2 * worst. The int8 path's error (activations rounded per
-            // block, accumulated over 30 layers) differs between CPUs with different float kernels,
-            // so the margin follows the measured error, bounded above by the assertion before.
-            let fifth = reference[4][1]
-            for id in want.symmetricDifference(got) {
-                let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
-                XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
-                                         "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
+        try EngineSettings.with({ $0.activations = .q8 }) {
+            let engine = try LlamaInference(path: SmolLM2.path, kvType: .f16, contextLength: 512)
+            for c in try Self.cases("smollm2-q4_1-llamacpp.json") {
+                let label = c.prompt.suffix(40).debugDescription
+                let seq = try engine.newSequence()
+                var logits: [Float] = []
+                for t in c.tokens { logits = try engine.forward([ForwardRequest(sequence: seq, tokens: [t])])[0]!.scalars() }
+                var worst: Float = 0
+                for pair in c.top20 { worst = max(worst, abs(logits[Int(pair[0])] - Float(pair[1]))) }
+                XCTAssertLessThanOrEqual(worst, 1.0, "largest logit difference for \(label)")
+                let reference = c.top20.sorted { $0[1] > $1[1] }
+                let want = Set(reference.prefix(5).map { Int($0[0]) })
+                let got = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
+                // A swap at the top-5 boundary must be explained by the measured logit errors: if every
+                // reference logit moved by at most `worst`, two tokens can only trade places when their
+                // reference logits are within 2 * worst. The int8 path's error (activations rounded per
+                // block, accumulated over 30 layers) differs between CPUs with different float kernels,
+                // so the margin follows the measured error, bounded above by the assertion before.
+                let fifth = reference[4][1]
+                for id in want.symmetricDifference(got) {
+                    let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
+                    XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
+                                             "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
+                }
             }
         }
     }

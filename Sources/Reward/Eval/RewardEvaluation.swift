@@ -171,9 +171,8 @@ public final class RewardEvaluator {
     /// The greedy run (temperature 0, one sample per item) and one sampled run of max(ks) samples
     /// per item, whose first k samples give the accuracy at every smaller k. Each run starts with
     /// the generator's prompt cache empty: the sampled run would otherwise find the greedy run's
-    /// last prompts there (its first response order is greedy's) and skip their prefill, which
-    /// flattered its time against greedy's (measured with 4 items and 1 generated token, so
-    /// that prefill is all the work: 6.0 s instead of 9.8 s, against greedy's 3.0 s).
+    /// last prompts there (its first response order is greedy's) and skip their prefill, and its
+    /// time would not compare with greedy's.
     public func evaluate(_ items: [RewardItem], settings: EvaluationSettings, model modelName: String? = nil,
                          dataset: String? = nil, skippedLines: Int = 0,
                          progress: ((EvaluationProgress) -> Void)? = nil) throws -> RewardEvaluationReport {

@@ -5,9 +5,8 @@ import Synchronization
 ///
 /// Training allocates and frees the same large activations and gradients every step. glibc serves
 /// allocations above its mmap threshold with fresh pages and returns them to the kernel on free,
-/// so every step paid for page faults and for the kernel zeroing every page it handed out: a
-/// profile of a SmolLM2-135M-shaped training step showed 22% of all time in `clear_page_erms`
-/// plus 3% in page-fault handling. Buffers of at least `minimumBytes` are therefore rounded up to
+/// so every step would pay for page faults and for the kernel zeroing every page it hands out (a
+/// large share of a training step; docs/performance.md). Buffers of at least `minimumBytes` are therefore rounded up to
 /// a size class (at most 1/8 larger than asked) and, when freed, kept here until a request of the
 /// same class takes them, up to `limit` bytes in all: a freed buffer that would not fit makes room
 /// by returning the buffers freed longest ago to the system (so classes nobody asks for any more
@@ -22,12 +21,8 @@ public final class BufferCache: @unchecked Sendable {
     /// Buffers below this size go straight to the system allocator (its own free lists reuse them).
     public static let minimumBytes = 1 << 18
 
-    public static var defaultLimit: Int {
-        if let s = ProcessInfo.processInfo.environment["GRM_BUFFER_CACHE_MB"], let mb = Int(s), mb >= 0 {
-            return mb << 20
-        }
-        return Int(min(ProcessInfo.processInfo.physicalMemory / 4, 8 << 30))
-    }
+    /// `EngineSettings.bufferCacheBytes` (`GRM_BUFFER_CACHE_MB`, default a quarter of RAM, at most 8 GiB).
+    public static var defaultLimit: Int { EngineSettings.startup.bufferCacheBytes }
 
     /// What the cache holds and how it has been used.
     public struct Statistics: Equatable, Sendable {

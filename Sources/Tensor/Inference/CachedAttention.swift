@@ -141,7 +141,8 @@ public enum CachedAttention {
 
     /// New rows from which an item's attention runs as matrix products (scores of a block of rows
     /// against all its keys by GEMM, masked softmax, then GEMM with the values).
-    nonisolated(unsafe) static var matrixRows = 16
+    /// (`EngineSettings.current.attentionMatrixRows`)
+    static var matrixRows: Int { EngineSettings.current.attentionMatrixRows }
     static let blockRows = 64
 
     static func matrixPath(_ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],

@@ -20,8 +20,8 @@ import Foundation
 ///   the same alone as in a batch of up to 8.
 ///
 /// Results are bit-identical for every thread count (`ThreadPool.shared`), by construction.
-/// OpenBLAS's are not: it splits K-blocks and uses different drivers per thread count (measured
-/// at 512x1536x576 with W transposed: 41,076 of 786,432 elements differ between 1 and 2 threads).
+/// OpenBLAS's are not: it splits K-blocks and uses different drivers per thread count, so the
+/// same product differs between 1 and 2 threads (docs/performance.md).
 public enum GEMM {
     public enum Backend: Sendable {
         /// Per shape, the faster backend whose results do not depend on the thread count: today
@@ -36,7 +36,7 @@ public enum GEMM {
     }
 
     /// The engine's default is `.auto`: reward scores must not change when the thread count does.
-    nonisolated(unsafe) public static var backend: Backend = .auto
+    public static var backend: Backend { EngineSettings.current.gemmBackend }
 
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -66,15 +66,8 @@ public enum GEMM {
     /// The `.fastest` rule: the own kernels for m <= 8 (the unpacked path), OpenBLAS above. It looks
     /// at the shape only, never at the thread count (though OpenBLAS's own result does).
     ///
-    /// Measured on the development machine (AMD EPYC Zen 3, AVX2 only, 2 threads, OpenBLAS 0.3.21
-    /// core Zen; a shared, noisy machine: medians of 5 alternating runs), GFLOP/s own vs OpenBLAS,
-    /// X[M,K] * W^T with W [N,K]:
-    ///   M=1:   576x576 26 vs 7, 1536x576 25 vs 8, 576x1536 32 vs 8, 49152x576 5.1 vs 4.2
-    ///   M=8:   576x576 63 vs 30, 1536x576 63 vs 30, 576x1536 49 vs 31, 49152x576 22 vs 20
-    ///   M=16..64 (576x576): own 0.91..1.0 of OpenBLAS; M=512: 0.82..1.05 (49152x576: 0.81..0.88)
-    ///   1024^3 (no transposes) 0.97..1.15, 512x1536x576 0.93..0.97
-    /// So: below 9 rows ours is 1.1-4x faster (no packing, no thread wake-up in OpenBLAS); above,
-    /// OpenBLAS is as fast or up to ~15% faster, so it gets the tie.
+    /// Below 9 rows the own kernels are faster (no packing, no thread wake-up in OpenBLAS); above,
+    /// OpenBLAS is as fast or somewhat faster, so it gets the tie (docs/performance.md).
     public static func prefersOpenBLAS(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
         m > smallRows
     }
@@ -329,47 +322,5 @@ public enum GEMM {
         if j < j1 {
             Kernels.axpyTail(m, k, a, lda, b, ldb, j, j1, c, ldc, alpha, beta)
         }
-    }
-}
-
-/// Reusable, 64-byte aligned scratch buffers for packing. A call takes a buffer, uses it and
-/// gives it back; buffers are kept (and grown when too small), so steady-state GEMMs allocate
-/// nothing. There are never more buffers than concurrent users (about threads + 1).
-final class Workspace: @unchecked Sendable {
-    static let shared = Workspace()
-
-    struct Buffer {
-        let floats: UnsafeMutablePointer<Float>
-        let capacity: Int
-    }
-
-    private let lock = NSLock()
-    private var free: [Buffer] = []
-
-    func acquire(floats count: Int) -> Buffer {
-        let need = max(count, 16)
-        lock.lock()
-        // Best fit; if nothing fits, the largest free buffer is replaced (keeping the count bounded).
-        var picked: Buffer? = nil
-        var best = -1, largest = -1
-        for (i, f) in free.enumerated() {
-            if f.capacity >= need, best < 0 || f.capacity < free[best].capacity { best = i }
-            if largest < 0 || f.capacity > free[largest].capacity { largest = i }
-        }
-        if best >= 0 {
-            picked = free.remove(at: best)
-        } else if largest >= 0 {
-            free.remove(at: largest).floats.deallocate()
-        }
-        lock.unlock()
-        if let picked { return picked }
-        let p = UnsafeMutableRawPointer.allocate(byteCount: need * 4, alignment: 64)
-        return Buffer(floats: p.bindMemory(to: Float.self, capacity: need), capacity: need)
-    }
-
-    func release(_ buffer: Buffer) {
-        lock.lock()
-        free.append(buffer)
-        lock.unlock()
     }
 }

@@ -214,8 +214,8 @@ extension Kernels {
     }
 
 #if arch(x86_64) && GRM_AVX2
-    /// `transpose8` of a full 8x8 block in 24 shuffles (the unzips take 48, measured 16% of a
-    /// batched judge run in `gather`): rows i and i + 4 are loaded as the two halves of one
+    /// `transpose8` of a full 8x8 block in 24 shuffles (unzips take 48, and `gather` is hot in
+    /// batched judging): rows i and i + 4 are loaded as the two halves of one
     /// register, then two rounds of unpacking (4-byte, then 8-byte) leave column k of rows 0-3 in
     /// the low half and of rows 4-7 in the high half.
     @inline(__always)

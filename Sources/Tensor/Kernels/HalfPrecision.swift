@@ -16,8 +16,8 @@ public enum Half {
     }
 
     /// `Vec.scalarCount` f16 values at `p` as f32. With AVX2 one `vcvtph2ps` (the same values):
-    /// the standard library's generic SIMD conversion stays an out-of-line call here (measured:
-    /// 9-11% of decoding attention with an f16 cache).
+    /// the standard library's generic SIMD conversion stays an out-of-line call here, a visible
+    /// share of decoding attention with an f16 cache.
     @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Vec {
 #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
         unsafeBitCast(_mm256_cvtph_ps(p.loadUnaligned(as: __m128i.self)), to: Vec.self)
@@ -67,8 +67,8 @@ public enum BFloat {
     }
 
     // Plain loops on purpose: LLVM's loop vectoriser turns them into vpmovzxwd / vpackusdw
-    // sequences, which Swift's SIMD types cannot express without lane-by-lane code (measured: a
-    // SIMD version with a lane loop for the 32->16 bit narrowing ran at 1.6 GB/s).
+    // sequences, which Swift's SIMD types cannot express without lane-by-lane code (a SIMD
+    // version with a lane loop for the 32->16 bit narrowing is an order of magnitude slower).
     public static func toFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count n: Int) {
         Bulk.run(count: n) { lo, hi in
             for i in lo..<hi { dst[i] = Float(bitPattern: UInt32(src[i]) &<< 16) }

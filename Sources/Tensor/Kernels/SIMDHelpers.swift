@@ -1,8 +1,8 @@
 /// Small SIMD building blocks, always inlined.
 ///
 /// The standard library's generic SIMD conversions and `pointwiseMin/Max` are specialised but,
-/// inside a large module, often left as out-of-line calls that run lane by lane (measured: exp and
-/// softmax at 0.3 GB/s instead of 20+). These versions are written so that they always inline into
+/// inside a large module, often left as out-of-line calls that run lane by lane (exp and softmax
+/// then run two orders of magnitude slower). These versions are written so that they always inline into
 /// straight vector code.
 
 // The vector types every elementwise kernel uses: one register of the host's widest vector unit.

@@ -6,12 +6,7 @@
 /// algorithm, tested against error bounds); Q3_K can be read but not written.
 public enum Quant {
     /// Block types `quantize` can write (besides f32, f16 and bf16, which `converted(to:)` handles).
-    public static func canQuantize(_ type: DType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q4_K, .q5_K, .q6_K: return true
-        default: return false
-        }
-    }
+    public static func canQuantize(_ type: DType) -> Bool { type.traits.canQuantize }
 
     /// Dequantises `count` values (a multiple of `type.blockElements`) of block type `type` stored
     /// at `src` into `dst`. Parallel over blocks for large counts; the result does not depend on
@@ -21,20 +16,7 @@ public enum Quant {
         precondition(type.isBlockQuantised && count % type.blockElements == 0,
                      "dequantize: \(count) values of \(type)")
         let qk = type.blockElements, bytes = type.blockBytes
-        let block: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
-        switch type {
-        case .q4_0: block = Dequant.q4_0
-        case .q4_1: block = Dequant.q4_1
-        case .q5_0: block = Dequant.q5_0
-        case .q5_1: block = Dequant.q5_1
-        case .q8_0: block = Dequant.q8_0
-        case .q2_K: block = Dequant.q2_K
-        case .q3_K: block = Dequant.q3_K
-        case .q4_K: block = Dequant.q4_K
-        case .q5_K: block = Dequant.q5_K
-        case .q6_K: block = Dequant.q6_K
-        case .f32, .f16, .bf16, .i32: preconditionFailure("dequantize: \(type) is not a block type")
-        }
+        guard let block = type.traits.dequantizeBlock else { preconditionFailure("dequantize: \(type) is not a block type") }
         forBlocks(count / qk, grain: (1 << 15) / qk) { range in
             for i in range { block(src + i * bytes, dst + i * qk) }
         }
@@ -46,19 +28,7 @@ public enum Quant {
                                 count: Int) {
         precondition(canQuantize(type) && count % type.blockElements == 0, "quantize: \(count) values to \(type)")
         let qk = type.blockElements, bytes = type.blockBytes
-        let block: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
-        switch type {
-        case .q4_0: block = Quantize.q4_0
-        case .q4_1: block = Quantize.q4_1
-        case .q5_0: block = Quantize.q5_0
-        case .q5_1: block = Quantize.q5_1
-        case .q8_0: block = Quantize.q8_0
-        case .q2_K: block = Quantize.q2_K
-        case .q4_K: block = { Quantize.q45_K($0, $1, fiveBit: false) }
-        case .q5_K: block = { Quantize.q45_K($0, $1, fiveBit: true) }
-        case .q6_K: block = Quantize.q6_K
-        default: preconditionFailure("quantize: cannot write \(type)")
-        }
+        guard let block = type.traits.quantizeBlock else { preconditionFailure("quantize: cannot write \(type)") }
         forBlocks(count / qk, grain: (type.blockElements == 256 ? 1 << 11 : 1 << 14) / qk) { range in
             for i in range { block(src + i * qk, dst + i * bytes) }
         }

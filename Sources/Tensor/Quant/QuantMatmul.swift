@@ -23,20 +23,7 @@ import Foundation
 /// as within any batch of the same path, and a weight gives the same result alone as within a
 /// grouped product (`linear(_:m:k:x:ldx:parts:)`: several weights of one type and K in one pass).
 ///
-/// Measured (`grm bench kernels --only quant`, 2 threads, SmolLM2 shapes [N, K]; before = the
-/// previous commit's kernels, after = these, same run). The machine was heavily shared during
-/// the measurement (read-bandwidth anchor 7-9 GB/s instead of the 22-26 GB/s of a quiet run,
-/// the own f32 GEMM at 30-35 instead of ~137 GFLOP/s), so the ratios mean more than the rates:
-/// - m = 1, GB/s of weights: Q4_1 1.2-1.5 -> 2.8-2.9 (576x576, 1536x576, 576x1536), Q4_0
-///   1.0-1.5 -> 2.5-3.2, Q8_0 2.2-2.9 -> 5.9-6.9; Q4_K/Q6_K about unchanged (1.0-1.6). In a
-///   quieter moment (anchor 12-15 GB/s), 1536x576: Q4_1 2.4-3.2 -> 6.0-6.4, Q8_0 4.9-5.9 ->
-///   12.8-13.6. 49152x576 (30 MB of Q8_0, DRAM-bound) follows the memory load of the moment:
-///   there the unchanged f32 path moved by as much between runs as the quantised ones.
-/// - m = 2 / 4 / 8, GFLOP/s at 1536x576: Q4_1 9.0 / 13.1 / 14.7 -> 12.3 / 19.7 / 21.5;
-///   Q8_0 8.4 / 15.6 / 17.5 -> 15.3 / 22.8 / 27.8.
-/// - m = 512, GFLOP/s: Q4_1 23-31 -> 27-32, Q8_0 23-33 -> 29-35, Q4_K 25-33 -> 31-35, beside the
-///   own f32 GEMM's 30-35 in the same run (before: 75-90% of it, after: 85-105%; it reads 4-8x
-///   fewer weight bytes than f32).
+/// Figures for each path are in docs/performance.md.
 public enum QuantMatmul {
     /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
     /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
@@ -60,7 +47,7 @@ public enum QuantMatmul {
     /// projections, or its gate and up): on the fused and int8 paths (up to 16 or `q8MaxRows`
     /// rows) the activations are prepared once (block sums, or int8 levels) and the weights' rows
     /// are split over the threads as one range, so a step pays one parallel region instead of one
-    /// per weight, and small weights (k and v are 192 rows) no longer leave a thread idle. Each
+    /// per weight, and small weights (k and v are 192 rows) do not leave a thread idle. Each
     /// element is computed exactly as `linear` computes it alone; other paths run the parts one
     /// after another.
     public static func linear(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
@@ -80,15 +67,16 @@ public enum QuantMatmul {
             return
         }
 #if arch(x86_64) && GRM_AVX2
-        if activationMode == .q8 && useFused && hasQ8Kernel(type) && m <= q8MaxRows {
+        let settings = EngineSettings.current
+        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
             q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
         }
 #endif
-        if m <= fusedChunkMaxRows && useFused && hasFusedKernel(type) {
+        if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) {
             // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
             // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
-            let chunks = GEMM.ceilDiv(m, fusedMaxRows)
+            let chunks = GEMM.ceilDiv(m, settings.fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
                 fused(type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
@@ -109,34 +97,11 @@ public enum QuantMatmul {
         }
     }
 
-    /// Rows the fused kernels take in one call (the old fused kernel, without a register tile
-    /// across rows, lost to decoded rows + f32 kernels from m = 2; these gain 1.2-2x over them
-    /// for m = 2-4 and about break even at m = 8, see above). Tests change it.
-    nonisolated(unsafe) static var fusedMaxRows = defaultFusedMaxRows
-    static let defaultFusedMaxRows = 8
-
-    /// Rows up to which products run as fused chunks rather than through the packed GEMM path.
-    /// Measured (1536x576 and 49152x576, Q4_1 and Q8_0, 2 threads, noisy machine): at 9 rows the
-    /// packed path ran at 20-37 GFLOP/s against 60-93 for 8 fused rows; at 16 rows chunks ran at
-    /// 67-106 against 46-73; at 32 the two were even or the packed path won (Q4_1 94 vs 65).
-    /// `GRM_QMM_CHUNK_ROWS` sets it from the start (for benchmarks).
-    nonisolated(unsafe) static var fusedChunkMaxRows =
-        ProcessInfo.processInfo.environment["GRM_QMM_CHUNK_ROWS"].flatMap { Int($0) } ?? 16
-
-    /// Rows up to which `activationMode == .q8` products (Q4_0, Q4_1, Q8_0) run on the int8
-    /// kernels (chunks of 8 rows over one quantisation, W tiles kept in cache across chunks) rather
-    /// than the f32 packed GEMM. Measured (Q4_1 at 576x576, 1536x576, 576x1536, 2 threads, one
-    /// noisy run): 32 rows 96-122 GFLOP/s int8 against 98-110 packed f32; 64 rows 98-116 against
-    /// 128-146. `GRM_QMM_Q8_ROWS` sets it from the start (for benchmarks).
-    nonisolated(unsafe) static var q8MaxRows =
-        ProcessInfo.processInfo.environment["GRM_QMM_Q8_ROWS"].flatMap { Int($0) } ?? 32
-
-    /// Whether m <= `fusedChunkMaxRows` products with a type that `hasFusedKernel` take the fused kernels
-    /// (QuantMatmulFused.swift: scales applied per block, so not bit-identical to dequantise-then-
-    /// GEMM) rather than decoding W rows for the f32 kernels (bit-identical). Tests turn it off.
-    /// `GRM_QMM_FUSED=0` turns it off from the start (for benchmarks).
-    nonisolated(unsafe) public static var useFused =
-        ProcessInfo.processInfo.environment["GRM_QMM_FUSED"].map { $0 != "0" } ?? true
+    /// The row limits and kernel choices (`EngineSettings.current`: `fusedKernels`,
+    /// `fusedMaxRows`, `fusedChunkMaxRows`, `q8MaxRows`, `activations`).
+    static var fusedMaxRows: Int { EngineSettings.current.fusedMaxRows }
+    static var fusedChunkMaxRows: Int { EngineSettings.current.fusedChunkMaxRows }
+    static var q8MaxRows: Int { EngineSettings.current.q8MaxRows }
 
     /// Tasks for a product split over `units` groups of W rows: one per ~32 K weights, at most 32
     /// (the split depends on the shape only, never on the thread count).
@@ -224,215 +189,44 @@ public enum QuantMatmul {
 
     /// Decodes `count` consecutive values (whole blocks) of `type` at `src` into f32 at `dst`,
     /// on the calling thread; bit for bit `Quant.dequantize` (and f16/bf16's conversions).
+    /// A switch rather than the traits' decoder: each case inlines its type's decoder into a
+    /// loop with constant strides, where a function value would cost a call per block.
     public static func decode(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
                               count: Int) {
-        let blocks = count / type.blockElements
+        @inline(__always)
+        func blocks(_ t: DType, _ decode: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) {
+            let bytes = t.blockBytes, n = t.blockElements
+            for b in 0..<count / n { decode(src + b * bytes, dst + b * n) }
+        }
         switch type {
         case .f32:
             dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
         case .f16: Decode.f16(src, dst, count)
         case .bf16: Decode.bf16(src, dst, count)
 #if arch(x86_64) && GRM_AVX2
-        case .q4_0: for b in 0..<blocks { AVX2Q.q4_0(src + b * 18, dst + b * 32) }
-        case .q4_1: for b in 0..<blocks { AVX2Q.q4_1(src + b * 20, dst + b * 32) }
-        case .q5_0: for b in 0..<blocks { AVX2Q.q5_0(src + b * 22, dst + b * 32) }
-        case .q5_1: for b in 0..<blocks { AVX2Q.q5_1(src + b * 24, dst + b * 32) }
-        case .q8_0: for b in 0..<blocks { AVX2Q.q8_0(src + b * 34, dst + b * 32) }
-        case .q2_K: for b in 0..<blocks { AVX2Q.q2_K(src + b * 84, dst + b * 256) }
-        case .q3_K: for b in 0..<blocks { AVX2Q.q3_K(src + b * 110, dst + b * 256) }
-        case .q4_K: for b in 0..<blocks { AVX2Q.q4_K(src + b * 144, dst + b * 256) }
-        case .q5_K: for b in 0..<blocks { AVX2Q.q5_K(src + b * 176, dst + b * 256) }
-        case .q6_K: for b in 0..<blocks { AVX2Q.q6_K(src + b * 210, dst + b * 256) }
+        case .q4_0: blocks(.q4_0, AVX2Q.q4_0)
+        case .q4_1: blocks(.q4_1, AVX2Q.q4_1)
+        case .q5_0: blocks(.q5_0, AVX2Q.q5_0)
+        case .q5_1: blocks(.q5_1, AVX2Q.q5_1)
+        case .q8_0: blocks(.q8_0, AVX2Q.q8_0)
+        case .q2_K: blocks(.q2_K, AVX2Q.q2_K)
+        case .q3_K: blocks(.q3_K, AVX2Q.q3_K)
+        case .q4_K: blocks(.q4_K, AVX2Q.q4_K)
+        case .q5_K: blocks(.q5_K, AVX2Q.q5_K)
+        case .q6_K: blocks(.q6_K, AVX2Q.q6_K)
 #else
-        case .q4_0: for b in 0..<blocks { Decode.q4_0(src + b * 18, dst + b * 32) }
-        case .q4_1: for b in 0..<blocks { Decode.q4_1(src + b * 20, dst + b * 32) }
-        case .q5_0: for b in 0..<blocks { Decode.q5_0(src + b * 22, dst + b * 32) }
-        case .q5_1: for b in 0..<blocks { Decode.q5_1(src + b * 24, dst + b * 32) }
-        case .q8_0: for b in 0..<blocks { Decode.q8_0(src + b * 34, dst + b * 32) }
-        case .q2_K: for b in 0..<blocks { Decode.q2_K(src + b * 84, dst + b * 256) }
-        case .q3_K: for b in 0..<blocks { Decode.q3_K(src + b * 110, dst + b * 256) }
-        case .q4_K: for b in 0..<blocks { Decode.q4_K(src + b * 144, dst + b * 256) }
-        case .q5_K: for b in 0..<blocks { Decode.q5_K(src + b * 176, dst + b * 256) }
-        case .q6_K: for b in 0..<blocks { Decode.q6_K(src + b * 210, dst + b * 256) }
+        case .q4_0: blocks(.q4_0, Decode.q4_0)
+        case .q4_1: blocks(.q4_1, Decode.q4_1)
+        case .q5_0: blocks(.q5_0, Decode.q5_0)
+        case .q5_1: blocks(.q5_1, Decode.q5_1)
+        case .q8_0: blocks(.q8_0, Decode.q8_0)
+        case .q2_K: blocks(.q2_K, Decode.q2_K)
+        case .q3_K: blocks(.q3_K, Decode.q3_K)
+        case .q4_K: blocks(.q4_K, Decode.q4_K)
+        case .q5_K: blocks(.q5_K, Decode.q5_K)
+        case .q6_K: blocks(.q6_K, Decode.q6_K)
 #endif
         case .i32: preconditionFailure("decode: i32 is not a weight type")
-        }
-    }
-}
-
-/// Inlinable block decoders with the same float operations as `Dequant` (so bit-identical), written
-/// as plain fixed-length loops over typed pointers, which LLVM vectorises (byte widening,
-/// int-to-float conversion and the multiply-add in ymm registers).
-enum Decode {
-    @inline(always) static func f16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + Vec.scalarCount <= n {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: Half.load(src + 2 * i), as: Vec.self)
-            i += Vec.scalarCount
-        }
-        let s = src.assumingMemoryBound(to: UInt16.self)
-        while i < n { dst[i] = Half.toFloat(s[i]); i += 1 }
-    }
-
-    @inline(always) static func bf16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        let s = src.assumingMemoryBound(to: UInt16.self)
-        for i in 0..<n { dst[i] = Float(bitPattern: UInt32(s[i]) &<< 16) }
-    }
-
-    @inline(always) static func q4_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0)
-        let qs = (b + 2).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let q = qs[j]
-            y[j] = Float(Int32(q & 0xF) &- 8) * d
-            y[j + 16] = Float(Int32(q >> 4) &- 8) * d
-        }
-    }
-
-    @inline(always) static func q4_1(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0), m = QBits.f16(b, 2)
-        let qs = (b + 4).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let q = qs[j]
-            y[j] = Float(q & 0xF) * d + m
-            y[j + 16] = Float(q >> 4) * d + m
-        }
-    }
-
-    @inline(always) static func q5_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0), qh = QBits.u32(b, 2)
-        let qs = (b + 6).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let q = UInt32(qs[j])
-            let h0 = ((qh &>> UInt32(j)) &<< 4) & 0x10
-            let h1 = (qh &>> UInt32(j + 12)) & 0x10
-            y[j] = Float(Int32(bitPattern: (q & 0xF) | h0) &- 16) * d
-            y[j + 16] = Float(Int32(bitPattern: (q >> 4) | h1) &- 16) * d
-        }
-    }
-
-    @inline(always) static func q5_1(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0), m = QBits.f16(b, 2), qh = QBits.u32(b, 4)
-        let qs = (b + 8).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            let q = UInt32(qs[j])
-            let h0 = ((qh &>> UInt32(j)) &<< 4) & 0x10
-            let h1 = (qh &>> UInt32(j + 12)) & 0x10
-            y[j] = Float((q & 0xF) | h0) * d + m
-            y[j + 16] = Float((q >> 4) | h1) * d + m
-        }
-    }
-
-    @inline(always) static func q8_0(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0)
-        let qs = (b + 2).assumingMemoryBound(to: Int8.self)
-        for j in 0..<32 { y[j] = Float(qs[j]) * d }
-    }
-
-    /// As `Dequant.q4_K`: per 64-value chunk, d * scale * q - dmin * min.
-    @inline(always) static func q4_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0), dmin = QBits.f16(b, 2)
-        let sc = b + 4
-        let qs = (b + 16).assumingMemoryBound(to: UInt8.self)
-        for c in 0..<4 {
-            let (s0, m0) = QBits.scaleMinK4(2 * c, sc)
-            let (s1, m1) = QBits.scaleMinK4(2 * c + 1, sc)
-            let d0 = d * Float(s0), dm0 = dmin * Float(m0)
-            let d1 = d * Float(s1), dm1 = dmin * Float(m1)
-            let q = qs + 32 * c, out = y + 64 * c
-            for l in 0..<32 {
-                out[l] = d0 * Float(q[l] & 0xF) - dm0
-                out[32 + l] = d1 * Float(q[l] >> 4) - dm1
-            }
-        }
-    }
-
-    /// As `Dequant.q2_K`: dl * q - ml per 16 values.
-    @inline(always) static func q2_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 80), dmin = QBits.f16(b, 82)
-        let sc = b.assumingMemoryBound(to: UInt8.self)
-        let qs = (b + 16).assumingMemoryBound(to: UInt8.self)
-        for h in 0..<2 {
-            for s in 0..<4 {
-                let shift = UInt8(2 * s)
-                for half in 0..<2 {
-                    let e0 = 128 * h + 32 * s + 16 * half
-                    let scv = sc[e0 / 16]
-                    let dl = d * Float(scv & 0xF), ml = dmin * Float(scv >> 4)
-                    let src = qs + 32 * h + 16 * half, out = y + e0
-                    for l in 0..<16 { out[l] = dl * Float((src[l] >> shift) & 3) - ml }
-                }
-            }
-        }
-    }
-
-    /// As `Dequant.q3_K`: dl * (low - (high bit clear ? 4 : 0)) per 16 values.
-    @inline(always) static func q3_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 108)
-        let hm = b.assumingMemoryBound(to: UInt8.self)
-        let qs = (b + 32).assumingMemoryBound(to: UInt8.self)
-        for h in 0..<2 {
-            for s in 0..<4 {
-                let bit = UInt8(4 * h + s), shift = UInt8(2 * s)
-                for half in 0..<2 {
-                    let e0 = 128 * h + 32 * s + 16 * half
-                    let dl = d * Float(Dequant.q3Scale(b, e0 / 16))
-                    let src = qs + 32 * h + 16 * half, mask = hm + 16 * half, out = y + e0
-                    for l in 0..<16 {
-                        let low = Int32((src[l] >> shift) & 3)
-                        let high = Int32(((mask[l] >> bit) & 1) ^ 1) &<< 2
-                        out[l] = dl * Float(low &- high)
-                    }
-                }
-            }
-        }
-    }
-
-    /// As `Dequant.q5_K`: Q4_K plus bit 2c (low nibbles) or 2c + 1 (high) of qh[l] as bit 4.
-    @inline(always) static func q5_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 0), dmin = QBits.f16(b, 2)
-        let sc = b + 4
-        let qh = (b + 16).assumingMemoryBound(to: UInt8.self)
-        let qs = (b + 48).assumingMemoryBound(to: UInt8.self)
-        for c in 0..<4 {
-            let (s0, m0) = QBits.scaleMinK4(2 * c, sc)
-            let (s1, m1) = QBits.scaleMinK4(2 * c + 1, sc)
-            let d0 = d * Float(s0), dm0 = dmin * Float(m0)
-            let d1 = d * Float(s1), dm1 = dmin * Float(m1)
-            let q = qs + 32 * c, out = y + 64 * c
-            let sh0 = UInt8(2 * c), sh1 = UInt8(2 * c + 1)
-            for l in 0..<32 {
-                let h = qh[l]
-                out[l] = d0 * Float((q[l] & 0xF) | (((h >> sh0) & 1) << 4)) - dm0
-                out[32 + l] = d1 * Float((q[l] >> 4) | (((h >> sh1) & 1) << 4)) - dm1
-            }
-        }
-    }
-
-    /// As `Dequant.q6_K`: (d * scale) * (q - 32), in that order. Per half h and l < 32, one byte
-    /// of qh and two of ql give the four values 128h + 32k + l; scale index 8h + 2k + l / 16.
-    @inline(always) static func q6_K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = QBits.f16(b, 208)
-        let scales = (b + 192).assumingMemoryBound(to: Int8.self)
-        for h in 0..<2 {
-            let ql = (b + 64 * h).assumingMemoryBound(to: UInt8.self)
-            let qh = (b + 128 + 32 * h).assumingMemoryBound(to: UInt8.self)
-            let out = y + 128 * h
-            for half in 0..<2 {
-                let s = scales + 8 * h + half
-                let d0 = d * Float(s[0]), d1 = d * Float(s[2]), d2 = d * Float(s[4]), d3 = d * Float(s[6])
-                for l in (16 * half)..<(16 * half + 16) {
-                    let a = ql[l], c = ql[l + 32], hb = qh[l]
-                    let q0 = Int32((a & 0xF) | ((hb & 3) << 4)) &- 32
-                    let q1 = Int32((c & 0xF) | (((hb >> 2) & 3) << 4)) &- 32
-                    let q2 = Int32((a >> 4) | (((hb >> 4) & 3) << 4)) &- 32
-                    let q3 = Int32((c >> 4) | ((hb >> 6) << 4)) &- 32
-                    out[l] = d0 * Float(q0)
-                    out[l + 32] = d1 * Float(q1)
-                    out[l + 64] = d2 * Float(q2)
-                    out[l + 96] = d3 * Float(q3)
-                }
-            }
         }
     }
 }

@@ -31,9 +31,8 @@ struct Levels {
 }
 
 protocol FusedFormat {
-    static var blockBytes: Int { get }
-    /// 32-value sub-blocks per storage block.
-    static var subBlocks: Int { get }
+    /// The block type (its sizes come from `DType.traits`).
+    static var dtype: DType { get }
     /// Whether c can be nonzero (else the c terms are skipped).
     static var hasOffset: Bool { get }
     /// Whether values 0-15 and 16-31 of a sub-block have separate scales (Q6_K).
@@ -74,9 +73,14 @@ extension Levels {
 }
 #endif
 
+extension FusedFormat {
+    @inline(__always) static var blockBytes: Int { dtype.blockBytes }
+    /// 32-value sub-blocks per storage block.
+    @inline(__always) static var subBlocks: Int { dtype.blockElements / 32 }
+}
+
 enum Q4_0Format: FusedFormat {
-    static var blockBytes: Int { 18 }
-    static var subBlocks: Int { 1 }
+    static var dtype: DType { .q4_0 }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
@@ -91,8 +95,7 @@ enum Q4_0Format: FusedFormat {
 }
 
 enum Q4_1Format: FusedFormat {
-    static var blockBytes: Int { 20 }
-    static var subBlocks: Int { 1 }
+    static var dtype: DType { .q4_1 }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
@@ -107,8 +110,7 @@ enum Q4_1Format: FusedFormat {
 }
 
 enum Q5_0Format: FusedFormat {
-    static var blockBytes: Int { 22 }
-    static var subBlocks: Int { 1 }
+    static var dtype: DType { .q5_0 }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
@@ -123,8 +125,7 @@ enum Q5_0Format: FusedFormat {
 }
 
 enum Q5_1Format: FusedFormat {
-    static var blockBytes: Int { 24 }
-    static var subBlocks: Int { 1 }
+    static var dtype: DType { .q5_1 }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
@@ -139,8 +140,7 @@ enum Q5_1Format: FusedFormat {
 }
 
 enum Q8_0Format: FusedFormat {
-    static var blockBytes: Int { 34 }
-    static var subBlocks: Int { 1 }
+    static var dtype: DType { .q8_0 }
     static var hasOffset: Bool { false }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
@@ -156,8 +156,7 @@ enum Q8_0Format: FusedFormat {
 
 /// Q4_K: sub-block u = 2c (+1) is the low (high) nibbles of qs[32c..<32c+32].
 enum Q4_KFormat: FusedFormat {
-    static var blockBytes: Int { 144 }
-    static var subBlocks: Int { 8 }
+    static var dtype: DType { .q4_K }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {
@@ -177,8 +176,7 @@ enum Q4_KFormat: FusedFormat {
 
 /// Q5_K: Q4_K's nibbles plus bit u of qh[l] as bit 4.
 enum Q5_KFormat: FusedFormat {
-    static var blockBytes: Int { 176 }
-    static var subBlocks: Int { 8 }
+    static var dtype: DType { .q5_K }
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {
@@ -208,8 +206,7 @@ enum Q5_KFormat: FusedFormat {
 
 /// Q6_K: sub-block u = 4h + k holds values 128h + 32k + l; levels q - 32; scales per 16 values.
 enum Q6_KFormat: FusedFormat {
-    static var blockBytes: Int { 210 }
-    static var subBlocks: Int { 8 }
+    static var dtype: DType { .q6_K }
     static var hasOffset: Bool { false }
     static var twoScales: Bool { true }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float) {

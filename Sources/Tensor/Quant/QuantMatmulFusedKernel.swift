@@ -9,13 +9,8 @@ import COpenBLAS
 ///   acc = fma(sB, dB, fma(sA, dA, acc))   (Q6_K: a scale per 16 values);
 /// then y = acc's lanes summed pairwise + `offsetDot(c, blockSums(x_i))`.
 extension QuantMatmul {
-    /// Types with a fused kernel.
-    static func hasFusedKernel(_ type: DType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
-        default: return false
-        }
-    }
+    /// Types with a fused kernel (`DTypeTraits.hasFusedKernel`).
+    static func hasFusedKernel(_ type: DType) -> Bool { type.traits.hasFusedKernel }
 
     /// `y = x * W^T` for m <= 8 rows and every part's W, of a type that `hasFusedKernel`.
     static func fused(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
@@ -125,12 +120,11 @@ extension QuantMatmul {
     }
 
     /// Weight rows are streamed from memory once per call: without hints the kernels keep too few
-    /// cache misses in flight (measured: 3.8 GB/s for a 1-row Q4_1 or Q8_0 product at 49152x576,
-    /// against 14 GB/s of plain reads). Each group of rows asks for the group this many groups
+    /// cache misses in flight and read far below the memory's bandwidth. Each group of rows asks for the group this many groups
     /// ahead (m = 1: groups of four rows; m >= 2: single rows, `prefetchRows` ahead).
-    /// `GRM_QMM_PREFETCH` sets the groups for benchmarks (4 against 2 measured within noise).
-    nonisolated(unsafe) static var prefetchGroups = ProcessInfo.processInfo.environment["GRM_QMM_PREFETCH"].flatMap { Int($0) } ?? 2
-    nonisolated(unsafe) static var prefetchRows = 4
+    /// `EngineSettings.prefetchGroups` (`GRM_QMM_PREFETCH`) sets the groups, once, for benchmarks.
+    static let prefetchGroups = EngineSettings.startup.prefetchGroups
+    static let prefetchRows = 4
 
     /// Prefetch hints for `bytes` bytes from `p`, one per 64-byte line.
     @inline(always) static func prefetch(_ p: UnsafeRawPointer, _ bytes: Int) {

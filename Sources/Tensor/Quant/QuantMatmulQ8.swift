@@ -3,7 +3,7 @@ import Foundation
 import _Builtin_intrinsics.intel
 #endif
 
-/// The optional int8-activation path (`QuantMatmul.activationMode = .q8`) for products of up
+/// The optional int8-activation path (`EngineSettings.activations = .q8`) for products of up
 /// to `q8MaxRows` (32) rows with Q4_0, Q4_1 or Q8_0 weights, with llama.cpp's arithmetic: each 32-value block of an activation
 /// row is rounded to int8 levels as ggml's `quantize_row_q8_1` does (d_x = max |x| / 127 kept as
 /// f16, levels round(x * 127 / max |x|) to nearest even, s = d_x * sum(levels) kept as f16), and a
@@ -24,25 +24,17 @@ extension QuantMatmul {
         case q8
     }
 
-    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the activations.
-    nonisolated(unsafe) public static var activationMode: ActivationMode = defaultActivationMode
-
-    /// `.exact`, or `.q8` when `GRM_QMM_ACT=q8`. Exact stays the default because rounding
+    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the
+    /// activations (`EngineSettings.current.activations`). Exact is the default because rounding
     /// activations makes results depend on how rows reach the kernels: a prompt prefilled in one
     /// piece (f32 GEMM, over `q8MaxRows` rows) or as a shared prefix plus tails (int8), attention by
-    /// matrices or per row, differ by 1e-6 in f32 and those differences flip int8 levels; measured
-    /// with `.q8`: log-probabilities of sampled tokens against a full forward pass differ by up
-    /// to 0.09 (exact: < 2e-3), and sharing a prompt prefix changes sampled tokens.
-    public static let defaultActivationMode: ActivationMode =
-        ProcessInfo.processInfo.environment["GRM_QMM_ACT"] == "q8" ? .q8 : .exact
+    /// matrices or per row, differ by 1e-6 in f32 and those differences flip int8 levels: with
+    /// `.q8`, log-probabilities of sampled tokens depend on how the prompt was prefilled, and
+    /// sharing a prompt prefix changes sampled tokens.
+    public static var activationMode: ActivationMode { EngineSettings.current.activations }
 
-    static func hasQ8Kernel(_ type: DType) -> Bool {
-#if arch(x86_64) && GRM_AVX2
-        return type == .q4_0 || type == .q4_1 || type == .q8_0
-#else
-        return false
-#endif
-    }
+    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
+    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
 
 #if arch(x86_64) && GRM_AVX2
     /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
@@ -109,7 +101,7 @@ extension QuantMatmul {
                               _ d: inout Float, _ s: inout Float) {
         let v = load32(x)
         // |x| by clearing the sign bit, then lane maxima (the stdlib's generic pointwiseMax is
-        // not specialised here: measured 7% of a judge run as a call per use).
+        // not specialised here and costs a call per use).
         let signBit = _mm256_set1_ps(-0.0)
         @inline(__always) func abs8(_ u: SIMD8<Float>) -> __m256 { _mm256_andnot_ps(signBit, unsafeBitCast(u, to: __m256.self)) }
         let m8 = _mm256_max_ps(_mm256_max_ps(abs8(v.0), abs8(v.1)), _mm256_max_ps(abs8(v.2), abs8(v.3)))
@@ -266,7 +258,8 @@ extension QuantMatmul {
 #if arch(x86_64) && GRM_AVX2
 /// Weight levels for the int8 path: 32 bytes in value order, unsigned (Q4) or signed (Q8_0).
 protocol Q8Weights {
-    static var blockBytes: Int { get }
+    /// The block type (its size comes from `DType.traits`).
+    static var dtype: DType { get }
     static var signed: Bool { get }
     static var hasOffset: Bool { get }
     /// (levels, d, c): value = d * level + c.
@@ -274,6 +267,8 @@ protocol Q8Weights {
 }
 
 extension Q8Weights {
+    @inline(__always) static var blockBytes: Int { dtype.blockBytes }
+
     /// 16 nibble bytes as 32 bytes: low nibbles (values 0-15), then high nibbles (16-31). The 16
     /// bytes are loaded into both halves (`vbroadcasti128`, a load), the upper half shifted by 4
     /// (`vpsrlvq` with counts 0, 0, 4, 4), one mask: two vector operations instead of four.
@@ -284,7 +279,7 @@ extension Q8Weights {
 }
 
 enum Q8WQ4_0: Q8Weights {
-    static var blockBytes: Int { 18 }
+    static var dtype: DType { .q4_0 }
     static var signed: Bool { true }
     static var hasOffset: Bool { false }
     /// Levels nibble - 8 (signed), as ggml's q4_0 x q8_0 product.
@@ -294,7 +289,7 @@ enum Q8WQ4_0: Q8Weights {
 }
 
 enum Q8WQ4_1: Q8Weights {
-    static var blockBytes: Int { 20 }
+    static var dtype: DType { .q4_1 }
     static var signed: Bool { false }
     static var hasOffset: Bool { true }
     /// d and m are converted together: one 32-bit load and one `vcvtph2ps` for both.
@@ -305,7 +300,7 @@ enum Q8WQ4_1: Q8Weights {
 }
 
 enum Q8WQ8_0: Q8Weights {
-    static var blockBytes: Int { 34 }
+    static var dtype: DType { .q8_0 }
     static var signed: Bool { true }
     static var hasOffset: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer) -> (__m256i, Float, Float) {

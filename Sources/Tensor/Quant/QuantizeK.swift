@@ -161,6 +161,9 @@ extension Quantize {
     }
 
     /// Q4_K (nmax 15) and Q5_K (nmax 31): 8 sub-blocks of 32, 6-bit scales and mins.
+    static func q4_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) { q45_K(x, b, fiveBit: false) }
+    static func q5_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer) { q45_K(x, b, fiveBit: true) }
+
     static func q45_K(_ x: UnsafePointer<Float>, _ b: UnsafeMutableRawPointer, fiveBit: Bool) {
         withScratch { L, aux, w, scales, mins in
             let nmax: Int32 = fiveBit ? 31 : 15

@@ -14,21 +14,15 @@ import Darwin
 /// Kernels split work into tasks whose results do not depend on which thread runs them, so the
 /// output is identical for every thread count.
 public final class ThreadPool: @unchecked Sendable {
-    /// The pool the kernels use. Sized by `GRM_THREADS` if set, else by the number of cores.
-    /// Replace it to change the thread count (tests do, to check results do not depend on it).
-    nonisolated(unsafe) public static var shared = ThreadPool(threads: ThreadPool.defaultThreadCount,
-                                                             spinMicroseconds: ThreadPool.defaultSpinMicroseconds)
+    /// The pool the kernels use, of `EngineSettings.current.threads` threads (set the settings,
+    /// or use `EngineSettings.with`, to change the thread count).
+    nonisolated(unsafe) public internal(set) static var shared = ThreadPool(threads: EngineSettings.startup.threads,
+                                                                           spinMicroseconds: EngineSettings.startup.spinMicroseconds)
 
-    /// How long idle workers spin before sleeping: `GRM_SPIN_US`, else 200 µs.
-    public static var defaultSpinMicroseconds: Int {
-        if let s = ProcessInfo.processInfo.environment["GRM_SPIN_US"], let n = Int(s), n >= 0 { return n }
-        return 200
-    }
+    /// How long idle workers spin before sleeping (`EngineSettings.spinMicroseconds`).
+    public static var defaultSpinMicroseconds: Int { EngineSettings.startup.spinMicroseconds }
 
-    public static var defaultThreadCount: Int {
-        if let s = ProcessInfo.processInfo.environment["GRM_THREADS"], let n = Int(s), n > 0 { return n }
-        return max(1, CPU.cores)
-    }
+    public static var defaultThreadCount: Int { EngineSettings.startup.threads }
 
     /// Threads that compute, the caller included.
     public let threadCount: Int

@@ -1,4 +1,5 @@
 import Foundation
+import Jinja
 
 /// One chat message. `content` is usually a string; templates that take content parts (Gemma 3's
 /// `[{"type": "text", "text": ...}]`) or tool calls can be given any JSON-like value through
@@ -21,7 +22,7 @@ public struct ChatMessage: Equatable, Sendable {
 /// `json.dumps(ensure_ascii=False)`. The context is HF's: `messages`, `tools` (None unless given),
 /// `documents` (None), `add_generation_prompt`, `bos_token`, `eos_token`.
 ///
-/// Only a subset of Jinja is implemented (see README "Chat templates"); a template that uses
+/// Only a subset of Jinja is implemented (the Jinja target; docs/tokenizers-and-templates.md); a template that uses
 /// anything else fails with `ChatTemplateError.unsupported` naming the construct, when parsed or
 /// when the unsupported part is reached, never with a silently different prompt.
 ///
@@ -30,7 +31,7 @@ public struct ChatMessage: Equatable, Sendable {
 ///                               addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
 public struct ChatTemplate {
     public let source: String
-    let nodes: [JinjaNode]
+    let program: JinjaTemplate
 
     /// ChatML, used when a GGUF file has no `tokenizer.chat_template` (llama.cpp's fallback too).
     public static let chatML = """
@@ -45,7 +46,7 @@ public struct ChatTemplate {
     /// Parses a template; throws `ChatTemplateError` for invalid or unsupported syntax.
     public init(source: String) throws {
         self.source = source
-        nodes = try JinjaParser.parse(source)
+        program = try JinjaTemplate(source: source)
     }
 
     /// Renders the prompt for `messages`.
@@ -81,7 +82,7 @@ public struct ChatTemplate {
             "eos_token": eosToken.map { .string($0) } ?? .none,
         ]
         for (k, v) in extra { globals[k] = v }
-        return try JinjaEvaluator(globals: globals, now: now).render(nodes)
+        return try program.render(globals: globals, now: now)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Jinja
 
 // Supervised fine-tuning data in TRL's conventions (SFTTrainer with completion-only loss): JSONL
 // files of conversations or prompt/completion pairs, rendered with the model's own chat template

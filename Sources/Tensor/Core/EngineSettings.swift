@@ -1,0 +1,96 @@
+import Foundation
+
+/// The engine's settings in one value: which product kernels run and up to how many rows, the
+/// GEMM backend, the thread count and the buffer cache's size. They are read from the
+/// environment in one place (`init(environment:)`), held in `EngineSettings.current`, and can be
+/// changed for a scope with `with(_:_:)`, which restores the previous settings afterwards:
+///
+///     try EngineSettings.with({ $0.activations = .q8; $0.threads = 1 }) { try model.forward(...) }
+///
+/// Kernels read `current` when a product starts, on the calling thread; change it only between
+/// kernel calls (the thread pool's workers never write it). `spinMicroseconds` and
+/// `bufferCacheBytes` size objects made once, at start, and `prefetchGroups` is read once; they
+/// take their values from the environment only.
+public struct EngineSettings: Equatable, Sendable {
+    /// How products of up to `q8MaxRows` rows with Q4_0, Q4_1 or Q8_0 weights treat the
+    /// activations (`GRM_QMM_ACT=q8`; default `.exact`, see `QuantMatmul.ActivationMode`).
+    public var activations: QuantMatmul.ActivationMode = .exact
+    /// Whether small products with a block-type weight take the fused kernels (scales applied per
+    /// block, so not bit-identical to dequantise-then-GEMM) rather than decoding W rows for the f32
+    /// kernels (bit-identical). `GRM_QMM_FUSED=0` turns them off (for benchmarks; tests do too).
+    public var fusedKernels = true
+    /// Rows the fused kernels take in one call: their register tile holds 8 activation rows, and
+    /// at 8 rows they about break even with decoded rows + f32 kernels.
+    public var fusedMaxRows = 8
+    /// Rows up to which products run as fused chunks rather than through the packed GEMM path:
+    /// up to 16 rows two fused chunks beat the packed path, at 32 they no longer do
+    /// (docs/performance.md). `GRM_QMM_CHUNK_ROWS`.
+    public var fusedChunkMaxRows = 16
+    /// Rows up to which `.q8` products run on the int8 kernels rather than the f32 packed GEMM: at
+    /// 32 rows the two are even, at 64 the packed GEMM wins (docs/performance.md). `GRM_QMM_Q8_ROWS`.
+    public var q8MaxRows = 32
+    /// Groups of four W rows ahead that the 1-row fused kernels prefetch (`GRM_QMM_PREFETCH`;
+    /// read once, at start).
+    public var prefetchGroups = 2
+    /// Which GEMM runs f32 products (see `GEMM.Backend`); `.auto` keeps results independent of
+    /// the thread count.
+    public var gemmBackend: GEMM.Backend = .auto
+    /// New rows of a sequence from which cached attention runs as matrix products rather than row
+    /// by row.
+    public var attentionMatrixRows = 16
+    /// Threads that compute, the caller included (`GRM_THREADS`, default: every core). Changing
+    /// it in `with` runs the scope on a pool of that size.
+    public var threads = max(1, CPU.cores)
+    /// How long idle pool workers spin before sleeping (`GRM_SPIN_US`, default 200 µs).
+    public var spinMicroseconds = 200
+    /// The most bytes `BufferCache` keeps for reuse (`GRM_BUFFER_CACHE_MB`, default a quarter of
+    /// RAM, at most 8 GiB).
+    public var bufferCacheBytes = Int(min(ProcessInfo.processInfo.physicalMemory / 4, 8 << 30))
+
+    /// The defaults, with the environment variables named above applied.
+    public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
+        func int(_ key: String, min lower: Int) -> Int? { env[key].flatMap { Int($0) }.flatMap { $0 >= lower ? $0 : nil } }
+        if env["GRM_QMM_ACT"] == "q8" { activations = .q8 }
+        if let v = env["GRM_QMM_FUSED"] { fusedKernels = v != "0" }
+        if let v = env["GRM_QMM_CHUNK_ROWS"].flatMap({ Int($0) }) { fusedChunkMaxRows = v }
+        if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
+        if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
+        if let v = int("GRM_THREADS", min: 1) { threads = v }
+        if let v = int("GRM_SPIN_US", min: 0) { spinMicroseconds = v }
+        if let v = int("GRM_BUFFER_CACHE_MB", min: 0) { bufferCacheBytes = v << 20 }
+    }
+
+    /// The settings the process started with (the environment's).
+    public static let startup = EngineSettings()
+
+    /// The settings in force. Set it to change them for the rest of the process (the command-line
+    /// tool does, from its options); prefer `with` for a scope.
+    public static var current: EngineSettings {
+        get { storage }
+        set {
+            if newValue.threads != ThreadPool.shared.threadCount {
+                ThreadPool.shared.shutdown()
+                ThreadPool.shared = ThreadPool(threads: newValue.threads, spinMicroseconds: newValue.spinMicroseconds)
+            }
+            storage = newValue
+        }
+    }
+    nonisolated(unsafe) private static var storage = startup
+
+    /// Runs `body` with the settings `change` makes, then restores the previous ones (and the
+    /// previous thread pool, if `threads` changed).
+    public static func with<T>(_ change: (inout EngineSettings) throws -> Void, _ body: () throws -> T) rethrows -> T {
+        let saved = storage
+        var new = saved
+        try change(&new)
+        let savedPool = ThreadPool.shared
+        let pool = new.threads == savedPool.threadCount ? nil : ThreadPool(threads: new.threads, spinMicroseconds: new.spinMicroseconds)
+        if let pool { ThreadPool.shared = pool }
+        storage = new
+        defer {
+            storage = saved
+            if let pool { ThreadPool.shared = savedPool; pool.shutdown() }
+        }
+        return try body()
+    }
+}
