@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE = -c release
 
-.PHONY: run test build bench deps weights clean
+.PHONY: run test build bench deps weights clean format lint
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
 
@@ -39,3 +39,10 @@ deps:
 
 clean:
 	rm -rf .build
+
+## Formatting (swift-format, .swift-format): `make format` rewrites, `make lint` checks as CI does.
+format:
+	$(SWIFT) format format -i -r --configuration .swift-format Sources Tests Benchmarks Package.swift
+
+lint:
+	$(SWIFT) format lint --strict -r --configuration .swift-format Sources Tests Benchmarks Package.swift

@@ -15,24 +15,29 @@ let hostCPU: [SwiftSetting] = []
 // -target-cpu native that width is known when building, so it is chosen here (SIMDHelpers.swift).
 let hostFlags: Set<String> = {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+        let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return [] }
     return Set(flags.split(separator: " ").map(String.init))
 }()
 let hostHasAVX512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(hostFlags.contains)
 // GRM_AVX2: the quantised-weight kernels (Quant/QuantAVX2.swift) use AVX2/FMA/F16C intrinsics,
 // which only compile when the target CPU has them; elsewhere they fall back to portable Swift.
 let hostHasAVX2 = ["avx2", "fma", "f16c"].allSatisfy(hostFlags.contains)
-let vectorWidth: [SwiftSetting] = (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
+let vectorWidth: [SwiftSetting] =
+    (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
 // many times the loops' own work and guard nothing the kernels do.
-let engine: [SwiftSetting] = hostCPU + vectorWidth + [.unsafeFlags([
-    "-enforce-exclusivity=unchecked",
-    // LLVM merges near-identical kernel specialisations into one body that calls the varying
-    // part through a function pointer: one indirect call per vector.
-    "-Xfrontend", "-disable-llvm-merge-functions-pass",
-])]
+let engine: [SwiftSetting] =
+    hostCPU + vectorWidth + [
+        .unsafeFlags([
+            "-enforce-exclusivity=unchecked",
+            // LLVM merges near-identical kernel specialisations into one body that calls the varying
+            // part through a function pointer: one indirect call per vector.
+            "-Xfrontend", "-disable-llvm-merge-functions-pass"
+        ])
+    ]
 
 let package = Package(
     name: "swift-grm",
@@ -42,10 +47,10 @@ let package = Package(
         .library(name: "Jinja", targets: ["Jinja"]),
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "Reward", targets: ["Reward"]),
-        .executable(name: "grm", targets: ["grm"]),
+        .executable(name: "grm", targets: ["grm"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // OpenBLAS's C declarations (Debian: libopenblas-dev). The library itself is opened at run
@@ -87,7 +92,7 @@ let package = Package(
             name: "grm",
             dependencies: [
                 "Tensor", "Jinja", "Transformer", "Reward", "KernelBench",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: hostCPU
         ),
@@ -110,7 +115,7 @@ let package = Package(
             name: "RewardTests",
             dependencies: ["Reward", "Transformer", "Tensor"],
             swiftSettings: engine
-        ),
+        )
     ],
     swiftLanguageModes: [.v5]
 )

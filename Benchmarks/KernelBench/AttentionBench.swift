@@ -7,8 +7,10 @@ import Tensor
 /// so the caches are as far from the core as in a model's step. GFLOP/s (2 x 2 x heads x visible
 /// x 64 per row) and GB/s of distinct cache bytes read (the shared prefix once, every tail).
 public enum AttentionBench {
-    public static func run(batches: [Int] = [1, 8], prefix: Int = 256, tail: Int = 64, repeats: Int = 5,
-                           seconds: Double = 0.2, log: ((String) -> Void)? = nil) -> [Measurement] {
+    public static func run(
+        batches: [Int] = [1, 8], prefix: Int = 256, tail: Int = 64, repeats: Int = 5,
+        seconds: Double = 0.2, log: ((String) -> Void)? = nil
+    ) -> [Measurement] {
         let layers = 30, heads = 9, kvHeads = 3, headDim = 64
         let qDim = heads * headDim, kvDim = kvHeads * headDim
         var out: [Measurement] = []
@@ -25,18 +27,24 @@ public enum AttentionBench {
                     let visible = Double(prefix + tail + 1)
                     let flops = 4 * Double(b * heads) * visible * Double(headDim)
                     var layer = 0
-                    let r = Bench.measure("attention \(type)", shape: "\(b)x\(prefix)+\(tail)", unit: "GFLOP/s",
-                                          work: flops, repeats: repeats, seconds: seconds) {
-                        try! CachedAttention.run(q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
-                                                 headDim: headDim, scale: 0.125, out: o)
+                    let r = Bench.measure(
+                        "attention \(type)", shape: "\(b)x\(prefix)+\(tail)", unit: "GFLOP/s",
+                        work: flops, repeats: repeats, seconds: seconds
+                    ) {
+                        try! CachedAttention.run(
+                            q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
+                            headDim: headDim, scale: 0.125, out: o)
                         for s in seqs { s.discardPending() }
                         layer = (layer + 1) % layers
                     }
                     out.append(r)
                     let bytes = Double(2 * (prefix + b * (tail + 1)) * kvDim * type.bytes)
                     func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-                    log?(pad(r.shape, 16) + pad(r.name, 18) + String(format: "%7.1f GFLOP/s  = %.1f GB/s of cache (%.1f..%.1f GFLOP/s)",
-                                                                     r.median, r.median / flops * bytes, r.min, r.max))
+                    log?(
+                        pad(r.shape, 16) + pad(r.name, 18)
+                            + String(
+                                format: "%7.1f GFLOP/s  = %.1f GB/s of cache (%.1f..%.1f GFLOP/s)",
+                                r.median, r.median / flops * bytes, r.min, r.max))
                 } catch {
                     log?("attention \(type) batch \(b): \(error)")
                 }
@@ -52,8 +60,9 @@ public enum AttentionBench {
         let o = Tensor.uninitialized([rows, heads * headDim])
         let item = CachedAttention.Item(sequence: s, row: 0, count: rows)
         for l in 0..<layers {
-            try CachedAttention.run(q: q, k: kv, v: kv, items: [item], layer: l, heads: heads, kvHeads: kvHeads,
-                                    headDim: headDim, scale: 0.125, out: o)
+            try CachedAttention.run(
+                q: q, k: kv, v: kv, items: [item], layer: l, heads: heads, kvHeads: kvHeads,
+                headDim: headDim, scale: 0.125, out: o)
         }
         s.commit(rows)
     }

@@ -8,7 +8,11 @@ public enum GEMMBench {
         public var m, n, k: Int
         public var transA, transB: Bool
         public init(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) {
-            self.m = m; self.n = n; self.k = k; self.transA = transA; self.transB = transB
+            self.m = m
+            self.n = n
+            self.k = k
+            self.transA = transA
+            self.transB = transB
         }
         public var label: String {
             "\(m)x\(n)x\(k)" + (transA ? " tA" : "") + (transB ? " tB" : "")
@@ -29,8 +33,10 @@ public enum GEMMBench {
 
     /// One measurement per backend per shape ("own", "openblas"), and an "auto -> <backend>" entry
     /// (its rate is that of the backend chosen).
-    public static func run(shapes: [Shape] = GEMMBench.shapes, repeats: Int = 5, seconds: Double = 0.2,
-                           includeOwn: Bool = true, log: ((String) -> Void)? = nil) -> [Measurement] {
+    public static func run(
+        shapes: [Shape] = GEMMBench.shapes, repeats: Int = 5, seconds: Double = 0.2,
+        includeOwn: Bool = true, log: ((String) -> Void)? = nil
+    ) -> [Measurement] {
         var out: [Measurement] = []
         for s in shapes {
             let rowsA = s.transA ? s.k : s.m, colsA = s.transA ? s.m : s.k
@@ -38,7 +44,11 @@ public enum GEMMBench {
             let a = UnsafeMutablePointer<Float>.allocate(capacity: rowsA * colsA)
             let b = UnsafeMutablePointer<Float>.allocate(capacity: rowsB * colsB)
             let c = UnsafeMutablePointer<Float>.allocate(capacity: s.m * s.n)
-            defer { a.deallocate(); b.deallocate(); c.deallocate() }
+            defer {
+                a.deallocate()
+                b.deallocate()
+                c.deallocate()
+            }
             for i in 0..<rowsA * colsA { a[i] = Float(i % 17) * 0.01 - 0.08 }
             for i in 0..<rowsB * colsB { b[i] = Float(i % 13) * 0.01 - 0.06 }
             c.initialize(repeating: 0, count: s.m * s.n)
@@ -47,22 +57,35 @@ public enum GEMMBench {
             // Own and OpenBLAS runs alternate, so that a noisy neighbour slows both alike.
             var ownRuns: [Measurement] = [], blasRuns: [Measurement] = []
             for _ in 0..<max(1, repeats) {
-                if includeOwn { ownRuns.append(Bench.measure("own", shape: s.label, unit: "GFLOP/s", work: flops,
-                                             repeats: 1, seconds: seconds) {
-                    GEMM.ownSgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
-                                  a: a, lda: colsA, b: b, ldb: colsB, c: c, ldc: s.n)
-                }) }
+                if includeOwn {
+                    ownRuns.append(
+                        Bench.measure(
+                            "own", shape: s.label, unit: "GFLOP/s", work: flops,
+                            repeats: 1, seconds: seconds
+                        ) {
+                            GEMM.ownSgemm(
+                                transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
+                                a: a, lda: colsA, b: b, ldb: colsB, c: c, ldc: s.n)
+                        })
+                }
                 if OpenBLAS.isAvailable {
-                    blasRuns.append(Bench.measure("openblas", shape: s.label, unit: "GFLOP/s", work: flops,
-                                                  repeats: 1, seconds: seconds) {
-                        OpenBLAS.sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
-                                       a: a, lda: colsA, b: b, ldb: colsB, c: c, ldc: s.n)
-                    })
+                    blasRuns.append(
+                        Bench.measure(
+                            "openblas", shape: s.label, unit: "GFLOP/s", work: flops,
+                            repeats: 1, seconds: seconds
+                        ) {
+                            OpenBLAS.sgemm(
+                                transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
+                                a: a, lda: colsA, b: b, ldb: colsB, c: c, ldc: s.n)
+                        })
                 }
             }
             let blas = blasRuns.isEmpty ? nil : combine(blasRuns)
             guard includeOwn else {
-                if let blas { out.append(blas); log?(line(blas)) }
+                if let blas {
+                    out.append(blas)
+                    log?(line(blas))
+                }
                 continue
             }
             let own = combine(ownRuns)

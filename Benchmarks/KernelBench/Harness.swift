@@ -6,7 +6,7 @@ import Tensor
 public struct Measurement: Sendable {
     public var name: String
     public var shape: String
-    public var unit: String            // "GFLOP/s" or "GB/s"
+    public var unit: String  // "GFLOP/s" or "GB/s"
     public var median: Double
     public var min: Double
     public var max: Double
@@ -18,9 +18,11 @@ public struct Measurement: Sendable {
 public enum Bench {
     /// Times `body`, which performs `work` units (flops or bytes) per call, and returns rates in
     /// units of 1e9 per second. One warm-up call, then `repeats` runs of at least `seconds` each.
-    public static func measure(_ name: String, shape: String, unit: String, work: Double,
-                               repeats: Int = 5, seconds: Double = 0.2,
-                               _ body: () -> Void) -> Measurement {
+    public static func measure(
+        _ name: String, shape: String, unit: String, work: Double,
+        repeats: Int = 5, seconds: Double = 0.2,
+        _ body: () -> Void
+    ) -> Measurement {
         body()
         var rates: [Double] = []
         for _ in 0..<max(1, repeats) {
@@ -35,7 +37,8 @@ public enum Bench {
             rates.append(work * Double(calls) / elapsed / 1e9)
         }
         rates.sort()
-        return Measurement(name: name, shape: shape, unit: unit, median: rates[rates.count / 2],
-                           min: rates.first!, max: rates.last!, runs: rates.count)
+        return Measurement(
+            name: name, shape: shape, unit: unit, median: rates[rates.count / 2],
+            min: rates.first!, max: rates.last!, runs: rates.count)
     }
 }

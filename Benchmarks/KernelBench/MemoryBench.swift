@@ -26,15 +26,19 @@ public enum MemoryBench {
     /// bounded by), measured in the same run as the kernels.
     public static func readBandwidth(repeats: Int, seconds: Double) -> Measurement {
         let x = filled([large * 2], seed: 1)
-        return Bench.measure("read (anchor)", shape: "[\(large * 2)]", unit: "GB/s", work: gb(large * 2),
-                             repeats: repeats, seconds: seconds) { _ = try! x.sum(axis: 0) }
+        return Bench.measure(
+            "read (anchor)", shape: "[\(large * 2)]", unit: "GB/s", work: gb(large * 2),
+            repeats: repeats, seconds: seconds
+        ) { _ = try! x.sum(axis: 0) }
     }
 
     public static func run(repeats: Int, seconds: Double, quick: Bool) -> [Measurement] {
         var out: [Measurement] = []
         func m(_ name: String, _ shape: [Int], floatsMoved: Int, _ body: () -> Void) {
-            out.append(Bench.measure(name, shape: "\(shape)", unit: "GB/s", work: gb(floatsMoved),
-                                     repeats: repeats, seconds: seconds, body))
+            out.append(
+                Bench.measure(
+                    name, shape: "\(shape)", unit: "GB/s", work: gb(floatsMoved),
+                    repeats: repeats, seconds: seconds, body))
         }
         let rowsList = quick ? [8, 512] : [1, 8, 512]
         // Elementwise at model shapes and large.
@@ -62,25 +66,42 @@ public enum MemoryBench {
         m("sum axis -1", [rowsBig, 4096], floatsMoved: large) { _ = try! x2.sum(axis: -1) }
         // Conversions: bytes of f32 plus bytes of the 16-bit side.
         let half = big.converted(to: .f16), bhalf = big.converted(to: .bf16)
-        out.append(Bench.measure("f32->f16", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
-                                 repeats: repeats, seconds: seconds) {
-            Half.fromFloat(big.floatPointer, half.uint16Pointer, count: large) })
-        out.append(Bench.measure("f16->f32", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
-                                 repeats: repeats, seconds: seconds) {
-            Half.toFloat(half.uint16Pointer, bigOut.floatPointer, count: large) })
-        out.append(Bench.measure("f32->bf16", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
-                                 repeats: repeats, seconds: seconds) {
-            BFloat.fromFloat(big.floatPointer, bhalf.uint16Pointer, count: large) })
+        out.append(
+            Bench.measure(
+                "f32->f16", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
+                repeats: repeats, seconds: seconds
+            ) {
+                Half.fromFloat(big.floatPointer, half.uint16Pointer, count: large)
+            })
+        out.append(
+            Bench.measure(
+                "f16->f32", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
+                repeats: repeats, seconds: seconds
+            ) {
+                Half.toFloat(half.uint16Pointer, bigOut.floatPointer, count: large)
+            })
+        out.append(
+            Bench.measure(
+                "f32->bf16", shape: "[\(large)]", unit: "GB/s", work: Double(large * 6),
+                repeats: repeats, seconds: seconds
+            ) {
+                BFloat.fromFloat(big.floatPointer, bhalf.uint16Pointer, count: large)
+            })
         // RoPE and embedding at prompt shapes.
         let q = filled([512, heads, headSize], seed: 10)
         let positions = (0..<512).map(Int32.init)
         m("rope", [512, heads, headSize], floatsMoved: 2 * q.count) {
-            _ = try! q.rope(RoPE(dims: headSize, layout: .adjacentPairs), positions: positions) }
+            _ = try! q.rope(RoPE(dims: headSize, layout: .adjacentPairs), positions: positions)
+        }
         let table = filled([vocab, width], seed: 11).converted(to: .f16)
         let ids = (0..<512).map { Int32(($0 * 7919) % vocab) }
-        out.append(Bench.measure("embedding f16", shape: "[512] of [\(vocab), \(width)]", unit: "GB/s",
-                                 work: Double(512 * width * 6), repeats: repeats, seconds: seconds) {
-            _ = try! table.embedding(ids) })
+        out.append(
+            Bench.measure(
+                "embedding f16", shape: "[512] of [\(vocab), \(width)]", unit: "GB/s",
+                work: Double(512 * width * 6), repeats: repeats, seconds: seconds
+            ) {
+                _ = try! table.embedding(ids)
+            })
         return out
     }
 }

@@ -5,8 +5,10 @@ import Tensor
 /// at the SmolLM2 shapes (K-quants with K rounded up to a multiple of 256), for 1 row (GB/s of weight bytes streamed) and 512 rows (GFLOP/s), beside
 /// the own f32 GEMM at the same shape in the same run.
 public enum QuantBench {
-    public static let types: [DType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
-                                        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    public static let types: [DType] = [
+        .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
+        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K
+    ]
     /// (N, K) pairs: attention 576x576, FFN up/gate 1536x576, FFN down 576x1536, output 49152x576.
     public static let shapes: [(n: Int, k: Int)] = [(576, 576), (1536, 576), (576, 1536), (49152, 576)]
 
@@ -36,9 +38,11 @@ public enum QuantBench {
         }
     }
 
-    public static func run(types: [DType] = QuantBench.types, rows: [Int] = [1, 512], repeats: Int = 5,
-                           seconds: Double = 0.2, quick: Bool = false,
-                           log: ((String) -> Void)? = nil) -> [Measurement] {
+    public static func run(
+        types: [DType] = QuantBench.types, rows: [Int] = [1, 512], repeats: Int = 5,
+        seconds: Double = 0.2, quick: Bool = false,
+        log: ((String) -> Void)? = nil
+    ) -> [Measurement] {
         var out: [Measurement] = []
         for (n, k) in shapes {
             if quick && n == 49152 { continue }
@@ -58,11 +62,14 @@ public enum QuantBench {
                     let unit = m == 1 ? "GB/s" : "GFLOP/s"
                     // Large products take seconds: fewer, single-call runs there.
                     let big = flops > 4e9
-                    var r = Bench.measure(type.description, shape: "\(m)x\(n)x\(k)", unit: unit,
-                                          work: m == 1 ? bytes : flops,
-                                          repeats: big ? min(repeats, 3) : repeats, seconds: big ? 0 : seconds) {
-                        QuantMatmul.linear(type, m: m, n: n, k: k, x: x.floatPointer, ldx: k,
-                                           w: UnsafeRawPointer(w.rawPointer), y: y.floatPointer, ldy: n)
+                    var r = Bench.measure(
+                        type.description, shape: "\(m)x\(n)x\(k)", unit: unit,
+                        work: m == 1 ? bytes : flops,
+                        repeats: big ? min(repeats, 3) : repeats, seconds: big ? 0 : seconds
+                    ) {
+                        QuantMatmul.linear(
+                            type, m: m, n: n, k: k, x: x.floatPointer, ldx: k,
+                            w: UnsafeRawPointer(w.rawPointer), y: y.floatPointer, ldy: n)
                     }
                     if type == .f32 { r.name = "f32 (own GEMM)" }
                     out.append(r)

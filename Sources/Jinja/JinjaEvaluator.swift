@@ -75,8 +75,10 @@ final class JinjaEvaluator {
         }
     }
 
-    private func runFor(_ targets: [String], _ iterable: JinjaExpr, _ filter: JinjaExpr?, _ body: [JinjaNode],
-                        _ otherwise: [JinjaNode], _ line: Int) throws {
+    private func runFor(
+        _ targets: [String], _ iterable: JinjaExpr, _ filter: JinjaExpr?, _ body: [JinjaNode],
+        _ otherwise: [JinjaNode], _ line: Int
+    ) throws {
         var items: [JinjaValue]
         switch try eval(iterable, line) {
         case .array(let a): items = a
@@ -95,12 +97,16 @@ final class JinjaEvaluator {
             }
             items = kept
         }
-        if items.isEmpty { try run(otherwise); return }
+        if items.isEmpty {
+            try run(otherwise)
+            return
+        }
         for (n, item) in items.enumerated() {
             scopes.append([:])
             defer { scopes.removeLast() }
-            let loop = JinjaLoop(index0: n, length: items.count, previous: n > 0 ? items[n - 1] : nil,
-                                 next: n + 1 < items.count ? items[n + 1] : nil)
+            let loop = JinjaLoop(
+                index0: n, length: items.count, previous: n > 0 ? items[n - 1] : nil,
+                next: n + 1 < items.count ? items[n + 1] : nil)
             assign("loop", .loop(JinjaLoopRef(loop: loop)))
             try bind(targets, item, line)
             do {
@@ -114,7 +120,10 @@ final class JinjaEvaluator {
     }
 
     private func bind(_ targets: [String], _ item: JinjaValue, _ line: Int) throws {
-        if targets.count == 1 { assign(targets[0], item); return }
+        if targets.count == 1 {
+            assign(targets[0], item)
+            return
+        }
         guard case .array(let parts) = item, parts.count == targets.count else {
             throw ChatTemplateError.runtime("cannot unpack \(item.typeName) into \(targets.count) loop variables", line: line)
         }
@@ -142,8 +151,9 @@ final class JinjaEvaluator {
         case .item(let base, let index):
             return try item(try eval(base, line), try eval(index, line), line)
         case .slice(let base, let a, let b, let c):
-            return try slice(try eval(base, line), try a.map { try eval($0, line) }, try b.map { try eval($0, line) },
-                             try c.map { try eval($0, line) }, line)
+            return try slice(
+                try eval(base, line), try a.map { try eval($0, line) }, try b.map { try eval($0, line) },
+                try c.map { try eval($0, line) }, line)
         case .call(let callee, let args, let kwargs):
             let f = try eval(callee, line)
             let a = try args.map { try eval($0, line) }
@@ -313,9 +323,15 @@ final class JinjaEvaluator {
             return .int(r.partialValue)
         }
         switch op {
-        case "+": if let (i, j) = ints { return try checked(i.addingReportingOverflow(j)) }; return .double(x + y)
-        case "-": if let (i, j) = ints { return try checked(i.subtractingReportingOverflow(j)) }; return .double(x - y)
-        case "*": if let (i, j) = ints { return try checked(i.multipliedReportingOverflow(by: j)) }; return .double(x * y)
+        case "+":
+            if let (i, j) = ints { return try checked(i.addingReportingOverflow(j)) }
+            return .double(x + y)
+        case "-":
+            if let (i, j) = ints { return try checked(i.subtractingReportingOverflow(j)) }
+            return .double(x - y)
+        case "*":
+            if let (i, j) = ints { return try checked(i.multipliedReportingOverflow(by: j)) }
+            return .double(x * y)
         case "/":
             guard y != 0 else { throw ChatTemplateError.runtime("division by zero", line: line) }
             return .double(x / y)
@@ -349,16 +365,22 @@ final class JinjaEvaluator {
     // MARK: Attributes and items
 
     private static let dictMethods: Set<String> = ["items", "keys", "values", "get"]
-    private static let stringMethods: Set<String> = ["strip", "lstrip", "rstrip", "split", "startswith", "endswith",
-                                                     "upper", "lower", "replace", "title", "capitalize"]
+    private static let stringMethods: Set<String> = [
+        "strip", "lstrip", "rstrip", "split", "startswith", "endswith",
+        "upper", "lower", "replace", "title", "capitalize"
+    ]
     private static let pythonDictMethods: Set<String> = ["pop", "update", "setdefault", "copy", "clear", "popitem", "fromkeys"]
-    private static let pythonStringMethods: Set<String> = ["format", "join", "find", "rfind", "index", "rindex", "count",
-                                                           "splitlines", "rsplit", "partition", "rpartition", "isdigit",
-                                                           "isalpha", "isspace", "zfill", "center", "ljust", "rjust",
-                                                           "encode", "casefold", "swapcase", "expandtabs", "removeprefix",
-                                                           "removesuffix", "isalnum", "islower", "isupper", "istitle"]
-    private static let pythonListMethods: Set<String> = ["append", "extend", "insert", "pop", "remove", "index", "count",
-                                                         "sort", "reverse", "copy", "clear"]
+    private static let pythonStringMethods: Set<String> = [
+        "format", "join", "find", "rfind", "index", "rindex", "count",
+        "splitlines", "rsplit", "partition", "rpartition", "isdigit",
+        "isalpha", "isspace", "zfill", "center", "ljust", "rjust",
+        "encode", "casefold", "swapcase", "expandtabs", "removeprefix",
+        "removesuffix", "isalnum", "islower", "isupper", "istitle"
+    ]
+    private static let pythonListMethods: Set<String> = [
+        "append", "extend", "insert", "pop", "remove", "index", "count",
+        "sort", "reverse", "copy", "clear"
+    ]
 
     /// `x.name`: jinja2 tries Python attributes (methods) first, then items.
     func attribute(_ base: JinjaValue, _ name: String, _ line: Int) throws -> JinjaValue {
@@ -453,11 +475,17 @@ final class JinjaEvaluator {
             if step > 0 {
                 var i = clamp(try bound(a), 0)
                 let end = clamp(try bound(b), n)
-                while i < end { out.append(i); i += step }
+                while i < end {
+                    out.append(i)
+                    i += step
+                }
             } else {
                 var i = clamp(try bound(a), n - 1)
                 let end = clamp(try bound(b), -1)
-                while i > end { out.append(i); i += step }
+                while i > end {
+                    out.append(i)
+                    i += step
+                }
             }
             return out
         }

@@ -5,8 +5,10 @@ import Foundation
 extension JinjaEvaluator {
     // MARK: Filters
 
-    func applyFilter(_ name: String, _ v: JinjaValue, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)],
-                     _ line: Int) throws -> JinjaValue {
+    func applyFilter(
+        _ name: String, _ v: JinjaValue, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)],
+        _ line: Int
+    ) throws -> JinjaValue {
         func arg(_ n: Int, _ key: String) -> JinjaValue? {
             if n < args.count { return args[n] }
             return kwargs.first { $0.0 == key }?.1
@@ -58,19 +60,30 @@ extension JinjaEvaluator {
                 guard case .array(let p) = seps, p.count == 2, case .string(let a) = p[0], case .string(let b) = p[1] else {
                     throw ChatTemplateError.unsupported("tojson(separators=...) other than a list of two strings", line: line)
                 }
-                itemSep = a; keySep = b
+                itemSep = a
+                keySep = b
             }
             let sortKeys = kwargs.first(where: { $0.0 == "sort_keys" })?.1.truthy ?? false
-            return .string(try v.json(indent: indent, itemSeparator: itemSep, keySeparator: keySep,
-                                       sortKeys: sortKeys, line: line))
-        case "upper": try noArgs(); return .string(try requireString().uppercased())
-        case "lower": try noArgs(); return .string(try requireString().lowercased())
+            return .string(
+                try v.json(
+                    indent: indent, itemSeparator: itemSep, keySeparator: keySep,
+                    sortKeys: sortKeys, line: line))
+        case "upper":
+            try noArgs()
+            return .string(try requireString().uppercased())
+        case "lower":
+            try noArgs()
+            return .string(try requireString().lowercased())
         case "capitalize":
             try noArgs()
             let s = try requireString()
             return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
-        case "string": try noArgs(); return .string(try str(v, line))
-        case "safe": try noArgs(); return v
+        case "string":
+            try noArgs()
+            return .string(try str(v, line))
+        case "safe":
+            try noArgs()
+            return v
         case "default", "d":
             let fallback = arg(0, "default_value") ?? .string("")
             let boolean = arg(1, "boolean")?.truthy ?? false
@@ -159,11 +172,23 @@ extension JinjaEvaluator {
             if !args.isEmpty { throw ChatTemplateError.unsupported("arguments to the '\(name)' test", line: line) }
         }
         switch name {
-        case "defined": try noArgs(); return !v.isUndefined
-        case "undefined": try noArgs(); return v.isUndefined
-        case "none": try noArgs(); return v == .none && !v.isUndefined
-        case "string": try noArgs(); if case .string = v { return true }; return false
-        case "mapping": try noArgs(); if case .object = v { return true }; return false
+        case "defined":
+            try noArgs()
+            return !v.isUndefined
+        case "undefined":
+            try noArgs()
+            return v.isUndefined
+        case "none":
+            try noArgs()
+            return v == .none && !v.isUndefined
+        case "string":
+            try noArgs()
+            if case .string = v { return true }
+            return false
+        case "mapping":
+            try noArgs()
+            if case .object = v { return true }
+            return false
         case "iterable":
             try noArgs()
             switch v {
@@ -182,11 +207,32 @@ extension JinjaEvaluator {
             case .int, .double, .bool: return true
             default: return false
             }
-        case "integer": try noArgs(); if case .int = v { return true }; return false
-        case "float": try noArgs(); if case .double = v { return true }; return false
-        case "boolean": try noArgs(); if case .bool = v { return true }; return false
-        case "true": try noArgs(); return v == .bool(true) && { if case .bool = v { return true }; return false }()
-        case "false": try noArgs(); return v == .bool(false) && { if case .bool = v { return true }; return false }()
+        case "integer":
+            try noArgs()
+            if case .int = v { return true }
+            return false
+        case "float":
+            try noArgs()
+            if case .double = v { return true }
+            return false
+        case "boolean":
+            try noArgs()
+            if case .bool = v { return true }
+            return false
+        case "true":
+            try noArgs()
+            return v == .bool(true)
+                && {
+                    if case .bool = v { return true }
+                    return false
+                }()
+        case "false":
+            try noArgs()
+            return v == .bool(false)
+                && {
+                    if case .bool = v { return true }
+                    return false
+                }()
         case "callable":
             try noArgs()
             if case .function = v { return true }
@@ -222,8 +268,12 @@ extension JinjaEvaluator {
     private func callIn(_ a: JinjaValue, _ b: JinjaValue, _ line: Int) throws -> JinjaValue {
         switch b {
         case .array(let items): return .bool(items.contains(a))
-        case .object(let o): if case .string(let k) = a { return .bool(o[k] != nil) }; return .bool(false)
-        case .string(let s): if case .string(let x) = a { return .bool(JinjaValue.contains(s, x)) }; return .bool(false)
+        case .object(let o):
+            if case .string(let k) = a { return .bool(o[k] != nil) }
+            return .bool(false)
+        case .string(let s):
+            if case .string(let x) = a { return .bool(JinjaValue.contains(s, x)) }
+            return .bool(false)
         default: throw typeError("argument of type '\(b.typeName)' is not iterable", b, line)
         }
     }
@@ -266,8 +316,10 @@ extension JinjaEvaluator {
         }
     }
 
-    private func method(_ name: String, _ base: JinjaValue, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)],
-                        _ line: Int) throws -> JinjaValue {
+    private func method(
+        _ name: String, _ base: JinjaValue, _ args: [JinjaValue], _ kwargs: [(String, JinjaValue)],
+        _ line: Int
+    ) throws -> JinjaValue {
         if !kwargs.isEmpty { throw ChatTemplateError.unsupported("keyword arguments to .\(name)()", line: line) }
         func stringArg(_ n: Int) throws -> String? {
             guard n < args.count else { return nil }
@@ -307,8 +359,9 @@ extension JinjaEvaluator {
                     guard !sep.isEmpty else { throw ChatTemplateError.runtime("empty separator", line: line) }
                     return .array(pythonSplit(s, sep).map { .string($0) })
                 }
-                return .array(s.unicodeScalars.split(whereSeparator: { $0.properties.isWhitespace })
-                    .map { .string(String($0)) })
+                return .array(
+                    s.unicodeScalars.split(whereSeparator: { $0.properties.isWhitespace })
+                        .map { .string(String($0)) })
             case "startswith", "endswith":
                 guard args.count == 1, let p = try stringArg(0) else {
                     throw ChatTemplateError.unsupported(".\(name)() with other than one string", line: line)
@@ -371,7 +424,10 @@ extension JinjaEvaluator {
         var out = String.UnicodeScalarView()
         if o.isEmpty {
             out.append(contentsOf: new.unicodeScalars)
-            for c in a { out.append(c); out.append(contentsOf: new.unicodeScalars) }
+            for c in a {
+                out.append(c)
+                out.append(contentsOf: new.unicodeScalars)
+            }
             return String(out)
         }
         var i = 0
@@ -392,8 +448,10 @@ extension JinjaEvaluator {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone.current
         let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
-        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                      "October", "November", "December"]
+        let months = [
+            "January", "February", "March", "April", "May", "June", "July", "August", "September",
+            "October", "November", "December"
+        ]
         let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
         func pad(_ v: Int, _ n: Int = 2) -> String {
             let s = String(v)
@@ -402,8 +460,14 @@ extension JinjaEvaluator {
         var out = ""
         var it = format.makeIterator()
         while let ch = it.next() {
-            guard ch == "%" else { out.append(ch); continue }
-            guard let code = it.next() else { out.append("%"); break }
+            guard ch == "%" else {
+                out.append(ch)
+                continue
+            }
+            guard let code = it.next() else {
+                out.append("%")
+                break
+            }
             switch code {
             case "d": out += pad(c.day!)
             case "m": out += pad(c.month!)

@@ -77,14 +77,22 @@ struct JinjaLexer {
             let tagLine = line
             i += 2
             var left = ""
-            if at(i, "-") || at(i, "+") { left = String(s[i]); i += 1 }
+            if at(i, "-") || at(i, "+") {
+                left = String(s[i])
+                i += 1
+            }
             if kind == "{#" {
                 var right = ""
                 while true {
                     guard i + 1 < s.count else { throw ChatTemplateError.syntax("unterminated comment", line: tagLine) }
-                    if s[i] == "#", s[i + 1] == "}" { i += 2; break }
+                    if s[i] == "#", s[i + 1] == "}" {
+                        i += 2
+                        break
+                    }
                     if (s[i] == "-" || s[i] == "+"), s[i + 1] == "#", at(i + 2, "}") {
-                        right = String(s[i]); i += 3; break
+                        right = String(s[i])
+                        i += 3
+                        break
                     }
                     if s[i] == "\n" { line += 1 }
                     i += 1
@@ -131,7 +139,9 @@ struct JinjaLexer {
                     while let first = t.first, first.properties.isWhitespace { t.removeFirst() }
                 } else if isBlock && right != "+" {
                     // trim_blocks: the first newline after a block tag.
-                    if t.first == "\n" { t.removeFirst() } else if t.count >= 2, t[0] == "\r", t[1] == "\n" {
+                    if t.first == "\n" {
+                        t.removeFirst()
+                    } else if t.count >= 2, t[0] == "\r", t[1] == "\n" {
                         t.removeFirst(2)
                     }
                 }
@@ -167,9 +177,14 @@ struct JinjaLexer {
             let c = s[i]
             // End of tag, with an optional - or + modifier.
             if depth == 0 {
-                if c == close, at(i + 1, "}") { i += 2; return (tokens, "") }
+                if c == close, at(i + 1, "}") {
+                    i += 2
+                    return (tokens, "")
+                }
                 if (c == "-" || c == "+"), at(i + 1, close), at(i + 2, "}") {
-                    let m = String(c); i += 3; return (tokens, m)
+                    let m = String(c)
+                    i += 3
+                    return (tokens, m)
                 }
             }
             if c == "'" || c == "\"" {
@@ -210,11 +225,13 @@ struct JinjaLexer {
                 let two = i + 1 < s.count ? String(s[i]) + String(s[i + 1]) : ""
                 if three == "..." { throw ChatTemplateError.unsupported("'...'", line: line) }
                 if ["//", "**", "==", "!=", "<=", ">="].contains(two) {
-                    tokens.append(.op(two)); i += 2
+                    tokens.append(.op(two))
+                    i += 2
                 } else if "+-*/%~<>()[]{},.:|=".unicodeScalars.contains(c) {
                     if c == "(" || c == "[" || c == "{" { depth += 1 }
                     if c == ")" || c == "]" || c == "}" { depth -= 1 }
-                    tokens.append(.op(String(c))); i += 1
+                    tokens.append(.op(String(c)))
+                    i += 1
                 } else {
                     throw ChatTemplateError.syntax("unexpected character '\(c)'", line: line)
                 }
@@ -233,7 +250,10 @@ struct JinjaLexer {
             i += 1
             if c == quote { break }
             if c == "\n" { line += 1 }
-            if c != "\\" { out.append(c); continue }
+            if c != "\\" {
+                out.append(c)
+                continue
+            }
             guard i < s.count else { throw ChatTemplateError.syntax("unterminated string", line: startLine) }
             let e = s[i]
             i += 1
@@ -251,7 +271,11 @@ struct JinjaLexer {
             case "0"..."7":
                 var v = e.value - 0x30
                 var n = 1
-                while n < 3, i < s.count, ("0"..."7").contains(s[i]) { v = v * 8 + s[i].value - 0x30; i += 1; n += 1 }
+                while n < 3, i < s.count, ("0"..."7").contains(s[i]) {
+                    v = v * 8 + s[i].value - 0x30
+                    i += 1
+                    n += 1
+                }
                 out.append(Unicode.Scalar(v)!)
             case "N": throw ChatTemplateError.unsupported("\\N{...} escapes", line: line)
             case "\n": line += 1  // line continuation
@@ -267,7 +291,8 @@ struct JinjaLexer {
                 i += n
             default:
                 // Python keeps unknown escapes as written (backslash included).
-                out.append("\\"); out.append(e)
+                out.append("\\")
+                out.append(e)
             }
         }
         return String(out)

@@ -26,8 +26,9 @@ indirect enum JinjaNode {
     case text(String)
     case output(JinjaExpr, line: Int)
     case ifBlock([(JinjaExpr, [JinjaNode])], otherwise: [JinjaNode], line: Int)
-    case forBlock(targets: [String], iterable: JinjaExpr, filter: JinjaExpr?, body: [JinjaNode],
-                  otherwise: [JinjaNode], line: Int)
+    case forBlock(
+        targets: [String], iterable: JinjaExpr, filter: JinjaExpr?, body: [JinjaNode],
+        otherwise: [JinjaNode], line: Int)
     case set(target: String, attribute: String?, JinjaExpr, line: Int)
     case breakLoop(line: Int)
     case continueLoop(line: Int)
@@ -127,8 +128,9 @@ struct JinjaParser {
                 otherwise = try block(until: ["endfor"]).0
             }
             try expectEnd()
-            return .forBlock(targets: targets, iterable: iterable, filter: filter, body: body,
-                             otherwise: otherwise, line: l)
+            return .forBlock(
+                targets: targets, iterable: iterable, filter: filter, body: body,
+                otherwise: otherwise, line: l)
         case "set":
             guard case .name(let target)? = next() else { throw ChatTemplateError.syntax("expected a name after set", line: l) }
             var attribute: String?
@@ -149,7 +151,7 @@ struct JinjaParser {
             try expectEnd()
             return .continueLoop(line: l)
         case "macro", "call", "filter", "include", "import", "from", "extends", "block", "with", "autoescape",
-             "generation", "do", "trans", "raw":
+            "generation", "do", "trans", "raw":
             throw ChatTemplateError.unsupported("{% \(keyword) %}", line: l)
         default:
             throw ChatTemplateError.syntax("unknown tag {% \(keyword) %}", line: l)
@@ -158,14 +160,21 @@ struct JinjaParser {
 
     // MARK: Token helpers
 
-    private mutating func start(_ tokens: [JinjaToken], _ l: Int) { toks = tokens; k = 0; line = l }
+    private mutating func start(_ tokens: [JinjaToken], _ l: Int) {
+        toks = tokens
+        k = 0
+        line = l
+    }
     private var peek: JinjaToken? { k < toks.count ? toks[k] : nil }
     private mutating func next() -> JinjaToken? {
         defer { k += 1 }
         return peek
     }
     private mutating func accept(_ t: JinjaToken) -> Bool {
-        if peek == t { k += 1; return true }
+        if peek == t {
+            k += 1
+            return true
+        }
         return false
     }
     private mutating func expect(_ t: JinjaToken) throws {
@@ -295,7 +304,10 @@ struct JinjaParser {
         guard let t = next() else { throw ChatTemplateError.syntax("expected an expression", line: line) }
         switch t {
         case .string(var s):
-            while case .string(let more)? = peek { s += more; k += 1 }  // adjacent literals concatenate
+            while case .string(let more)? = peek {
+                s += more
+                k += 1
+            }  // adjacent literals concatenate
             return .literal(.string(s))
         case .int(let i): return .literal(.int(i))
         case .double(let d): return .literal(.double(d))
@@ -314,14 +326,20 @@ struct JinjaParser {
         case .op("["):
             var items: [JinjaExpr] = []
             while !accept(.op("]")) {
-                if !items.isEmpty { try expect(.op(",")); if accept(.op("]")) { break } }
+                if !items.isEmpty {
+                    try expect(.op(","))
+                    if accept(.op("]")) { break }
+                }
                 items.append(try expression())
             }
             return .list(items)
         case .op("{"):
             var pairs: [(JinjaExpr, JinjaExpr)] = []
             while !accept(.op("}")) {
-                if !pairs.isEmpty { try expect(.op(",")); if accept(.op("}")) { break } }
+                if !pairs.isEmpty {
+                    try expect(.op(","))
+                    if accept(.op("}")) { break }
+                }
                 let key = try expression()
                 try expect(.op(":"))
                 pairs.append((key, try expression()))
@@ -379,7 +397,10 @@ struct JinjaParser {
         var args: [JinjaExpr] = []
         var kwargs: [(String, JinjaExpr)] = []
         while !accept(.op(")")) {
-            if !args.isEmpty || !kwargs.isEmpty { try expect(.op(",")); if accept(.op(")")) { break } }
+            if !args.isEmpty || !kwargs.isEmpty {
+                try expect(.op(","))
+                if accept(.op(")")) { break }
+            }
             if peek == .op("*") || peek == .op("**") { throw ChatTemplateError.unsupported("*args / **kwargs in calls", line: line) }
             if case .name(let n)? = peek, k + 1 < toks.count, toks[k + 1] == .op("=") {
                 k += 2

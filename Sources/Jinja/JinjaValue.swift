@@ -174,8 +174,10 @@ extension JinjaValue {
 
     /// Python's `json.dumps(x, ensure_ascii=False, indent=indent, separators=..., sort_keys=...)`,
     /// which Hugging Face's `tojson` filter calls.
-    func json(indent: Int?, itemSeparator: String? = nil, keySeparator: String? = nil,
-              sortKeys: Bool = false, line: Int) throws -> String {
+    func json(
+        indent: Int?, itemSeparator: String? = nil, keySeparator: String? = nil,
+        sortKeys: Bool = false, line: Int
+    ) throws -> String {
         let itemSep = itemSeparator ?? (indent == nil ? ", " : ",")
         let keySep = keySeparator ?? ": "
         var out = ""
@@ -185,11 +187,17 @@ extension JinjaValue {
             case .bool(let b): out += b ? "true" : "false"
             case .int(let i): out += String(i)
             case .double(let d):
-                guard d.isFinite else { out += d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"); return }
+                guard d.isFinite else {
+                    out += d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity")
+                    return
+                }
                 out += JinjaValue.pythonFloat(d)
             case .string(let s): out += JinjaValue.jsonQuote(s)
             case .array(let a):
-                if a.isEmpty { out += "[]"; return }
+                if a.isEmpty {
+                    out += "[]"
+                    return
+                }
                 out += "["
                 for (n, x) in a.enumerated() {
                     if n > 0 { out += itemSep }
@@ -199,7 +207,10 @@ extension JinjaValue {
                 if let indent { out += "\n" + String(repeating: " ", count: indent * depth) }
                 out += "]"
             case .object(let o):
-                if o.count == 0 { out += "{}"; return }
+                if o.count == 0 {
+                    out += "{}"
+                    return
+                }
                 out += "{"
                 // Python sorts str by code point (Swift's String order is canonical-equivalence based).
                 let keys = sortKeys ? o.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : o.keys
@@ -235,7 +246,8 @@ extension JinjaValue {
             case "\u{0C}": out += "\\f"
             default:
                 if u.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count)
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count)
                         + String(u.value, radix: 16)
                 } else {
                     out.unicodeScalars.append(u)
@@ -255,7 +267,12 @@ extension JinjaValue {
             let mantissa = s[..<e]
             var exp = String(s[s.index(after: e)...])
             var sign = "+"
-            if exp.hasPrefix("-") { sign = "-"; exp.removeFirst() } else if exp.hasPrefix("+") { exp.removeFirst() }
+            if exp.hasPrefix("-") {
+                sign = "-"
+                exp.removeFirst()
+            } else if exp.hasPrefix("+") {
+                exp.removeFirst()
+            }
             if exp.count < 2 { exp = "0" + exp }
             s = mantissa + "e" + sign + exp
         }
@@ -293,7 +310,10 @@ private struct JSONReader {
             i += 1
             var o = JinjaObject()
             skipSpace()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(o)
+            }
             while true {
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
@@ -305,22 +325,37 @@ private struct JSONReader {
                 o[k] = try value()
                 skipSpace()
                 guard i < b.count else { throw fail("unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(o)
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
             i += 1
             var a: [JinjaValue] = []
             skipSpace()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(a)
+            }
             while true {
                 skipSpace()
                 a.append(try value())
                 skipSpace()
                 guard i < b.count else { throw fail("unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(a)
+                }
                 throw fail("expected ',' or ']'")
             }
         case UInt8(ascii: "\""): return .string(try string())
@@ -337,10 +372,16 @@ private struct JSONReader {
         if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
         while i < b.count {
             let c = b[i]
-            if c >= 0x30 && c <= 0x39 { i += 1 } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e")
-                || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
-                isFloat = true; i += 1
-            } else { break }
+            if c >= 0x30 && c <= 0x39 {
+                i += 1
+            } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e")
+                || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-")
+            {
+                isFloat = true
+                i += 1
+            } else {
+                break
+            }
         }
         let text = String(decoding: b[start..<i], as: UTF8.self)
         if !isFloat, let v = Int(text) { return .int(v) }
@@ -364,7 +405,10 @@ private struct JSONReader {
             let c = b[i]
             i += 1
             if c == UInt8(ascii: "\"") { break }
-            if c != UInt8(ascii: "\\") { bytes.append(c); continue }
+            if c != UInt8(ascii: "\\") {
+                bytes.append(c)
+                continue
+            }
             guard i < b.count else { throw fail("unterminated escape") }
             let e = b[i]
             i += 1
@@ -377,7 +421,8 @@ private struct JSONReader {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if scalar >= 0xD800 && scalar < 0xDC00, i + 1 < b.count, b[i] == UInt8(ascii: "\\"),
-                   b[i + 1] == UInt8(ascii: "u") {
+                    b[i + 1] == UInt8(ascii: "u")
+                {
                     i += 2
                     let low = try hex4()
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)

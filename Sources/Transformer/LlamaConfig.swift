@@ -26,23 +26,35 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     /// The longest sequence the model supports (positions 0..<contextLength).
     public var contextLength: Int
 
-    public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int, ffnDim: Int,
-                ropeBase: Float = 10_000, normEps: Float = 1e-5, tiedEmbeddings: Bool = true, initStd: Float = 0.02,
-                architecture: String = "llama", ropeLayout: RoPE.Layout = .adjacentPairs, attentionBias: Bool = false,
-                contextLength: Int = 2048) {
-        self.vocabSize = vocabSize; self.dim = dim; self.layers = layers; self.heads = heads; self.kvHeads = kvHeads
-        self.ffnDim = ffnDim; self.ropeBase = ropeBase; self.normEps = normEps
-        self.tiedEmbeddings = tiedEmbeddings; self.initStd = initStd
-        self.architecture = architecture; self.ropeLayout = ropeLayout; self.attentionBias = attentionBias
+    public init(
+        vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int, ffnDim: Int,
+        ropeBase: Float = 10_000, normEps: Float = 1e-5, tiedEmbeddings: Bool = true, initStd: Float = 0.02,
+        architecture: String = "llama", ropeLayout: RoPE.Layout = .adjacentPairs, attentionBias: Bool = false,
+        contextLength: Int = 2048
+    ) {
+        self.vocabSize = vocabSize
+        self.dim = dim
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.ffnDim = ffnDim
+        self.ropeBase = ropeBase
+        self.normEps = normEps
+        self.tiedEmbeddings = tiedEmbeddings
+        self.initStd = initStd
+        self.architecture = architecture
+        self.ropeLayout = ropeLayout
+        self.attentionBias = attentionBias
         self.contextLength = contextLength
     }
 
     public var headDim: Int { dim / heads }
 
     /// SmolLM2-135M's shapes (30 layers, width 576, 9 query / 3 key-value heads, FFN 1536, vocab 49152, tied).
-    public static let smolLM2_135M = LlamaConfig(vocabSize: 49_152, dim: 576, layers: 30, heads: 9, kvHeads: 3,
-                                                  ffnDim: 1536, ropeBase: 100_000, normEps: 1e-5, tiedEmbeddings: true,
-                                                  contextLength: 8192)
+    public static let smolLM2_135M = LlamaConfig(
+        vocabSize: 49_152, dim: 576, layers: 30, heads: 9, kvHeads: 3,
+        ffnDim: 1536, ropeBase: 100_000, normEps: 1e-5, tiedEmbeddings: true,
+        contextLength: 8192)
 
     /// Parameter count.
     public var parameterCount: Int {
@@ -66,6 +78,8 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
 public enum ConfigError: Error, CustomStringConvertible {
     case invalid(String)
     public var description: String {
-        switch self { case .invalid(let s): return "invalid model config: \(s)" }
+        switch self {
+        case .invalid(let s): return "invalid model config: \(s)"
+        }
     }
 }

@@ -90,54 +90,62 @@ extension BenchCommand {
 
             var rows: [Row] = [Row(anchor, variant: "anchor")]
             if groups.contains("gemm") {
-            log("\n== sgemm, GFLOP/s: ours and OpenBLAS (\(OpenBLAS.coreName ?? "unavailable"), in process)")
-            for m in GEMMBench.run(shapes: options.gemmShapes, repeats: options.runs, seconds: options.slice, log: log) {
-                rows.append(Row(m, variant: m.name))
-            }
-            // OpenBLAS in the configurations this process did not load, each in a child process
-            // (the core type is fixed when the library loads).
-            for (label, core) in [("openblas-shipped", "shipped"), ("openblas-SkylakeX", "SkylakeX")] {
-                if core == "SkylakeX" && !CPU.hasAVX512 {
-                    log("\n== \(label): not measured: this CPU has no AVX-512 (SkylakeX kernels would crash)")
-                    continue
+                log("\n== sgemm, GFLOP/s: ours and OpenBLAS (\(OpenBLAS.coreName ?? "unavailable"), in process)")
+                for m in GEMMBench.run(shapes: options.gemmShapes, repeats: options.runs, seconds: options.slice, log: log) {
+                    rows.append(Row(m, variant: m.name))
                 }
-                if core == "shipped" && !OpenBLAS.coreTypeChoice.hasPrefix("shipped") || core == "SkylakeX" {
-                    log("\n== \(label), in a child process with GRM_OPENBLAS_CORETYPE=\(core)")
-                    for row in try childOpenBLAS(core: core) {
-                        var r = row
-                        r.variant = label
-                        rows.append(r)
-                        log(String(format: "%-20@ %-18@ %7.1f %@", r.shape as NSString, label as NSString, r.median, r.unit as NSString))
+                // OpenBLAS in the configurations this process did not load, each in a child process
+                // (the core type is fixed when the library loads).
+                for (label, core) in [("openblas-shipped", "shipped"), ("openblas-SkylakeX", "SkylakeX")] {
+                    if core == "SkylakeX" && !CPU.hasAVX512 {
+                        log("\n== \(label): not measured: this CPU has no AVX-512 (SkylakeX kernels would crash)")
+                        continue
                     }
-                } else {
-                    log("\n== \(label): the in-process OpenBLAS above is as shipped")
+                    if core == "shipped" && !OpenBLAS.coreTypeChoice.hasPrefix("shipped") || core == "SkylakeX" {
+                        log("\n== \(label), in a child process with GRM_OPENBLAS_CORETYPE=\(core)")
+                        for row in try childOpenBLAS(core: core) {
+                            var r = row
+                            r.variant = label
+                            rows.append(r)
+                            log(String(format: "%-20@ %-18@ %7.1f %@", r.shape as NSString, label as NSString, r.median, r.unit as NSString))
+                        }
+                    } else {
+                        log("\n== \(label): the in-process OpenBLAS above is as shipped")
+                    }
                 }
-            }
             }
 
             log("\n== memory-bound kernels, GB/s (read + written); anchor \(String(format: "%.1f", anchor.median)) GB/s")
             for m in groups.contains("memory") ? MemoryBench.run(repeats: options.runs, seconds: options.slice, quick: options.quick) : [] {
                 rows.append(Row(m, variant: "own"))
-                log(String(format: "%-14@ %-28@ %7.1f GB/s  (%.1f..%.1f)  %3.0f%% of read bandwidth",
-                           m.name as NSString, m.shape as NSString, m.median, m.min, m.max, m.median / anchor.median * 100))
+                log(
+                    String(
+                        format: "%-14@ %-28@ %7.1f GB/s  (%.1f..%.1f)  %3.0f%% of read bandwidth",
+                        m.name as NSString, m.shape as NSString, m.median, m.min, m.max, m.median / anchor.median * 100))
             }
             if groups.contains("quant") {
-                log("\n== X[M,K] * W^T, W [N,K] in each weight type (\(QuantMatmul.activationMode == .q8 ? "int8 activations for Q4_0/Q4_1/Q8_0 up to 32 rows (GRM_QMM_ACT=q8)" : "exact f32 activations")): GB/s of weights "
-                    + "for 1 row, GFLOP/s for 512; f32 = own GEMM for reference; anchor "
-                    + String(format: "%.1f", anchor.median) + " GB/s")
-                let chosen = types.isEmpty ? QuantBench.types
+                log(
+                    "\n== X[M,K] * W^T, W [N,K] in each weight type (\(QuantMatmul.activationMode == .q8 ? "int8 activations for Q4_0/Q4_1/Q8_0 up to 32 rows (GRM_QMM_ACT=q8)" : "exact f32 activations")): GB/s of weights "
+                        + "for 1 row, GFLOP/s for 512; f32 = own GEMM for reference; anchor "
+                        + String(format: "%.1f", anchor.median) + " GB/s")
+                let chosen =
+                    types.isEmpty
+                    ? QuantBench.types
                     : QuantBench.types.filter { types.map { $0.lowercased() }.contains($0.description) }
-                for m in QuantBench.run(types: chosen, rows: quantRows.isEmpty ? [1, 512] : quantRows,
-                                        repeats: options.runs, seconds: options.slice,
-                                        quick: options.quick, log: log) {
+                for m in QuantBench.run(
+                    types: chosen, rows: quantRows.isEmpty ? [1, 512] : quantRows,
+                    repeats: options.runs, seconds: options.slice,
+                    quick: options.quick, log: log)
+                {
                     var row = Row(m, variant: m.name)
                     row.kernel = "linear"
                     rows.append(row)
                 }
             }
             if groups.contains("attention") {
-                log("\n== decode attention, SmolLM2 shape (9 heads, 3 KV heads of 64, 30 layers): B sequences "
-                    + "sharing a 256-position prompt, 64 positions each of their own, one new row each")
+                log(
+                    "\n== decode attention, SmolLM2 shape (9 heads, 3 KV heads of 64, 30 layers): B sequences "
+                        + "sharing a 256-position prompt, 64 positions each of their own, one new row each")
                 for m in AttentionBench.run(repeats: options.runs, seconds: options.slice, log: log) {
                     var row = Row(m, variant: "own")
                     row.kernel = "attention"
@@ -158,8 +166,10 @@ extension BenchCommand {
             if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
                 process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             }
-            var args = ["bench", "gemm", "--openblas-only", "--json", "--repeats", "\(options.runs)",
-                        "--seconds", "\(options.slice)"]
+            var args = [
+                "bench", "gemm", "--openblas-only", "--json", "--repeats", "\(options.runs)",
+                "--seconds", "\(options.slice)"
+            ]
             if options.quick { args.append("--quick") }
             process.arguments = args
             var env = ProcessInfo.processInfo.environment
@@ -188,8 +198,9 @@ extension BenchCommand {
         func run() throws {
             let log: (String) -> Void = { options.json ? printError($0) : print($0) }
             log("setup: \(GEMMBench.setup)")
-            let results = GEMMBench.run(shapes: options.gemmShapes, repeats: options.runs, seconds: options.slice,
-                                        includeOwn: !openblasOnly, log: log)
+            let results = GEMMBench.run(
+                shapes: options.gemmShapes, repeats: options.runs, seconds: options.slice,
+                includeOwn: !openblasOnly, log: log)
             if options.json {
                 let rows = results.filter { !openblasOnly || $0.name == "openblas" }.map { Row($0, variant: $0.name) }
                 print(String(decoding: try JSONEncoder().encode(rows), as: UTF8.self))

@@ -51,9 +51,10 @@ struct ModelBench {
         if let a = o.activations { try EngineOptions.useActivations(a) }
         let context = max(o.p, o.n, 256 + o.n) + 1
         let file = try GGUFFile(path: o.model!)
-        let engine = try LlamaInference(gguf: file, kvType: kvType, contextLength: context,
-                                        adapter: try EngineOptions.loadAdapter(o.lora, scale: o.loraScale, base: file),
-                                        adapterScale: o.loraScale)
+        let engine = try LlamaInference(
+            gguf: file, kvType: kvType, contextLength: context,
+            adapter: try EngineOptions.loadAdapter(o.lora, scale: o.loraScale, base: file),
+            adapterScale: o.loraScale)
         guard context <= engine.config.contextLength else {
             throw ValidationError("the tests need \(context) positions; the model's context is \(engine.config.contextLength)")
         }
@@ -63,7 +64,7 @@ struct ModelBench {
 
         var results: [Result] = []
         func measure(_ name: String, tokens: Int, _ body: () throws -> Double) throws {
-            _ = try body()   // warm-up
+            _ = try body()  // warm-up
             var rates: [Double] = []
             for _ in 0..<o.r { rates.append(try body()) }
             let mean = rates.reduce(0, +) / Double(rates.count)
@@ -102,22 +103,31 @@ struct ModelBench {
             }
             try measure("tg\(o.n) after pp256, \(b) sequences (aggregate)", tokens: o.n * b) {
                 let forks = try (0..<b).map { _ in try root.fork(capacity: o.n) }
-                return Double(o.n * b) / (try seconds {
-                    for st in steps { _ = try engine.forward(forks.indices.map { ForwardRequest(sequence: forks[$0], tokens: [st[$0]]) }) }
-                })
+                return Double(o.n * b)
+                    / (try seconds {
+                        for st in steps { _ = try engine.forward(forks.indices.map { ForwardRequest(sequence: forks[$0], tokens: [st[$0]]) }) }
+                    })
             }
         }
         let peak = peakResidentBytes()
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: o.model!)[.size] as? Int) ?? 0
         if o.json {
             struct Report: Codable {
-                let model: String; let threads: Int; let kv: String; let int8Activations: Bool; let results: [Result]
-                let peakResidentBytes: Int; let fileBytes: Int
+                let model: String
+                let threads: Int
+                let kv: String
+                let int8Activations: Bool
+                let results: [Result]
+                let peakResidentBytes: Int
+                let fileBytes: Int
             }
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try enc.encode(Report(model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode == .q8, results: results,
-                                             peakResidentBytes: peak, fileBytes: fileBytes))
+            let data = try enc.encode(
+                Report(
+                    model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode == .q8,
+                    results: results,
+                    peakResidentBytes: peak, fileBytes: fileBytes))
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("| model | threads | test | t/s |")

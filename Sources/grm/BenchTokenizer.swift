@@ -23,7 +23,8 @@ extension BenchCommand {
 
         func run() throws {
             let tok = try Tokenizer(path: model)
-            let bytes = try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }.map { [UInt8]($0) }
+            let bytes =
+                try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }.map { [UInt8]($0) }
                 ?? TokenizerBench.pythonCorpus(limit: 3_000_000)
             let mb = Double(bytes.count) / 1e6
             print(String(format: "input: %.2f MB (%@)", mb, file ?? "Python standard library .py files"))
@@ -39,9 +40,11 @@ extension BenchCommand {
             rates.sort()
             let median = rates[rates.count / 2]
             print(String(format: "tokens: %d (%.2f bytes/token)", count, Double(bytes.count) / Double(max(count, 1))))
-            print(String(format: "encode: %.2f MB/s median of %d (%.2f..%.2f), %.1fx llama.cpp's %.1f MB/s",
-                         median, rates.count, rates.first!, rates.last!, median / TokenizerBench.llamaCppMBps,
-                         TokenizerBench.llamaCppMBps))
+            print(
+                String(
+                    format: "encode: %.2f MB/s median of %d (%.2f..%.2f), %.1fx llama.cpp's %.1f MB/s",
+                    median, rates.count, rates.first!, rates.last!, median / TokenizerBench.llamaCppMBps,
+                    TokenizerBench.llamaCppMBps))
         }
 
         /// The `.py` files of python3's standard library, sorted by path, concatenated up to `limit`.
@@ -56,7 +59,8 @@ extension BenchCommand {
             p.waitUntilExit()
             let dir = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard p.terminationStatus == 0, !dir.isEmpty,
-                  let e = FileManager.default.enumerator(atPath: dir) else {
+                let e = FileManager.default.enumerator(atPath: dir)
+            else {
                 throw ValidationError("no python3 standard library found: pass --file")
             }
             var paths: [String] = []

@@ -25,8 +25,9 @@ struct DataSynth: ParsableCommand {
     @Option(help: "Seed: the same seed, categories and split give the same file.") var seed: UInt64 = 1
     @Option(help: "Comma-separated categories (default: all).") var categories: String?
     @Option(help: "Split: train, validation, test or all.") var split: String = "all"
-    @Option(name: .customLong("single-fraction"),
-            help: "Fraction of single-response items with a 0/1 label instead of 2-4 responses.")
+    @Option(
+        name: .customLong("single-fraction"),
+        help: "Fraction of single-response items with a 0/1 label instead of 2-4 responses.")
     var singleFraction: Double = 0
     @Option(help: "Output JSONL file (written atomically).") var out: String
 
@@ -38,8 +39,9 @@ struct DataSynth: ParsableCommand {
     func run() throws {
         do {
             let cats = try categories.map(SynthCategory.parseList) ?? SynthCategory.allCases
-            var synth = try RewardSynthesizer(seed: seed, categories: cats, split: SynthSplit.named(split),
-                                              singleFraction: singleFraction)
+            var synth = try RewardSynthesizer(
+                seed: seed, categories: cats, split: SynthSplit.named(split),
+                singleFraction: singleFraction)
             let writer = try RewardItemWriter(path: out)
             var byCategory: [String: Int] = [:]
             for _ in 0..<n {
@@ -48,8 +50,9 @@ struct DataSynth: ParsableCommand {
                 try writer.write(item)
             }
             try writer.commit()
-            printError("wrote \(writer.count) \(split) items to \(out): "
-                       + byCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            printError(
+                "wrote \(writer.count) \(split) items to \(out): "
+                    + byCategory.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         } catch let error as RewardDataError {
             printError("grm data synth: \(error)")
             throw ExitCode(2)

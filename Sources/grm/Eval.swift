@@ -54,20 +54,23 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
-        let settings = EvaluationSettings(ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
-                                          seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders)
+        let settings = EvaluationSettings(
+            ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
+            seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders)
         let maxK = settings.maxK
-        printError("grm eval: \(items.count) items; greedy, then \(maxK) samples per item at temperature "
-                   + String(format: "%g", temperature) + "; max \(judge.maxTokens) tokens per sample")
+        printError(
+            "grm eval: \(items.count) items; greedy, then \(maxK) samples per item at temperature "
+                + String(format: "%g", temperature) + "; max \(judge.maxTokens) tokens per sample")
         let (engine, grm) = try judge.load()
         let progress = ProgressLine { engine.totalGeneratedTokens + engine.piecesInCall }
         engine.onText = { _ in progress.tick() }
         let evaluator = RewardEvaluator(model: grm, tokenCounter: { engine.totalGeneratedTokens })
         let report: RewardEvaluationReport
         do {
-            report = try evaluator.evaluate(items, settings: settings, model: (judge.model as NSString).lastPathComponent,
-                                            dataset: (data as NSString).lastPathComponent, skippedLines: skipped,
-                                            progress: { progress.update($0) })
+            report = try evaluator.evaluate(
+                items, settings: settings, model: (judge.model as NSString).lastPathComponent,
+                dataset: (data as NSString).lastPathComponent, skippedLines: skipped,
+                progress: { progress.update($0) })
             progress.finish()
         } catch let error as RewardDataError {
             progress.finish()

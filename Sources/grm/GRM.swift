@@ -7,9 +7,11 @@ struct GRM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grm",
         abstract: "swift-grm: a CPU tensor engine and generalist reward model.",
-        subcommands: [Info.self, Inspect.self, Tokenize.self, Detokenize.self, Template.self, BenchCommand.self,
-                      TrainCommand.self, TrainToy.self, TrainBench.self, Logits.self, Generate.self, Chat.self, DataCommand.self,
-                      Eval.self, Score.self, Merge.self])
+        subcommands: [
+            Info.self, Inspect.self, Tokenize.self, Detokenize.self, Template.self, BenchCommand.self,
+            TrainCommand.self, TrainToy.self, TrainBench.self, Logits.self, Generate.self, Chat.self, DataCommand.self,
+            Eval.self, Score.self, Merge.self
+        ])
 }
 
 /// Standard error, for progress and diagnostics that must not mix with JSON on stdout.

@@ -25,8 +25,9 @@ struct SamplingOptions: ParsableArguments {
     var context: Int?
 
     var parameters: SamplingParameters {
-        SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                           repetitionPenalty: repeatPenalty, seed: seed)
+        SamplingParameters(
+            temperature: temperature, topK: topK, topP: topP, minP: minP,
+            repetitionPenalty: repeatPenalty, seed: seed)
     }
     var stopCondition: StopCondition { StopCondition(stopStrings: stop, maxTokens: maxTokens) }
 }
@@ -64,21 +65,32 @@ struct Generate: ParsableCommand {
         }
         try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
-                                                             adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
-                                  tokenizer: try Tokenizer(metadata: file.metadata))
-        let ids = raw ? generator.promptIDs(raw: text)
+        let generator = Generator(
+            engine: try LlamaInference(
+                gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
+                adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
+            tokenizer: try Tokenizer(metadata: file.metadata))
+        let ids =
+            raw
+            ? generator.promptIDs(raw: text)
             : try generator.promptIDs(messages: [ChatMessage(role: "user", content: text)], template: ModelChatTemplate(metadata: file.metadata))
         let start = DispatchTime.now().uptimeNanoseconds
         let stream = !json && samples == 1
-        let out = try generator.generate([GenerationRequest(prompt: ids, samples: samples)], sampling: sampling.parameters,
-                                         stop: sampling.stopCondition) { _, _, piece in
+        let out = try generator.generate(
+            [GenerationRequest(prompt: ids, samples: samples)], sampling: sampling.parameters,
+            stop: sampling.stopCondition
+        ) { _, _, piece in
             if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
         }[0]
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if json {
             for g in out {
-                struct Out: Encodable { let ids: [Int32]; let text: String; let logprobs: [Float]; let finish: String }
+                struct Out: Encodable {
+                    let ids: [Int32]
+                    let text: String
+                    let logprobs: [Float]
+                    let finish: String
+                }
                 let data = try JSONEncoder().encode(Out(ids: g.ids, text: g.text, logprobs: g.logprobs, finish: "\(g.reason)"))
                 print(String(decoding: data, as: UTF8.self))
             }
@@ -88,8 +100,10 @@ struct Generate: ParsableCommand {
             for (i, g) in out.enumerated() { print("--- sample \(i + 1)\n\(g.text)") }
         }
         let generated = out.map(\.ids.count).reduce(0, +)
-        printError(String(format: "[%d prompt tokens, %d generated in %.2f s: %.1f tokens/s]", ids.count, generated, seconds,
-                          Double(generated) / max(seconds, 1e-9)))
+        printError(
+            String(
+                format: "[%d prompt tokens, %d generated in %.2f s: %.1f tokens/s]", ids.count, generated, seconds,
+                Double(generated) / max(seconds, 1e-9)))
     }
 }
 
@@ -107,9 +121,11 @@ struct Chat: ParsableCommand {
     func run() throws {
         try engine.apply()
         let file = try GGUFFile(path: model)
-        let generator = Generator(engine: try LlamaInference(gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
-                                                             adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
-                                  tokenizer: try Tokenizer(metadata: file.metadata))
+        let generator = Generator(
+            engine: try LlamaInference(
+                gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
+                adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
+            tokenizer: try Tokenizer(metadata: file.metadata))
         let template = try ModelChatTemplate(metadata: file.metadata)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         var turn: UInt64 = 0

@@ -13,8 +13,12 @@ struct JudgeModelOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Option(help: "Items per generator call (the engine decodes all their samples as one batch).")
     var batchItems = 4
-    @Option(help: ArgumentHelp("Response orders per item: the samples are dealt round-robin over this many shuffles, and the samples of one order share its prompt's prefill (default: a shuffle per sample, as the paper).",
-                               discussion: "Each order past the first prefills everything from its first response on again; with 3 or more responses, 8 samples can mean 8 such prefills."))
+    @Option(
+        help: ArgumentHelp(
+            "Response orders per item: the samples are dealt round-robin over this many shuffles, and the samples of one order share its prompt's prefill (default: a shuffle per sample, as the paper).",
+            discussion:
+                "Each order past the first prefills everything from its first response on again; with 3 or more responses, 8 samples can mean 8 such prefills."
+        ))
     var orders: Int?
     @Option(help: "Threads (default: GRM_THREADS or every core).")
     var threads: Int?
@@ -84,7 +88,8 @@ final class ProgressLine {
 
     static func duration(_ s: Double) -> String {
         let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60)
+        return t >= 3600
+            ? String(format: "%dh%02dm", t / 3600, t / 60 % 60)
             : t >= 60 ? String(format: "%dm%02ds", t / 60, t % 60) : "\(t)s"
     }
 

@@ -30,8 +30,9 @@ struct Logits: ParsableCommand {
         guard top > 0 else { throw ValidationError("--top must be positive") }
         try self.engine.apply()
         let file = try GGUFFile(path: model)
-        let engine = try LlamaInference(gguf: file, kvType: try self.engine.kvType, contextLength: max(ids.count, 1),
-                                        adapter: try self.engine.adapter(base: file), adapterScale: self.engine.loraScale)
+        let engine = try LlamaInference(
+            gguf: file, kvType: try self.engine.kvType, contextLength: max(ids.count, 1),
+            adapter: try self.engine.adapter(base: file), adapterScale: self.engine.loraScale)
         var logits: Tensor
         if sequential {
             let s = try engine.newSequence()

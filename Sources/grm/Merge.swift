@@ -14,8 +14,12 @@ struct Merge: ParsableCommand {
     var lora: String
     @Option(help: "The merged model to write (atomically).")
     var out: String
-    @Option(help: ArgumentHelp("Type of the merged matrices: \(LoRAMerge.outputTypes.map(\.description).joined(separator: ", ")).",
-                               discussion: "Adapted weights are dequantised, the delta added in f32 and the sum quantised; other matrices are converted too. Rows a type's blocks cannot hold fall back as llama.cpp's quantiser does. Norms and biases stay f32."))
+    @Option(
+        help: ArgumentHelp(
+            "Type of the merged matrices: \(LoRAMerge.outputTypes.map(\.description).joined(separator: ", ")).",
+            discussion:
+                "Adapted weights are dequantised, the delta added in f32 and the sum quantised; other matrices are converted too. Rows a type's blocks cannot hold fall back as llama.cpp's quantiser does. Norms and biases stay f32."
+        ))
     var type = "f16"
     @Option(help: EngineOptions.loraScaleHelp)
     var loraScale: Float = 1
@@ -33,8 +37,9 @@ struct Merge: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         let base = try GGUFFile(path: model)
         guard let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale, base: base) else { return }
-        let report = try LoRAMerge.merge(base: base, adapter: adapter, scale: loraScale, type: LoRAMerge.outputType(named: type)!,
-                                         to: out, name: name)
+        let report = try LoRAMerge.merge(
+            base: base, adapter: adapter, scale: loraScale, type: LoRAMerge.outputType(named: type)!,
+            to: out, name: name)
         var fallbacks: [DType: Int] = [:]
         for f in report.fallbacks { fallbacks[f.type, default: 0] += 1 }
         for (t, n) in fallbacks.sorted(by: { $0.key.description < $1.key.description }) {
@@ -42,7 +47,9 @@ struct Merge: ParsableCommand {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-        print(String(format: "%@: %d tensors (%d adapted), %@, %.1f MB, %.1f s", out, report.tensorCount, report.adapted.count,
-                     report.type.description, Double(size) / 1e6, seconds))
+        print(
+            String(
+                format: "%@: %d tensors (%d adapted), %@, %.1f MB, %.1f s", out, report.tensorCount, report.adapted.count,
+                report.type.description, Double(size) / 1e6, seconds))
     }
 }

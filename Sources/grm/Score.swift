@@ -54,8 +54,9 @@ struct Score: ParsableCommand {
             // No label is known: the placeholder only satisfies RewardItem and is never reported.
             items = [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
         }
-        let config = VotingConfig(k: k, orders: judge.orders, seed: judge.seed,
-                                  settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
+        let config = VotingConfig(
+            k: k, orders: judge.orders, seed: judge.seed,
+            settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
         let (engine, grm) = try judge.load()
         let progress = ProgressLine(showAccuracy: false) { engine.totalGeneratedTokens + engine.piecesInCall }
         engine.onText = { _ in progress.tick() }
@@ -80,9 +81,11 @@ struct Score: ParsableCommand {
             try writer?.commit()
             let t = result.timing
             let right = result.judgements.filter(\.isCorrect).count
-            printError(String(format: "grm score: %d items x %d samples in %.1f s (%.1f tok/s)", t.items, k, t.seconds,
-                              t.tokensPerSecond ?? 0)
-                       + (labelled ? ", \(right)/\(t.items) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
+            printError(
+                String(
+                    format: "grm score: %d items x %d samples in %.1f s (%.1f tok/s)", t.items, k, t.seconds,
+                    t.tokensPerSecond ?? 0)
+                    + (labelled ? ", \(right)/\(t.items) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
         } catch let error as RewardDataError {
             progress.finish()
             printError("grm score: \(error)")
@@ -106,7 +109,8 @@ struct Score: ParsableCommand {
         lines.append(title + " ===")
         lines.append("Query: " + excerpt(item.query, limit: 300))
         for (i, r) in item.responses.enumerated() { lines.append("  Response \(i + 1): " + excerpt(r, limit: 200)) }
-        let shownSample = j.samples.first { $0.scores != nil && !$0.principles.isEmpty }
+        let shownSample =
+            j.samples.first { $0.scores != nil && !$0.principles.isEmpty }
             ?? j.samples.first { !$0.principles.isEmpty } ?? j.samples[0]
         lines.append("Principles (sample \(shownSample.index + 1)):")
         if shownSample.principles.isEmpty {
@@ -125,8 +129,9 @@ struct Score: ParsableCommand {
         for s in j.samples {
             let shownOrder = s.order.shownToOriginal.map { String($0 + 1) }.joined(separator: ",")
             if let scores = s.scores {
-                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)"
-                             + (labelled ? (s.isCorrect ? "  right" : "  wrong") : ""))
+                lines.append(
+                    "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)"
+                        + (labelled ? (s.isCorrect ? "  right" : "  wrong") : ""))
             } else {
                 lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))")
             }

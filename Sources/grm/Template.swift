@@ -25,8 +25,9 @@ struct Template: ParsableCommand {
         let template = try ModelChatTemplate(path: model)
         if !template.fromModel { printError("grm template: \(model) has no tokenizer.chat_template; using ChatML") }
         do {
-            let prompt = try template.render(messagesJSON: try read(messages), toolsJSON: try tools.map(read),
-                                             addGenerationPrompt: addGenerationPrompt)
+            let prompt = try template.render(
+                messagesJSON: try read(messages), toolsJSON: try tools.map(read),
+                addGenerationPrompt: addGenerationPrompt)
             FileHandle.standardOutput.write(Data(prompt.utf8))
         } catch let error as ChatTemplateError {
             printError("grm template: \(error)")

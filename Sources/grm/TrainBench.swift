@@ -7,7 +7,9 @@ struct TrainBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-bench",
         abstract: "Training throughput (forward + backward + AdamW) of SmolLM2-135M shapes on random tokens.",
-        discussion: "Full training of f32 weights by default; --lora R trains rank-R adapters on all seven projections over a frozen base (--model's weights as stored, else random weights quantised to Q4_1).")
+        discussion:
+            "Full training of f32 weights by default; --lora R trains rank-R adapters on all seven projections over a frozen base (--model's weights as stored, else random weights quantised to Q4_1)."
+    )
 
     @Option(help: "Layers (30 for the full model).") var layers: Int = 30
     @Option(help: "Sequences per step.") var batch: Int = 4
@@ -50,10 +52,13 @@ struct TrainBench: ParsableCommand {
             inputs += ids[(b * (seq + 1))..<(b * (seq + 1) + seq)]
             targets += ids[(b * (seq + 1) + 1)..<((b + 1) * (seq + 1))]
         }
-        let what = lora > 0 ? "LoRA r \(lora) (\(model.parameters.reduce(0) { $0 + $1.count }) trainable) over \(model.layers.first?.wq.value.dtype.description ?? "")"
-                            : "full training"
-        print("\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : ""), "
-              + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
+        let what =
+            lora > 0
+            ? "LoRA r \(lora) (\(model.parameters.reduce(0) { $0 + $1.count }) trainable) over \(model.layers.first?.wq.value.dtype.description ?? "")"
+            : "full training"
+        print(
+            "\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : ""), "
+                + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
         var times: [Double] = []
         for s in 0...steps {
             let t0 = Date()
@@ -66,14 +71,18 @@ struct TrainBench: ParsableCommand {
             opt.zeroGrad()
             let t3 = Date()
             let total = t3.timeIntervalSince(t0)
-            print(String(format: "step %d%@: loss %.4f  forward %.2fs  backward %.2fs  adamw %.2fs  total %.2fs  %.1f tok/s",
-                         s, s == 0 ? " (warm-up)" : "", loss.item, t1.timeIntervalSince(t0), t2.timeIntervalSince(t1),
-                         t3.timeIntervalSince(t2), total, Double(batch * seq) / total))
+            print(
+                String(
+                    format: "step %d%@: loss %.4f  forward %.2fs  backward %.2fs  adamw %.2fs  total %.2fs  %.1f tok/s",
+                    s, s == 0 ? " (warm-up)" : "", loss.item, t1.timeIntervalSince(t0), t2.timeIntervalSince(t1),
+                    t3.timeIntervalSince(t2), total, Double(batch * seq) / total))
             if s > 0 { times.append(total) }
         }
         let mean = times.reduce(0, +) / Double(max(times.count, 1))
-        print(String(format: "mean %.2fs per step, %.1f tokens/s; peak RSS %.2f GiB",
-                     mean, Double(batch * seq) / mean, Double(peakResidentBytes()) / 1_073_741_824))
+        print(
+            String(
+                format: "mean %.2fs per step, %.1f tokens/s; peak RSS %.2f GiB",
+                mean, Double(batch * seq) / mean, Double(peakResidentBytes()) / 1_073_741_824))
     }
 
     /// Random weights of `config`'s shapes with every matrix quantised to `type` (norms f32).
@@ -81,9 +90,12 @@ struct TrainBench: ParsableCommand {
         let w = try LlamaModel(config: config, seed: 1).inferenceWeights
         func q(_ t: Tensor) throws -> Tensor { try t.quantized(to: type) }
         let embedding = try q(w.tokenEmbedding)
-        return LlamaWeights(tokenEmbedding: embedding, layers: try w.layers.map { l in
-            LlamaWeights.Layer(attnNorm: l.attnNorm, wq: try q(l.wq), wk: try q(l.wk), wv: try q(l.wv), wo: try q(l.wo),
-                               ffnNorm: l.ffnNorm, wGate: try q(l.wGate), wUp: try q(l.wUp), wDown: try q(l.wDown))
-        }, outputNorm: w.outputNorm, output: config.tiedEmbeddings ? embedding : try q(w.output))
+        return LlamaWeights(
+            tokenEmbedding: embedding,
+            layers: try w.layers.map { l in
+                LlamaWeights.Layer(
+                    attnNorm: l.attnNorm, wq: try q(l.wq), wk: try q(l.wk), wv: try q(l.wv), wo: try q(l.wo),
+                    ffnNorm: l.ffnNorm, wGate: try q(l.wGate), wUp: try q(l.wUp), wDown: try q(l.wDown))
+            }, outputNorm: w.outputNorm, output: config.tiedEmbeddings ? embedding : try q(w.output))
     }
 }

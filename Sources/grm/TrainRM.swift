@@ -10,11 +10,11 @@ struct TrainRM: ParsableCommand {
         commandName: "rm",
         abstract: "Train a scalar reward model: a Bradley-Terry value head on the last token's final-norm state.",
         discussion: """
-        Items are reward JSONL (pairwise chosen/rejected, listwise best or scores). --head-only freezes the backbone: \
-        hidden states are computed once per response and only the head trains (minutes). Otherwise the backbone \
-        trains through LoRA (--lora-rank) with the head. --out is one GGUF: the head, the adapter if any, and the \
-        base file's name and SHA-256. Semi-scalar heads (a critique before the head) are not built yet.
-        """)
+            Items are reward JSONL (pairwise chosen/rejected, listwise best or scores). --head-only freezes the backbone: \
+            hidden states are computed once per response and only the head trains (minutes). Otherwise the backbone \
+            trains through LoRA (--lora-rank) with the head. --out is one GGUF: the head, the adapter if any, and the \
+            base file's name and SHA-256. Semi-scalar heads (a critique before the head) are not built yet.
+            """)
 
     @Option(help: "Head kind (scalar).") var head: String = "scalar"
     @Option(help: "The base model (GGUF).") var model: String
@@ -46,8 +46,9 @@ struct TrainRM: ParsableCommand {
         let valItems = try val.map { try RewardItemReader.readAll(path: $0).items } ?? []
         let train = try ScalarRewardExamples(items: trainItems, input: input, context: ctx)
         let heldOut = try ScalarRewardExamples(items: valItems, input: input, context: ctx)
-        printError("data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
-                   + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
+        printError(
+            "data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
+                + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
         let sha = try SHA256.file(model)
         let start = Date()
         let rmHead = ScalarHead(dim: try LlamaConfig(gguf: file).dim, bias: bias, seed: seed)
@@ -67,8 +68,10 @@ struct TrainRM: ParsableCommand {
                 let f = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs) { done in
                     FileHandle.standardError.write(Data("\r\(what): hidden states \(done)/\(seqs.count)".utf8))
                 }
-                printError(String(format: "\r\(what): %d hidden states in %.1f s (%.1f responses/s)", seqs.count,
-                                  Date().timeIntervalSince(t0), Double(seqs.count) / max(Date().timeIntervalSince(t0), 1e-9)))
+                printError(
+                    String(
+                        format: "\r\(what): %d hidden states in %.1f s (%.1f responses/s)", seqs.count,
+                        Date().timeIntervalSince(t0), Double(seqs.count) / max(Date().timeIntervalSince(t0), 1e-9)))
                 return (f, pairs)
             }
             let (trainFeatures, trainPairs) = try features(train, "train")
@@ -79,7 +82,8 @@ struct TrainRM: ParsableCommand {
                 if step % max(1, totalSteps / 10) == 0 || step == totalSteps {
                     var line = String(format: "step %d/%d  loss %.4f", step, totalSteps, loss)
                     if !valPairs.isEmpty, evalEvery == 0 ? step == totalSteps : (step % evalEvery == 0 || step == totalSteps),
-                       let r = try? rmHead.rewards(valFeatures) {
+                        let r = try? rmHead.rewards(valFeatures)
+                    {
                         valAccuracy = BradleyTerry.accuracy(rewards: r, pairs: valPairs)
                         line += String(format: "  val accuracy %.1f%%", valAccuracy! * 100)
                     }
@@ -92,31 +96,38 @@ struct TrainRM: ParsableCommand {
             net.gradientCheckpointing = true
             let per = (train.examples.count + batch - 1) / batch
             totalSteps = steps ?? max(1, Int((epochs * Double(per)).rounded(.up)))
-            let trainer = try ScalarRewardTrainer(model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
-                                                  learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
+            let trainer = try ScalarRewardTrainer(
+                model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
+                learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
             let progress = Progress(total: totalSteps, start: 0)
             let t0 = Date()
             while trainer.step < totalSteps {
                 let r = try trainer.trainStep()
                 let evalNow = trainer.step == totalSteps || (evalEvery > 0 && trainer.step % evalEvery == 0)
                 if evalNow && !heldOut.examples.isEmpty { valAccuracy = try trainer.accuracy(heldOut) }
-                progress.report(step: trainer.step, loss: r.loss, valLoss: valAccuracy.map(Float.init), lr: trainer.schedule.rate(at: trainer.step - 1),
-                                tokens: 0, elapsed: Date().timeIntervalSince(t0), forceLine: evalNow)
+                progress.report(
+                    step: trainer.step, loss: r.loss, valLoss: valAccuracy.map(Float.init), lr: trainer.schedule.rate(at: trainer.step - 1),
+                    tokens: 0, elapsed: Date().timeIntervalSince(t0), forceLine: evalNow)
             }
             progress.finish()
             adapter = net.loraAdapter()
         }
         let seconds = Date().timeIntervalSince(start)
-        let rm = RewardModelFile(kind: .scalar, architecture: try LlamaConfig(gguf: file).architecture, head: rmHead, adapter: adapter,
-                                 baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
-                                 metadata: ["mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
-                                            "data": (data as NSString).lastPathComponent])
+        let rm = RewardModelFile(
+            kind: .scalar, architecture: try LlamaConfig(gguf: file).architecture, head: rmHead, adapter: adapter,
+            baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
+            metadata: [
+                "mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
+                "data": (data as NSString).lastPathComponent
+            ])
         try rm.write(gguf: out)
         printError("wrote \(out)" + (valAccuracy.map { String(format: "; validation pair accuracy %.1f%%", $0 * 100) } ?? ""))
         if json {
-            var o: [String: Any] = ["steps": totalSteps, "seconds": seconds, "mode": headOnly ? "head-only" : "lora",
-                                    "train_items": train.examples.count, "train_pairs": train.pairCount,
-                                    "peak_resident_bytes": peakResidentBytes(), "out": out]
+            var o: [String: Any] = [
+                "steps": totalSteps, "seconds": seconds, "mode": headOnly ? "head-only" : "lora",
+                "train_items": train.examples.count, "train_pairs": train.pairCount,
+                "peak_resident_bytes": peakResidentBytes(), "out": out
+            ]
             o["train_accuracy"] = trainAccuracy ?? NSNull()
             o["val_accuracy"] = valAccuracy ?? NSNull()
             print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))

@@ -16,10 +16,10 @@ struct TrainSFT: ParsableCommand {
         commandName: "sft",
         abstract: "Supervised fine-tuning on chat data (JSONL: messages, or prompt/completion), loss on the assistant's tokens only.",
         discussion: """
-        LoRA (the default) keeps the base weights frozen in their stored type and trains adapters on the chosen \
-        projections; --out is then a llama.cpp LoRA adapter GGUF (load it with --lora, or merge it with grm merge). \
-        --full trains every weight as f32 and --out is the whole model GGUF (the base's metadata kept).
-        """)
+            LoRA (the default) keeps the base weights frozen in their stored type and trains adapters on the chosen \
+            projections; --out is then a llama.cpp LoRA adapter GGUF (load it with --lora, or merge it with grm merge). \
+            --full trains every weight as f32 and --out is the whole model GGUF (the base's metadata kept).
+            """)
 
     @Option(help: "The base model (GGUF: llama or qwen2).") var model: String
     @Option(help: "Training data (JSONL).") var data: String
@@ -32,7 +32,9 @@ struct TrainSFT: ParsableCommand {
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha (the update is scaled by alpha / r).") var loraAlpha: Float = 32
     @Option(name: .customLong("lora-targets"), help: "Projections to adapt: any of q,k,v,o,gate,up,down, or all.")
     var loraTargets: String = "q,k,v,o,gate,up,down"
-    @Flag(inversion: .prefixedNo, help: "Recompute each block's activations in the backward (TRL's default): a fraction of the memory for about a third more compute.")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Recompute each block's activations in the backward (TRL's default): a fraction of the memory for about a third more compute.")
     var gradientCheckpointing = true
     @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights.") var full = false
     @Option(name: .customLong("adapter-type"), help: "Type of the written adapter's tensors: f32 or f16.") var adapterType: String = "f32"
@@ -84,11 +86,14 @@ struct TrainSFT: ParsableCommand {
             (trainExamples, valExamples) = trainSet.split(validationFraction: valFraction, seed: seed)
         }
         guard !trainExamples.isEmpty else { throw ValidationError("\(data): no training example left (\(trainSet.dropped) dropped)") }
-        printError("data: \(data): \(trainSet.lines) lines, \(trainExamples.count) training and \(valExamples.count) validation examples, "
-                   + "\(trainSet.truncated) truncated and \(trainSet.dropped) dropped at --ctx \(ctx) (--overlong \(overlong)); "
-                   + "\(trainExamples.trainableTargetCount) of \(trainExamples.tokenCount) training tokens trained")
+        printError(
+            "data: \(data): \(trainSet.lines) lines, \(trainExamples.count) training and \(valExamples.count) validation examples, "
+                + "\(trainSet.truncated) truncated and \(trainSet.dropped) dropped at --ctx \(ctx) (--overlong \(overlong)); "
+                + "\(trainExamples.trainableTargetCount) of \(trainExamples.tokenCount) training tokens trained")
 
-        let mode: FineTuningMode = full ? .full
+        let mode: FineTuningMode =
+            full
+            ? .full
             : .lora(LoRASettings(rank: loraRank, alpha: loraAlpha, targets: try LoRATarget.parse(loraTargets), seed: seed))
         let net = try LlamaModel(gguf: file, mode: mode, contextLength: ctx)
         net.gradientCheckpointing = gradientCheckpointing
@@ -100,15 +105,16 @@ struct TrainSFT: ParsableCommand {
         settings.clipNorm = 1
         let trainer = try SFTTrainer(model: net, settings: settings) { batcher.batch(at: $0) }
         let c = net.config
-        printError("model: \(model): \(c.architecture), \(c.layers) layers, width \(c.dim); "
-                   + (full ? "full fine-tuning" : "LoRA r \(loraRank), alpha \(loraAlpha) on \(loraTargets)")
-                   + ": \(net.parameters.reduce(0) { $0 + $1.count }) trainable parameters; \(totalSteps) steps of \(accum) x \(batch) sequences")
+        printError(
+            "model: \(model): \(c.architecture), \(c.layers) layers, width \(c.dim); "
+                + (full ? "full fine-tuning" : "LoRA r \(loraRank), alpha \(loraAlpha) on \(loraTargets)")
+                + ": \(net.parameters.reduce(0) { $0 + $1.count }) trainable parameters; \(totalSteps) steps of \(accum) x \(batch) sequences")
 
         // What a checkpoint must agree on besides the trainer's own settings.
         let identity = [
             "sft.data": trainExamples.map { "\($0.tokens)\($0.trainable.map { $0 ? 1 : 0 })" }.joined().stableDigest,
             "sft.seed": "\(seed)", "sft.batch": "\(batch)", "sft.ctx": "\(ctx)",
-            "sft.base": "\((model as NSString).lastPathComponent) \(file.bytes.count) bytes",
+            "sft.base": "\((model as NSString).lastPathComponent) \(file.bytes.count) bytes"
         ]
         if let resume {
             try trainer.resume(from: resume, metadata: identity)
@@ -126,8 +132,9 @@ struct TrainSFT: ParsableCommand {
             recent = Array((recent + [r.loss]).suffix(10))
             let evalNow = trainer.step == totalSteps || (evalEvery > 0 && trainer.step % evalEvery == 0)
             if evalNow && !valBatches.isEmpty { valLoss = try trainer.evaluate(valBatches) }
-            progress.report(step: trainer.step, loss: r.loss, valLoss: valLoss, lr: r.learningRate, tokens: tokens,
-                            elapsed: Date().timeIntervalSince(start), forceLine: evalNow)
+            progress.report(
+                step: trainer.step, loss: r.loss, valLoss: valLoss, lr: r.learningRate, tokens: tokens,
+                elapsed: Date().timeIntervalSince(start), forceLine: evalNow)
             if let checkpoint, (saveEvery > 0 && trainer.step % saveEvery == 0) || trainer.step == totalSteps {
                 try trainer.save(to: checkpoint, metadata: identity)
             }
@@ -139,18 +146,23 @@ struct TrainSFT: ParsableCommand {
         if full {
             try net.writeModel(to: out, base: file.metadata, type: outType == "f16" ? .f16 : .f32, name: name)
         } else {
-            let adapter = net.loraAdapter(metadata: ["base": (model as NSString).lastPathComponent, "data": (data as NSString).lastPathComponent,
-                                                     "steps": "\(trainer.step)", "targets": loraTargets])
+            let adapter = net.loraAdapter(metadata: [
+                "base": (model as NSString).lastPathComponent, "data": (data as NSString).lastPathComponent,
+                "steps": "\(trainer.step)", "targets": loraTargets
+            ])
             try adapter.write(gguf: out, type: adapterType == "f16" ? .f16 : .f32, name: name + " LoRA")
         }
         let trainLoss = recent.isEmpty ? nil : recent.reduce(0, +) / Float(recent.count)
-        printError("wrote \(out)" + (trainLoss.map { String(format: "; train loss %.4f (last %d steps)", $0, recent.count) } ?? "")
-                   + (valLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""))
+        printError(
+            "wrote \(out)" + (trainLoss.map { String(format: "; train loss %.4f (last %d steps)", $0, recent.count) } ?? "")
+                + (valLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""))
         if json {
-            var o: [String: Any] = ["steps": trainer.step, "tokens_per_second": seconds > 0 ? Double(tokens) / seconds : 0,
-                                    "peak_resident_bytes": peakResidentBytes(), "seconds": seconds, "out": out,
-                                    "mode": full ? "full" : "lora", "train_examples": trainExamples.count,
-                                    "validation_examples": valExamples.count, "truncated": trainSet.truncated, "dropped": trainSet.dropped]
+            var o: [String: Any] = [
+                "steps": trainer.step, "tokens_per_second": seconds > 0 ? Double(tokens) / seconds : 0,
+                "peak_resident_bytes": peakResidentBytes(), "seconds": seconds, "out": out,
+                "mode": full ? "full" : "lora", "train_examples": trainExamples.count,
+                "validation_examples": valExamples.count, "truncated": trainSet.truncated, "dropped": trainSet.dropped
+            ]
             o["train_loss"] = trainLoss.map { Double($0) } ?? NSNull()
             o["val_loss"] = valLoss.map { Double($0) } ?? NSNull()
             let bytes = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
@@ -166,14 +178,18 @@ final class Progress {
     let terminal = isatty(2) != 0
     private var lastLine = 0
 
-    init(total: Int, start: Int) { self.total = total; self.start = start }
+    init(total: Int, start: Int) {
+        self.total = total
+        self.start = start
+    }
 
     func report(step: Int, loss: Float, valLoss: Float?, lr: Float, tokens: Int, elapsed: Double, forceLine: Bool) {
         let done = step - start
         let rate = Double(tokens) / max(elapsed, 1e-9)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - step) : 0
-        let line = String(format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@", step, total, loss,
-                          valLoss.map { String(format: "%.4f", $0) } ?? "-", lr, rate, Progress.duration(eta))
+        let line = String(
+            format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@", step, total, loss,
+            valLoss.map { String(format: "%.4f", $0) } ?? "-", lr, rate, Progress.duration(eta))
         if terminal {
             FileHandle.standardError.write(Data(("\r" + line + "   ").utf8))
             if forceLine { printError("") }

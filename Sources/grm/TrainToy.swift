@@ -29,15 +29,17 @@ struct TrainToy: ParsableCommand {
         guard let kind = DigitTask.Kind(rawValue: task) else { throw ValidationError("--task must be copy or reverse") }
         guard saveEvery > 0 else { throw ValidationError("--save-every must be positive") }
         let config = ToyTrainer.defaultConfig(layers: layers, dim: dim, heads: heads, kvHeads: kvHeads)
-        let trainer = try ToyTrainer(task: DigitTask(kind: kind, digits: digits), config: config, batchSize: batch,
-                                     schedule: LRSchedule(peak: lr, warmupSteps: warmup, totalSteps: steps, minimum: lr / 10),
-                                     seed: seed)
+        let trainer = try ToyTrainer(
+            task: DigitTask(kind: kind, digits: digits), config: config, batchSize: batch,
+            schedule: LRSchedule(peak: lr, warmupSteps: warmup, totalSteps: steps, minimum: lr / 10),
+            seed: seed)
         if resume, let checkpoint, FileManager.default.fileExists(atPath: checkpoint) {
             try trainer.resume(from: checkpoint)
             printError("resumed from \(checkpoint) at step \(trainer.step)")
         }
-        printError("model: \(config.layers) layers, width \(config.dim), \(config.heads)/\(config.kvHeads) heads, "
-                   + "\(config.parameterCount) parameters; task: \(kind.rawValue) \(digits) digits, batch \(batch)")
+        printError(
+            "model: \(config.layers) layers, width \(config.dim), \(config.heads)/\(config.kvHeads) heads, "
+                + "\(config.parameterCount) parameters; task: \(kind.rawValue) \(digits) digits, batch \(batch)")
         let tokensPerStep = batch * trainer.task.length
         let start = Date()
         let firstStep = trainer.step
@@ -47,8 +49,9 @@ struct TrainToy: ParsableCommand {
             smoothed = smoothed.map { 0.9 * $0 + 0.1 * loss } ?? loss
             let elapsed = Date().timeIntervalSince(start)
             let rate = Double((trainer.step - firstStep) * tokensPerStep) / Swift.max(elapsed, 1e-9)
-            let line = String(format: "step %5d/%d  loss %.4f (avg %.4f)  lr %.2e  %.0f tok/s",
-                              trainer.step, steps, loss, smoothed!, trainer.optimizer.learningRate, rate)
+            let line = String(
+                format: "step %5d/%d  loss %.4f (avg %.4f)  lr %.2e  %.0f tok/s",
+                trainer.step, steps, loss, smoothed!, trainer.optimizer.learningRate, rate)
             FileHandle.standardError.write(Data(("\r" + line + "  ").utf8))
             if let checkpoint, trainer.step % saveEvery == 0 || trainer.step == steps {
                 try trainer.save(to: checkpoint)
@@ -56,7 +59,9 @@ struct TrainToy: ParsableCommand {
         }
         printError("")
         let (seqs, digitsRight) = try trainer.evaluate(count: eval)
-        print(String(format: "held-out: %.1f%% of strings and %.1f%% of digits right (%d strings, greedy)",
-                     seqs * 100, digitsRight * 100, eval))
+        print(
+            String(
+                format: "held-out: %.1f%% of strings and %.1f%% of digits right (%d strings, greedy)",
+                seqs * 100, digitsRight * 100, eval))
     }
 }

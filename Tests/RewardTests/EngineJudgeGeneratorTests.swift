@@ -14,8 +14,9 @@ final class EngineJudgeGeneratorTests: XCTestCase {
         }
         let (engine, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
         let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
-        let item = try RewardItem(id: "sum", category: "arithmetic", query: "What is 2 + 2?",
-                                  responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let item = try RewardItem(
+            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
+            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
         let config = VotingConfig(k: 2, seed: 7, settings: GenerationSettings(temperature: 0.5, maxTokens: 64))
         var pieces = 0
         engine.onText = { n in pieces = n }

@@ -12,7 +12,7 @@ final class EvaluationTests: XCTestCase {
         // Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I (method 3).
         let cases: [(Int, Int, Double, Double)] = [
             (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0000, 0.1611), (1, 29, 0.0061, 0.1718),
-            (0, 10, 0.0000, 0.2775), (8, 10, 0.4902, 0.9433), (50, 100, 0.4038, 0.5962), (20, 20, 0.8389, 1.0),
+            (0, 10, 0.0000, 0.2775), (8, 10, 0.4902, 0.9433), (50, 100, 0.4038, 0.5962), (20, 20, 0.8389, 1.0)
         ]
         for (x, n, low, high) in cases {
             let ci = Wilson.interval(successes: x, total: n)
@@ -25,8 +25,10 @@ final class EvaluationTests: XCTestCase {
 
     func testAccuracyCountsTiesAndFailuresAsWrong() throws {
         var tally = AccuracyTally()
-        let outcomes: [(ItemOutcome, String?)] = [(.correct, "a"), (.correct, "a"), (.wrong, "a"), (.tie, "b"),
-                                                  (.parseFailure, "b"), (.correct, nil)]
+        let outcomes: [(ItemOutcome, String?)] = [
+            (.correct, "a"), (.correct, "a"), (.wrong, "a"), (.tie, "b"),
+            (.parseFailure, "b"), (.correct, nil)
+        ]
         for (o, c) in outcomes { tally.add(o, category: c) }
         XCTAssertEqual(tally.overall.total, 6)
         XCTAssertEqual(tally.overall.correct, 3)
@@ -42,8 +44,10 @@ final class EvaluationTests: XCTestCase {
     func judgements(meta: Bool) throws -> [RewardJudgement] {
         var items: [RewardItem] = []
         for i in 0..<12 {
-            items.append(try RewardItem(id: "i\(i)", category: i % 2 == 0 ? "even" : "odd", query: "q\(i)",
-                                        responses: ["answer 0", "answer 1"], label: .best(i % 3 == 0 ? 1 : 0)))
+            items.append(
+                try RewardItem(
+                    id: "i\(i)", category: i % 2 == 0 ? "even" : "odd", query: "q\(i)",
+                    responses: ["answer 0", "answer 1"], label: .best(i % 3 == 0 ? 1 : 0)))
         }
         // Samples prefer response 0 strongly; sample 1 of every item cannot be parsed.
         let judge = ScriptedJudge { shown, _, j in
@@ -57,8 +61,9 @@ final class EvaluationTests: XCTestCase {
     }
 
     func testReportFromJudgements() throws {
-        let report = EvaluationReport.build(try judgements(meta: true), curveKs: [1, 2, 4, 8], config: VotingConfig(k: 4),
-                                            model: "scripted", dataset: "unit")
+        let report = EvaluationReport.build(
+            try judgements(meta: true), curveKs: [1, 2, 4, 8], config: VotingConfig(k: 4),
+            model: "scripted", dataset: "unit")
         // 8 items have response 0 best: right; 4 have response 1 best: wrong (sample 0 ties, the rest favour 0).
         XCTAssertEqual(report.overall.total, 12)
         XCTAssertEqual(report.overall.correct, 8)
@@ -105,7 +110,9 @@ final class EvaluationTests: XCTestCase {
 
     func testMarkdownTable() {
         let t = MarkdownTable.render(header: ["a", "number"], alignRight: [false, true], rows: [["x|y", "1"], ["long name", "12345678"]])
-        XCTAssertEqual(t, """
+        XCTAssertEqual(
+            t,
+            """
             | a         |   number |
             | --------- | -------: |
             | x\\|y      |        1 |
@@ -117,8 +124,10 @@ final class EvaluationTests: XCTestCase {
     final class XMLCheck: NSObject, XMLParserDelegate {
         var elements: [String: Int] = [:]
         var texts: [String] = []
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                    attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
             elements[name, default: 0] += 1
         }
         func parser(_ parser: XMLParser, foundCharacters string: String) { texts.append(string) }

@@ -41,8 +41,9 @@ final class ScriptedJudge: JudgeGenerator {
 
 final class GenerativeRewardModelTests: XCTestCase {
     func item(_ n: Int, best: Int, id: String = "x") throws -> RewardItem {
-        try RewardItem(id: id, category: "cat", query: "Which is best?", responses: (0..<n).map { "answer \($0)" },
-                       label: .best(best))
+        try RewardItem(
+            id: id, category: "cat", query: "Which is best?", responses: (0..<n).map { "answer \($0)" },
+            label: .best(best))
     }
 
     func testScoresAreMappedBackToOriginalOrder() throws {
@@ -100,8 +101,9 @@ final class GenerativeRewardModelTests: XCTestCase {
             let groups = Set(r.samples.map(\.group))
             XCTAssertEqual(groups.count, Set(r.samples.map(\.order)).count)
             for a in r.samples { for b in r.samples where a.group == b.group { XCTAssertEqual(a.order, b.order) } }
-            XCTAssertEqual(requests[next..<(next + groups.count)].map(\.samples),
-                           groups.sorted().map { g in r.samples.filter { $0.group == g }.count })
+            XCTAssertEqual(
+                requests[next..<(next + groups.count)].map(\.samples),
+                groups.sorted().map { g in r.samples.filter { $0.group == g }.count })
             next += groups.count
             XCTAssertEqual(r.outcome, .correct)
         }
@@ -126,8 +128,9 @@ final class GenerativeRewardModelTests: XCTestCase {
             let favourite = j % 2
             return ScriptedJudge.output(shown.map { $0 == favourite ? 9 : 3 })
         }
-        let tie = try GenerativeRewardModel(generator: tieJudge).judge(try item(2, best: 0),
-                                                                       config: VotingConfig(k: 4, orders: 1, seed: 1))
+        let tie = try GenerativeRewardModel(generator: tieJudge).judge(
+            try item(2, best: 0),
+            config: VotingConfig(k: 4, orders: 1, seed: 1))
         XCTAssertEqual(tie.vote.totals, [24, 24])
         XCTAssertEqual(tie.outcome, .tie)
         XCTAssertFalse(tie.isCorrect)
@@ -136,8 +139,9 @@ final class GenerativeRewardModelTests: XCTestCase {
         let halfBroken = ScriptedJudge { shown, _, j in
             j % 2 == 0 ? "Scores: \\boxed{9}" : ScriptedJudge.output(shown.map { $0 == 0 ? 7 : 2 })
         }
-        let partial = try GenerativeRewardModel(generator: halfBroken).judge(try item(2, best: 0),
-                                                                             config: VotingConfig(k: 4, orders: 1))
+        let partial = try GenerativeRewardModel(generator: halfBroken).judge(
+            try item(2, best: 0),
+            config: VotingConfig(k: 4, orders: 1))
         XCTAssertEqual(partial.voters, [1, 3])
         XCTAssertEqual(partial.samples[0].parseError, .wrongCount(expected: 2, found: 1))
         XCTAssertEqual(partial.outcome, .correct)
@@ -158,8 +162,9 @@ final class GenerativeRewardModelTests: XCTestCase {
         let narrowJudge = ScriptedJudge { shown, _, j in
             ScriptedJudge.output(shown.map { j < 3 ? ($0 == 1 ? 9 : 5) : ($0 == 0 ? 8 : 6) })
         }
-        let voted = try GenerativeRewardModel(generator: narrowJudge).judge(try item(2, best: 0),
-                                                                            config: VotingConfig(k: 5, orders: 1))
+        let voted = try GenerativeRewardModel(generator: narrowJudge).judge(
+            try item(2, best: 0),
+            config: VotingConfig(k: 5, orders: 1))
         XCTAssertEqual(voted.vote.totals, [31, 39])
         XCTAssertEqual(voted.outcome, .wrong)
         let meta = try GenerativeRewardModel(generator: narrowJudge, metaScorer: FavourZero())

@@ -62,11 +62,13 @@ final class JudgeParserTests: XCTestCase {
             """
         let out = JudgeOutputParser.parse(text, responses: 2)
         XCTAssertEqual(out.scores, .success([9, 3]))
-        XCTAssertEqual(out.principles, [
-            Principle(name: "Correctness of the final answer", weight: 0.5, detail: "the sum must be right"),
-            Principle(name: "Clarity of working", weight: 0.3),
-            Principle(name: "Brevity", weight: 0.2),
-        ])
+        XCTAssertEqual(
+            out.principles,
+            [
+                Principle(name: "Correctness of the final answer", weight: 0.5, detail: "the sum must be right"),
+                Principle(name: "Clarity of working", weight: 0.3),
+                Principle(name: "Brevity", weight: 0.2)
+            ])
         XCTAssertEqual(out.analysis, "Response 1 adds correctly. Response 2 drops a carry, so 1215 becomes 1115.\nIt is otherwise clear.")
         XCTAssertTrue(out.criteriaText!.hasPrefix("1. Correctness"))
     }
@@ -83,8 +85,12 @@ final class JudgeParserTests: XCTestCase {
     func testPrincipleWeightForms() {
         let text = "Specific Criteria:\n- Safety (30%)\n- Step 2 is right\n- Tone: Weight = 15%\nAnalysis: x"
         let p = JudgeOutputParser.principles(in: text).principles
-        XCTAssertEqual(p, [Principle(name: "Safety", weight: 0.3), Principle(name: "Step 2 is right", weight: nil),
-                           Principle(name: "Tone", weight: 0.15)])
+        XCTAssertEqual(
+            p,
+            [
+                Principle(name: "Safety", weight: 0.3), Principle(name: "Step 2 is right", weight: nil),
+                Principle(name: "Tone", weight: 0.15)
+            ])
     }
 
     func testMissingSections() {
@@ -96,7 +102,8 @@ final class JudgeParserTests: XCTestCase {
         // Analysis without a Scores: marker ends at the boxed answer.
         XCTAssertEqual(JudgeOutputParser.analysis(in: "Analysis: both fine \\boxed{3, 4}"), "both fine")
         // Criteria without Analysis end at Scores.
-        XCTAssertEqual(JudgeOutputParser.principles(in: "Specific Criteria: Truth (Weight: 100%) Scores: \\boxed{1}").principles,
-                       [Principle(name: "Truth", weight: 1)])
+        XCTAssertEqual(
+            JudgeOutputParser.principles(in: "Specific Criteria: Truth (Weight: 100%) Scores: \\boxed{1}").principles,
+            [Principle(name: "Truth", weight: 1)])
     }
 }

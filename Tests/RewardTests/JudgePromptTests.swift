@@ -6,23 +6,28 @@ import XCTest
 /// through a chat template.
 final class JudgePromptTests: XCTestCase {
     func testFramesResponsesInShownOrder() throws {
-        let item = try RewardItem(prompt: [ChatMessage(role: "system", content: "Be exact."),
-                                           ChatMessage(role: "user", content: "What is 2+2?")],
-                                  responses: ["four", "five", "twenty-two"], label: .best(0))
+        let item = try RewardItem(
+            prompt: [
+                ChatMessage(role: "system", content: "Be exact."),
+                ChatMessage(role: "user", content: "What is 2+2?")
+            ],
+            responses: ["four", "five", "twenty-two"], label: .best(0))
         let order = try ResponseOrder([2, 0, 1])
         let text = JudgePromptBuilder().instructions(for: item, order: order)
         XCTAssertTrue(text.contains("System: Be exact.\n\nUser: What is 2+2?"), text)
-        XCTAssertTrue(text.contains("""
-            [The Begin of Response 1]
-            twenty-two
-            [The End of Response 1]
-            [The Begin of Response 2]
-            four
-            [The End of Response 2]
-            [The Begin of Response 3]
-            five
-            [The End of Response 3]
-            """), text)
+        XCTAssertTrue(
+            text.contains(
+                """
+                [The Begin of Response 1]
+                twenty-two
+                [The End of Response 1]
+                [The Begin of Response 2]
+                four
+                [The End of Response 2]
+                [The Begin of Response 3]
+                five
+                [The End of Response 3]
+                """), text)
         XCTAssertTrue(text.contains("Specific Criteria:"))
         XCTAssertTrue(text.contains("Analysis:"))
         XCTAssertTrue(text.contains("Scores: <the 3 scores"))
@@ -45,8 +50,9 @@ final class JudgePromptTests: XCTestCase {
     }
 
     func testPlaceholdersInContentAreNotExpanded() throws {
-        let item = try RewardItem(query: "Explain {count} and {responses}", responses: ["uses {index}", "{example}"],
-                                  label: .best(0))
+        let item = try RewardItem(
+            query: "Explain {count} and {responses}", responses: ["uses {index}", "{example}"],
+            label: .best(0))
         let text = JudgePromptBuilder().instructions(for: item, order: .identity(2))
         XCTAssertTrue(text.contains("User: Explain {count} and {responses}"))
         XCTAssertTrue(text.contains("[The Begin of Response 1]\nuses {index}\n"))
@@ -64,10 +70,11 @@ final class JudgePromptTests: XCTestCase {
         var custom = JudgePromptTemplates.standard
         custom.system = "You judge."
         custom.turn = "<{role}> {content}"
-        let llamaLike = try ChatTemplate(source: """
-            {{ bos_token }}{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}\
-            {% if add_generation_prompt %}[assistant]{% endif %}
-            """)
+        let llamaLike = try ChatTemplate(
+            source: """
+                {{ bos_token }}{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}\
+                {% if add_generation_prompt %}[assistant]{% endif %}
+                """)
         let b2 = JudgePromptBuilder(templates: custom, chat: JudgeChatFormat(template: llamaLike, bosToken: "<s>", eosToken: "</s>"))
         let p2 = try b2.prompt(for: item, order: .identity(2))
         XCTAssertTrue(p2.hasPrefix("<s>[system]You judge.[user]"), p2)

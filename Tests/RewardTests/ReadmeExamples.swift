@@ -8,11 +8,13 @@ enum ReadmeExamples {
     static func generate() throws {
         let file = try GGUFFile(path: "weights/SmolLM2-135M-Instruct.Q4_1.gguf")
         let generator = Generator(engine: try LlamaInference(gguf: file), tokenizer: try Tokenizer(metadata: file.metadata))
-        let prompt = try generator.promptIDs(messages: [ChatMessage(role: "user", content: "Why is the sky blue?")],
-                                             template: ModelChatTemplate(metadata: file.metadata))
-        let out = try generator.generate([GenerationRequest(prompt: prompt, samples: 2, seed: 7)],
-                                         sampling: SamplingParameters(temperature: 0.7, topP: 0.9),
-                                         stop: StopCondition(maxTokens: 128))
+        let prompt = try generator.promptIDs(
+            messages: [ChatMessage(role: "user", content: "Why is the sky blue?")],
+            template: ModelChatTemplate(metadata: file.metadata))
+        let out = try generator.generate(
+            [GenerationRequest(prompt: prompt, samples: 2, seed: 7)],
+            sampling: SamplingParameters(temperature: 0.7, topP: 0.9),
+            stop: StopCondition(maxTokens: 128))
         for sample in out[0] { print(sample.text) }
     }
 
@@ -27,8 +29,9 @@ enum ReadmeExamples {
     static func fineTune() throws {
         let file = try GGUFFile(path: "weights/SmolLM2-135M-Instruct.Q4_1.gguf")
         let tokenizer = try Tokenizer(metadata: file.metadata)
-        let data = try SFTDataset.load(path: "examples/sft-arithmetic.jsonl", tokenizer: tokenizer,
-                                       template: ModelChatTemplate(metadata: file.metadata), context: 256, overlong: .truncate)
+        let data = try SFTDataset.load(
+            path: "examples/sft-arithmetic.jsonl", tokenizer: tokenizer,
+            template: ModelChatTemplate(metadata: file.metadata), context: 256, overlong: .truncate)
         let model = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: 8, alpha: 16)), contextLength: 256)
         let batcher = SFTBatcher(examples: data.examples, batchSize: 8, seed: 1, padID: tokenizer.eos ?? 0)
         let trainer = try SFTTrainer(model: model, settings: SFTSettings(steps: 60)) { batcher.batch(at: $0) }

@@ -33,25 +33,30 @@ final class RewardDataTests: XCTestCase {
     }
 
     func testPairwiseConversationalAndImplicitPrompt() throws {
-        let conversational = try RewardItem(jsonLine: """
-            {"prompt":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],
-             "chosen":[{"role":"assistant","content":"Hello!"}],"rejected":[{"role":"assistant","content":"Go away."}]}
-            """.replacingOccurrences(of: "\n", with: ""))
+        let conversational = try RewardItem(
+            jsonLine: """
+                {"prompt":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],
+                 "chosen":[{"role":"assistant","content":"Hello!"}],"rejected":[{"role":"assistant","content":"Go away."}]}
+                """.replacingOccurrences(of: "\n", with: ""))
         XCTAssertEqual(conversational.prompt.map(\.role), ["system", "user"])
         XCTAssertEqual(conversational.responses, ["Hello!", "Go away."])
         XCTAssertEqual(conversational.query, "Hi")
 
-        let implicit = try RewardItem(jsonLine: """
-            {"chosen":[{"role":"user","content":"Q"},{"role":"assistant","content":"good"}],\
-            "rejected":[{"role":"user","content":"Q"},{"role":"assistant","content":"bad"}]}
-            """)
+        let implicit = try RewardItem(
+            jsonLine: """
+                {"chosen":[{"role":"user","content":"Q"},{"role":"assistant","content":"good"}],\
+                "rejected":[{"role":"user","content":"Q"},{"role":"assistant","content":"bad"}]}
+                """)
         XCTAssertEqual(implicit.prompt, [ChatMessage(role: "user", content: "Q")])
         XCTAssertEqual(implicit.responses, ["good", "bad"])
 
-        XCTAssertThrowsError(try RewardItem(jsonLine: """
-            {"chosen":[{"role":"user","content":"Q"},{"role":"assistant","content":"good"}],\
-            "rejected":[{"role":"user","content":"other"},{"role":"assistant","content":"bad"}]}
-            """)) { XCTAssertTrue("\($0)".contains("do not share a conversation"), "\($0)") }
+        XCTAssertThrowsError(
+            try RewardItem(
+                jsonLine: """
+                    {"chosen":[{"role":"user","content":"Q"},{"role":"assistant","content":"good"}],\
+                    "rejected":[{"role":"user","content":"other"},{"role":"assistant","content":"bad"}]}
+                    """)
+        ) { XCTAssertTrue("\($0)".contains("do not share a conversation"), "\($0)") }
     }
 
     func testListwiseBestAndScores() throws {
@@ -93,7 +98,7 @@ final class RewardDataTests: XCTestCase {
             (#"{"prompt":"p"}"#, "no responses"),
             (#"{"prompt":"p","chosen":"a","rejected":"b","response":"c","label":1}"#, "mixes item kinds"),
             (#"[1,2]"#, "expected a JSON object"),
-            (#"{"prompt":"p","#, "invalid JSON"),
+            (#"{"prompt":"p","#, "invalid JSON")
         ]
         for (line, expected) in cases {
             XCTAssertThrowsError(try RewardItem(jsonLine: line), line) { error in
@@ -103,7 +108,8 @@ final class RewardDataTests: XCTestCase {
     }
 
     func testMalformedLineReportsItsNumber() throws {
-        let path = try write("""
+        let path = try write(
+            """
             {"prompt":"a","chosen":"x","rejected":"y"}
 
             {"prompt":"b","chosen":"x","rejected":"y"}
@@ -151,9 +157,10 @@ final class RewardDataTests: XCTestCase {
     func testRoundTripThroughWriter() throws {
         let items = [
             try RewardItem(jsonLine: #"{"id":"a","category":"c","prompt":"p\n\"q\"\t\u0001","chosen":"x","rejected":"y"}"#),
-            try RewardItem(jsonLine: #"{"prompt":[{"role":"system","content":"s"},{"role":"user","content":"ü 漢"}],"responses":["1","2","3"],"best":1}"#),
+            try RewardItem(
+                jsonLine: #"{"prompt":[{"role":"system","content":"s"},{"role":"user","content":"ü 漢"}],"responses":["1","2","3"],"best":1}"#),
             try RewardItem(jsonLine: #"{"prompt":"p","responses":["1","2"],"scores":[0.25,3]}"#),
-            try RewardItem(jsonLine: #"{"prompt":"p","response":"r","label":0}"#),
+            try RewardItem(jsonLine: #"{"prompt":"p","response":"r","label":0}"#)
         ]
         let path = dir + "/out.jsonl"
         try RewardItemWriter.write(items, to: path)
@@ -190,8 +197,9 @@ final class RewardDataTests: XCTestCase {
     }
 
     func testJSONValueKeepsKindsApart() throws {
-        XCTAssertEqual(try JSONValue.parse("[true, 1, 1.5, \"1\", null]"),
-                       .array([.bool(true), .integer(1), .number(1.5), .string("1"), .null]))
+        XCTAssertEqual(
+            try JSONValue.parse("[true, 1, 1.5, \"1\", null]"),
+            .array([.bool(true), .integer(1), .number(1.5), .string("1"), .null]))
         XCTAssertThrowsError(try JSONValue.number(.infinity).serialized())
         XCTAssertEqual(try JSONValue.string("a\u{2028}b\u{7}").serialized(), "\"a\\u2028b\\u0007\"")
     }

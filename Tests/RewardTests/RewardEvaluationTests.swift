@@ -37,8 +37,9 @@ final class RewardEvaluationTests: XCTestCase {
     /// all are labelled 1 except item 5 (0).
     func singleItems() throws -> [RewardItem] {
         try (0..<6).map { i in
-            try RewardItem(id: "s\(i)", category: i < 4 ? "a" : "b", query: "Is answer \(i) right?",
-                           responses: ["answer \(i)"], label: .binary(i == 5 ? 0 : 1))
+            try RewardItem(
+                id: "s\(i)", category: i < 4 ? "a" : "b", query: "Is answer \(i) right?",
+                responses: ["answer \(i)"], label: .binary(i == 5 ? 0 : 1))
         }
     }
 
@@ -62,8 +63,9 @@ final class RewardEvaluationTests: XCTestCase {
         let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: judge), tokenCounter: { judge.tokens })
         var progress: [EvaluationProgress] = []
         let settings = EvaluationSettings(ks: [4, 1, 2, 2], temperature: 0.7, maxTokens: 77, seed: 5, batchItems: 4)
-        let report = try evaluator.evaluate(try singleItems(), settings: settings, model: "m.gguf", dataset: "d.jsonl",
-                                            skippedLines: 2, progress: { progress.append($0) })
+        let report = try evaluator.evaluate(
+            try singleItems(), settings: settings, model: "m.gguf", dataset: "d.jsonl",
+            skippedLines: 2, progress: { progress.append($0) })
 
         // Greedy: one sample at temperature 0; sampled: max k = 4 samples at 0.7; chunks of 4 items.
         XCTAssertEqual(judge.calls.count, 4)
@@ -153,8 +155,9 @@ final class RewardEvaluationTests: XCTestCase {
     /// records it.
     func testOrdersBoundThePromptsPerItem() throws {
         let items = try (0..<3).map { i in
-            try RewardItem(id: "m\(i)", category: "a", query: "Which is right (\(i))?",
-                           responses: (0..<4).map { "answer \(10 * i + $0)" }, label: .best(0))
+            try RewardItem(
+                id: "m\(i)", category: "a", query: "Which is right (\(i))?",
+                responses: (0..<4).map { "answer \(10 * i + $0)" }, label: .best(0))
         }
         for orders in [nil, 2, 1] as [Int?] {
             let judge = SettingsAwareJudge { _, _, _, _ in "Scores: \\boxed{1, 2, 3, 4}" }
@@ -176,8 +179,10 @@ final class RewardEvaluationTests: XCTestCase {
 
     func testBadSettingsAreRefused() throws {
         let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: scriptedJudge()))
-        for bad in [EvaluationSettings(ks: []), EvaluationSettings(ks: [0, 2]), EvaluationSettings(batchItems: 0),
-                    EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1), EvaluationSettings(orders: 0)] {
+        for bad in [
+            EvaluationSettings(ks: []), EvaluationSettings(ks: [0, 2]), EvaluationSettings(batchItems: 0),
+            EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1), EvaluationSettings(orders: 0)
+        ] {
             XCTAssertThrowsError(try evaluator.evaluate(try singleItems(), settings: bad)) { e in
                 XCTAssertTrue(e is RewardDataError, "\(e)")
             }
@@ -190,8 +195,9 @@ final class RewardEvaluationTests: XCTestCase {
         let judge = ScriptedJudge { shown, _, j in
             j == 1 ? "Specific Criteria: none\nScores: \\boxed{4}" : ScriptedJudge.output(shown.map { $0 == 1 ? 7 : 5 })
         }
-        let item = try RewardItem(id: "p1", category: "cat", query: "Which?", responses: ["answer 0", "answer 1"],
-                                  label: .best(0))
+        let item = try RewardItem(
+            id: "p1", category: "cat", query: "Which?", responses: ["answer 0", "answer 1"],
+            label: .best(0))
         let j = try GenerativeRewardModel(generator: judge).judge(item, config: VotingConfig(k: 3, orders: 1, seed: 4))
         let line = try j.scoredJSON().serialized()
         XCTAssertFalse(line.contains("\n"))
@@ -209,8 +215,14 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertEqual(samples[0]["parseError"], .null)
         XCTAssertEqual(samples[0]["correct"], .bool(false))
         XCTAssertEqual(samples[0]["analysis"], .string("checked."))
-        XCTAssertEqual(samples[0]["principles"], .array([.object([("detail", .string("")), ("name", .string("Correctness")),
-                                                                  ("weight", .integer(1))])]))
+        XCTAssertEqual(
+            samples[0]["principles"],
+            .array([
+                .object([
+                    ("detail", .string("")), ("name", .string("Correctness")),
+                    ("weight", .integer(1))
+                ])
+            ]))
         XCTAssertEqual(samples[0]["order"], .array(j.samples[0].order.shownToOriginal.map { .integer($0) }))
         XCTAssertNotNil(samples[0]["text"])
         XCTAssertEqual(samples[1]["scores"], .null)

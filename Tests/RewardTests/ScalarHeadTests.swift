@@ -18,8 +18,10 @@ final class ScalarHeadTests: XCTestCase {
 
     func testLossMatchesTheFormulaAndItsGradientChecks() throws {
         let r = Variable(try Tensor(shape: [4], scalars: [0.5, -1, 2, 0.25]), requiresGrad: true)
-        let pairs = [PreferencePair(chosen: 0, rejected: 1), PreferencePair(chosen: 3, rejected: 2, margin: 1),
-                     PreferencePair(chosen: 2, rejected: 1)]
+        let pairs = [
+            PreferencePair(chosen: 0, rejected: 1), PreferencePair(chosen: 3, rejected: 2, margin: 1),
+            PreferencePair(chosen: 2, rejected: 1)
+        ]
         let loss = try BradleyTerry.loss(rewards: r, pairs: pairs, centerCoefficient: 0.1)
         func logSigmoid(_ x: Double) -> Double { -log(1 + exp(-x)) }
         let v: [Double] = [0.5, -1, 2, 0.25]
@@ -35,8 +37,13 @@ final class ScalarHeadTests: XCTestCase {
         }
         XCTAssertTrue(check.passed, "\(check)")
         XCTAssertThrowsError(try BradleyTerry.loss(rewards: r, pairs: [PreferencePair(chosen: 0, rejected: 9)]))
-        XCTAssertEqual(BradleyTerry.accuracy(rewards: [1, 0, 0], pairs: [PreferencePair(chosen: 0, rejected: 1),
-                                                                        PreferencePair(chosen: 1, rejected: 2)]), 0.5)
+        XCTAssertEqual(
+            BradleyTerry.accuracy(
+                rewards: [1, 0, 0],
+                pairs: [
+                    PreferencePair(chosen: 0, rejected: 1),
+                    PreferencePair(chosen: 1, rejected: 2)
+                ]), 0.5)
     }
 
     /// The gradient reaches the head's weight and bias through the hidden states.
@@ -61,8 +68,8 @@ final class ScalarHeadTests: XCTestCase {
         for i in 0..<items {
             let base = Tensor.randomNormal([dim], rng: &rng).scalars()
             let gap = Float(0.5 + Double(rng.nextInt(100)) / 100)
-            rows += zip(base, direction).map { $0 + gap * $1 }   // chosen: row 2i
-            rows += base                                           // rejected: row 2i + 1
+            rows += zip(base, direction).map { $0 + gap * $1 }  // chosen: row 2i
+            rows += base  // rejected: row 2i + 1
             pairs.append(PreferencePair(chosen: 2 * i, rejected: 2 * i + 1))
         }
         let features = try Tensor(shape: [2 * items, dim], scalars: rows)
@@ -111,25 +118,35 @@ extension ScalarHeadTests {
 
 extension ScalarHeadTests {
     func testSHA256KnownVectors() throws {
-        func hex(_ s: String) -> String { var h = SHA256(); h.update(Array(s.utf8)); return h.finalize() }
+        func hex(_ s: String) -> String {
+            var h = SHA256()
+            h.update(Array(s.utf8))
+            return h.finalize()
+        }
         XCTAssertEqual(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         var split = SHA256()  // the same bytes fed in uneven pieces
         let bytes = Array(String(repeating: "0123456789", count: 30).utf8)
         for chunk in stride(from: 0, to: bytes.count, by: 37) { split.update(Array(bytes[chunk..<min(chunk + 37, bytes.count)])) }
-        var whole = SHA256(); whole.update(bytes)
+        var whole = SHA256()
+        whole.update(bytes)
         XCTAssertEqual(split.finalize(), whole.finalize())
     }
 
     func testRewardModelFileRoundTrip() throws {
         let head = ScalarHead(dim: 8, bias: true, std: 0.3, seed: 2)
         var rng = SeededRandom(seed: 3)
-        let adapter = LoRAAdapter(architecture: "llama", alpha: 16, pairs: [
-            "blk.0.attn_q.weight": .init(a: Tensor.randomNormal([4, 8], rng: &rng), b: Tensor.randomNormal([8, 4], rng: &rng))])
-        let file = RewardModelFile(kind: .semiScalar, architecture: "llama", head: head, adapter: adapter, baseName: "base.gguf",
-                                   baseSHA256: String(repeating: "ab", count: 32), judgeTemplate: "judge {q}", metadata: ["steps": "7"])
+        let adapter = LoRAAdapter(
+            architecture: "llama", alpha: 16,
+            pairs: [
+                "blk.0.attn_q.weight": .init(a: Tensor.randomNormal([4, 8], rng: &rng), b: Tensor.randomNormal([8, 4], rng: &rng))
+            ])
+        let file = RewardModelFile(
+            kind: .semiScalar, architecture: "llama", head: head, adapter: adapter, baseName: "base.gguf",
+            baseSHA256: String(repeating: "ab", count: 32), judgeTemplate: "judge {q}", metadata: ["steps": "7"])
         let path = NSTemporaryDirectory() + "grm-rm-\(UUID().uuidString).gguf"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try file.write(gguf: path)
@@ -159,29 +176,37 @@ extension ScalarHeadTests {
     func tinyScalarTrainer(_ data: ScalarRewardExamples, steps: Int = 1, lr: Float = 0) throws -> ScalarRewardTrainer {
         let weights = try LlamaModel(config: Self.tinyLoRA, seed: 7).inferenceWeights
         let model = try LlamaModel(config: Self.tinyLoRA, weights: weights, mode: .lora(LoRASettings(rank: 4, alpha: 8, seed: 2)))
-        return try ScalarRewardTrainer(model: model, head: ScalarHead(dim: 32, bias: true, seed: 3), data: data, steps: steps,
-                                       itemsPerStep: 4, learningRate: lr, warmup: 2)
+        return try ScalarRewardTrainer(
+            model: model, head: ScalarHead(dim: 32, bias: true, seed: 3), data: data, steps: steps,
+            itemsPerStep: 4, learningRate: lr, warmup: 2)
     }
 
     /// Items whose preferred response holds token 5 somewhere before its end (the last token,
     /// which the head reads, is the same for both): only attention can tell them apart.
     static func attentionTask(_ n: Int, seed: UInt64) -> ScalarRewardExamples {
         var rng = SeededRandom(seed: seed)
-        return ScalarRewardExamples(examples: (0..<n).map { _ in
-            let prefix = (0..<4).map { _ in Int32(6 + rng.nextInt(16)) }
-            var good = prefix, bad = prefix
-            good[rng.nextInt(4)] = 5
-            let swap = rng.nextInt(2) == 0
-            return .init(responses: swap ? [bad + [2], good + [2]] : [good + [2], bad + [2]],
-                         pairs: [PreferencePair(chosen: swap ? 1 : 0, rejected: swap ? 0 : 1)])
-        })
+        return ScalarRewardExamples(
+            examples: (0..<n).map { _ in
+                let prefix = (0..<4).map { _ in Int32(6 + rng.nextInt(16)) }
+                var good = prefix, bad = prefix
+                good[rng.nextInt(4)] = 5
+                let swap = rng.nextInt(2) == 0
+                return .init(
+                    responses: swap ? [bad + [2], good + [2]] : [good + [2], bad + [2]],
+                    pairs: [PreferencePair(chosen: swap ? 1 : 0, rejected: swap ? 0 : 1)])
+            })
     }
 
     /// The Bradley-Terry gradient through the head and the LoRA factors of a frozen backbone
     /// checks against finite differences.
     func testScalarLoRAGradCheck() throws {
         let trainer = try tinyScalarTrainer(Self.attentionTask(3, seed: 1))
-        for l in trainer.model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 8); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.2, rng: &r) } }
+        for l in trainer.model.layers {
+            for (_, f) in l.lora {
+                var r = SeededRandom(seed: 8)
+                f.b.value = Tensor.randomNormal(f.b.shape, std: 0.2, rng: &r)
+            }
+        }
         let probe = trainer.model.layers[1].lora[.o]!
         let check = try GradCheck.check([probe.a, probe.b, trainer.head.weight], eps: 1e-2, atol: 2e-3, rtol: 2e-2) { _ in
             let (r, pairs) = try trainer.rewards(items: [0, 1, 2])

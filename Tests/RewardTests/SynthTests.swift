@@ -58,8 +58,9 @@ final class SynthTests: XCTestCase {
                     variance += p * (1 - p)
                     if at[0] == item.bestIndex { hits += 1 }
                 }
-                XCTAssertLessThanOrEqual(hits, expected + 3 * variance.squareRoot(),
-                                         "\(label): the \(extreme) response is best \(hits) times, chance \(expected)")
+                XCTAssertLessThanOrEqual(
+                    hits, expected + 3 * variance.squareRoot(),
+                    "\(label): the \(extreme) response is best \(hits) times, chance \(expected)")
             }
         }
         check(SynthTests.many, "all")
@@ -94,16 +95,18 @@ final class SynthTests: XCTestCase {
         ("metres", "millimetres", 1000), ("kilograms", "grams", 1000), ("litres", "millilitres", 1000),
         ("hours", "minutes", 60), ("minutes", "seconds", 60), ("days", "hours", 24), ("weeks", "days", 7),
         ("feet", "inches", 12), ("yards", "feet", 3), ("US gallons", "quarts", 4), ("pounds", "ounces", 16),
-        ("years", "months", 12), ("dozen", "eggs", 12),
+        ("years", "months", 12), ("dozen", "eggs", 12)
     ]
 
     /// Which responses are right, for the kinds of question this solver knows (nil otherwise).
     static func verify(_ q: String, _ responses: [String]) -> [Bool]? {
         let qn = numbers(q)
         let last = { (r: String) in numbers(r).last }
-        for (symbol, op) in [(" + ", { (a: Int, b: Int) in a + b }), (" plus ", { $0 + $1 }), (" - ", { $0 - $1 }),
-                             (" minus ", { $0 - $1 }), (" × ", { $0 * $1 }), (" times ", { $0 * $1 })]
-            where q.contains(symbol) && qn.count == 2 && !q.contains("order") {
+        for (symbol, op) in [
+            (" + ", { (a: Int, b: Int) in a + b }), (" plus ", { $0 + $1 }), (" - ", { $0 - $1 }),
+            (" minus ", { $0 - $1 }), (" × ", { $0 * $1 }), (" times ", { $0 * $1 })
+        ]
+        where q.contains(symbol) && qn.count == 2 && !q.contains("order") {
             return responses.map { last($0) == op(qn[0], qn[1]) }
         }
         if q.hasPrefix("Sort these numbers") || q.hasPrefix("Put the following numbers") || q.hasPrefix("Arrange in") {
@@ -136,13 +139,16 @@ final class SynthTests: XCTestCase {
             return responses.map { r in
                 // Foundation's parsers accept trailing commas; RFC 8259 does not.
                 guard StrictJSON.isValid(r), let o = try? JSONValue.parse(r), case let .object(pairs) = o,
-                      pairs.count == 2 else { return false }
+                    pairs.count == 2
+                else { return false }
                 return o[quoted[0]] == .string(quoted[1]) && o[quoted[2]] == .integer(qn.last!)
             }
         }
         if q.contains("capital of") || q.contains("capital city of") {
-            let capitals = ["France": "Paris", "Japan": "Tokyo", "Australia": "Canberra", "Canada": "Ottawa",
-                            "Turkey": "Ankara", "Brazil": "Brasília", "Nigeria": "Abuja", "Switzerland": "Bern"]
+            let capitals = [
+                "France": "Paris", "Japan": "Tokyo", "Australia": "Canberra", "Canada": "Ottawa",
+                "Turkey": "Ankara", "Brazil": "Brasília", "Nigeria": "Abuja", "Switzerland": "Bern"
+            ]
             guard let (country, capital) = capitals.first(where: { q.contains($0.key) }) else { return nil }
             _ = country
             return responses.map { $0.contains(" \(capital) ") || $0.hasPrefix(capital + " ") || $0.hasSuffix(" \(capital).") }
@@ -158,8 +164,10 @@ final class SynthTests: XCTestCase {
         }
         if let v = decimals(q).first {
             let text = v == v.rounded() ? String(Int(v)) : String(v)
-            for (from, to, factor) in unitFactors where q.contains("\(text) \(from) to \(to)")
-                || q.contains("\(to) are in \(text) \(from)") || q.contains("\(text) \(from) in \(to)") {
+            for (from, to, factor) in unitFactors
+            where q.contains("\(text) \(from) to \(to)")
+                || q.contains("\(to) are in \(text) \(from)") || q.contains("\(text) \(from) in \(to)")
+            {
                 let want = (v * Double(factor) * 10).rounded() / 10
                 return responses.map { decimals($0).last == want }
             }
@@ -192,7 +200,9 @@ final class SynthTests: XCTestCase {
         var all = try RewardSynthesizer(seed: 3, categories: [.arithmetic])
         let positions = try all.generate(1000).map { item -> Double in
             let qn = Self.numbers(item.query)
-            let kind = item.query.contains("+") || item.query.contains("plus") ? "add"
+            let kind =
+                item.query.contains("+") || item.query.contains("plus")
+                ? "add"
                 : item.query.contains("×") || item.query.contains("times") ? "mul" : "sub"
             return SynthSplit.position(ofKey: "arithmetic/\(kind):\(qn[0]):\(qn[1])")
         }
@@ -285,8 +295,12 @@ enum StrictJSON {
         p.removeFirst()
         while let c = p.first {
             p.removeFirst()
-            if c == UInt8(ascii: "\\") { guard !p.isEmpty else { return false }; p.removeFirst() }
-            else if c == UInt8(ascii: "\"") { return true }
+            if c == UInt8(ascii: "\\") {
+                guard !p.isEmpty else { return false }
+                p.removeFirst()
+            } else if c == UInt8(ascii: "\"") {
+                return true
+            }
         }
         return false
     }

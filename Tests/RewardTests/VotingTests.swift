@@ -60,8 +60,9 @@ final class VotingTests: XCTestCase {
 
     func testMetaSelect() {
         // Keeps the best rated parsed samples; equal ratings go to the earlier sample.
-        XCTAssertEqual(Voting.metaSelect(ratings: [0.1, 0.9, 0.5, 0.9, 0.99], parsed: [true, true, true, true, false], keep: 2),
-                       [1, 3])
+        XCTAssertEqual(
+            Voting.metaSelect(ratings: [0.1, 0.9, 0.5, 0.9, 0.99], parsed: [true, true, true, true, false], keep: 2),
+            [1, 3])
         XCTAssertEqual(Voting.metaSelect(ratings: [0.5, 0.5, 0.5], parsed: [true, true, true], keep: 2), [0, 1])
         XCTAssertEqual(Voting.metaSelect(ratings: [.nan, 0.1], parsed: [true, true], keep: 1), [1])
         XCTAssertEqual(Voting.metaSelect(ratings: [0.3, 0.2], parsed: [true, true], keep: 5), [0, 1])

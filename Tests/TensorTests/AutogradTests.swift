@@ -7,9 +7,11 @@ final class AutogradTests: XCTestCase {
         Variable(randomTensor(shape, seed: seed, range: range), requiresGrad: true)
     }
 
-    func assertGrad(_ inputs: [Variable], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 1e-2,
-                    _ name: String, file: StaticString = #filePath, line: UInt = #line,
-                    _ f: ([Variable]) throws -> Variable) throws {
+    func assertGrad(
+        _ inputs: [Variable], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 1e-2,
+        _ name: String, file: StaticString = #filePath, line: UInt = #line,
+        _ f: ([Variable]) throws -> Variable
+    ) throws {
         let r = try GradCheck.check(inputs, eps: eps, atol: atol, rtol: rtol, f)
         XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
         XCTAssertGreaterThan(r.checked, 0, name, file: file, line: line)
@@ -124,21 +126,25 @@ final class AutogradTests: XCTestCase {
     func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> [Float] {
         let (b, t, hq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]), hkv = k.shape[2]
         var out = [Float](repeating: 0, count: q.count)
-        for bi in 0..<b { for h in 0..<hq { for i in 0..<t {
-            let g = h / (hq / hkv)
-            var s = [Double]()
-            for j in 0...i {
-                var dot = 0.0
-                for c in 0..<d { dot += Double(q[bi, i, h, c]) * Double(k[bi, j, g, c]) }
-                s.append(dot / Double(d).squareRoot())
+        for bi in 0..<b {
+            for h in 0..<hq {
+                for i in 0..<t {
+                    let g = h / (hq / hkv)
+                    var s = [Double]()
+                    for j in 0...i {
+                        var dot = 0.0
+                        for c in 0..<d { dot += Double(q[bi, i, h, c]) * Double(k[bi, j, g, c]) }
+                        s.append(dot / Double(d).squareRoot())
+                    }
+                    let p = Reference.softmax(s)
+                    for c in 0..<d {
+                        var acc = 0.0
+                        for j in 0...i { acc += p[j] * Double(v[bi, j, g, c]) }
+                        out[((bi * t + i) * hq + h) * d + c] = Float(acc)
+                    }
+                }
             }
-            let p = Reference.softmax(s)
-            for c in 0..<d {
-                var acc = 0.0
-                for j in 0...i { acc += p[j] * Double(v[bi, j, g, c]) }
-                out[((bi * t + i) * hq + h) * d + c] = Float(acc)
-            }
-        } } }
+        }
         return out
     }
 

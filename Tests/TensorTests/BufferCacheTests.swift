@@ -7,7 +7,7 @@ import XCTest
 final class BufferCacheTests: XCTestCase {
     func testSizeClassesRoundUpByAtMostAnEighth() {
         XCTAssertEqual(BufferCache.sizeClass(0), 1)
-        XCTAssertEqual(BufferCache.sizeClass(1000), 1000)   // small: exact, the system allocator's business
+        XCTAssertEqual(BufferCache.sizeClass(1000), 1000)  // small: exact, the system allocator's business
         let m = BufferCache.minimumBytes
         XCTAssertEqual(BufferCache.sizeClass(m), m)
         XCTAssertEqual(BufferCache.sizeClass(m + 1), m + m / 8)
@@ -63,7 +63,7 @@ final class BufferCacheTests: XCTestCase {
     }
 
     func testZeroedTensorsStayZeroedWhenReusingDirtyBuffers() {
-        let shape = [300, 1000]   // 1.2 MB: cached
+        let shape = [300, 1000]  // 1.2 MB: cached
         let hitsBefore = BufferCache.shared.statistics.hits
         for round in 0..<3 {
             do {

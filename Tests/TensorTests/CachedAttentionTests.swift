@@ -27,14 +27,18 @@ final class CachedAttentionTests: XCTestCase {
             type == .f32 ? t.scalars() : t.scalars().map { Half.toFloat(Half.fromFloat($0)) }
         }
         var seed: UInt64 = UInt64(headDim * 100 + group * 10) + (type == .f32 ? 0 : 1)
-        func next() -> UInt64 { seed += 1; return seed }
+        func next() -> UInt64 {
+            seed += 1
+            return seed
+        }
         // Appends `rows` random positions (on both layers) to `s` through the attention call itself.
         func append(_ s: KVSequence, rows: Int) throws -> (keys: [Float], values: [Float]) {
             let k = randomTensor([rows, kvDim], seed: next()), v = randomTensor([rows, kvDim], seed: next())
             let q = randomTensor([rows, qDim], seed: next()), out = Tensor.uninitialized([rows, qDim])
             for l in 0..<layers {
-                try CachedAttention.run(q: q, k: k, v: v, items: [.init(sequence: s, row: 0, count: rows)], layer: l,
-                                        heads: heads, kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: out)
+                try CachedAttention.run(
+                    q: q, k: k, v: v, items: [.init(sequence: s, row: 0, count: rows)], layer: l,
+                    heads: heads, kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: out)
             }
             s.commit(rows)
             return (stored(k), stored(v))
@@ -47,16 +51,23 @@ final class CachedAttentionTests: XCTestCase {
         for own in [0, 5, 9] {
             let s = try root.fork(capacity: own + 1)
             var k = shared.keys, v = shared.values
-            if own > 0 { let t = try append(s, rows: own); k += t.keys; v += t.values }
-            seqs.append(s); keys.append(k); values.append(v)
+            if own > 0 {
+                let t = try append(s, rows: own)
+                k += t.keys
+                v += t.values
+            }
+            seqs.append(s)
+            keys.append(k)
+            values.append(v)
         }
         let rows = seqs.count
         let q = randomTensor([rows, qDim], seed: next())
         let k = randomTensor([rows, kvDim], seed: next()), v = randomTensor([rows, kvDim], seed: next())
         let out = Tensor.uninitialized([rows, qDim])
         let items = seqs.enumerated().map { CachedAttention.Item(sequence: $0.element, row: $0.offset, count: 1) }
-        try CachedAttention.run(q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
-                                headDim: headDim, scale: 0.3, out: out)
+        try CachedAttention.run(
+            q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
+            headDim: headDim, scale: 0.3, out: out)
         let qs = q.scalars(), ks = stored(k), vs = stored(v), got = out.scalars()
         for r in 0..<rows {
             let kr = keys[r] + Array(ks[(r * kvDim)..<((r + 1) * kvDim)])
@@ -76,7 +87,8 @@ final class CachedAttentionTests: XCTestCase {
                     var want = 0.0, mag = 0.0
                     for j in 0..<n {
                         let t = scores[j] / total * Double(vr[j * kvDim + g * headDim + i])
-                        want += t; mag += abs(t)
+                        want += t
+                        mag += abs(t)
                     }
                     let e = Double(got[r * qDim + h * headDim + i])
                     XCTAssertEqual(e, want, accuracy: 1e-5 * (mag + 1), "\(label) row \(r) head \(h) value \(i)")
@@ -86,13 +98,15 @@ final class CachedAttentionTests: XCTestCase {
         // The same rows, one call each: the bits of the batched call.
         for (r, s) in seqs.enumerated() {
             let one = Tensor.uninitialized([1, qDim])
-            try CachedAttention.run(q: try q.sliced(axis: 0, r..<(r + 1)).contiguous(),
-                                    k: try k.sliced(axis: 0, r..<(r + 1)).contiguous(),
-                                    v: try v.sliced(axis: 0, r..<(r + 1)).contiguous(),
-                                    items: [.init(sequence: s, row: 0, count: 1)], layer: layer, heads: heads,
-                                    kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: one)
-            XCTAssertEqual(one.scalars().map(\.bitPattern), Array(got[(r * qDim)..<((r + 1) * qDim)]).map(\.bitPattern),
-                           "\(label) row \(r) alone")
+            try CachedAttention.run(
+                q: try q.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                k: try k.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                v: try v.sliced(axis: 0, r..<(r + 1)).contiguous(),
+                items: [.init(sequence: s, row: 0, count: 1)], layer: layer, heads: heads,
+                kvHeads: kvHeads, headDim: headDim, scale: 0.3, out: one)
+            XCTAssertEqual(
+                one.scalars().map(\.bitPattern), Array(got[(r * qDim)..<((r + 1) * qDim)]).map(\.bitPattern),
+                "\(label) row \(r) alone")
         }
     }
 

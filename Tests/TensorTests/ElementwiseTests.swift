@@ -5,7 +5,7 @@ import XCTest
 final class ElementwiseTests: XCTestCase {
     let shapes: [([Int], [Int])] = [
         ([1], [1]), ([7], [7]), ([17], [1]), ([1], [63]), ([577], [577]), ([3, 577], [577]),
-        ([5, 1, 17], [1, 7, 17]), ([7, 63], [7, 1]), ([2, 3, 4, 5], [3, 1, 5]), ([100_003], [100_003]),
+        ([5, 1, 17], [1, 7, 17]), ([7, 63], [7, 1]), ([2, 3, 4, 5], [3, 1, 5]), ([100_003], [100_003])
     ]
 
     func testBinaryOpsAgainstReferenceWithBroadcastingAndViews() throws {
@@ -15,7 +15,7 @@ final class ElementwiseTests: XCTestCase {
             let bt = try Tensor(shape: sb, scalars: b.map { abs($0) < 0.1 ? 0.5 : $0 })
             for (ai, bi) in [(a, bt), (nonContiguousCopy(a), nonContiguousCopy(bt))] {
                 let cases: [(String, Tensor, (Double, Double) -> Double)] = [
-                    ("add", try ai + bi, +), ("sub", try ai - bi, -), ("mul", try ai * bi, *), ("div", try ai / bi, /),
+                    ("add", try ai + bi, +), ("sub", try ai - bi, -), ("mul", try ai * bi, *), ("div", try ai / bi, /)
                 ]
                 for (name, got, f) in cases {
                     let ref = Reference.binary(ai, bi, f)
@@ -63,17 +63,28 @@ final class ElementwiseTests: XCTestCase {
         }
         var ys: [Float] = []
         var y: Float = 1e-37
-        while y < 1e37 { ys.append(y); ys.append(y * 1.01); y *= 1.37 }
+        while y < 1e37 {
+            ys.append(y)
+            ys.append(y * 1.01)
+            y *= 1.37
+        }
         var worstLog: Double = 0
         for (x, l) in zip(ys, lanes(ys, VectorMath.log)) { worstLog = max(worstLog, abs(Double(l) - Foundation.log(Double(x)))) }
         XCTAssertLessThan(worstExp, 2.5e-7, "exp relative error")
         XCTAssertLessThan(worstLog, 1e-5, "log absolute error")
         let special = lanes([-Float.infinity, .infinity, .nan, -100, 100, 0], VectorMath.exp)
-        XCTAssertEqual(special[0], 0); XCTAssertEqual(special[1], .infinity); XCTAssertTrue(special[2].isNaN)
-        XCTAssertEqual(special[3], 0); XCTAssertEqual(special[4], .infinity); XCTAssertEqual(special[5], 1)
+        XCTAssertEqual(special[0], 0)
+        XCTAssertEqual(special[1], .infinity)
+        XCTAssertTrue(special[2].isNaN)
+        XCTAssertEqual(special[3], 0)
+        XCTAssertEqual(special[4], .infinity)
+        XCTAssertEqual(special[5], 1)
         let logs = lanes([0, -1, .infinity, .nan, 1, 0x1p-140], VectorMath.log)
-        XCTAssertEqual(logs[0], -.infinity); XCTAssertTrue(logs[1].isNaN); XCTAssertEqual(logs[2], .infinity)
-        XCTAssertTrue(logs[3].isNaN); XCTAssertEqual(logs[4], 0)
+        XCTAssertEqual(logs[0], -.infinity)
+        XCTAssertTrue(logs[1].isNaN)
+        XCTAssertEqual(logs[2], .infinity)
+        XCTAssertTrue(logs[3].isNaN)
+        XCTAssertEqual(logs[4], 0)
         XCTAssertEqual(Double(logs[5]), Foundation.log(0x1p-140), accuracy: 1e-4)
     }
 

@@ -60,9 +60,15 @@ final class GatherSelectConcatTests: XCTestCase {
             for ix in allIndices(out.shape) {
                 var j = ix
                 let v: Float
-                if ix[axis] < n { v = a[ix[0], ix[1], ix[2]] }
-                else if ix[axis] < n + 5 { j[axis] -= n; v = c[j[0], j[1], j[2]] }
-                else { j[axis] -= n + 5; v = b[j[0], j[1], j[2]] }
+                if ix[axis] < n {
+                    v = a[ix[0], ix[1], ix[2]]
+                } else if ix[axis] < n + 5 {
+                    j[axis] -= n
+                    v = c[j[0], j[1], j[2]]
+                } else {
+                    j[axis] -= n + 5
+                    v = b[j[0], j[1], j[2]]
+                }
                 XCTAssertEqual(out[ix[0], ix[1], ix[2]], v)
             }
         }

@@ -37,18 +37,18 @@ final class HalfPrecisionTests: XCTestCase {
 
     func testF16RoundsToNearestEvenAndOverflows() {
         let cases: [(Float, UInt16)] = [
-            (1 + 0x1p-11, 0x3C00),            // halfway, rounds to even (down)
-            (1 + 3 * 0x1p-11, 0x3C02),        // halfway, rounds to even (up)
-            (65520, 0x7C00),                  // rounds to infinity
+            (1 + 0x1p-11, 0x3C00),  // halfway, rounds to even (down)
+            (1 + 3 * 0x1p-11, 0x3C02),  // halfway, rounds to even (up)
+            (65520, 0x7C00),  // rounds to infinity
             (65519, 0x7BFF),
-            (0x1p-25, 0x0000),                // halfway to the smallest subnormal: to even (zero)
+            (0x1p-25, 0x0000),  // halfway to the smallest subnormal: to even (zero)
             (0x1.8p-25, 0x0001),
             (-0.0, 0x8000),
-            (1e9, 0x7C00), (-.infinity, 0xFC00),
+            (1e9, 0x7C00), (-.infinity, 0xFC00)
         ]
         let src = cases.map(\.0)
         var out = [UInt16](repeating: 0, count: 32)
-        let padded = src + [Float](repeating: 0, count: 32 - src.count)     // exercise the SIMD path
+        let padded = src + [Float](repeating: 0, count: 32 - src.count)  // exercise the SIMD path
         padded.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { Half.fromFloat(s.baseAddress!, $0.baseAddress!, count: 32) } }
         for (i, c) in cases.enumerated() {
             XCTAssertEqual(out[i], c.1, "\(c.0)")
@@ -85,7 +85,8 @@ final class HalfPrecisionTests: XCTestCase {
             return i % 3 == 0 ? Float(bitPattern: bits & 0x80FF_FFFF) : Float(bitPattern: bits)
         }
         var narrow = [UInt16](repeating: 0, count: xs.count)
-        xs.withUnsafeBufferPointer { s in narrow.withUnsafeMutableBufferPointer { BFloat.fromFloat(s.baseAddress!, $0.baseAddress!, count: xs.count) } }
+        xs.withUnsafeBufferPointer { s in narrow.withUnsafeMutableBufferPointer { BFloat.fromFloat(s.baseAddress!, $0.baseAddress!, count: xs.count) }
+        }
         for (i, x) in xs.enumerated() {
             XCTAssertEqual(narrow[i], Self.bf16Reference(x), "bf16 of \(x) (bits \(x.bitPattern))")
         }

@@ -34,8 +34,8 @@ func nonContiguousCopy(_ t: Tensor) -> Tensor {
     if t.rank == 0 { return t }
     guard t.rank >= 2 else { return stepView(t) }
     let perm = Array((0..<t.rank).reversed())
-    let stored = try! t.permuted(perm).contiguous()          // data laid out reversed
-    return try! stored.permuted(perm)                         // same logical values, strided
+    let stored = try! t.permuted(perm).contiguous()  // data laid out reversed
+    return try! stored.permuted(perm)  // same logical values, strided
 }
 
 private func stepView(_ t: Tensor) -> Tensor {
@@ -48,8 +48,10 @@ private func stepView(_ t: Tensor) -> Tensor {
 }
 
 /// Compares element by element; `relative` divides the error by |expected|, `mixed` by max(|expected|, 1).
-func XCTAssertClose(_ a: [Float], _ b: [Float], tol: Float, relative: Bool = false, mixed: Bool = false,
-                    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+func XCTAssertClose(
+    _ a: [Float], _ b: [Float], tol: Float, relative: Bool = false, mixed: Bool = false,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(a.count, b.count, "count " + message(), file: file, line: line)
     var worst: Float = 0, at = -1
     for i in 0..<min(a.count, b.count) {
@@ -58,7 +60,10 @@ func XCTAssertClose(_ a: [Float], _ b: [Float], tol: Float, relative: Bool = fal
         var err = abs(a[i] - b[i])
         if relative { err /= max(abs(b[i]), 1e-30) }
         if mixed { err /= max(abs(b[i]), 1) }
-        if !(err <= worst) { worst = err; at = i }
+        if !(err <= worst) {
+            worst = err
+            at = i
+        }
     }
     if !(worst <= tol) {
         XCTFail("max error \(worst) > \(tol) at \(at): \(a[at]) vs \(b[at]) " + message(), file: file, line: line)
@@ -71,8 +76,10 @@ func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
 }
 
 /// Asserts that `body` produces bit-identical values with 1, 2 and 3 threads.
-func assertThreadCountIndependent(_ name: String, file: StaticString = #filePath, line: UInt = #line,
-                                  _ body: () throws -> Tensor) rethrows {
+func assertThreadCountIndependent(
+    _ name: String, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws -> Tensor
+) rethrows {
     let one = try withThreads(1, body).scalars().map(\.bitPattern)
     for threads in [2, 3] {
         let other = try withThreads(threads, body).scalars().map(\.bitPattern)

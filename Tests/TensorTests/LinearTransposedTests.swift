@@ -16,13 +16,15 @@ final class LinearTransposedTests: XCTestCase {
                     for m in [1, 3, 8, 9, 37] {
                         let dy = randomTensor([m, n], seed: seed &* 17 &+ UInt64(m))
                         let want = Tensor.uninitialized([m, k])
-                        GEMM.ownSgemm(transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
-                                      b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
+                        GEMM.ownSgemm(
+                            transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
+                            b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
                         for threads in [1, 2] {
                             let got = try withThreads(threads) { try dy.linearTransposed(w) }
                             XCTAssertEqual(got.shape, [m, k])
-                            XCTAssertEqual(got.scalars().map(\.bitPattern), want.scalars().map(\.bitPattern),
-                                           "\(type) m \(m) n \(n) k \(k) threads \(threads)")
+                            XCTAssertEqual(
+                                got.scalars().map(\.bitPattern), want.scalars().map(\.bitPattern),
+                                "\(type) m \(m) n \(n) k \(k) threads \(threads)")
                         }
                     }
                 }
@@ -38,8 +40,9 @@ final class LinearTransposedTests: XCTestCase {
             let wf = w.converted(to: .f32).contiguous()
             let dy = randomTensor([m, n], seed: UInt64(m))
             let want = Tensor.uninitialized([m, k])
-            GEMM.ownSgemm(transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
-                          b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
+            GEMM.ownSgemm(
+                transA: false, transB: false, m: m, n: k, k: n, a: dy.floatPointer, lda: n,
+                b: wf.floatPointer, ldb: k, c: want.floatPointer, ldc: k)
             let got = try dy.linearTransposed(w)
             XCTAssertEqual(got.scalars().map(\.bitPattern), want.scalars().map(\.bitPattern), "\(type) \(m)x\(n)x\(k)")
         }
@@ -99,8 +102,9 @@ extension LinearTransposedTests {
             let r = try GradCheck.check([x, a, b]) { v in try v[0].linear(frozen: w, loraA: v[1], loraB: v[2], scale: 1.5) }
             XCTAssertTrue(r.passed, "\(type): \(r)")
         }
-        XCTAssertThrowsError(try Variable(randomTensor([2, 64], seed: 1)).linear(
-            frozen: randomTensor([5, 64], seed: 2), loraA: Variable(randomTensor([3, 32], seed: 3)),
-            loraB: Variable(randomTensor([5, 3], seed: 4)), scale: 1))
+        XCTAssertThrowsError(
+            try Variable(randomTensor([2, 64], seed: 1)).linear(
+                frozen: randomTensor([5, 64], seed: 2), loraA: Variable(randomTensor([3, 32], seed: 3)),
+                loraB: Variable(randomTensor([5, 3], seed: 4)), scale: 1))
     }
 }

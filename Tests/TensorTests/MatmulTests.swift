@@ -27,7 +27,7 @@ final class MatmulTests: XCTestCase {
     func testBatchedBroadcastAndTransposedViews() throws {
         let cases: [([Int], [Int])] = [
             ([1, 1], [1, 1]), ([7, 17], [17, 5]), ([3, 63, 7], [3, 7, 17]), ([2, 3, 5, 9], [9, 4]),
-            ([5, 9], [2, 1, 9, 6]), ([4, 1, 17], [1, 17, 3]), ([577, 33], [33, 65]),
+            ([5, 9], [2, 1, 9, 6]), ([4, 1, 17], [1, 17, 3]), ([577, 33], [33, 65])
         ]
         for (i, (sa, sb)) in cases.enumerated() {
             let a = randomTensor(sa, seed: UInt64(i)), b = randomTensor(sb, seed: UInt64(50 + i))
@@ -35,10 +35,12 @@ final class MatmulTests: XCTestCase {
             XCTAssertClose(try a.matmul(b).scalars(), expected, tol: 1e-4, mixed: true, "\(sa) x \(sb)")
             // The same product from transposed storage, passed as views with transpose flags.
             let at = try a.transposed().contiguous(), bt = try b.transposed().contiguous()
-            XCTAssertClose(try at.matmul(bt, transposeA: true, transposeB: true).scalars(), expected,
-                           tol: 1e-4, mixed: true, "transposed \(sa) x \(sb)")
-            XCTAssertClose(try nonContiguousCopy(a).matmul(nonContiguousCopy(b)).scalars(), expected,
-                           tol: 1e-4, mixed: true, "strided \(sa) x \(sb)")
+            XCTAssertClose(
+                try at.matmul(bt, transposeA: true, transposeB: true).scalars(), expected,
+                tol: 1e-4, mixed: true, "transposed \(sa) x \(sb)")
+            XCTAssertClose(
+                try nonContiguousCopy(a).matmul(nonContiguousCopy(b)).scalars(), expected,
+                tol: 1e-4, mixed: true, "strided \(sa) x \(sb)")
         }
     }
 

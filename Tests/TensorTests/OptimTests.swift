@@ -118,8 +118,10 @@ final class OptimTests: XCTestCase {
     /// same values and the same next update; bad names and shapes are refused, naming the parameter.
     func testCheckpointCollectsAndRestores() throws {
         func make(seed: UInt64) -> [Variable] {
-            [Variable(randomTensor([3, 5], seed: seed), requiresGrad: true, name: "w"),
-             Variable(randomTensor([5], seed: seed + 1), requiresGrad: true, name: "b")]
+            [
+                Variable(randomTensor([3, 5], seed: seed), requiresGrad: true, name: "w"),
+                Variable(randomTensor([5], seed: seed + 1), requiresGrad: true, name: "b")
+            ]
         }
         func step(_ p: [Variable], _ opt: AdamW) throws {
             let y = try Variable(randomTensor([2, 3], seed: 9)).matmul(p[0]) + p[1]
@@ -144,11 +146,15 @@ final class OptimTests: XCTestCase {
 
         let unnamed = Variable(Tensor(zeros: [2]), requiresGrad: true)
         XCTAssertThrowsError(try Checkpoint(step: 0, parameters: [unnamed], optimizer: nil)) { XCTAssertTrue("\($0)".contains("no name"), "\($0)") }
-        XCTAssertThrowsError(try Checkpoint(step: 0, parameters: [p[0], p[0]], optimizer: nil)) { XCTAssertTrue("\($0)".contains("duplicate"), "\($0)") }
+        XCTAssertThrowsError(try Checkpoint(step: 0, parameters: [p[0], p[0]], optimizer: nil)) {
+            XCTAssertTrue("\($0)".contains("duplicate"), "\($0)")
+        }
         let wrong = [Variable(Tensor(zeros: [5, 3]), requiresGrad: true, name: "w"), q[1]]
         XCTAssertThrowsError(try ck.restore(parameters: wrong, optimizer: nil)) { XCTAssertTrue("\($0)".contains("\"w\""), "\($0)") }
         let extra = [Variable(Tensor(zeros: [1]), requiresGrad: true, name: "new")]
-        XCTAssertThrowsError(try ck.restore(parameters: extra, optimizer: nil)) { XCTAssertTrue("\($0)".contains("no saved parameter \"new\""), "\($0)") }
+        XCTAssertThrowsError(try ck.restore(parameters: extra, optimizer: nil)) {
+            XCTAssertTrue("\($0)".contains("no saved parameter \"new\""), "\($0)")
+        }
     }
 
     func testSeededInitIsDeterministic() {

@@ -96,9 +96,10 @@ final class QuantKernelTests: XCTestCase {
                         try assertNear(got, x, wf, label)
                         for i in Set([0, m / 2, m - 1]) {
                             let row = try x.sliced(axis: 0, i..<(i + 1)).linear(w)
-                            XCTAssertEqual(row.scalars().map(\.bitPattern),
-                                           Array(got.scalars()[(i * n)..<((i + 1) * n)]).map(\.bitPattern),
-                                           label + ": row \(i) alone")
+                            XCTAssertEqual(
+                                row.scalars().map(\.bitPattern),
+                                Array(got.scalars()[(i * n)..<((i + 1) * n)]).map(\.bitPattern),
+                                label + ": row \(i) alone")
                         }
                     }
                 }
@@ -123,8 +124,9 @@ final class QuantKernelTests: XCTestCase {
                 let got = try x.linear(wt)
                 if m > QuantMatmul.fusedChunkMaxRows || !QuantMatmul.hasFusedKernel(type) {
                     let own = Tensor.uninitialized([m, n])
-                    GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
-                                  b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
+                    GEMM.ownSgemm(
+                        transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
+                        b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
                     XCTAssertEqual(got.scalars().map(\.bitPattern), own.scalars().map(\.bitPattern), label)
                 } else {
                     try assertNear(got, x, wf, label)
@@ -148,7 +150,7 @@ final class QuantQ8ActivationTests: XCTestCase {
                         let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
                         let wf = w.converted(to: .f32)
                         let ws = wf.scalars()
-                        for m in Array(1...8) + [13, 24, 32] {   // 13-32: two to four chunks of one quantisation
+                        for m in Array(1...8) + [13, 24, 32] {  // 13-32: two to four chunks of one quantisation
                             let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                             let label = "q8 \(type) m \(m) n \(n) k \(k)"
                             let got = try x.linear(w).scalars()
@@ -190,13 +192,13 @@ final class QuantQ8ActivationTests: XCTestCase {
         }
     }
 
-#if arch(x86_64) && GRM_AVX2
+    #if arch(x86_64) && GRM_AVX2
     /// The vectorised block quantisation is ggml's `quantize_row_q8_1` (scalar reference here):
     /// the same levels (ties to even), d and s, on random blocks and on exact ties.
     func testQuantizeBlockMatchesScalarReference() {
         var rng = SeededRandom(seed: 77)
         var blocks: [[Float]] = (0..<200).map { _ in (0..<32).map { _ in Float(rng.nextDouble() * 8 - 4) } }
-        blocks.append((0..<32).map { l in l == 0 ? 127 : Float(l) - 15.5 })      // x * 127 / max = x: halves
+        blocks.append((0..<32).map { l in l == 0 ? 127 : Float(l) - 15.5 })  // x * 127 / max = x: halves
         blocks.append([Float](repeating: 0, count: 32))
         blocks.append((0..<32).map { l in l == 5 ? -1e-3 : 0 })
         for (n, x) in blocks.enumerated() {
@@ -212,5 +214,5 @@ final class QuantQ8ActivationTests: XCTestCase {
             XCTAssertEqual(s, QBits.roundTripF16(amax / 127 * want.reduce(0, +)), "block \(n)")
         }
     }
-#endif
+    #endif
 }

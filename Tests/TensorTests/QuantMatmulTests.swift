@@ -6,8 +6,10 @@ final class QuantMatmulTests: XCTestCase {
     // These test the exact (f32-activation) paths against dequantise-then-f32.
     /// Every test on exact activations, whatever GRM_QMM_ACT says.
     override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
-    static let weightTypes: [DType] = [.f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
-                                       .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let weightTypes: [DType] = [
+        .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
+        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K
+    ]
 
     /// A random weight [n, k] of `type`. Q3_K has no quantiser: random blocks with a small scale.
     static func weight(_ type: DType, n: Int, k: Int, seed: UInt64) throws -> Tensor {
@@ -30,8 +32,10 @@ final class QuantMatmulTests: XCTestCase {
     }
 
     /// |got - want| <= 1e-5 * sum_p |x_ip| |w_jp| (+ a tiny absolute floor), per element.
-    func assertClose(_ got: Tensor, _ x: Tensor, _ wf: Tensor, _ want: Tensor, _ label: String,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ got: Tensor, _ x: Tensor, _ wf: Tensor, _ want: Tensor, _ label: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let g = got.scalars(), e = want.scalars(), xs = x.scalars(), ws = wf.scalars()
         let k = wf.shape[1], n = wf.shape[0], m = xs.count / max(k, 1)
         XCTAssertEqual(got.shape, want.shape, label, file: file, line: line)
@@ -70,8 +74,9 @@ final class QuantMatmulTests: XCTestCase {
                         let decoded = try EngineSettings.with({ $0.fusedKernels = false }) { try x.linear(w) }
                         // Stronger: the own GEMM on the dequantised weight, bit for bit.
                         let own = Tensor.uninitialized([m, n])
-                        GEMM.ownSgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
-                                      b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
+                        GEMM.ownSgemm(
+                            transA: false, transB: true, m: m, n: n, k: k, a: x.floatPointer, lda: k,
+                            b: wf.floatPointer, ldb: k, c: own.floatPointer, ldc: n)
                         XCTAssertEqual(decoded.scalars().map(\.bitPattern), own.scalars().map(\.bitPattern), label)
                     }
                 }
@@ -116,29 +121,34 @@ final class QuantMatmulTests: XCTestCase {
     /// whose ranges cut the 37- and 13-row parts at rows that are not multiples of four.
     func testGroupedProductEqualsSeparateProducts() throws {
         let k = 512
-        let ws = [try Self.weight(.q4_1, n: 37, k: k, seed: 41), try Self.weight(.q8_0, n: 5, k: k, seed: 42),
-                  try Self.weight(.q4_1, n: 13, k: k, seed: 43), try Self.weight(.f16, n: 9, k: k, seed: 44),
-                  try Self.weight(.q4_1, n: 600, k: k, seed: 45)]
+        let ws = [
+            try Self.weight(.q4_1, n: 37, k: k, seed: 41), try Self.weight(.q8_0, n: 5, k: k, seed: 42),
+            try Self.weight(.q4_1, n: 13, k: k, seed: 43), try Self.weight(.f16, n: 9, k: k, seed: 44),
+            try Self.weight(.q4_1, n: 600, k: k, seed: 45)
+        ]
         XCTAssertGreaterThan(QuantMatmul.rowTasks(units: (37 + 13 + 600) / 4, n: 650, k: k), 4)
-        for mode in [QuantMatmul.ActivationMode.exact, .q8] { try EngineSettings.with({ $0.activations = mode }) {
-            for m in [1, 3, 8, 13, 24, 40] {
-                let x = randomTensor([m, k], seed: 50 + UInt64(m))
-                let got = try x.linear(ws)
-                XCTAssertEqual(got.map(\.shape), ws.map { [m, $0.shape[0]] })
-                for (w, y) in zip(ws, got) {
-                    XCTAssertEqual(y.scalars().map(\.bitPattern), try x.linear(w).scalars().map(\.bitPattern),
-                                   "\(mode) m \(m) \(w.dtype) n \(w.shape[0])")
+        for mode in [QuantMatmul.ActivationMode.exact, .q8] {
+            try EngineSettings.with({ $0.activations = mode }) {
+                for m in [1, 3, 8, 13, 24, 40] {
+                    let x = randomTensor([m, k], seed: 50 + UInt64(m))
+                    let got = try x.linear(ws)
+                    XCTAssertEqual(got.map(\.shape), ws.map { [m, $0.shape[0]] })
+                    for (w, y) in zip(ws, got) {
+                        XCTAssertEqual(
+                            y.scalars().map(\.bitPattern), try x.linear(w).scalars().map(\.bitPattern),
+                            "\(mode) m \(m) \(w.dtype) n \(w.shape[0])")
+                    }
+                    try assertThreadCountIndependent("grouped \(mode) m \(m)") { try x.linear(ws)[0] }
                 }
-                try assertThreadCountIndependent("grouped \(mode) m \(m)") { try x.linear(ws)[0] }
             }
-        } }
+        }
         // A weight with another K is refused, naming the shapes; no weights, no results.
         let x = randomTensor([3, k], seed: 60)
         XCTAssertThrowsError(try x.linear([ws[0], try Self.weight(.q4_K, n: 3, k: 256, seed: 46)])) { error in
             XCTAssertTrue("\(error)".contains("[3, 256]"), "\(error)")
         }
         XCTAssertEqual(try x.linear([]).count, 0)
-        XCTAssertEqual(try Tensor(1).linear([]).count, 0)   // rank 0: no K to read
+        XCTAssertEqual(try Tensor(1).linear([]).count, 0)  // rank 0: no K to read
     }
 
     func testTensorAPI() throws {
@@ -163,8 +173,11 @@ final class QuantMatmulTests: XCTestCase {
         let w = try Self.weight(.q4_0, n: 7, k: 96, seed: 1)
         let x = randomTensor([3, 64], seed: 2)
         XCTAssertThrowsError(try x.linear(w)) { error in
-            XCTAssertEqual(error as? TensorError, .shapeMismatch(op: "linear", lhs: [3, 64], rhs: [7, 96],
-                reason: "the input's last size 64 differs from the weight's K = 96"))
+            XCTAssertEqual(
+                error as? TensorError,
+                .shapeMismatch(
+                    op: "linear", lhs: [3, 64], rhs: [7, 96],
+                    reason: "the input's last size 64 differs from the weight's K = 96"))
             XCTAssertTrue("\(error)".contains("[3, 64]") && "\(error)".contains("[7, 96]"))
         }
         // K not a multiple of the block (such a tensor can be made, so the product must refuse it).
@@ -173,7 +186,9 @@ final class QuantMatmulTests: XCTestCase {
             guard case let .shapeMismatch(op, lhs, rhs, _)? = error as? TensorError else {
                 return XCTFail("\(error)")
             }
-            XCTAssertEqual(op, "linear"); XCTAssertEqual(lhs, [2, 48]); XCTAssertEqual(rhs, [7, 48])
+            XCTAssertEqual(op, "linear")
+            XCTAssertEqual(lhs, [2, 48])
+            XCTAssertEqual(rhs, [7, 48])
         }
         let k3 = Tensor(zeros: [2, 300], dtype: .q4_K)
         XCTAssertThrowsError(try randomTensor([1, 300], seed: 3).linear(k3))

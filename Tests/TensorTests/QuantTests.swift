@@ -17,7 +17,7 @@ final class QuantTests: XCTestCase {
         let bounds: [(DType, Float)] = [
             (.q8_0, 0.5 / 127 + 0.002), (.q4_0, 1.0 / 16 + 0.01), (.q4_1, 0.5 / 15 + 0.01),
             (.q5_0, 1.0 / 32 + 0.01), (.q5_1, 0.5 / 31 + 0.01),
-            (.q6_K, 1.0 / 32), (.q5_K, 1.0 / 24), (.q4_K, 1.0 / 12), (.q2_K, 0.5),
+            (.q6_K, 1.0 / 32), (.q5_K, 1.0 / 24), (.q4_K, 1.0 / 12), (.q2_K, 0.5)
         ]
         let x = randomTensor([8, 512], seed: 11, range: -3...3)
         let xs = x.scalars()
@@ -51,7 +51,9 @@ final class QuantTests: XCTestCase {
         v = (0..<256).map { Float($0 % 16) - 8 }
         XCTAssertEqual(try Tensor(shape: [256], scalars: v).quantized(to: .q4_0).scalars(), v)
         // NaN and infinities give garbage values but never trap.
-        v[3] = .nan; v[40] = .infinity; v[300 % 256] = -.infinity
+        v[3] = .nan
+        v[40] = .infinity
+        v[300 % 256] = -.infinity
         for t in [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q4_K, .q5_K, .q6_K] {
             _ = try Tensor(shape: [256], scalars: v).quantized(to: t).scalars()
         }
@@ -64,8 +66,9 @@ final class QuantTests: XCTestCase {
         for t in [DType.q4_1, .q6_K] {
             let one = try withThreads(1) { try x.quantized(to: t) }
             let three = try withThreads(3) { try x.quantized(to: t) }
-            XCTAssertEqual(withThreads(1) { one.converted(to: .f32).scalars() },
-                           withThreads(3) { three.converted(to: .f32).scalars() })
+            XCTAssertEqual(
+                withThreads(1) { one.converted(to: .f32).scalars() },
+                withThreads(3) { three.converted(to: .f32).scalars() })
         }
     }
 }

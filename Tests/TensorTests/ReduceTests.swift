@@ -12,8 +12,9 @@ final class ReduceTests: XCTestCase {
                         var expectedShape = shape
                         expectedShape.remove(at: axis)
                         XCTAssertEqual(got.shape, expectedShape)
-                        XCTAssertClose(got.scalars(), Reference.reduce(xi, axis: axis, kind),
-                                       tol: 2e-5, mixed: true, "\(kind) axis \(axis) of \(shape)")
+                        XCTAssertClose(
+                            got.scalars(), Reference.reduce(xi, axis: axis, kind),
+                            tol: 2e-5, mixed: true, "\(kind) axis \(axis) of \(shape)")
                     }
                 }
             }

@@ -10,8 +10,9 @@ final class RowOpsTests: XCTestCase {
             let x = randomTensor(shape, seed: UInt64(n), range: -30...30)
             for xi in [x, nonContiguousCopy(x)] {
                 XCTAssertClose(try xi.softmax().scalars(), Reference.rows(xi, Reference.softmax), tol: 1e-6, "softmax \(shape)")
-                XCTAssertClose(try xi.logSoftmax().scalars(), Reference.rows(xi, Reference.logSoftmax),
-                               tol: 2e-6, mixed: true, "logSoftmax \(shape)")
+                XCTAssertClose(
+                    try xi.logSoftmax().scalars(), Reference.rows(xi, Reference.logSoftmax),
+                    tol: 2e-6, mixed: true, "logSoftmax \(shape)")
             }
         }
         // Another axis: softmax over axis 0 equals the transposed softmax over the last.
@@ -34,12 +35,14 @@ final class RowOpsTests: XCTestCase {
             let x = randomTensor(shape, seed: UInt64(n)), d = shape.last!
             let w = randomTensor([d], seed: 77)
             for xi in [x, nonContiguousCopy(x)] {
-                XCTAssertClose(try xi.rmsNorm(weight: w, eps: 1e-5).scalars(),
-                               Reference.rows(xi) { Reference.rmsNorm($0, weight: w.scalars(), eps: 1e-5) },
-                               tol: 2e-6, mixed: true, "rmsNorm \(shape)")
-                XCTAssertClose(try xi.rmsNorm(weight: nil, eps: 1e-6).scalars(),
-                               Reference.rows(xi) { Reference.rmsNorm($0, weight: nil, eps: 1e-6) },
-                               tol: 2e-6, mixed: true, "rmsNorm without weight \(shape)")
+                XCTAssertClose(
+                    try xi.rmsNorm(weight: w, eps: 1e-5).scalars(),
+                    Reference.rows(xi) { Reference.rmsNorm($0, weight: w.scalars(), eps: 1e-5) },
+                    tol: 2e-6, mixed: true, "rmsNorm \(shape)")
+                XCTAssertClose(
+                    try xi.rmsNorm(weight: nil, eps: 1e-6).scalars(),
+                    Reference.rows(xi) { Reference.rmsNorm($0, weight: nil, eps: 1e-6) },
+                    tol: 2e-6, mixed: true, "rmsNorm without weight \(shape)")
             }
         }
         XCTAssertThrowsError(try Tensor(zeros: [2, 5]).rmsNorm(weight: Tensor(zeros: [4]))) { error in
@@ -55,9 +58,10 @@ final class RowOpsTests: XCTestCase {
             for (layout, halves) in [(RoPE.Layout.adjacentPairs, false), (.halves, true)] {
                 let rope = RoPE(base: 10000, dims: dims, layout: layout)
                 for xi in [x, nonContiguousCopy(x)] {
-                    XCTAssertClose(try xi.rope(rope, positions: positions).scalars(),
-                                   Reference.rope(xi, positions: positions, base: 10000, dims: dims, halves: halves),
-                                   tol: 2e-4, mixed: true, "rope \(layout) \(shape)")
+                    XCTAssertClose(
+                        try xi.rope(rope, positions: positions).scalars(),
+                        Reference.rope(xi, positions: positions, base: 10000, dims: dims, halves: halves),
+                        tol: 2e-4, mixed: true, "rope \(layout) \(shape)")
                 }
             }
         }

@@ -9,8 +9,9 @@ final class ThreadPoolTests: XCTestCase {
                 let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
                 counts.initialize(repeating: 0, count: max(n, 1))
                 pool.parallelFor(n) { i in counts[i] += 1 }
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: n)), [Int](repeating: 1, count: n),
-                               "threads \(threads), n \(n)")
+                XCTAssertEqual(
+                    Array(UnsafeBufferPointer(start: counts, count: n)), [Int](repeating: 1, count: n),
+                    "threads \(threads), n \(n)")
                 counts.deallocate()
             }
             pool.shutdown()
@@ -94,7 +95,9 @@ final class ThreadPoolTests: XCTestCase {
                     }
                     lock.unlock()
                     while DispatchTime.now().uptimeNanoseconds < deadline {
-                        lock.lock(); let d = distinct; lock.unlock()
+                        lock.lock()
+                        let d = distinct
+                        lock.unlock()
                         if d == threads { break }
                     }
                 }

@@ -8,13 +8,13 @@ final class ViewTests: XCTestCase {
         XCTAssertEqual(r.shape, [6, 4])
         XCTAssertTrue(r.storage === t.storage)
         XCTAssertEqual(r.scalars(), t.scalars())
-        let tr = try t.transposed(0, 2)                       // [4, 3, 2], strided
+        let tr = try t.transposed(0, 2)  // [4, 3, 2], strided
         XCTAssertFalse(tr.isContiguous)
         let flat = try tr.reshaped([24])
         XCTAssertEqual(flat.scalars(), tr.contiguous().scalars())
         XCTAssertFalse(flat.storage === t.storage)
         // Splitting a transposed axis is still a view.
-        let m = try randomTensor([6, 5], seed: 2).transposed()   // [5, 6]
+        let m = try randomTensor([6, 5], seed: 2).transposed()  // [5, 6]
         let split = try m.reshaped([5, 2, 3])
         XCTAssertTrue(split.storage === m.storage)
         XCTAssertEqual(split.scalars(), m.scalars())
@@ -26,7 +26,7 @@ final class ViewTests: XCTestCase {
         for ix in allIndices(p.shape) {
             XCTAssertEqual(p[ix[0], ix[1], ix[2]], t[ix[1], ix[2], ix[0]])
         }
-        let s = try t.sliced(axis: 2, 1..<5, step: 2)           // indices 1, 3
+        let s = try t.sliced(axis: 2, 1..<5, step: 2)  // indices 1, 3
         XCTAssertEqual(s.shape, [3, 4, 2])
         for ix in allIndices(s.shape) {
             XCTAssertEqual(s[ix[0], ix[1], ix[2]], t[ix[0], ix[1], 1 + 2 * ix[2]])
@@ -88,8 +88,9 @@ final class BlockViewTests: XCTestCase {
         XCTAssertEqual(p.contiguous().converted(to: .f32).scalars(), try wide.permuted([1, 0, 2]).contiguous().scalars())
         let s = try q.sliced(axis: 0, 1..<4, step: 2)
         XCTAssertEqual(s.converted(to: .f32).scalars(), try wide.sliced(axis: 0, 1..<4, step: 2).contiguous().scalars())
-        XCTAssertEqual(try q.sliced(axis: 2, 32..<64).converted(to: .f32).scalars(),
-                       try wide.sliced(axis: 2, 32..<64).contiguous().scalars())
+        XCTAssertEqual(
+            try q.sliced(axis: 2, 32..<64).converted(to: .f32).scalars(),
+            try wide.sliced(axis: 2, 32..<64).contiguous().scalars())
         XCTAssertEqual(try q.reshaped([12, 64]).converted(to: .f32).scalars(), wide.scalars())
         // Anything that would split a block throws instead of reading garbage.
         XCTAssertThrowsError(try q.transposed(1, 2))

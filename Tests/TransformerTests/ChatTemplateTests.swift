@@ -32,8 +32,9 @@ final class ChatTemplateTests: XCTestCase {
     }
 
     /// The fixture file parsed twice: typed, and as JinjaValues (messages and tools keep key order).
-    static let raw: String = String(decoding: FileManager.default.contents(atPath: fixturePath("chat-templates.json")) ?? Data(),
-                                    as: UTF8.self)
+    static let raw: String = String(
+        decoding: FileManager.default.contents(atPath: fixturePath("chat-templates.json")) ?? Data(),
+        as: UTF8.self)
     static let fixture: Fixture = try! JSONDecoder().decode(Fixture.self, from: Data(raw.utf8))
     static let values: JinjaValue = try! JinjaValue.parseJSON(raw)
 
@@ -58,15 +59,19 @@ final class ChatTemplateTests: XCTestCase {
     /// Runs every case of one template; returns (matched, total).
     private func runCases(_ template: String) throws -> (Int, Int) {
         let t = try ChatTemplate(source: Self.templateSource(template))
-        guard case .array(let all)? = field(Self.values, "cases") else { XCTFail("fixture missing"); return (0, 0) }
+        guard case .array(let all)? = field(Self.values, "cases") else {
+            XCTFail("fixture missing")
+            return (0, 0)
+        }
         var matched = 0, total = 0
         for (c, v) in zip(Self.fixture.cases, all) where c.template == template {
             total += 1
             let messages = field(v, "messages")!
             let tools = field(v, "tools")
             do {
-                let out = try t.render(messages: messages, tools: tools, addGenerationPrompt: c.add_generation_prompt,
-                                       bosToken: c.bos_token, eosToken: c.eos_token, now: Self.now)
+                let out = try t.render(
+                    messages: messages, tools: tools, addGenerationPrompt: c.add_generation_prompt,
+                    bosToken: c.bos_token, eosToken: c.eos_token, now: Self.now)
                 if let expected = c.expected {
                     XCTAssertEqual(out, expected, c.name)
                     if out == expected { matched += 1 }
@@ -121,12 +126,18 @@ final class ChatTemplateTests: XCTestCase {
         for s in Self.fixture.snippets {
             do {
                 let t = try ChatTemplate(source: s.source)
-                guard case .array(let messages)? = field(Self.values, "cases").flatMap({ v -> JinjaValue? in
-                    if case .array(let a) = v { return field(a[1], "messages") }  // MULTI
-                    return nil
-                }) else { XCTFail("fixture missing"); return }
-                let out = try t.render(messages: .array(messages), tools: nil, addGenerationPrompt: true,
-                                       bosToken: "<|im_start|>", eosToken: "<|im_end|>", now: Self.now)
+                guard
+                    case .array(let messages)? = field(Self.values, "cases").flatMap({ v -> JinjaValue? in
+                        if case .array(let a) = v { return field(a[1], "messages") }  // MULTI
+                        return nil
+                    })
+                else {
+                    XCTFail("fixture missing")
+                    return
+                }
+                let out = try t.render(
+                    messages: .array(messages), tools: nil, addGenerationPrompt: true,
+                    bosToken: "<|im_start|>", eosToken: "<|im_end|>", now: Self.now)
                 XCTAssertEqual(out, s.expected, s.name)
                 if s.expected == nil { XCTFail("\(s.name): rendered \(out.debugDescription), jinja2 raised \(s.error ?? "")") }
             } catch let e as ChatTemplateError {
@@ -157,21 +168,27 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(model.bosToken, "<|im_start|>")
         XCTAssertEqual(model.eosToken, "<|im_end|>")
         let out = try model.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
-        XCTAssertEqual(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        XCTAssertEqual(
+            out,
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+                + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     }
 
     func testChatMLFallbackWhenNoTemplate() throws {
-        let meta = GGUFMetadata([("tokenizer.ggml.tokens", .array(.string(["<s>", "</s>"]))),
-                                 ("tokenizer.ggml.bos_token_id", .uint32(0)), ("tokenizer.ggml.eos_token_id", .uint32(1))])
+        let meta = GGUFMetadata([
+            ("tokenizer.ggml.tokens", .array(.string(["<s>", "</s>"]))),
+            ("tokenizer.ggml.bos_token_id", .uint32(0)), ("tokenizer.ggml.eos_token_id", .uint32(1))
+        ])
         let model = try ModelChatTemplate(metadata: meta)
         XCTAssertFalse(model.fromModel)
         XCTAssertEqual(model.bosToken, "<s>")
         let messages = [ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "U")]
-        XCTAssertEqual(try model.render(messages: messages, addGenerationPrompt: false),
-                       "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n")
-        XCTAssertEqual(try model.render(messages: messages, addGenerationPrompt: true),
-                       "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
+        XCTAssertEqual(
+            try model.render(messages: messages, addGenerationPrompt: false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n")
+        XCTAssertEqual(
+            try model.render(messages: messages, addGenerationPrompt: true),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
     }
 
     func testUnsupportedConstructsAreNamed() {
@@ -188,7 +205,7 @@ final class ChatTemplateTests: XCTestCase {
             ("{{ cycler(1) }}", "function 'cycler'"),
             ("{% for m in messages %}{{ loop.cycle('a') }}{% endfor %}", "loop.cycle"),
             ("{% raw %}x{% endraw %}", "{% raw %}"),
-            ("{{ strftime_now('%Z') }}", "strftime code %Z"),
+            ("{{ strftime_now('%Z') }}", "strftime code %Z")
         ]
         for (source, construct) in refused {
             do {

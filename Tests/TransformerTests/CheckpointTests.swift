@@ -8,12 +8,15 @@ import XCTest
 final class CheckpointTests: XCTestCase {
     /// A checkpoint with odd shapes (rank 0 to 4), optimiser state, counters and metadata.
     func sample(step: Int = 42) -> Checkpoint {
-        Checkpoint(step: step,
-                   parameters: ["a": randomTensor([3, 5], seed: 3), "scalar": Tensor(7), "blk.10.w": randomTensor([1], seed: 4),
-                                "blk.2.w": randomTensor([2, 3, 5, 7], seed: 5), "v": randomTensor([13], seed: 6)],
-                   optimizerTensors: ["adamw.m.0": randomTensor([3, 5], seed: 7), "adamw.v.0": randomTensor([3, 5], seed: 8)],
-                   optimizerCounters: ["adamw.step.0": 3, "adamw.step.1": 0],
-                   counters: ["tokens": 1 << 40, "negative": -5], metadata: ["note": "héllo ✓", "empty": ""])
+        Checkpoint(
+            step: step,
+            parameters: [
+                "a": randomTensor([3, 5], seed: 3), "scalar": Tensor(7), "blk.10.w": randomTensor([1], seed: 4),
+                "blk.2.w": randomTensor([2, 3, 5, 7], seed: 5), "v": randomTensor([13], seed: 6)
+            ],
+            optimizerTensors: ["adamw.m.0": randomTensor([3, 5], seed: 7), "adamw.v.0": randomTensor([3, 5], seed: 8)],
+            optimizerCounters: ["adamw.step.0": 3, "adamw.step.1": 0],
+            counters: ["tokens": 1 << 40, "negative": -5], metadata: ["note": "héllo ✓", "empty": ""])
     }
 
     func assertSame(_ a: Checkpoint, _ b: Checkpoint, file: StaticString = #filePath, line: UInt = #line) {
@@ -44,13 +47,21 @@ final class CheckpointTests: XCTestCase {
         // The layout: parameters under their names (digits in numeric order), optimiser state under
         // grm.optim., everything else as grm.checkpoint.* metadata.
         let file = try GGUFFile(path: path)
-        XCTAssertEqual(file.tensors.map(\.name), ["a", "blk.2.w", "blk.10.w", "scalar", "v",
-                                                 "grm.optim.adamw.m.0", "grm.optim.adamw.v.0"])
+        XCTAssertEqual(
+            file.tensors.map(\.name),
+            [
+                "a", "blk.2.w", "blk.10.w", "scalar", "v",
+                "grm.optim.adamw.m.0", "grm.optim.adamw.v.0"
+            ])
         XCTAssertEqual(file.info("blk.2.w")!.dims, [7, 5, 3, 2])
-        XCTAssertEqual(file.metadata.keys, ["general.name", "grm.checkpoint.version", "grm.checkpoint.step",
-                                            "grm.checkpoint.optim.adamw.step.0", "grm.checkpoint.optim.adamw.step.1",
-                                            "grm.checkpoint.counter.negative", "grm.checkpoint.counter.tokens",
-                                            "grm.checkpoint.meta.empty", "grm.checkpoint.meta.note"])
+        XCTAssertEqual(
+            file.metadata.keys,
+            [
+                "general.name", "grm.checkpoint.version", "grm.checkpoint.step",
+                "grm.checkpoint.optim.adamw.step.0", "grm.checkpoint.optim.adamw.step.1",
+                "grm.checkpoint.counter.negative", "grm.checkpoint.counter.tokens",
+                "grm.checkpoint.meta.empty", "grm.checkpoint.meta.note"
+            ])
         XCTAssertEqual(file.metadata["grm.checkpoint.step"], .int64(42))
         XCTAssertEqual(file.metadata["grm.checkpoint.version"], .uint32(1))
 
@@ -127,8 +138,9 @@ final class CheckpointTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("step -1 is negative"), "\($0)")
         }
         // The longest names ggml reads are fine.
-        let ok = Checkpoint(step: 0, parameters: [String(repeating: "p", count: 63): Tensor(1)],
-                            optimizerTensors: [String(repeating: "k", count: 53): Tensor(2)])
+        let ok = Checkpoint(
+            step: 0, parameters: [String(repeating: "p", count: 63): Tensor(1)],
+            optimizerTensors: [String(repeating: "k", count: 53): Tensor(2)])
         try ok.write(gguf: path)
         assertSame(try Checkpoint(gguf: path), ok)
     }
@@ -170,13 +182,15 @@ final class CheckpointTests: XCTestCase {
             return p
         }
         let ckMeta: [(String, GGUFValue)] = [("grm.checkpoint.version", .uint32(1)), ("grm.checkpoint.step", .int64(5))]
-        fails(try writeGGUF([("general.architecture", .string("llama"))], [("token_embd.weight", randomTensor([4, 8], seed: 1))]),
-              .notACheckpoint, "not a swift-grm checkpoint")
+        fails(
+            try writeGGUF([("general.architecture", .string("llama"))], [("token_embd.weight", randomTensor([4, 8], seed: 1))]),
+            .notACheckpoint, "not a swift-grm checkpoint")
         fails(try writeGGUF(ckMeta, [("w", randomTensor([32], seed: 1).converted(to: .f16))]), .badTensor, "'w' is f16")
         fails(try writeGGUF(ckMeta, [("w", try randomTensor([2, 32], seed: 1).quantized(to: .q8_0))]), .badTensor, "'w' is q8_0")
         fails(try writeGGUF(ckMeta, [("grm.mystery", Tensor(1))]), .badTensor, "unknown reserved tensor 'grm.mystery'")
-        fails(try writeGGUF([("grm.checkpoint.version", .uint32(2)), ("grm.checkpoint.step", .int64(5))], []),
-              .unsupportedVersion, "version 2")
+        fails(
+            try writeGGUF([("grm.checkpoint.version", .uint32(2)), ("grm.checkpoint.step", .int64(5))], []),
+            .unsupportedVersion, "version 2")
         fails(try writeGGUF([("grm.checkpoint.step", .int64(5))], []), .badMetadata, "version is missing")
         fails(try writeGGUF([("grm.checkpoint.version", .uint32(1)), ("grm.checkpoint.step", .int64(-1))], []), .badMetadata, "step")
         fails(try writeGGUF([("grm.checkpoint.version", .uint32(1)), ("grm.checkpoint.step", .string("5"))], []), .badMetadata, "step")
@@ -190,9 +204,11 @@ final class CheckpointTests: XCTestCase {
     func testResumeContinuesExactly() throws {
         func makeParams(seed: UInt64) -> [Variable] {
             var rng = SeededRandom(seed: seed)
-            return [Variable(Tensor.randomNormal([6, 16], std: 0.3, rng: &rng), requiresGrad: true, name: "w1"),
-                    Variable(Tensor(zeros: [16]), requiresGrad: true, name: "b1"),
-                    Variable(Tensor.randomNormal([16, 4], std: 0.3, rng: &rng), requiresGrad: true, name: "w2")]
+            return [
+                Variable(Tensor.randomNormal([6, 16], std: 0.3, rng: &rng), requiresGrad: true, name: "w1"),
+                Variable(Tensor(zeros: [16]), requiresGrad: true, name: "b1"),
+                Variable(Tensor.randomNormal([16, 4], std: 0.3, rng: &rng), requiresGrad: true, name: "w2")
+            ]
         }
         func batch(_ step: Int) -> (Tensor, [Int32]) {
             var rng = SeededRandom(seed: 1000 + UInt64(step))
@@ -231,7 +247,7 @@ final class CheckpointTests: XCTestCase {
             let first = try train(q, opt, steps: 0..<4)
             try Checkpoint(step: 4, parameters: q, optimizer: opt).write(gguf: path)
 
-            let r = makeParams(seed: 99)   // different init: everything must come from the file
+            let r = makeParams(seed: 99)  // different init: everything must come from the file
             let opt2 = optimizer(r)
             let loaded = try Checkpoint(gguf: path)
             try loaded.restore(parameters: r, optimizer: opt2)
@@ -247,8 +263,9 @@ final class CheckpointTests: XCTestCase {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for tied in [false, true] {
-            let config = LlamaConfig(vocabSize: 29, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, ropeBase: 10_000,
-                                     normEps: 1e-5, tiedEmbeddings: tied, initStd: 0.1, contextLength: 64)
+            let config = LlamaConfig(
+                vocabSize: 29, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, ropeBase: 10_000,
+                normEps: 1e-5, tiedEmbeddings: tied, initStd: 0.1, contextLength: 64)
             func make(seed: UInt64) throws -> (LlamaModel, AdamW) {
                 let m = try LlamaModel(config: config, seed: seed)
                 return (m, AdamW(parameters: m.parameters, learningRate: 3e-3, weightDecay: 0.01, noDecay: m.normParameterIndices))
@@ -315,12 +332,15 @@ final class CheckpointTests: XCTestCase {
 
     /// `LlamaConfig.ggufMetadata` is the inverse of `LlamaConfig(gguf:)`.
     func testConfigMetadataRoundTrip() throws {
-        let base = LlamaConfig(vocabSize: 50, dim: 24, layers: 3, heads: 6, kvHeads: 3, ffnDim: 40, ropeBase: 500_000,
-                               normEps: 1e-6, tiedEmbeddings: true, contextLength: 4096)
+        let base = LlamaConfig(
+            vocabSize: 50, dim: 24, layers: 3, heads: 6, kvHeads: 3, ffnDim: 40, ropeBase: 500_000,
+            normEps: 1e-6, tiedEmbeddings: true, contextLength: 4096)
         var untied = base
         untied.tiedEmbeddings = false
         var qwen = base
-        qwen.architecture = "qwen2"; qwen.ropeLayout = .halves; qwen.attentionBias = true
+        qwen.architecture = "qwen2"
+        qwen.ropeLayout = .halves
+        qwen.attentionBias = true
         for c in [base, untied, qwen] {
             var w = GGUFWriter(metadata: try c.ggufMetadata(name: "m"))
             try w.add("token_embd.weight", Tensor(zeros: [c.vocabSize, c.dim]))
@@ -342,8 +362,9 @@ final class CheckpointTests: XCTestCase {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func make(_ kind: DigitTask.Kind) throws -> ToyTrainer {
-            try ToyTrainer(task: DigitTask(kind: kind, digits: 4), config: ToyTrainer.defaultConfig(layers: 1, dim: 32),
-                           batchSize: 4, schedule: LRSchedule(peak: 1e-2, warmupSteps: 1, totalSteps: 4), seed: 3)
+            try ToyTrainer(
+                task: DigitTask(kind: kind, digits: 4), config: ToyTrainer.defaultConfig(layers: 1, dim: 32),
+                batchSize: 4, schedule: LRSchedule(peak: 1e-2, warmupSteps: 1, totalSteps: 4), seed: 3)
         }
         let copy = try make(.copy)
         try copy.trainStep()
@@ -368,16 +389,16 @@ final class CheckpointTests: XCTestCase {
         let path = dir + "/ck.gguf", ck = sample()
         try ck.write(gguf: path)
         let script = """
-        import sys, json, gguf
-        r = gguf.GGUFReader(sys.argv[1])
-        fields = {}
-        for f in r.fields.values():
-            if f.name.startswith("grm.") or f.name.startswith("general."):
-                v = f.contents()
-                fields[f.name] = v if isinstance(v, str) else int(v)
-        tensors = [[t.name, t.tensor_type.name, [int(x) for x in t.shape], bytes(t.data.tobytes()).hex()] for t in r.tensors]
-        print(json.dumps({"fields": fields, "tensors": tensors}))
-        """
+            import sys, json, gguf
+            r = gguf.GGUFReader(sys.argv[1])
+            fields = {}
+            for f in r.fields.values():
+                if f.name.startswith("grm.") or f.name.startswith("general."):
+                    v = f.contents()
+                    fields[f.name] = v if isinstance(v, str) else int(v)
+            tensors = [[t.name, t.tensor_type.name, [int(x) for x in t.shape], bytes(t.data.tobytes()).hex()] for t in r.tensors]
+            print(json.dumps({"fields": fields, "tensors": tensors}))
+            """
         guard let result = runCommand(["python3", "-c", script, path]), result.status == 0 else {
             return XCTFail("gguf-py could not read our checkpoint")
         }

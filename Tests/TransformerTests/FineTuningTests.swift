@@ -9,17 +9,21 @@ final class FineTuningTests: XCTestCase {
     override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
 
     /// Widths that every 32-block type can hold.
-    static let tiny = LlamaConfig(vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96,
-                                  tiedEmbeddings: true, initStd: 0.1, contextLength: 64)
+    static let tiny = LlamaConfig(
+        vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96,
+        tiedEmbeddings: true, initStd: 0.1, contextLength: 64)
 
     /// A random tiny model's weights with the matrices stored as `type` (norms f32).
     static func baseWeights(_ type: DType, config: LlamaConfig = tiny, seed: UInt64 = 5) throws -> LlamaWeights {
         let w = try LlamaModel(config: config, seed: seed).inferenceWeights
         func q(_ t: Tensor) -> Tensor { t.converted(to: type) }
-        return LlamaWeights(tokenEmbedding: q(w.tokenEmbedding), layers: w.layers.map { l in
-            LlamaWeights.Layer(attnNorm: l.attnNorm, wq: q(l.wq), wk: q(l.wk), wv: q(l.wv), wo: q(l.wo), ffnNorm: l.ffnNorm,
-                               wGate: q(l.wGate), wUp: q(l.wUp), wDown: q(l.wDown))
-        }, outputNorm: w.outputNorm, output: config.tiedEmbeddings ? q(w.tokenEmbedding) : q(w.output))
+        return LlamaWeights(
+            tokenEmbedding: q(w.tokenEmbedding),
+            layers: w.layers.map { l in
+                LlamaWeights.Layer(
+                    attnNorm: l.attnNorm, wq: q(l.wq), wk: q(l.wk), wv: q(l.wv), wo: q(l.wo), ffnNorm: l.ffnNorm,
+                    wGate: q(l.wGate), wUp: q(l.wUp), wDown: q(l.wDown))
+            }, outputNorm: w.outputNorm, output: config.tiedEmbeddings ? q(w.tokenEmbedding) : q(w.output))
     }
 
     /// Examples whose completion is a fixed function of a random prompt: prompt tokens untrained.
@@ -28,15 +32,17 @@ final class FineTuningTests: XCTestCase {
         return (0..<count).map { i in
             let prompt = (0..<(3 + i % 4)).map { _ in Int32(2 + rng.nextInt(30)) }
             let answer = prompt.prefix(3).map { ($0 * 7 + 3) % 38 + 1 } + [Int32(39)]
-            return SFTExample(tokens: [1] + prompt + [0] + answer,
-                              trainable: [Bool](repeating: false, count: prompt.count + 2) + [Bool](repeating: true, count: answer.count),
-                              line: i + 1)
+            return SFTExample(
+                tokens: [1] + prompt + [0] + answer,
+                trainable: [Bool](repeating: false, count: prompt.count + 2) + [Bool](repeating: true, count: answer.count),
+                line: i + 1)
         }
     }
 
     func loraModel(_ type: DType = .q8_0, rank: Int = 4, seed: UInt64 = 7, config: LlamaConfig = tiny) throws -> LlamaModel {
-        try LlamaModel(config: config, weights: Self.baseWeights(type, config: config),
-                       mode: .lora(LoRASettings(rank: rank, alpha: 2 * Float(rank), seed: seed)))
+        try LlamaModel(
+            config: config, weights: Self.baseWeights(type, config: config),
+            mode: .lora(LoRASettings(rank: rank, alpha: 2 * Float(rank), seed: seed)))
     }
 
     func testLoRAStartsAtTheBaseAndTrainsOnlyItsFactors() throws {
@@ -52,7 +58,8 @@ final class FineTuningTests: XCTestCase {
         XCTAssertClose(got, want, tol: 2e-4, relative: true, mixed: true)
         // PEFT's init: A uniform within 1/sqrt(in), B zero.
         let f = model.layers[1].lora[.down]!
-        XCTAssertEqual(f.a.shape, [4, 96]); XCTAssertEqual(f.b.shape, [64, 4])
+        XCTAssertEqual(f.a.shape, [4, 96])
+        XCTAssertEqual(f.b.shape, [64, 4])
         XCTAssertTrue(f.a.value.scalars().allSatisfy { abs($0) <= 1 / Float(96).squareRoot() })
         XCTAssertTrue(f.b.value.scalars().allSatisfy { $0 == 0 })
         XCTAssertEqual(f.scale, 2)  // alpha 8 / rank 4
@@ -62,7 +69,12 @@ final class FineTuningTests: XCTestCase {
     /// differences (A and B of one projection, with B made non-zero first).
     func testLoRAModelGradCheck() throws {
         let model = try loraModel(.q4_1, rank: 2)
-        for l in model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 3); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.2, rng: &r) } }
+        for l in model.layers {
+            for (_, f) in l.lora {
+                var r = SeededRandom(seed: 3)
+                f.b.value = Tensor.randomNormal(f.b.shape, std: 0.2, rng: &r)
+            }
+        }
         let ids: [Int32] = [1, 4, 8, 15, 16, 23, 0, 9]
         let targets: [Int32] = [4, 8, -100, 16, 23, -100, 9, 2]
         let probe = model.layers[0].lora[.v]!
@@ -129,8 +141,9 @@ final class FineTuningTests: XCTestCase {
         try model.writeModel(to: path, base: Self.tiny.ggufMetadata(name: "tiny"))
         let engine = try LlamaInference(path: path)
         let ids: [Int32] = [1, 3, 5, 7, 9, 0]
-        XCTAssertClose(try engine.logits(ids, allPositions: true).scalars(),
-                       try Autograd.noGrad { try model.logits(ids, batch: 1, length: 6) }.value.scalars(), tol: 1e-4, mixed: true)
+        XCTAssertClose(
+            try engine.logits(ids, allPositions: true).scalars(),
+            try Autograd.noGrad { try model.logits(ids, batch: 1, length: 6) }.value.scalars(), tol: 1e-4, mixed: true)
     }
 
     /// The trainer's loss reads logits only where targets count: the same loss and gradients as
@@ -140,9 +153,16 @@ final class FineTuningTests: XCTestCase {
         var losses: [Float] = [], grads: [[Float]] = []
         for picked in [false, true] {
             let model = try loraModel()
-            for l in model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 4); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r) } }
-            let loss = picked ? try SFTTrainer.completionLoss(model, batch)
-                              : try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets)
+            for l in model.layers {
+                for (_, f) in l.lora {
+                    var r = SeededRandom(seed: 4)
+                    f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r)
+                }
+            }
+            let loss =
+                picked
+                ? try SFTTrainer.completionLoss(model, batch)
+                : try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets)
             try loss.backward()
             losses.append(loss.item)
             grads.append(model.parameters.flatMap { $0.grad!.scalars() })
@@ -159,7 +179,14 @@ final class FineTuningTests: XCTestCase {
             var grads: [[UInt32]] = []
             for checkpointing in [false, true] {
                 let model = full ? try LlamaModel(config: Self.tiny, weights: Self.baseWeights(.q8_0), mode: .full) : try loraModel()
-                if !full { for l in model.layers { for (_, f) in l.lora { var r = SeededRandom(seed: 4); f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r) } } }
+                if !full {
+                    for l in model.layers {
+                        for (_, f) in l.lora {
+                            var r = SeededRandom(seed: 4)
+                            f.b.value = Tensor.randomNormal(f.b.shape, std: 0.1, rng: &r)
+                        }
+                    }
+                }
                 model.gradientCheckpointing = checkpointing
                 try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets).backward()
                 grads.append(model.parameters.flatMap { $0.grad!.scalars().map(\.bitPattern) })
@@ -173,7 +200,8 @@ final class FineTuningTests: XCTestCase {
         let ex = Self.examples(4, seed: 9)
         func run(batch: Int, accum: Int) throws -> [Float] {
             let model = try loraModel()
-            let trainer = try SFTTrainer(model: model, settings: SFTSettings(steps: 3, accumulation: accum, learningRate: 1e-2, warmupSteps: 0)) { i in
+            let trainer = try SFTTrainer(model: model, settings: SFTSettings(steps: 3, accumulation: accum, learningRate: 1e-2, warmupSteps: 0)) {
+                i in
                 let k = i % (4 / batch)
                 return SFTBatch(padding: Array(ex[(k * batch)..<((k + 1) * batch)]))
             }
@@ -215,14 +243,19 @@ final class FineTuningTests: XCTestCase {
 }
 
 /// |a - b| <= tol * max(1, |b|) element-wise (or absolute without `mixed`/`relative`).
-private func XCTAssertClose(_ a: [Float], _ b: [Float], tol: Float, relative: Bool = false, mixed: Bool = false,
-                            file: StaticString = #filePath, line: UInt = #line) {
+private func XCTAssertClose(
+    _ a: [Float], _ b: [Float], tol: Float, relative: Bool = false, mixed: Bool = false,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(a.count, b.count, "lengths differ", file: file, line: line)
     var worst: Float = 0, at = -1
     for (i, (x, y)) in zip(a, b).enumerated() {
         let scale: Float = mixed ? Swift.max(1, abs(y)) : (relative ? Swift.max(abs(y), 1e-6) : 1)
         let e = abs(x - y) / scale
-        if !(e <= worst) { worst = e; at = i }
+        if !(e <= worst) {
+            worst = e
+            at = i
+        }
     }
     XCTAssertTrue(worst <= tol, "worst error \(worst) at \(at): \(at >= 0 ? "\(a[at]) vs \(b[at])" : "")", file: file, line: line)
 }

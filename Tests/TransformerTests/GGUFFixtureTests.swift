@@ -56,8 +56,10 @@ final class GGUFFixtureTests: XCTestCase {
         XCTAssertThrowsError(try f.tensor("nope")) { XCTAssertEqual(($0 as? GGUFError)?.kind, .missingTensor) }
     }
 
-    static let allTypes: [DType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
-                                    .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    static let allTypes: [DType] = [
+        .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
+        .q2_K, .q3_K, .q4_K, .q5_K, .q6_K
+    ]
 
     /// Dequantisation of random block bytes equals gguf-py's (= ggml's reference) bit for bit.
     func testDequantisationIsBitExact() throws {
@@ -71,11 +73,13 @@ final class GGUFFixtureTests: XCTestCase {
             XCTAssertEqual(q.converted(to: .f32).scalars().map(\.bitPattern), expected, "\(name) dequantisation")
             // Element access and embedding rows agree with the bulk path.
             XCTAssertEqual(q[3, 255].bitPattern, expected[1023], name)
-            XCTAssertEqual(try q.embedding([2, 0]).scalars().map(\.bitPattern),
-                           Array(expected[512..<768] + expected[0..<256]), "\(name) embedding")
+            XCTAssertEqual(
+                try q.embedding([2, 0]).scalars().map(\.bitPattern),
+                Array(expected[512..<768] + expected[0..<256]), "\(name) embedding")
             if let g = try? f.tensor("\(name).q") {
-                XCTAssertEqual(g.converted(to: .f32).scalars().map(\.bitPattern),
-                               try f.tensor("\(name).q.deq").scalars().map(\.bitPattern), "\(name) dequantisation of quantised")
+                XCTAssertEqual(
+                    g.converted(to: .f32).scalars().map(\.bitPattern),
+                    try f.tensor("\(name).q.deq").scalars().map(\.bitPattern), "\(name) dequantisation of quantised")
             }
         }
     }

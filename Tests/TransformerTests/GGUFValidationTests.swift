@@ -12,9 +12,11 @@ final class GGUFValidationTests: XCTestCase {
     }
 
     /// A file built field by field, so that tests can write values a correct writer never would.
-    func build(version: UInt32 = 3, kv: [(String, GGUFValue)] = [("general.architecture", .string("llama"))],
-               tensors: [RawTensor] = [RawTensor(name: "a", dims: [32, 2], type: 0, offset: 0)],
-               dataBytes: Int = 256, alignment: Int = 32, patch: ((inout GGUFEncoder) -> Void)? = nil) -> [UInt8] {
+    func build(
+        version: UInt32 = 3, kv: [(String, GGUFValue)] = [("general.architecture", .string("llama"))],
+        tensors: [RawTensor] = [RawTensor(name: "a", dims: [32, 2], type: 0, offset: 0)],
+        dataBytes: Int = 256, alignment: Int = 32, patch: ((inout GGUFEncoder) -> Void)? = nil
+    ) -> [UInt8] {
         var e = GGUFEncoder()
         e.u32(GGUFFile.magic)
         e.u32(version)
@@ -38,8 +40,10 @@ final class GGUFValidationTests: XCTestCase {
         return e.bytes
     }
 
-    func expect(_ bytes: [UInt8], _ kind: GGUFError.Kind, _ text: String? = nil,
-                file: StaticString = #filePath, line: UInt = #line) {
+    func expect(
+        _ bytes: [UInt8], _ kind: GGUFError.Kind, _ text: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         do {
             _ = try GGUFFile(contents: bytes)
             XCTFail("loaded; expected \(kind)", file: file, line: line)
@@ -119,14 +123,18 @@ final class GGUFValidationTests: XCTestCase {
         expect(build(tensors: [RawTensor(name: "a", dims: [-1], type: 0, offset: 0)]), .badShape, "negative")
         expect(build(tensors: [RawTensor(name: "a", dims: [1, 1, 1, 1, 1], type: 0, offset: 0)]), .badShape, "5 dimensions")
         expect(build(tensors: [RawTensor(name: "q", dims: [48], type: 2, offset: 0)]), .badShape, "Q4_0 block size 32")
-        expect(build(tensors: [RawTensor(name: "a", dims: [8], type: 0, offset: 0),
-                               RawTensor(name: "a", dims: [8], type: 0, offset: 32)]), .duplicateTensor, "'a'")
+        expect(
+            build(tensors: [
+                RawTensor(name: "a", dims: [8], type: 0, offset: 0),
+                RawTensor(name: "a", dims: [8], type: 0, offset: 32)
+            ]), .duplicateTensor, "'a'")
         // Alignment 1 permits an f32 tensor at an odd address: refused for typed access.
         let kv1: [(String, GGUFValue)] = [("general.alignment", .uint8(1))]
         let h = build(kv: kv1, dataBytes: 0, alignment: 1).count
         let odd = UInt64((h + 1) % 4 == 0 ? 2 : 1)
-        expect(build(kv: kv1, tensors: [RawTensor(name: "a", dims: [8], type: 0, offset: odd)], alignment: 1),
-               .misaligned, "4 bytes")
+        expect(
+            build(kv: kv1, tensors: [RawTensor(name: "a", dims: [8], type: 0, offset: odd)], alignment: 1),
+            .misaligned, "4 bytes")
         // Every truncation of a valid file is an error, never a crash.
         let good = build(dataBytes: 256)
         for n in 0..<(good.count - 255) {
@@ -138,12 +146,13 @@ final class GGUFValidationTests: XCTestCase {
     /// value and several tensor types: each loads (and then every tensor dequantises in bounds)
     /// or throws a GGUFError.
     func testFuzzMutationsNeverCrash() throws {
-        var w = GGUFWriter(metadata: GGUFMetadata([
-            ("general.architecture", .string("llama")),
-            ("n", .uint32(7)), ("x", .float32(0.5)), ("b", .bool(true)), ("i", .int64(-3)),
-            ("toks", .array(.string(["<s>", "a", "bc"]))), ("nested", .array(.array([.int8([1]), .string(["z"])]))),
-            ("scores", .array(.float32([0, 1, 2]))),
-        ]))
+        var w = GGUFWriter(
+            metadata: GGUFMetadata([
+                ("general.architecture", .string("llama")),
+                ("n", .uint32(7)), ("x", .float32(0.5)), ("b", .bool(true)), ("i", .int64(-3)),
+                ("toks", .array(.string(["<s>", "a", "bc"]))), ("nested", .array(.array([.int8([1]), .string(["z"])]))),
+                ("scores", .array(.float32([0, 1, 2])))
+            ]))
         try w.add("f", randomTensor([2, 32], seed: 1))
         try w.add("h", randomTensor([32], seed: 2).converted(to: .f16))
         try w.add("q", randomTensor([2, 32], seed: 3).quantized(to: .q4_0))

@@ -13,7 +13,7 @@ final class GGUFWriterTests: XCTestCase {
         ("strs", .array(.string(["Ġa", "", "<|im_end|>"]))), ("emptyArray", .array(.float64([]))),
         ("i32s", .array(.int32([1, -1]))), ("f32s", .array(.float32([0.25]))), ("bools", .array(.bool([false, true]))),
         ("u64s", .array(.uint64([0, UInt64.max]))),
-        ("nested", .array(.array([.uint8([1, 2]), .string(["x"]), .array([.int16([-5])])]))),
+        ("nested", .array(.array([.uint8([1, 2]), .string(["x"]), .array([.int16([-5])])])))
     ])
 
     /// One tensor of every type, with odd shapes where the type allows.
@@ -23,7 +23,7 @@ final class GGUFWriterTests: XCTestCase {
             ("f16", randomTensor([7], seed: 2).converted(to: .f16)),
             ("bf16", randomTensor([2, 1, 3], seed: 3).converted(to: .bf16)),
             ("i32", try Tensor(shape: [4], int32s: [1, -2, 3, Int32.max])),
-            ("scalar", Tensor(3.5)),
+            ("scalar", Tensor(3.5))
         ]
         for t in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q4_K, .q5_K, .q6_K] {
             out.append((t.ggmlName, try randomTensor([2, t.blockElements * 2], seed: 7).quantized(to: t)))
@@ -111,22 +111,22 @@ final class GGUFWriterTests: XCTestCase {
         let path = dir + "/py.gguf"
         try w.write(to: path)
         let script = """
-        import sys, json, struct, gguf, numpy as np
-        def render(x):
-            if isinstance(x, list): return [render(v) for v in x]
-            if isinstance(x, (bool, np.bool_)): return "b:%d" % int(x)
-            if isinstance(x, (int, np.integer)): return "i:%d" % int(x)
-            if isinstance(x, (float, np.floating)): return "f:%d" % struct.unpack("<Q", struct.pack("<d", float(x)))[0]
-            return "s:" + str(x)
-        r = gguf.GGUFReader(sys.argv[1])
-        out = {"fields": {}, "tensors": []}
-        for f in r.fields.values():
-            if f.name.startswith("GGUF."): continue
-            out["fields"][f.name] = [[t.name for t in f.types], render(f.contents())]
-        for t in r.tensors:
-            out["tensors"].append([t.name, t.tensor_type.name, [int(x) for x in t.shape], bytes(t.data.tobytes()).hex()])
-        print(json.dumps(out))
-        """
+            import sys, json, struct, gguf, numpy as np
+            def render(x):
+                if isinstance(x, list): return [render(v) for v in x]
+                if isinstance(x, (bool, np.bool_)): return "b:%d" % int(x)
+                if isinstance(x, (int, np.integer)): return "i:%d" % int(x)
+                if isinstance(x, (float, np.floating)): return "f:%d" % struct.unpack("<Q", struct.pack("<d", float(x)))[0]
+                return "s:" + str(x)
+            r = gguf.GGUFReader(sys.argv[1])
+            out = {"fields": {}, "tensors": []}
+            for f in r.fields.values():
+                if f.name.startswith("GGUF."): continue
+                out["fields"][f.name] = [[t.name for t in f.types], render(f.contents())]
+            for t in r.tensors:
+                out["tensors"].append([t.name, t.tensor_type.name, [int(x) for x in t.shape], bytes(t.data.tobytes()).hex()])
+            print(json.dumps(out))
+            """
         guard let result = runCommand(["python3", "-c", script, path]), result.status == 0 else {
             return XCTFail("gguf-py could not read our file")
         }
@@ -171,7 +171,8 @@ final class GGUFWriterTests: XCTestCase {
         switch t {
         case .float32: return "FLOAT32"
         case .float64: return "FLOAT64"
-        default: return "\(t)".uppercased().replacingOccurrences(of: "U", with: "UINT", options: .anchored)
+        default:
+            return "\(t)".uppercased().replacingOccurrences(of: "U", with: "UINT", options: .anchored)
                 .replacingOccurrences(of: "I", with: "INT", options: .anchored)
         }
     }

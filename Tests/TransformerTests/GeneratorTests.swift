@@ -15,8 +15,9 @@ final class GeneratorTests: XCTestCase {
     func testGreedyMatchesLlamaCppAndStopsAtEndOfTurn() throws {
         let g = try generator()
         let cases = try SmolLM2InferenceTests.cases("smollm2-f32-llamacpp.json")
-        let out = try g.generate(cases.map { GenerationRequest(prompt: $0.tokens) }, sampling: .greedy,
-                                 stop: StopCondition(maxTokens: 16))
+        let out = try g.generate(
+            cases.map { GenerationRequest(prompt: $0.tokens) }, sampling: .greedy,
+            stop: StopCondition(maxTokens: 16))
         for (c, gen) in zip(cases, out) {
             let want = Array(c.greedy.prefix(16))
             XCTAssertEqual(gen[0].ids, want, "greedy (batched prompts) for \(c.prompt.suffix(30).debugDescription)")
@@ -32,16 +33,18 @@ final class GeneratorTests: XCTestCase {
 
     func testSamplesAreReproducibleAndIndependentOfBatching() throws {
         let g = try generator()
-        let p1 = try g.promptIDs(messages: [ChatMessage(role: "user", content: "Name a colour.")],
-                                 template: ModelChatTemplate(path: SmolLM2.path))
+        let p1 = try g.promptIDs(
+            messages: [ChatMessage(role: "user", content: "Name a colour.")],
+            template: ModelChatTemplate(path: SmolLM2.path))
         let p2 = g.promptIDs(raw: "Once upon a time")
         let params = SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, seed: 11)
         let stop = StopCondition(maxTokens: 12)
         let alone = try g.generate([GenerationRequest(prompt: p1, samples: 4)], sampling: params, stop: stop)[0]
         let again = try g.generate([GenerationRequest(prompt: p1, samples: 4)], sampling: params, stop: stop)[0]
         XCTAssertEqual(alone, again)
-        let mixed = try g.generate([GenerationRequest(prompt: p2, samples: 2), GenerationRequest(prompt: p1, samples: 4)],
-                                   sampling: params, stop: stop)
+        let mixed = try g.generate(
+            [GenerationRequest(prompt: p2, samples: 2), GenerationRequest(prompt: p1, samples: 4)],
+            sampling: params, stop: stop)
         XCTAssertEqual(mixed[1].map(\.ids), alone.map(\.ids), "batching with another prompt changes nothing")
         XCTAssertGreaterThan(Set(alone.map(\.ids)).count, 1, "different samples differ")
         // Log-probabilities are the model's: recompute them with a plain forward pass.
@@ -67,7 +70,7 @@ final class GeneratorTests: XCTestCase {
         let shared = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
         let sharedTokens = g.prefilledTokens
         g.sharedPrefixMinimum = Int.max
-        g.promptCacheTokens = 0   // nothing from the first call either
+        g.promptCacheTokens = 0  // nothing from the first call either
         defer { g.sharedPrefixMinimum = 16 }
         let separate = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 8))
         XCTAssertEqual(g.prefilledTokens, prompts[0].count + prompts[1].count, "identical prompts still share one cache")
@@ -126,8 +129,10 @@ final class GeneratorTests: XCTestCase {
         let full = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition(maxTokens: 40))[0][0]
         XCTAssertTrue(full.text.contains("5"), full.text)
         var streamed = ""
-        let cut = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy,
-                                 stop: StopCondition(stopStrings: ["5"], maxTokens: 40)) { _, _, t in streamed += t }[0][0]
+        let cut = try g.generate(
+            [GenerationRequest(prompt: prompt)], sampling: .greedy,
+            stop: StopCondition(stopStrings: ["5"], maxTokens: 40)
+        ) { _, _, t in streamed += t }[0][0]
         XCTAssertEqual(cut.reason, .string(index: 0))
         XCTAssertEqual(cut.text, String(full.text[..<full.text.range(of: "5")!.lowerBound]))
         XCTAssertEqual(streamed, cut.text)

@@ -11,8 +11,9 @@ final class InferenceTests: XCTestCase {
     // paths within f32 tolerances.
     /// Every test on exact activations, whatever GRM_QMM_ACT says.
     override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
-    static let tiny = LlamaConfig(vocabSize: 37, dim: 48, layers: 2, heads: 6, kvHeads: 2, ffnDim: 40,
-                                  ropeBase: 10_000, normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 64)
+    static let tiny = LlamaConfig(
+        vocabSize: 37, dim: 48, layers: 2, heads: 6, kvHeads: 2, ffnDim: 40,
+        ropeBase: 10_000, normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 64)
 
     func assertClose(_ a: Tensor, _ b: Tensor, tol: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
@@ -39,7 +40,9 @@ final class InferenceTests: XCTestCase {
 
     func testQwen2StyleBiasesAndHalves() throws {
         var c = Self.tiny
-        c.architecture = "qwen2"; c.ropeLayout = .halves; c.attentionBias = true
+        c.architecture = "qwen2"
+        c.ropeLayout = .halves
+        c.attentionBias = true
         let base = try LlamaModel(config: Self.tiny, seed: 4).inferenceWeights
         var w = base
         for i in w.layers.indices {
@@ -66,8 +69,10 @@ final class InferenceTests: XCTestCase {
             let tol: Float = kv == .f32 ? 1e-4 : 3e-3
             let p1: [Int32] = [1, 2, 3, 4, 5, 6, 7], p2: [Int32] = [9, 8, 7]
             let s1 = try engine.newSequence(), s2 = try engine.newSequence()
-            let out = try engine.forward([ForwardRequest(sequence: s1, tokens: p1, logits: .all),
-                                          ForwardRequest(sequence: s2, tokens: p2, logits: .last)])
+            let out = try engine.forward([
+                ForwardRequest(sequence: s1, tokens: p1, logits: .all),
+                ForwardRequest(sequence: s2, tokens: p2, logits: .last)
+            ])
             assertClose(out[0]!, try engine.logits(p1, allPositions: true), tol: tol, "batched prefill 1 (\(kv))")
             assertClose(out[1]!, try engine.logits(p2), tol: tol, "batched prefill 2 (\(kv))")
             // Fork three continuations of p1 and decode them together; each equals a fresh sequence.
@@ -85,8 +90,9 @@ final class InferenceTests: XCTestCase {
             // Forking at an earlier position shares only that prefix (also across a fork's parts).
             let mid = try s1.fork(at: 4)
             let midOut = try engine.forward([ForwardRequest(sequence: mid, tokens: [50 % 37, 51 % 37], logits: .all)])[0]!
-            assertClose(midOut, try engine.logits(Array(p1.prefix(4)) + [13, 14], allPositions: true).sliced(axis: 0, 4..<6),
-                        tol: tol, "fork at 4 (\(kv))")
+            assertClose(
+                midOut, try engine.logits(Array(p1.prefix(4)) + [13, 14], allPositions: true).sliced(axis: 0, 4..<6),
+                tol: tol, "fork at 4 (\(kv))")
             let deep = try forks[1].fork(at: p1.count + 2)
             let deepOut = try engine.forward([ForwardRequest(sequence: deep, tokens: [5])])[0]!
             assertClose(deepOut, try engine.logits(p1 + Array(tails[1].prefix(2)) + [5]), tol: tol, "fork of a fork (\(kv))")
@@ -127,14 +133,16 @@ final class InferenceTests: XCTestCase {
         config.contextLength = 256
         for kv in KVCacheType.allCases {
             var results: [[Tensor]] = []
-            for rows in [1_000_000, 1] { try EngineSettings.with({ $0.attentionMatrixRows = rows }) {
-                let engine = try LlamaInference(config: config, weights: model.inferenceWeights, kvType: kv)
-                let root = try engine.newSequence()
-                let a = try engine.forward([ForwardRequest(sequence: root, tokens: prompt, logits: .all)])[0]!
-                let fork = try root.fork(at: 100)
-                let b = try engine.forward([ForwardRequest(sequence: fork, tokens: tail, logits: .all)])[0]!
-                results.append([a, b])
-            } }
+            for rows in [1_000_000, 1] {
+                try EngineSettings.with({ $0.attentionMatrixRows = rows }) {
+                    let engine = try LlamaInference(config: config, weights: model.inferenceWeights, kvType: kv)
+                    let root = try engine.newSequence()
+                    let a = try engine.forward([ForwardRequest(sequence: root, tokens: prompt, logits: .all)])[0]!
+                    let fork = try root.fork(at: 100)
+                    let b = try engine.forward([ForwardRequest(sequence: fork, tokens: tail, logits: .all)])[0]!
+                    results.append([a, b])
+                }
+            }
             assertClose(results[1][0], results[0][0], tol: 1e-4, "one part (\(kv))")
             assertClose(results[1][1], results[0][1], tol: 1e-4, "forked parts (\(kv))")
         }
@@ -164,8 +172,9 @@ final class InferenceTests: XCTestCase {
     /// A tiny random model written to GGUF with every weight type: the quantised forward equals the
     /// same model dequantised to f32 (up to f32 rounding), and the file loads through the metadata.
     func testEveryWeightTypeAgreesWithItsDequantisedModel() throws {
-        let c = LlamaConfig(vocabSize: 40, dim: 256, layers: 2, heads: 4, kvHeads: 2, ffnDim: 256, ropeBase: 10_000,
-                            normEps: 1e-5, tiedEmbeddings: true, initStd: 0.05, contextLength: 32)
+        let c = LlamaConfig(
+            vocabSize: 40, dim: 256, layers: 2, heads: 4, kvHeads: 2, ffnDim: 256, ropeBase: 10_000,
+            normEps: 1e-5, tiedEmbeddings: true, initStd: 0.05, contextLength: 32)
         let source = try LlamaModel(config: c, seed: 7)
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -174,7 +183,10 @@ final class InferenceTests: XCTestCase {
             var writer = GGUFWriter(metadata: try c.ggufMetadata(name: "tiny \(type.ggmlName)"))
             var seed: UInt64 = 100
             for p in source.parameters {
-                if p.rank == 1 { try writer.add(p.name, p.value); continue }
+                if p.rank == 1 {
+                    try writer.add(p.name, p.value)
+                    continue
+                }
                 seed += 1
                 try writer.add(p.name, try convert(p.value, to: type, seed: seed))
             }
@@ -189,13 +201,19 @@ final class InferenceTests: XCTestCase {
             dequantised.output = dequantised.tokenEmbedding
             for i in dequantised.layers.indices {
                 var l = dequantised.layers[i]
-                l.wq = f32(l.wq); l.wk = f32(l.wk); l.wv = f32(l.wv); l.wo = f32(l.wo)
-                l.wGate = f32(l.wGate); l.wUp = f32(l.wUp); l.wDown = f32(l.wDown)
+                l.wq = f32(l.wq)
+                l.wk = f32(l.wk)
+                l.wv = f32(l.wv)
+                l.wo = f32(l.wo)
+                l.wGate = f32(l.wGate)
+                l.wUp = f32(l.wUp)
+                l.wDown = f32(l.wDown)
                 dequantised.layers[i] = l
             }
             let reference = try LlamaInference(config: quantised.config, weights: dequantised)
-            assertClose(try quantised.logits(ids, allPositions: true), try reference.logits(ids, allPositions: true),
-                        tol: 2e-4, "weights \(type)")
+            assertClose(
+                try quantised.logits(ids, allPositions: true), try reference.logits(ids, allPositions: true),
+                tol: 2e-4, "weights \(type)")
             // Decode (matrix-vector products) too.
             let s = try quantised.newSequence()
             _ = try quantised.forward([ForwardRequest(sequence: s, tokens: Array(ids.dropLast()), logits: .none)])
@@ -224,5 +242,9 @@ final class InferenceTests: XCTestCase {
 }
 
 extension LlamaConfig {
-    func with(initStd: Float) -> LlamaConfig { var c = self; c.initStd = initStd; return c }
+    func with(initStd: Float) -> LlamaConfig {
+        var c = self
+        c.initStd = initStd
+        return c
+    }
 }

@@ -8,8 +8,9 @@ final class LlamaTrainingTests: XCTestCase {
     /// finite differences on a tiny configuration.
     func testWholeModelGradientCheck() throws {
         for tied in [true, false] {
-            let config = LlamaConfig(vocabSize: 7, dim: 8, layers: 2, heads: 2, kvHeads: 1, ffnDim: 12,
-                                     tiedEmbeddings: tied, initStd: 0.5)
+            let config = LlamaConfig(
+                vocabSize: 7, dim: 8, layers: 2, heads: 2, kvHeads: 1, ffnDim: 12,
+                tiedEmbeddings: tied, initStd: 0.5)
             let model = try LlamaModel(config: config, seed: 3)
             let ids: [Int32] = [1, 4, 6, 0, 2, 2]
             let targets: [Int32] = [4, -100, 0, 2, 2, 5]
@@ -25,9 +26,10 @@ final class LlamaTrainingTests: XCTestCase {
     /// 0.05 within 800 steps and held-out strings are then reversed correctly.
     func testReverseDigitsFromScratch() throws {
         let steps = 800
-        let trainer = try ToyTrainer(task: DigitTask(kind: .reverse, digits: 6), config: ToyTrainer.defaultConfig(),
-                                     batchSize: 32, schedule: LRSchedule(peak: 3e-3, warmupSteps: 50, totalSteps: steps, minimum: 3e-4),
-                                     seed: 1)
+        let trainer = try ToyTrainer(
+            task: DigitTask(kind: .reverse, digits: 6), config: ToyTrainer.defaultConfig(),
+            batchSize: 32, schedule: LRSchedule(peak: 3e-3, warmupSteps: 50, totalSteps: steps, minimum: 3e-4),
+            seed: 1)
         var losses: [Float] = []
         let start = Date()
         for _ in 0..<steps { losses.append(try trainer.trainStep()) }
@@ -43,8 +45,9 @@ final class LlamaTrainingTests: XCTestCase {
     /// Training 6 steps straight equals 3 steps, a checkpoint, a fresh trainer resumed from it, 3 more.
     func testToyResumeIsExact() throws {
         func make(seed: UInt64 = 7) throws -> ToyTrainer {
-            try ToyTrainer(task: DigitTask(kind: .copy, digits: 4), config: ToyTrainer.defaultConfig(layers: 1, dim: 32),
-                           batchSize: 8, schedule: LRSchedule(peak: 1e-2, warmupSteps: 2, totalSteps: 6), seed: seed)
+            try ToyTrainer(
+                task: DigitTask(kind: .copy, digits: 4), config: ToyTrainer.defaultConfig(layers: 1, dim: 32),
+                batchSize: 8, schedule: LRSchedule(peak: 1e-2, warmupSteps: 2, totalSteps: 6), seed: seed)
         }
         let straight = try make()
         let all = try (0..<6).map { _ in try straight.trainStep() }
@@ -73,12 +76,15 @@ final class LlamaTrainingTests: XCTestCase {
 extension LlamaTrainingTests {
     /// Training steps give bit-identical losses and weights with 1, 2 and 3 threads.
     func testTrainingIsThreadCountIndependent() throws {
-        func run(threads: Int) throws -> ([Float], [Float]) { try EngineSettings.with({ $0.threads = threads }) {
-            let t = try ToyTrainer(task: DigitTask(kind: .reverse, digits: 5), config: ToyTrainer.defaultConfig(layers: 2, dim: 64),
-                                   batchSize: 16, schedule: LRSchedule(peak: 3e-3, warmupSteps: 1, totalSteps: 3), seed: 11)
-            let losses = try (0..<3).map { _ in try t.trainStep() }
-            return (losses, t.model.parameters.flatMap { $0.value.scalars() })
-        } }
+        func run(threads: Int) throws -> ([Float], [Float]) {
+            try EngineSettings.with({ $0.threads = threads }) {
+                let t = try ToyTrainer(
+                    task: DigitTask(kind: .reverse, digits: 5), config: ToyTrainer.defaultConfig(layers: 2, dim: 64),
+                    batchSize: 16, schedule: LRSchedule(peak: 3e-3, warmupSteps: 1, totalSteps: 3), seed: 11)
+                let losses = try (0..<3).map { _ in try t.trainStep() }
+                return (losses, t.model.parameters.flatMap { $0.value.scalars() })
+            }
+        }
         let one = try run(threads: 1)
         for n in [2, 3] {
             let other = try run(threads: n)

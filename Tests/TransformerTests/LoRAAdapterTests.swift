@@ -11,20 +11,23 @@ final class LoRAAdapterTests: XCTestCase {
     override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
 
     /// Widths that every 32-block type can hold (K of every projection a multiple of 32).
-    static let tiny = LlamaConfig(vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000,
-                                  normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 32)
+    static let tiny = LlamaConfig(
+        vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000,
+        normEps: 1e-5, tiedEmbeddings: false, initStd: 0.2, contextLength: 32)
     static let ids: [Int32] = [1, 7, 39, 0, 22, 5, 5, 13, 31]
 
     /// A random adapter on every projection of every layer (ranks 4, and 3 on the down projections).
     func randomAdapter(_ c: LlamaConfig = tiny, seed: UInt64 = 1, alpha: Float = 8) -> LoRAAdapter {
         var rng = SeededRandom(seed: seed)
-        var adapter = LoRAAdapter(architecture: c.architecture, alpha: alpha,
-                                  metadata: ["base": "tiny.gguf", "base.sha256": String(repeating: "ab", count: 32)])
+        var adapter = LoRAAdapter(
+            architecture: c.architecture, alpha: alpha,
+            metadata: ["base": "tiny.gguf", "base.sha256": String(repeating: "ab", count: 32)])
         for layer in 0..<c.layers {
             for t in LoRATarget.allCases {
                 let s = t.shape(c), r = t == .down ? 3 : 4
-                adapter.pairs[t.weightName(layer: layer)] = .init(a: Tensor.randomNormal([r, s[1]], std: 0.2, rng: &rng),
-                                                                  b: Tensor.randomNormal([s[0], r], std: 0.2, rng: &rng))
+                adapter.pairs[t.weightName(layer: layer)] = .init(
+                    a: Tensor.randomNormal([r, s[1]], std: 0.2, rng: &rng),
+                    b: Tensor.randomNormal([s[0], r], std: 0.2, rng: &rng))
             }
         }
         return adapter
@@ -113,13 +116,17 @@ final class LoRAAdapterTests: XCTestCase {
         var rng = SeededRandom(seed: 5)
         let a = Tensor.randomNormal([4, 64], rng: &rng), b = Tensor.randomNormal([64, 4], rng: &rng)
         func adapterMeta(type: String = "lora", alpha: GGUFValue? = .float32(8)) -> GGUFMetadata {
-            var m = GGUFMetadata([("general.architecture", .string("llama")), ("general.type", .string("adapter")),
-                                  ("adapter.type", .string(type))])
+            var m = GGUFMetadata([
+                ("general.architecture", .string("llama")), ("general.type", .string("adapter")),
+                ("adapter.type", .string(type))
+            ])
             if let alpha { m["adapter.lora.alpha"] = alpha }
             return m
         }
-        func expectRefusal(_ name: String, _ meta: GGUFMetadata, _ tensors: [(String, Tensor)], mentions: [String],
-                           line: UInt = #line) throws {
+        func expectRefusal(
+            _ name: String, _ meta: GGUFMetadata, _ tensors: [(String, Tensor)], mentions: [String],
+            line: UInt = #line
+        ) throws {
             var w = GGUFWriter(metadata: meta)
             for (n, t) in tensors { try w.add(n, t) }
             let path = dir + "/" + name
@@ -134,19 +141,24 @@ final class LoRAAdapterTests: XCTestCase {
         try writeBase(dir + "/model.gguf")
         XCTAssertThrowsError(try LoRAAdapter(gguf: dir + "/model.gguf")) { XCTAssertTrue("\($0)".contains("not a LoRA adapter"), "\($0)") }
         XCTAssertThrowsError(try LoRAAdapter(gguf: dir + "/missing.gguf")) { XCTAssertTrue("\($0)".contains("missing.gguf"), "\($0)") }
-        try expectRefusal("cvec.gguf", adapterMeta(type: "control_vector"), [(q + ".lora_a", a), (q + ".lora_b", b)],
-                          mentions: ["control_vector", "lora"])
+        try expectRefusal(
+            "cvec.gguf", adapterMeta(type: "control_vector"), [(q + ".lora_a", a), (q + ".lora_b", b)],
+            mentions: ["control_vector", "lora"])
         try expectRefusal("half.gguf", adapterMeta(), [(q + ".lora_a", a)], mentions: [q, "lora_b"])
-        try expectRefusal("rank.gguf", adapterMeta(), [(q + ".lora_a", a), (q + ".lora_b", try b.sliced(axis: 1, 0..<3).contiguous())],
-                          mentions: [q, "rank"])
-        try expectRefusal("odd.gguf", adapterMeta(), [(q + ".lora_a", a), (q + ".lora_b", b), ("blk.0.attn_q.bias", try a.sliced(axis: 0, 0..<1))],
-                          mentions: ["blk.0.attn_q.bias"])
-        try expectRefusal("alpha.gguf", adapterMeta(alpha: .float64(8)), [(q + ".lora_a", a), (q + ".lora_b", b)],
-                          mentions: ["adapter.lora.alpha", "float32"])
+        try expectRefusal(
+            "rank.gguf", adapterMeta(), [(q + ".lora_a", a), (q + ".lora_b", try b.sliced(axis: 1, 0..<3).contiguous())],
+            mentions: [q, "rank"])
+        try expectRefusal(
+            "odd.gguf", adapterMeta(), [(q + ".lora_a", a), (q + ".lora_b", b), ("blk.0.attn_q.bias", try a.sliced(axis: 0, 0..<1))],
+            mentions: ["blk.0.attn_q.bias"])
+        try expectRefusal(
+            "alpha.gguf", adapterMeta(alpha: .float64(8)), [(q + ".lora_a", a), (q + ".lora_b", b)],
+            mentions: ["adapter.lora.alpha", "float32"])
         try expectRefusal("empty.gguf", adapterMeta(), [], mentions: ["no LoRA tensors"])
         // A missing alpha is llama.cpp's "no alpha scaling": scale 1.
         var w = GGUFWriter(metadata: adapterMeta(alpha: nil))
-        try w.add(q + ".lora_a", a); try w.add(q + ".lora_b", b)
+        try w.add(q + ".lora_a", a)
+        try w.add(q + ".lora_b", b)
         try w.write(to: dir + "/noalpha.gguf")
         let noAlpha = try LoRAAdapter(gguf: dir + "/noalpha.gguf")
         XCTAssertEqual(noAlpha.alpha, 0)
@@ -211,8 +223,10 @@ final class LoRAAdapterTests: XCTestCase {
                 XCTAssertEqual(row.scalars(), Array(y.scalars()[i * n..<(i + 1) * n]), "row \(i)")
             }
         }
-        XCTAssertThrowsError(try Tensor.addLowRank(Tensor(zeros: [2, 3]), a: Tensor(zeros: [1, 4]), bt: Tensor(zeros: [1, 2]),
-                                                   into: Tensor(zeros: [2, 2])))
+        XCTAssertThrowsError(
+            try Tensor.addLowRank(
+                Tensor(zeros: [2, 3]), a: Tensor(zeros: [1, 4]), bt: Tensor(zeros: [1, 2]),
+                into: Tensor(zeros: [2, 2])))
     }
 
     // MARK: - Inference and merging
@@ -365,20 +379,20 @@ final class LoRAAdapterTests: XCTestCase {
         try writeBase(dir + "/base.gguf", type: .q8_0)
         try LoRAMerge.merge(base: try GGUFFile(path: dir + "/base.gguf"), adapter: adapter, type: .q4_0, to: dir + "/merged.gguf")
         let script = """
-        import sys, json, gguf
-        out = []
-        for path in sys.argv[1:]:
-            r = gguf.GGUFReader(path)
-            fields = {}
-            for f in r.fields.values():
-                if f.name.startswith("general.") or f.name.startswith("adapter.") or f.name.startswith("grm."):
-                    v = f.contents()
-                    fields[f.name] = v if isinstance(v, (str, int, float)) else str(v)
-            types = {f.name: int(f.types[0]) for f in r.fields.values() if f.name == "adapter.lora.alpha"}
-            tensors = {t.name: [t.tensor_type.name, [int(x) for x in t.shape]] for t in r.tensors}
-            out.append({"fields": fields, "types": types, "tensors": tensors})
-        print(json.dumps(out))
-        """
+            import sys, json, gguf
+            out = []
+            for path in sys.argv[1:]:
+                r = gguf.GGUFReader(path)
+                fields = {}
+                for f in r.fields.values():
+                    if f.name.startswith("general.") or f.name.startswith("adapter.") or f.name.startswith("grm."):
+                        v = f.contents()
+                        fields[f.name] = v if isinstance(v, (str, int, float)) else str(v)
+                types = {f.name: int(f.types[0]) for f in r.fields.values() if f.name == "adapter.lora.alpha"}
+                tensors = {t.name: [t.tensor_type.name, [int(x) for x in t.shape]] for t in r.tensors}
+                out.append({"fields": fields, "types": types, "tensors": tensors})
+            print(json.dumps(out))
+            """
         guard let result = runCommand(["python3", "-c", script, dir + "/lora.gguf", dir + "/merged.gguf"]), result.status == 0 else {
             return XCTFail("gguf-py could not read our files")
         }
@@ -392,8 +406,8 @@ final class LoRAAdapterTests: XCTestCase {
         XCTAssertEqual(tensors.count, 28)
         for (name, p) in adapter.pairs {
             XCTAssertEqual(tensors[name + ".lora_a"]?[0] as? String, "F16")
-            XCTAssertEqual(tensors[name + ".lora_a"]?[1] as? [Int], [p.a.shape[1], p.rank], name)   // ne [in, r]
-            XCTAssertEqual(tensors[name + ".lora_b"]?[1] as? [Int], [p.rank, p.b.shape[0]], name)   // ne [r, out]
+            XCTAssertEqual(tensors[name + ".lora_a"]?[1] as? [Int], [p.a.shape[1], p.rank], name)  // ne [in, r]
+            XCTAssertEqual(tensors[name + ".lora_b"]?[1] as? [Int], [p.rank, p.b.shape[0]], name)  // ne [r, out]
         }
         let merged = json[1], mt = merged["tensors"] as! [String: [Any]]
         XCTAssertEqual(mt.count, 2 * 9 + 3)

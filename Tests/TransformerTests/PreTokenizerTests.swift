@@ -41,15 +41,15 @@ final class PreTokenizerTests: XCTestCase {
 
     func testCodepointFlags() {
         XCTAssertTrue(CodepointFlags.of(0x41).contains(.letter))
-        XCTAssertTrue(CodepointFlags.of(0x65E5).contains(.letter))      // 日
-        XCTAssertTrue(CodepointFlags.of(0x0663).contains(.number))      // ٣
+        XCTAssertTrue(CodepointFlags.of(0x65E5).contains(.letter))  // 日
+        XCTAssertTrue(CodepointFlags.of(0x0663).contains(.number))  // ٣
         XCTAssertTrue(CodepointFlags.of(0x3000).contains(.whitespace))  // ideographic space
         XCTAssertTrue(CodepointFlags.of(0x0085).contains(.whitespace))  // NEL
-        XCTAssertFalse(CodepointFlags.of(0x200B).contains(.whitespace)) // zero-width space is Cf
+        XCTAssertFalse(CodepointFlags.of(0x200B).contains(.whitespace))  // zero-width space is Cf
         XCTAssertTrue(CodepointFlags.of(0x0301).contains(.mark))
-        XCTAssertTrue(CodepointFlags.of(0x1F600).contains(.symbol))     // 😀
+        XCTAssertTrue(CodepointFlags.of(0x1F600).contains(.symbol))  // 😀
         XCTAssertTrue(CodepointFlags.of(0x2C).contains(.punctuation))
-        XCTAssertTrue(CodepointFlags.of(0x24).contains(.symbol))        // $
+        XCTAssertTrue(CodepointFlags.of(0x24).contains(.symbol))  // $
     }
 }
 
@@ -69,7 +69,7 @@ enum PreTokenizerCases {
         "a\u{A0}b\u{3000}c  \u{2003}d",
         "①②③ ½ x²",
         "$100 + <tag> ^_^ ~|~ `code`",
-        "   ",
+        "   "
     ]
 
     /// Expected pieces per pre-tokenizer name, text by text.
@@ -89,7 +89,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}", "b", "\u{3000}", "c", "  ", "\u{2003}", "d"],
             ["①②③", " ½", " x", "²"],
             ["$", "100", " +", " <", "tag", ">", " ^_^", " ~|~", " `", "code", "`"],
-            ["   "],
+            ["   "]
         ],
         "smollm": [
             ["Hello", " world"],
@@ -106,7 +106,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}", "b", "\u{3000}", "c", "  ", "\u{2003}", "d"],
             ["①", "②", "③", " ", "½", " x", "²"],
             ["$", "1", "0", "0", " +", " <", "tag", ">", " ^_^", " ~|~", " `", "code", "`"],
-            ["   "],
+            ["   "]
         ],
         "llama-bpe": [
             ["Hello", " world"],
@@ -123,7 +123,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}b", "\u{3000}c", "  ", "\u{2003}d"],
             ["①②③", " ", "½", " x", "²"],
             ["$", "100", " +", " <", "tag", ">", " ^_^", " ~|~", " `", "code", "`"],
-            ["   "],
+            ["   "]
         ],
         "qwen2": [
             ["Hello", " world"],
@@ -140,7 +140,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}b", "\u{3000}c", "  ", "\u{2003}d"],
             ["①", "②", "③", " ", "½", " x", "²"],
             ["$", "1", "0", "0", " +", " <", "tag", ">", " ^_^", " ~|~", " `", "code", "`"],
-            ["   "],
+            ["   "]
         ],
         "deepseek-llm": [
             ["Hello", " world"],
@@ -159,7 +159,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}b", "\u{3000}c", "  ", "\u{2003}d"],
             ["①②③", " ", "½", " x", "²"],
             ["$", "100", " +", " <", "tag", ">", " ^_^", " ~|~", " `", "code", "`"],
-            ["   "],
+            ["   "]
         ],
         "default": [
             ["Hello", " world"],
@@ -176,7 +176,7 @@ enum PreTokenizerCases {
             ["a", "\u{A0}", "b", "\u{3000}", "c", "  ", "\u{2003}", "d"],
             ["①②③", " ", "½", " x", "²"],
             ["$", "100", " ", "+", " ", "<", "tag", ">", " ", "^_^", " ", "~|~", " `", "code", "`"],
-            ["   "],
-        ],
+            ["   "]
+        ]
     ]
 }

@@ -23,7 +23,7 @@ final class SFTDataTests: XCTestCase {
             ("tokenizer.ggml.tokens", .array(.string(tokens))),
             ("tokenizer.ggml.token_type", .array(.int32(types))),
             ("tokenizer.ggml.merges", .array(.string(merges))),
-            ("tokenizer.ggml.eos_token_id", .uint32(0)),
+            ("tokenizer.ggml.eos_token_id", .uint32(0))
         ])
         for (k, v) in extra { m[k] = v }
         return m
@@ -34,10 +34,13 @@ final class SFTDataTests: XCTestCase {
 
     var tok: Tokenizer { Self.tokenizer }
 
-    func load(_ lines: [String], context: Int = 1000, overlong: OverlongPolicy = .refuse,
-              tokenizer: Tokenizer = SFTDataTests.tokenizer, template: ModelChatTemplate = SFTDataTests.chatML) throws -> SFTDataset {
-        try SFTDataset(jsonLines: lines, file: "train.jsonl", tokenizer: tokenizer, template: template,
-                       context: context, overlong: overlong)
+    func load(
+        _ lines: [String], context: Int = 1000, overlong: OverlongPolicy = .refuse,
+        tokenizer: Tokenizer = SFTDataTests.tokenizer, template: ModelChatTemplate = SFTDataTests.chatML
+    ) throws -> SFTDataset {
+        try SFTDataset(
+            jsonLines: lines, file: "train.jsonl", tokenizer: tokenizer, template: template,
+            context: context, overlong: overlong)
     }
 
     /// A JSON line from an object.
@@ -58,7 +61,12 @@ final class SFTDataTests: XCTestCase {
     func trainedRuns(_ e: SFTExample, _ t: Tokenizer = SFTDataTests.tokenizer) -> [String] {
         var runs: [[Int32]] = [], current: [Int32] = []
         for (id, trained) in zip(e.tokens, e.trainable) {
-            if trained { current.append(id) } else if !current.isEmpty { runs.append(current); current = [] }
+            if trained {
+                current.append(id)
+            } else if !current.isEmpty {
+                runs.append(current)
+                current = []
+            }
         }
         if !current.isEmpty { runs.append(current) }
         return runs.map { text($0, t) }
@@ -69,12 +77,14 @@ final class SFTDataTests: XCTestCase {
     func testChatMLMaskCoversExactlyTheAssistantTurn() throws {
         let turns = [("system", "Be brief"), ("user", "Hi"), ("assistant", "Hi there")]
         let e = try XCTUnwrap(load([chat(turns)]).examples.first)
-        let rendered = try Self.chatML.render(messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
-                                              addGenerationPrompt: false)
+        let rendered = try Self.chatML.render(
+            messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
+            addGenerationPrompt: false)
         XCTAssertEqual(e.tokens, tok.encode(rendered, parseSpecial: true))
         XCTAssertEqual(trainedRuns(e), ["Hi there<|im_end|>\n"])
-        XCTAssertEqual(text(zip(e.tokens, e.trainable).filter { !$0.1 }.map(\.0)),
-                       "<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        XCTAssertEqual(
+            text(zip(e.tokens, e.trainable).filter { !$0.1 }.map(\.0)),
+            "<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
         XCTAssertEqual(e.line, 1)
         XCTAssertTrue(e.tokens.contains(1) && e.tokens.contains(2))  // control tokens parsed to their ids
     }
@@ -84,16 +94,18 @@ final class SFTDataTests: XCTestCase {
         let d = try load([chat(turns)])
         let e = try XCTUnwrap(d.examples.first)
         XCTAssertEqual(trainedRuns(e), ["Hi there<|im_end|>\n", "it is<|im_end|>\n"])
-        let rendered = try Self.chatML.render(messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
-                                              addGenerationPrompt: false)
+        let rendered = try Self.chatML.render(
+            messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
+            addGenerationPrompt: false)
         XCTAssertEqual(e.tokens, tok.encode(rendered, parseSpecial: true))
         XCTAssertEqual(d.trainableTokens, e.trainableTargets)
         XCTAssertEqual(d.tokens, e.tokens.count)
     }
 
     func testOtherRolesAreNeverTrained() throws {
-        let e = try XCTUnwrap(load([chat([("user", "Hi"), ("assistant", "as"), ("tool", "is"), ("assistant", "he")])])
-            .examples.first)
+        let e = try XCTUnwrap(
+            load([chat([("user", "Hi"), ("assistant", "as"), ("tool", "is"), ("assistant", "he")])])
+                .examples.first)
         XCTAssertEqual(trainedRuns(e), ["as<|im_end|>\n", "he<|im_end|>\n"])
     }
 
@@ -102,8 +114,15 @@ final class SFTDataTests: XCTestCase {
         for (name, end) in ends {
             let source = try String(contentsOfFile: fixturePath("chat_templates/\(name).jinja"), encoding: .utf8)
             let template = try ModelChatTemplate(metadata: Self.metadata(extra: [("tokenizer.chat_template", .string(source))]))
-            let e = try XCTUnwrap(load([chat([("user", "Hi"), ("assistant", "Hi there"), ("user", "is it"),
-                                              ("assistant", "it is")])], template: template).examples.first)
+            let e = try XCTUnwrap(
+                load(
+                    [
+                        chat([
+                            ("user", "Hi"), ("assistant", "Hi there"), ("user", "is it"),
+                            ("assistant", "it is")
+                        ])
+                    ], template: template
+                ).examples.first)
             XCTAssertEqual(trainedRuns(e), ["Hi there" + end, "it is" + end], name)
         }
     }
@@ -124,8 +143,10 @@ final class SFTDataTests: XCTestCase {
     // MARK: prompt/completion
 
     func testStandardPromptCompletionAppendsEOS() throws {
-        let d = try load([line(["prompt": "Hi", "completion": " there"]),
-                          line(["prompt": "Hi", "completion": " there<|endoftext|>"])])
+        let d = try load([
+            line(["prompt": "Hi", "completion": " there"]),
+            line(["prompt": "Hi", "completion": " there<|endoftext|>"])
+        ])
         let expected = tok.encode("Hi") + tok.encode(" there") + [0]
         for e in d.examples {
             XCTAssertEqual(e.tokens, expected)
@@ -134,8 +155,11 @@ final class SFTDataTests: XCTestCase {
     }
 
     func testStandardPromptCompletionAddsBOSWhenTheModelAsks() throws {
-        let withBOS = try Tokenizer(metadata: Self.metadata(extra: [("tokenizer.ggml.bos_token_id", .uint32(3)),
-                                                                    ("tokenizer.ggml.add_bos_token", .bool(true))]))
+        let withBOS = try Tokenizer(
+            metadata: Self.metadata(extra: [
+                ("tokenizer.ggml.bos_token_id", .uint32(3)),
+                ("tokenizer.ggml.add_bos_token", .bool(true))
+            ]))
         let e = try XCTUnwrap(load([line(["prompt": "Hi", "completion": "as"])], tokenizer: withBOS).examples.first)
         XCTAssertEqual(e.tokens, [3] + tok.encode("Hi") + tok.encode("as") + [0])
         XCTAssertEqual(e.trainable, [false] + tok.encode("Hi").map { _ in false } + tok.encode("as").map { _ in true } + [true])
@@ -146,12 +170,13 @@ final class SFTDataTests: XCTestCase {
 
     func testSentencePieceCompletionContinuesTheText() throws {
         // No space prefix at the start of a part that continues plain text, as in the joined text.
-        let spm = try Tokenizer(metadata: GGUFMetadata([
-            ("tokenizer.ggml.model", .string("llama")),
-            ("tokenizer.ggml.tokens", .array(.string(SentencePieceTests.tokens))),
-            ("tokenizer.ggml.token_type", .array(.int32(SentencePieceTests.types))),
-            ("tokenizer.ggml.scores", .array(.float32(SentencePieceTests.scores))),
-        ]))
+        let spm = try Tokenizer(
+            metadata: GGUFMetadata([
+                ("tokenizer.ggml.model", .string("llama")),
+                ("tokenizer.ggml.tokens", .array(.string(SentencePieceTests.tokens))),
+                ("tokenizer.ggml.token_type", .array(.int32(SentencePieceTests.types))),
+                ("tokenizer.ggml.scores", .array(.float32(SentencePieceTests.scores)))
+            ]))
         XCTAssertEqual(spm.encode(parts: [Array("ab".utf8), Array("c".utf8)]), [[13], [9]])
         XCTAssertEqual(spm.encode(parts: [Array("ab</s>".utf8), Array("ab".utf8)], parseSpecial: true), [[13, 2], [13]])
         let e = try XCTUnwrap(load([line(["prompt": "ab", "completion": "c"])], tokenizer: spm).examples.first)
@@ -161,15 +186,23 @@ final class SFTDataTests: XCTestCase {
 
     func testConversationalPromptCompletion() throws {
         let prompt = [["role": "user", "content": "Hi"]], completion = [["role": "assistant", "content": "Hi there"]]
-        let d = try load([line(["prompt": prompt, "completion": completion]),
-                          chat([("user", "Hi"), ("assistant", "Hi there")])])
+        let d = try load([
+            line(["prompt": prompt, "completion": completion]),
+            chat([("user", "Hi"), ("assistant", "Hi there")])
+        ])
         XCTAssertEqual(d.examples[0].tokens, d.examples[1].tokens)
         XCTAssertEqual(d.examples[0].trainable, d.examples[1].trainable)
         XCTAssertEqual(trainedRuns(d.examples[0]), ["Hi there<|im_end|>\n"])
         // An assistant turn inside the prompt is context, not trained.
-        let longer = try load([line(["prompt": [["role": "user", "content": "Hi"], ["role": "assistant", "content": "as"],
-                                                ["role": "user", "content": "is"]],
-                                     "completion": [["role": "assistant", "content": "he"]]])])
+        let longer = try load([
+            line([
+                "prompt": [
+                    ["role": "user", "content": "Hi"], ["role": "assistant", "content": "as"],
+                    ["role": "user", "content": "is"]
+                ],
+                "completion": [["role": "assistant", "content": "he"]]
+            ])
+        ])
         XCTAssertEqual(trainedRuns(longer.examples[0]), ["he<|im_end|>\n"])
     }
 
@@ -187,13 +220,17 @@ final class SFTDataTests: XCTestCase {
             (#"{"messages": []}"#, #""messages" is empty"#),
             (#"{"messages": ["Hi"]}"#, #""messages"[0] is not an object"#),
             (#"{"messages": [{"role": "user", "content": "Hi"}, {"content": "a"}]}"#, #""messages"[1] has no string "role""#),
-            (#"{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": 3}]}"#,
-             #""messages"[1] has no string "content""#),
+            (
+                #"{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": 3}]}"#,
+                #""messages"[1] has no string "content""#
+            ),
             (#"{"messages": [{"role": "user", "content": "Hi"}]}"#, #"no "assistant" message"#),
             (#"{"prompt": "Hi", "completion": [{"role": "assistant", "content": "a"}]}"#, "must both be strings"),
-            (#"{"prompt": [{"role": "user", "content": "Hi"}], "completion": [{"role": "user", "content": "a"}]}"#,
-             #""completion" has no "assistant" message"#),
-            (#"{"prompt": [{"role": "user", "content": "Hi"}], "completion": []}"#, #""completion" is empty"#),
+            (
+                #"{"prompt": [{"role": "user", "content": "Hi"}], "completion": [{"role": "user", "content": "a"}]}"#,
+                #""completion" has no "assistant" message"#
+            ),
+            (#"{"prompt": [{"role": "user", "content": "Hi"}], "completion": []}"#, #""completion" is empty"#)
         ]
         for (bad, reason) in cases {
             XCTAssertThrowsError(try load([good, "", "  ", good, bad, good])) { error in
@@ -204,10 +241,11 @@ final class SFTDataTests: XCTestCase {
         }
         // No completion tokens: an empty completion and no EOS to append (a vocabulary too small for
         // llama.cpp's default EOS id 11).
-        let noEOS = try Tokenizer(metadata: GGUFMetadata([
-            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("gpt-2")),
-            ("tokenizer.ggml.tokens", .array(.string(["a", "b"]))), ("tokenizer.ggml.merges", .array(.string([]))),
-        ]))
+        let noEOS = try Tokenizer(
+            metadata: GGUFMetadata([
+                ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("gpt-2")),
+                ("tokenizer.ggml.tokens", .array(.string(["a", "b"]))), ("tokenizer.ggml.merges", .array(.string([])))
+            ]))
         XCTAssertNil(noEOS.eos)
         XCTAssertThrowsError(try load([line(["prompt": "a", "completion": ""])], tokenizer: noEOS)) {
             XCTAssertEqual("\($0)", "train.jsonl:1: the completion has no tokens")
@@ -217,8 +255,10 @@ final class SFTDataTests: XCTestCase {
     func testLoadFromFileSkipsBlankLinesAndCountsLines() throws {
         let path = NSTemporaryDirectory() + "sft-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let content = [chat([("user", "Hi"), ("assistant", "as")]), "", line(["prompt": "Hi", "completion": "is"]), "",
-                       #"{"messages": 1}"#].joined(separator: "\r\n")
+        let content = [
+            chat([("user", "Hi"), ("assistant", "as")]), "", line(["prompt": "Hi", "completion": "is"]), "",
+            #"{"messages": 1}"#
+        ].joined(separator: "\r\n")
         try content.write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try SFTDataset.load(path: path, tokenizer: tok, template: Self.chatML, context: 100, overlong: .refuse)) {
             XCTAssertEqual("\($0)", "\(path):5: \"messages\" is not a list")
@@ -227,15 +267,17 @@ final class SFTDataTests: XCTestCase {
         let d = try SFTDataset.load(path: path, tokenizer: tok, template: Self.chatML, context: 100, overlong: .refuse)
         XCTAssertEqual(d.lines, 2)
         XCTAssertEqual(d.examples.map(\.line), [1, 3])
-        XCTAssertThrowsError(try SFTDataset.load(path: path + ".missing", tokenizer: tok, template: Self.chatML,
-                                                 context: 100, overlong: .refuse))
+        XCTAssertThrowsError(
+            try SFTDataset.load(
+                path: path + ".missing", tokenizer: tok, template: Self.chatML,
+                context: 100, overlong: .refuse))
     }
 
     // MARK: length
 
     func testOverlongPolicies() throws {
-        let short = line(["prompt": "Hi", "completion": "as"])                // Hi, as, EOS
-        let long = line(["prompt": "Hi", "completion": "as is as is"])        // 9 tokens, trained from the 2nd
+        let short = line(["prompt": "Hi", "completion": "as"])  // Hi, as, EOS
+        let long = line(["prompt": "Hi", "completion": "as is as is"])  // 9 tokens, trained from the 2nd
         let promptHeavy = line(["prompt": "Hi Hi Hi Hi Hi Hi", "completion": "as"])  // an 11-token prompt
         let lengths = try load([short, long, promptHeavy]).examples.map(\.tokens.count)
         XCTAssertEqual(lengths, [3, 9, 13])
@@ -280,8 +322,10 @@ final class SFTDataTests: XCTestCase {
     }
 
     func testBatchesArePaddedWithTheIgnoreIndex() {
-        let ex = [SFTExample(tokens: [5, 6, 7, 8], trainable: [false, false, true, true], line: 1),
-                  SFTExample(tokens: [9, 10], trainable: [false, true], line: 2)]
+        let ex = [
+            SFTExample(tokens: [5, 6, 7, 8], trainable: [false, false, true, true], line: 1),
+            SFTExample(tokens: [9, 10], trainable: [false, true], line: 2)
+        ]
         let b = SFTBatch(padding: ex, padID: 0, ignoreIndex: -100)
         XCTAssertEqual(b.rows, 2)
         XCTAssertEqual(b.length, 3)
@@ -341,8 +385,9 @@ final class SFTDataTests: XCTestCase {
         let template = try ModelChatTemplate(metadata: file.metadata)
         let turns = [("user", "Hi"), ("assistant", "Hi there")]
         let e = try XCTUnwrap(load([chat(turns)], tokenizer: t, template: template).examples.first)
-        let rendered = try template.render(messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
-                                           addGenerationPrompt: false, now: Date(timeIntervalSince1970: 1_735_689_600))
+        let rendered = try template.render(
+            messages: turns.map { ChatMessage(role: $0.0, content: $0.1) },
+            addGenerationPrompt: false, now: Date(timeIntervalSince1970: 1_735_689_600))
         XCTAssertEqual(e.tokens, t.encode(rendered, parseSpecial: true))
         let trained = zip(e.tokens, e.trainable).filter(\.1).map(\.0)
         XCTAssertEqual(trained, t.encode("Hi there<|im_end|>\n", parseSpecial: true))

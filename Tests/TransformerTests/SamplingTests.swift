@@ -21,7 +21,10 @@ final class SamplingTests: XCTestCase {
         var order = Array(v.indices)
         order.sort { v[$0] != v[$1] ? v[$0] > v[$1] : $0 < $1 }
         var out = [Double](repeating: 0, count: v.count)
-        if p.temperature == 0 { out[order[0]] = 1; return out }
+        if p.temperature == 0 {
+            out[order[0]] = 1
+            return out
+        }
         if p.topK > 0 { order = Array(order.prefix(p.topK)) }
         let m = v[order[0]]
         if p.topP < 1 {
@@ -29,7 +32,10 @@ final class SamplingTests: XCTestCase {
             var cum = 0.0, keep = order.count
             for (i, id) in order.enumerated() {
                 cum += exp(v[id] - m) / z
-                if cum >= Double(p.topP) { keep = i + 1; break }
+                if cum >= Double(p.topP) {
+                    keep = i + 1
+                    break
+                }
             }
             order = Array(order.prefix(keep))
         }
@@ -88,7 +94,7 @@ final class SamplingTests: XCTestCase {
         let configs: [SamplingParameters] = [
             .greedy,
             SamplingParameters(temperature: 0.7, seed: 1),
-            SamplingParameters(temperature: 1.2, topK: 40, topP: 0.9, minP: 0.05, repetitionPenalty: 1.3, seed: 2),
+            SamplingParameters(temperature: 1.2, topK: 40, topP: 0.9, minP: 0.05, repetitionPenalty: 1.3, seed: 2)
         ]
         let history: [Int32] = (0..<100).map { Int32($0 * 37 % 49152) }
         for c in configs {
@@ -144,8 +150,9 @@ final class SamplingTests: XCTestCase {
                 for topP: Float in [1, 0.9, 0.5] {
                     for minP: Float in [0, 0.05, 0.3] {
                         for temperature: Float in [0.5, 1, 1.5] {
-                            let params = SamplingParameters(temperature: temperature, topK: topK, topP: topP,
-                                                            minP: minP, seed: UInt64(topK * 7 + vi))
+                            let params = SamplingParameters(
+                                temperature: temperature, topK: topK, topP: topP,
+                                minP: minP, seed: UInt64(topK * 7 + vi))
                             let probs = Self.reference(logits, params)
                             var s = try Sampler(parameters: params)
                             for _ in 0..<(n > 10_000 ? 3 : 10) {
@@ -153,8 +160,9 @@ final class SamplingTests: XCTestCase {
                                 let q = probs[Int(t.id)]
                                 XCTAssertGreaterThan(q, 0, "token \(t.id) not allowed by \(params) (n=\(n))")
                                 guard q > 0 else { continue }
-                                XCTAssertEqual(Double(t.samplingLogprob), log(q), accuracy: 1e-4 * max(1, -log(q)),
-                                               "\(params) n=\(n)")
+                                XCTAssertEqual(
+                                    Double(t.samplingLogprob), log(q), accuracy: 1e-4 * max(1, -log(q)),
+                                    "\(params) n=\(n)")
                             }
                         }
                     }
@@ -191,8 +199,10 @@ final class SamplingTests: XCTestCase {
         var tiedTop = [Float](repeating: 0, count: 3000)
         for i in stride(from: 5, to: 3000, by: 3) { tiedTop[i] = 4 }
         for (logits, topP) in [([Float](repeating: 1.5, count: 1000), Float(0.5)), (tiedTop, Float(0.3))] {
-            for params in [SamplingParameters(temperature: 1, topP: topP, seed: 3),
-                           SamplingParameters(temperature: 0.7, topK: 2000, topP: topP, seed: 4)] {
+            for params in [
+                SamplingParameters(temperature: 1, topP: topP, seed: 3),
+                SamplingParameters(temperature: 0.7, topK: 2000, topP: topP, seed: 4)
+            ] {
                 let probs = Self.reference(logits, params)
                 let allowed = probs.indices.filter { probs[$0] > 0 }
                 XCTAssertGreaterThan(allowed.count, 250)
@@ -208,9 +218,13 @@ final class SamplingTests: XCTestCase {
 
     func testMaskedLogitsAreNeverDrawn() throws {
         var logits = [Float](repeating: -.infinity, count: 100)
-        logits[17] = 0.5; logits[60] = 0.4; logits[99] = -3
-        for params in [SamplingParameters(temperature: 1, seed: 1), SamplingParameters(temperature: 2, topP: 0.99, seed: 2),
-                       SamplingParameters(temperature: 1, topK: 10, seed: 3)] {
+        logits[17] = 0.5
+        logits[60] = 0.4
+        logits[99] = -3
+        for params in [
+            SamplingParameters(temperature: 1, seed: 1), SamplingParameters(temperature: 2, topP: 0.99, seed: 2),
+            SamplingParameters(temperature: 1, topK: 10, seed: 3)
+        ] {
             var s = try Sampler(parameters: params)
             for _ in 0..<300 {
                 let id = try s.sample(logits: logits, history: [Int32]()).id
@@ -247,8 +261,10 @@ final class SamplingTests: XCTestCase {
         // A penalty below 1 favours repeats; window 0 or penalty 1 changes nothing.
         var favour = try Sampler(parameters: SamplingParameters(temperature: 0, repetitionPenalty: 0.5))
         XCTAssertEqual(try favour.sample(logits: [3, 2], history: [1] as [Int32]).id, 1)
-        for off in [SamplingParameters(temperature: 0, repetitionPenalty: 3, repetitionWindow: 0),
-                    SamplingParameters(temperature: 0, repetitionPenalty: 1)] {
+        for off in [
+            SamplingParameters(temperature: 0, repetitionPenalty: 3, repetitionWindow: 0),
+            SamplingParameters(temperature: 0, repetitionPenalty: 1)
+        ] {
             var s = try Sampler(parameters: off)
             XCTAssertEqual(try s.sample(logits: [3, 2], history: [0, 0] as [Int32]).id, 0)
         }
@@ -307,7 +323,7 @@ final class SamplingTests: XCTestCase {
             (SamplingParameters(minP: -0.01), "minP"),
             (SamplingParameters(minP: 1.5), "minP"),
             (SamplingParameters(repetitionPenalty: 0), "repetitionPenalty"),
-            (SamplingParameters(repetitionWindow: -1), "repetitionWindow"),
+            (SamplingParameters(repetitionWindow: -1), "repetitionWindow")
         ]
         for (p, name) in bad {
             XCTAssertThrowsError(try Sampler(parameters: p)) { e in
@@ -328,8 +344,9 @@ final class SamplingTests: XCTestCase {
         // Codable: missing keys take defaults; a round trip is the identity.
         let decoded = try JSONDecoder().decode(SamplingParameters.self, from: Data(#"{"temperature":0.5,"topK":20}"#.utf8))
         XCTAssertEqual(decoded, SamplingParameters(temperature: 0.5, topK: 20))
-        let full = SamplingParameters(temperature: 0.9, topK: 3, topP: 0.8, minP: 0.1, repetitionPenalty: 1.2,
-                                      repetitionWindow: 10, seed: 99)
+        let full = SamplingParameters(
+            temperature: 0.9, topK: 3, topP: 0.8, minP: 0.1, repetitionPenalty: 1.2,
+            repetitionWindow: 10, seed: 99)
         XCTAssertEqual(try JSONDecoder().decode(SamplingParameters.self, from: try JSONEncoder().encode(full)), full)
     }
 
@@ -454,7 +471,10 @@ extension SamplingTests {
                 let held = text.dropFirst(out.count)
                 XCTAssertTrue(held.isEmpty || stops.contains { $0.hasPrefix(held) && $0 != String(held) }, "\(text) held \(held)")
             }
-            if expected == nil { out += m.finish(); expected = text }
+            if expected == nil {
+                out += m.finish()
+                expected = text
+            }
             XCTAssertEqual(out, expected, "text \(text)")
         }
     }

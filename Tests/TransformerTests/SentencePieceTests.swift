@@ -6,7 +6,7 @@ import XCTest
 final class SentencePieceTests: XCTestCase {
     static let normal: [(String, Float)] = [
         ("\u{2581}", -1), ("a", -2), ("b", -3), ("c", -4), ("\u{2581}a", -5), ("ab", -1.5), ("bc", -1.5),
-        ("\u{2581}ab", -6), ("abc", -7),
+        ("\u{2581}ab", -6), ("abc", -7)
     ]
     // ids: 0 <unk>, 1 <s>, 2 </s>, 3 <0xC3>, 4 <0xA9>, 5 <0x21>, then the normal tokens from 6.
     static let tokens = ["<unk>", "<s>", "</s>", "<0xC3>", "<0xA9>", "<0x21>"] + normal.map(\.0)
@@ -14,20 +14,21 @@ final class SentencePieceTests: XCTestCase {
     static let scores: [Float] = [0, 0, 0, 0, 0, 0] + normal.map(\.1)
 
     func make() throws -> Tokenizer {
-        try Tokenizer(metadata: GGUFMetadata([
-            ("tokenizer.ggml.model", .string("llama")),
-            ("tokenizer.ggml.tokens", .array(.string(Self.tokens))),
-            ("tokenizer.ggml.token_type", .array(.int32(Self.types))),
-            ("tokenizer.ggml.scores", .array(.float32(Self.scores))),
-        ]))
+        try Tokenizer(
+            metadata: GGUFMetadata([
+                ("tokenizer.ggml.model", .string("llama")),
+                ("tokenizer.ggml.tokens", .array(.string(Self.tokens))),
+                ("tokenizer.ggml.token_type", .array(.int32(Self.types))),
+                ("tokenizer.ggml.scores", .array(.float32(Self.scores)))
+            ]))
     }
 
     func id(_ text: String) -> TokenID { TokenID(Self.tokens.firstIndex(of: text)!) }
 
     func testHighestScoreMergesFirst() throws {
         let t = try make()
-        XCTAssertEqual(t.encode("ab"), [id("▁ab")])                   // ab (-1.5) before ▁a (-5)
-        XCTAssertEqual(t.encode("abc"), [id("▁ab"), id("c")])         // tie ab/bc: leftmost; then ▁ab (-6) beats abc (-7)
+        XCTAssertEqual(t.encode("ab"), [id("▁ab")])  // ab (-1.5) before ▁a (-5)
+        XCTAssertEqual(t.encode("abc"), [id("▁ab"), id("c")])  // tie ab/bc: leftmost; then ▁ab (-6) beats abc (-7)
         XCTAssertEqual(t.encode("bca"), [id("▁"), id("bc"), id("a")])
         XCTAssertEqual(t.encode("a b"), [id("▁a"), id("▁"), id("b")])
     }

@@ -80,8 +80,9 @@ final class SmolLM2InferenceTests: XCTestCase {
                 let fifth = reference[4][1]
                 for id in want.symmetricDifference(got) {
                     let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
-                    XCTAssertLessThanOrEqual(abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
-                                             "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
+                    XCTAssertLessThanOrEqual(
+                        abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
+                        "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
                 }
             }
         }
@@ -107,7 +108,7 @@ final class SmolLM2InferenceTests: XCTestCase {
 
 /// The default model for inference, loaded once (memory-mapped).
 func smolLM2Engine() throws -> LlamaInference {
-    _ = try smolLM2Tokenizer()   // fails clearly when the model is missing
+    _ = try smolLM2Tokenizer()  // fails clearly when the model is missing
     if let e = SmolLM2Engine.shared { return e }
     let e = try LlamaInference(path: SmolLM2.path)
     SmolLM2Engine.shared = e

@@ -152,7 +152,7 @@ private let textPools: [[String]] = [
     ["Привет", "мир", "مرحبا", "שלום", "Ελλάδα"],
     ["😀", "🎉", "👍🏽", "🇫🇷", "👨‍👩‍👧", "\u{1F9EA}"],
     ["²", "½", "①", "٣"],
-    ["\u{200B}", "\u{FEFF}", "\u{0}", "\u{1F}", "\u{7F}", "\u{E000}"],
+    ["\u{200B}", "\u{FEFF}", "\u{0}", "\u{1F}", "\u{7F}", "\u{E000}"]
 ]
 
 private func randomWord(_ rng: inout SplitMix64) -> String {

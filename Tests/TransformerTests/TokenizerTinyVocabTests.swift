@@ -17,7 +17,7 @@ final class TokenizerTinyVocabTests: XCTestCase {
             ("tokenizer.ggml.tokens", .array(.string(Self.tokens))),
             ("tokenizer.ggml.token_type", .array(.int32(Self.types))),
             ("tokenizer.ggml.merges", .array(.string(Self.merges))),
-            ("tokenizer.ggml.eos_token_id", .uint32(0)),
+            ("tokenizer.ggml.eos_token_id", .uint32(0))
         ])
         for (k, v) in extra { m[k] = v }
         return try Tokenizer(metadata: m)
@@ -25,7 +25,7 @@ final class TokenizerTinyVocabTests: XCTestCase {
 
     func testMergesFollowRank() throws {
         let t = try make()
-        XCTAssertEqual(t.encode("abc"), [9])      // a b (0), then ab c (2)
+        XCTAssertEqual(t.encode("abc"), [9])  // a b (0), then ab c (2)
         XCTAssertEqual(t.encode("bcab"), [8, 7])  // a b (0) first, then b c (1); bc+ab is no merge
         XCTAssertEqual(t.encode("ab"), [7])
         XCTAssertEqual(t.encode(" a"), [12])
@@ -68,9 +68,11 @@ final class TokenizerTinyVocabTests: XCTestCase {
     func testBOSAndEOSFlags() throws {
         let plain = try make()
         XCTAssertEqual(plain.encode("ab", addSpecial: true), [7])
-        let both = try make(extra: [("tokenizer.ggml.bos_token_id", .uint32(1)),
-                                    ("tokenizer.ggml.add_bos_token", .bool(true)),
-                                    ("tokenizer.ggml.add_eos_token", .bool(true))])
+        let both = try make(extra: [
+            ("tokenizer.ggml.bos_token_id", .uint32(1)),
+            ("tokenizer.ggml.add_bos_token", .bool(true)),
+            ("tokenizer.ggml.add_eos_token", .bool(true))
+        ])
         XCTAssertEqual(both.encode("ab", addSpecial: true), [1, 7, 0])
         XCTAssertEqual(both.encode("ab"), [7])
         // Llama 3's pre-tokenizer turns add_bos on unless the file says otherwise.
@@ -87,8 +89,10 @@ final class TokenizerTinyVocabTests: XCTestCase {
 
     func testUnsupportedInputsAreErrors() {
         XCTAssertThrowsError(try make(pre: "unknown-pre"))
-        var m = GGUFMetadata([("tokenizer.ggml.model", .string("bert")),
-                              ("tokenizer.ggml.tokens", .array(.string(["a"])))])
+        var m = GGUFMetadata([
+            ("tokenizer.ggml.model", .string("bert")),
+            ("tokenizer.ggml.tokens", .array(.string(["a"])))
+        ])
         XCTAssertThrowsError(try Tokenizer(metadata: m))
         m["tokenizer.ggml.model"] = .string("gpt2")
         XCTAssertThrowsError(try Tokenizer(metadata: m))  // no merges
@@ -108,7 +112,7 @@ final class TokenizerTinyVocabTests: XCTestCase {
         XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xF0, 0x9F]), 1)
         XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xF0, 0x9F, 0x98, 0x80]), 5)
         XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xE6]), 1)
-        XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xFF]), 2)        // invalid: nothing to wait for
+        XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xFF]), 2)  // invalid: nothing to wait for
         XCTAssertEqual(StreamingDecoder.completePrefix([0x61, 0xE0, 0x80]), 3)  // E0 80 can never complete
         XCTAssertEqual(StreamingDecoder.completePrefix([0x80, 0x80, 0x80]), 3)
     }

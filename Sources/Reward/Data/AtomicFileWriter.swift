@@ -11,7 +11,8 @@ public final class AtomicFileWriter {
     public init(path: String) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
-        temporaryPath = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
+        temporaryPath =
+            (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
             + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -60,7 +61,10 @@ public final class AtomicFileWriter {
         }
         let dir = (path as NSString).deletingLastPathComponent
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
     }
 
     /// Writes `text` to `path` atomically.

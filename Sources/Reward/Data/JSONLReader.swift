@@ -29,7 +29,8 @@ public final class LineReader {
             if start < end {
                 let found: Int? = buffer.withUnsafeBufferPointer { p in
                     guard let base = p.baseAddress,
-                          let hit = memchr(base + start, 0x0A, end - start) else { return nil }
+                        let hit = memchr(base + start, 0x0A, end - start)
+                    else { return nil }
                     return UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
                 }
                 if let nl = found {

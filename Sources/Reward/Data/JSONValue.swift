@@ -64,7 +64,8 @@ public enum JSONValue: Equatable, Sendable {
         } catch let DecodingError.dataCorrupted(context) {
             var reason = context.debugDescription
             if let underlying = context.underlyingError as NSError?,
-               let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String {
+                let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String
+            {
                 reason += " " + detail
             }
             throw JSONValueError(reason: "invalid JSON: " + reason)

@@ -33,8 +33,10 @@ public struct RewardItem: Equatable, Sendable {
     public var format: RewardItemFormat
 
     /// Builds an item, checking that the label fits the responses.
-    public init(id: String? = nil, category: String? = nil, prompt: [ChatMessage], responses: [String],
-                label: RewardLabel, format: RewardItemFormat? = nil) throws {
+    public init(
+        id: String? = nil, category: String? = nil, prompt: [ChatMessage], responses: [String],
+        label: RewardLabel, format: RewardItemFormat? = nil
+    ) throws {
         self.id = id
         self.category = category
         self.prompt = prompt
@@ -48,10 +50,13 @@ public struct RewardItem: Equatable, Sendable {
     }
 
     /// A prompt of one user message.
-    public init(id: String? = nil, category: String? = nil, query: String, responses: [String],
-                label: RewardLabel) throws {
-        try self.init(id: id, category: category, prompt: [ChatMessage(role: "user", content: query)],
-                      responses: responses, label: label)
+    public init(
+        id: String? = nil, category: String? = nil, query: String, responses: [String],
+        label: RewardLabel
+    ) throws {
+        try self.init(
+            id: id, category: category, prompt: [ChatMessage(role: "user", content: query)],
+            responses: responses, label: label)
     }
 
     /// Why the item is inconsistent, or nil when it is fine.

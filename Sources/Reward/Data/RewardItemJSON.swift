@@ -165,9 +165,14 @@ extension RewardItem {
         if prompt.count == 1 && prompt[0].role == "user" {
             pairs.append(("prompt", .string(prompt[0].content)))
         } else {
-            pairs.append(("prompt", .array(prompt.map {
-                .object([("role", .string($0.role)), ("content", .string($0.content))])
-            })))
+            pairs.append(
+                (
+                    "prompt",
+                    .array(
+                        prompt.map {
+                            .object([("role", .string($0.role)), ("content", .string($0.content))])
+                        })
+                ))
         }
         switch (format, label) {
         case (.pairwise, .best(0)) where responses.count == 2:

@@ -68,7 +68,8 @@ public struct AccuracyStats: Codable, Equatable, Sendable {
         ties = try c.decode(Int.self, forKey: .ties)
         parseFailures = try c.decode(Int.self, forKey: .parseFailures)
         guard correct + wrong + ties + parseFailures == total else {
-            throw DecodingError.dataCorruptedError(forKey: .total, in: c,
+            throw DecodingError.dataCorruptedError(
+                forKey: .total, in: c,
                 debugDescription: "correct + wrong + ties + parseFailures != total")
         }
     }

@@ -30,8 +30,10 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     /// Accuracy against k (prefixes of the samples), for k in the requested list.
     public var curve: [CurvePoint]
 
-    public init(model: String? = nil, dataset: String? = nil, config: VotingConfig? = nil, overall: AccuracyStats,
-                categories: [CategoryAccuracy], samples: SampleStats, curve: [CurvePoint]) {
+    public init(
+        model: String? = nil, dataset: String? = nil, config: VotingConfig? = nil, overall: AccuracyStats,
+        categories: [CategoryAccuracy], samples: SampleStats, curve: [CurvePoint]
+    ) {
         self.model = model
         self.dataset = dataset
         self.config = config
@@ -43,8 +45,10 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
     /// Tallies judgements: overall and per-category accuracy of the full vote, per-sample
     /// statistics, and the accuracy-vs-k curve for each k in `curveKs` not above the samples taken.
-    public static func build(_ judgements: [RewardJudgement], curveKs: [Int] = [], config: VotingConfig? = nil,
-                             model: String? = nil, dataset: String? = nil) -> EvaluationReport {
+    public static func build(
+        _ judgements: [RewardJudgement], curveKs: [Int] = [], config: VotingConfig? = nil,
+        model: String? = nil, dataset: String? = nil
+    ) -> EvaluationReport {
         var tally = AccuracyTally()
         var samples = SampleStats()
         for j in judgements {
@@ -61,12 +65,14 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
                 voting.add(Voting.outcome(j.vote(firstK: k), for: j.item), category: j.item.category)
                 if hasMeta { meta.add(Voting.outcome(j.vote(firstK: k, useMeta: true, metaKeep: keep), for: j.item)) }
             }
-            return CurvePoint(k: k, voting: voting.overall, meta: hasMeta ? meta : nil, metaKeep: hasMeta ? keep : nil,
-                              categories: voting.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) })
+            return CurvePoint(
+                k: k, voting: voting.overall, meta: hasMeta ? meta : nil, metaKeep: hasMeta ? keep : nil,
+                categories: voting.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) })
         }
-        return EvaluationReport(model: model, dataset: dataset, config: config, overall: tally.overall,
-                                categories: tally.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) },
-                                samples: samples, curve: curve)
+        return EvaluationReport(
+            model: model, dataset: dataset, config: config, overall: tally.overall,
+            categories: tally.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) },
+            samples: samples, curve: curve)
     }
 
     /// Pretty-printed JSON with sorted keys.
@@ -84,13 +90,20 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
             header: ["category", "items", "accuracy %", "95% CI", "wrong", "ties", "parse failures"],
             alignRight: [false, true, true, true, true, true, true],
             rows: rows.map { name, s in
-                [name, String(s.total), MarkdownTable.percent(s.accuracy), MarkdownTable.interval(s.interval95),
-                 String(s.wrong), String(s.ties), String(s.parseFailures)]
+                [
+                    name, String(s.total), MarkdownTable.percent(s.accuracy), MarkdownTable.interval(s.interval95),
+                    String(s.wrong), String(s.ties), String(s.parseFailures)
+                ]
             })
-        out += "\n" + String(format: "samples: %d, parsed %.1f%%, single-sample accuracy %.1f%%",
-                             samples.samples, samples.parseRate * 100, samples.sampleAccuracy * 100)
+        out +=
+            "\n"
+            + String(
+                format: "samples: %d, parsed %.1f%%, single-sample accuracy %.1f%%",
+                samples.samples, samples.parseRate * 100, samples.sampleAccuracy * 100)
         if !samples.failures.isEmpty {
-            out += " (failures: " + samples.failures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            out +=
+                " (failures: "
+                + samples.failures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                 .joined(separator: ", ") + ")"
         }
         out += "\n"
@@ -98,14 +111,18 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
             let meta = curve.contains { $0.meta != nil }
             var header = ["k", "voting@k %", "95% CI"]
             if meta { header += ["MetaRM@k %", "95% CI", "kept"] }
-            out += "\n" + MarkdownTable.render(header: header, alignRight: header.map { _ in true }, rows: curve.map { p in
-                var row = [String(p.k), MarkdownTable.percent(p.voting.accuracy), MarkdownTable.interval(p.voting.interval95)]
-                if meta {
-                    row += p.meta.map { [MarkdownTable.percent($0.accuracy), MarkdownTable.interval($0.interval95)] } ?? ["", ""]
-                    row.append(p.metaKeep.map(String.init) ?? "")
-                }
-                return row
-            })
+            out +=
+                "\n"
+                + MarkdownTable.render(
+                    header: header, alignRight: header.map { _ in true },
+                    rows: curve.map { p in
+                        var row = [String(p.k), MarkdownTable.percent(p.voting.accuracy), MarkdownTable.interval(p.voting.interval95)]
+                        if meta {
+                            row += p.meta.map { [MarkdownTable.percent($0.accuracy), MarkdownTable.interval($0.interval95)] } ?? ["", ""]
+                            row.append(p.metaKeep.map(String.init) ?? "")
+                        }
+                        return row
+                    })
         }
         return out
     }
@@ -123,10 +140,12 @@ public enum MarkdownTable {
             return c < alignRight.count && alignRight[c] ? fill + s : s + fill
         }
         var lines = ["| " + (0..<columns).map { pad(cells[0][$0], $0) }.joined(separator: " | ") + " |"]
-        lines.append("|" + (0..<columns).map { c in
-            let dashes = String(repeating: "-", count: widths[c])
-            return c < alignRight.count && alignRight[c] ? " " + dashes.dropLast() + ": " : " " + dashes + " "
-        }.joined(separator: "|") + "|")
+        lines.append(
+            "|"
+                + (0..<columns).map { c in
+                    let dashes = String(repeating: "-", count: widths[c])
+                    return c < alignRight.count && alignRight[c] ? " " + dashes.dropLast() + ": " : " " + dashes + " "
+                }.joined(separator: "|") + "|")
         for row in cells.dropFirst() {
             lines.append("| " + (0..<columns).map { pad(row[$0], $0) }.joined(separator: " | ") + " |")
         }

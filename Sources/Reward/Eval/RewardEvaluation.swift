@@ -98,8 +98,10 @@ public struct EvaluationSettings: Equatable, Sendable {
     /// Response orders per item in the sampled run (`VotingConfig.orders`; nil: one per sample).
     public var orders: Int?
 
-    public init(ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
-                batchItems: Int = 4, orders: Int? = nil) {
+    public init(
+        ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
+        batchItems: Int = 4, orders: Int? = nil
+    ) {
         self.orders = orders
         self.ks = ks
         self.temperature = temperature
@@ -142,9 +144,11 @@ public final class RewardEvaluator {
 
     /// Judges `items` with `config`, `batchItems` items per generator call; `progress` is called
     /// after each chunk and `onChunk` with each chunk's judgements (in item order).
-    public func judgeAll(_ items: [RewardItem], config: VotingConfig, batchItems: Int, run: String = "",
-                         progress: ((EvaluationProgress) -> Void)? = nil,
-                         onChunk: (([RewardJudgement]) throws -> Void)? = nil) throws -> (judgements: [RewardJudgement], timing: RunTiming) {
+    public func judgeAll(
+        _ items: [RewardItem], config: VotingConfig, batchItems: Int, run: String = "",
+        progress: ((EvaluationProgress) -> Void)? = nil,
+        onChunk: (([RewardJudgement]) throws -> Void)? = nil
+    ) throws -> (judgements: [RewardJudgement], timing: RunTiming) {
         guard batchItems >= 1 else { throw RewardDataError("batch items = \(batchItems): need at least 1") }
         let start = RewardEvaluator.now()
         let tokens0 = tokenCounter?()
@@ -160,12 +164,18 @@ public final class RewardEvaluator {
             correct += judged.filter(\.isCorrect).count
             out += judged
             i += chunk.count
-            progress?(EvaluationProgress(run: run, itemsDone: i, itemsTotal: items.count, correct: correct,
-                                         seconds: RewardEvaluator.now() - start))
+            progress?(
+                EvaluationProgress(
+                    run: run, itemsDone: i, itemsTotal: items.count, correct: correct,
+                    seconds: RewardEvaluator.now() - start))
         }
         let tokens = tokens0.flatMap { t0 in tokenCounter.map { $0() - t0 } }
-        return (out, RunTiming(seconds: RewardEvaluator.now() - start, items: items.count,
-                               samples: out.reduce(0) { $0 + $1.samples.count }, generatedTokens: tokens))
+        return (
+            out,
+            RunTiming(
+                seconds: RewardEvaluator.now() - start, items: items.count,
+                samples: out.reduce(0) { $0 + $1.samples.count }, generatedTokens: tokens)
+        )
     }
 
     /// The greedy run (temperature 0, one sample per item) and one sampled run of max(ks) samples
@@ -173,30 +183,40 @@ public final class RewardEvaluator {
     /// the generator's prompt cache empty: the sampled run would otherwise find the greedy run's
     /// last prompts there (its first response order is greedy's) and skip their prefill, and its
     /// time would not compare with greedy's.
-    public func evaluate(_ items: [RewardItem], settings: EvaluationSettings, model modelName: String? = nil,
-                         dataset: String? = nil, skippedLines: Int = 0,
-                         progress: ((EvaluationProgress) -> Void)? = nil) throws -> RewardEvaluationReport {
+    public func evaluate(
+        _ items: [RewardItem], settings: EvaluationSettings, model modelName: String? = nil,
+        dataset: String? = nil, skippedLines: Int = 0,
+        progress: ((EvaluationProgress) -> Void)? = nil
+    ) throws -> RewardEvaluationReport {
         if let problem = settings.problem { throw RewardDataError(problem) }
-        let greedyConfig = VotingConfig(k: 1, seed: settings.seed,
-                                        settings: GenerationSettings(temperature: 0, topP: 1, maxTokens: settings.maxTokens))
+        let greedyConfig = VotingConfig(
+            k: 1, seed: settings.seed,
+            settings: GenerationSettings(temperature: 0, topP: 1, maxTokens: settings.maxTokens))
         model.generator.forgetEarlierPrompts()
         let g = try judgeAll(items, config: greedyConfig, batchItems: settings.batchItems, run: "greedy", progress: progress)
-        let greedy = EvaluationRun(name: "greedy", temperature: 0, k: 1,
-                                   report: EvaluationReport.build(g.judgements, config: greedyConfig, model: modelName,
-                                                                  dataset: dataset),
-                                   timing: g.timing)
-        let sampledConfig = VotingConfig(k: settings.maxK, orders: settings.orders, seed: settings.seed,
-                                         settings: GenerationSettings(temperature: settings.temperature, topP: settings.topP,
-                                                                      maxTokens: settings.maxTokens))
+        let greedy = EvaluationRun(
+            name: "greedy", temperature: 0, k: 1,
+            report: EvaluationReport.build(
+                g.judgements, config: greedyConfig, model: modelName,
+                dataset: dataset),
+            timing: g.timing)
+        let sampledConfig = VotingConfig(
+            k: settings.maxK, orders: settings.orders, seed: settings.seed,
+            settings: GenerationSettings(
+                temperature: settings.temperature, topP: settings.topP,
+                maxTokens: settings.maxTokens))
         model.generator.forgetEarlierPrompts()
         let s = try judgeAll(items, config: sampledConfig, batchItems: settings.batchItems, run: "sampled", progress: progress)
-        let sampled = EvaluationRun(name: "sampled", temperature: settings.temperature, k: settings.maxK,
-                                    report: EvaluationReport.build(s.judgements, curveKs: settings.ks, config: sampledConfig,
-                                                                   model: modelName, dataset: dataset),
-                                    timing: s.timing)
-        return RewardEvaluationReport(model: modelName, dataset: dataset, items: items.count, skippedLines: skippedLines,
-                                      ks: settings.sortedKs, maxTokens: settings.maxTokens, seed: settings.seed,
-                                      batchItems: settings.batchItems, orders: settings.orders, greedy: greedy, sampled: sampled)
+        let sampled = EvaluationRun(
+            name: "sampled", temperature: settings.temperature, k: settings.maxK,
+            report: EvaluationReport.build(
+                s.judgements, curveKs: settings.ks, config: sampledConfig,
+                model: modelName, dataset: dataset),
+            timing: s.timing)
+        return RewardEvaluationReport(
+            model: modelName, dataset: dataset, items: items.count, skippedLines: skippedLines,
+            ks: settings.sortedKs, maxTokens: settings.maxTokens, seed: settings.seed,
+            batchItems: settings.batchItems, orders: settings.orders, greedy: greedy, sampled: sampled)
     }
 }
 
@@ -216,8 +236,10 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     public var greedy: EvaluationRun
     public var sampled: EvaluationRun
 
-    public init(model: String?, dataset: String?, items: Int, skippedLines: Int, ks: [Int], maxTokens: Int, seed: UInt64,
-                batchItems: Int, orders: Int? = nil, greedy: EvaluationRun, sampled: EvaluationRun) {
+    public init(
+        model: String?, dataset: String?, items: Int, skippedLines: Int, ks: [Int], maxTokens: Int, seed: UInt64,
+        batchItems: Int, orders: Int? = nil, greedy: EvaluationRun, sampled: EvaluationRun
+    ) {
         self.orders = orders
         self.model = model
         self.dataset = dataset
@@ -280,11 +302,18 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
 
     /// One column per run/k: (header, overall stats, stats by category).
     var columns: [(title: String, overall: AccuracyStats, byCategory: [String: AccuracyStats])] {
-        var out = [("greedy", greedy.report.overall,
-                    Dictionary(uniqueKeysWithValues: greedy.report.categories.map { ($0.category, $0.stats) }))]
+        var out = [
+            (
+                "greedy", greedy.report.overall,
+                Dictionary(uniqueKeysWithValues: greedy.report.categories.map { ($0.category, $0.stats) })
+            )
+        ]
         for p in sampled.report.curve {
-            out.append(("voting@\(p.k)", p.voting,
-                        Dictionary(uniqueKeysWithValues: (p.categories ?? []).map { ($0.category, $0.stats) })))
+            out.append(
+                (
+                    "voting@\(p.k)", p.voting,
+                    Dictionary(uniqueKeysWithValues: (p.categories ?? []).map { ($0.category, $0.stats) })
+                ))
         }
         return out
     }
@@ -305,26 +334,35 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         }
         rows.append(["**overall**", String(items)] + cols.map { RewardEvaluationReport.cell($0.overall) })
         var out = "Accuracy % (95% Wilson interval); ties and parse failures count as wrong.\n\n"
-        out += MarkdownTable.render(header: ["category", "items"] + cols.map(\.title),
-                                    alignRight: [false] + Array(repeating: true, count: cols.count + 1), rows: rows)
-        out += "\n" + MarkdownTable.render(
-            header: ["run", "correct", "wrong", "ties", "parse failures", "samples parsed %"],
-            alignRight: [false, true, true, true, true, true],
-            rows: cols.map { c in
-                let parsed = c.title == "greedy" ? greedy.report.samples.parseRate : sampled.report.samples.parseRate
-                return [c.title, String(c.overall.correct), String(c.overall.wrong), String(c.overall.ties),
-                        String(c.overall.parseFailures), MarkdownTable.percent(parsed)]
-            })
-        out += "\n" + MarkdownTable.render(
-            header: ["run", "samples/item", "wall s", "judgements/min", "samples/min", "tokens/s", "time vs greedy"],
-            alignRight: [false, true, true, true, true, true, true],
-            rows: [greedy, sampled].map { r in
-                let t = r.timing
-                let ratio = r.name == "greedy" ? "1.00x" : sampledOverGreedyTime.map { String(format: "%.2fx", $0) } ?? ""
-                return ["\(r.name) (T=\(String(format: "%g", r.temperature)))", String(r.k), String(format: "%.1f", t.seconds),
+        out += MarkdownTable.render(
+            header: ["category", "items"] + cols.map(\.title),
+            alignRight: [false] + Array(repeating: true, count: cols.count + 1), rows: rows)
+        out +=
+            "\n"
+            + MarkdownTable.render(
+                header: ["run", "correct", "wrong", "ties", "parse failures", "samples parsed %"],
+                alignRight: [false, true, true, true, true, true],
+                rows: cols.map { c in
+                    let parsed = c.title == "greedy" ? greedy.report.samples.parseRate : sampled.report.samples.parseRate
+                    return [
+                        c.title, String(c.overall.correct), String(c.overall.wrong), String(c.overall.ties),
+                        String(c.overall.parseFailures), MarkdownTable.percent(parsed)
+                    ]
+                })
+        out +=
+            "\n"
+            + MarkdownTable.render(
+                header: ["run", "samples/item", "wall s", "judgements/min", "samples/min", "tokens/s", "time vs greedy"],
+                alignRight: [false, true, true, true, true, true, true],
+                rows: [greedy, sampled].map { r in
+                    let t = r.timing
+                    let ratio = r.name == "greedy" ? "1.00x" : sampledOverGreedyTime.map { String(format: "%.2fx", $0) } ?? ""
+                    return [
+                        "\(r.name) (T=\(String(format: "%g", r.temperature)))", String(r.k), String(format: "%.1f", t.seconds),
                         String(format: "%.1f", t.judgementsPerMinute), String(format: "%.1f", t.samplesPerMinute),
-                        t.tokensPerSecond.map { String(format: "%.1f", $0) } ?? "", ratio]
-            })
+                        t.tokensPerSecond.map { String(format: "%.1f", $0) } ?? "", ratio
+                    ]
+                })
         if skippedLines > 0 { out += "\n\(skippedLines) malformed input line(s) skipped.\n" }
         return out
     }
@@ -333,8 +371,14 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     public func accuracyPlot(title: String = "Accuracy against k") -> SVGLinePlot {
         var plot = sampled.report.accuracyPlot(title: title)
         let g = greedy.report.overall, ci = g.interval95
-        plot.series.append(.init(name: "greedy", points: [.init(x: 1, y: g.accuracy * 100, low: ci.low * 100,
-                                                                 high: ci.high * 100)]))
+        plot.series.append(
+            .init(
+                name: "greedy",
+                points: [
+                    .init(
+                        x: 1, y: g.accuracy * 100, low: ci.low * 100,
+                        high: ci.high * 100)
+                ]))
         return plot
     }
 }

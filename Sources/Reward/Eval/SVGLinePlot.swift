@@ -41,8 +41,10 @@ public struct SVGLinePlot {
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false,
-                yRange: ClosedRange<Double>? = nil) {
+    public init(
+        title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false,
+        yRange: ClosedRange<Double>? = nil
+    ) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -85,7 +87,10 @@ public struct SVGLinePlot {
         var xs = points.map { logX ? log2($0.x) : $0.x }
         if xs.isEmpty { xs = [0, 1] }
         var xMin = xs.min()!, xMax = xs.max()!
-        if xMin == xMax { xMin -= 0.5; xMax += 0.5 }
+        if xMin == xMax {
+            xMin -= 0.5
+            xMax += 0.5
+        }
         let yValues = points.flatMap { [$0.y, $0.low ?? $0.y, $0.high ?? $0.y] }
         var yr = yRange ?? ((yValues.min() ?? 0)...(yValues.max() ?? 1))
         if yRange == nil {
@@ -108,7 +113,8 @@ public struct SVGLinePlot {
             s += "<line x1=\"\(SVGLinePlot.f(left))\" y1=\"\(y)\" x2=\"\(SVGLinePlot.f(right))\" y2=\"\(y)\" stroke=\"#e5e5e5\"/>\n"
             s += "<text x=\"\(SVGLinePlot.f(left - 6))\" y=\"\(y)\" text-anchor=\"end\" dominant-baseline=\"middle\">\(SVGLinePlot.label(t))</text>\n"
         }
-        let xTicks: [Double] = logX
+        let xTicks: [Double] =
+            logX
             ? Array(Set(points.map(\.x))).sorted()
             : SVGLinePlot.ticks(xMin...xMax)
         for t in xTicks {
@@ -116,11 +122,14 @@ public struct SVGLinePlot {
             s += "<line x1=\"\(x)\" y1=\"\(SVGLinePlot.f(bottom))\" x2=\"\(x)\" y2=\"\(SVGLinePlot.f(bottom + 5))\" stroke=\"black\"/>\n"
             s += "<text x=\"\(x)\" y=\"\(SVGLinePlot.f(bottom + 18))\" text-anchor=\"middle\">\(SVGLinePlot.label(t))</text>\n"
         }
-        s += "<polyline points=\"\(SVGLinePlot.f(left)),\(SVGLinePlot.f(top)) \(SVGLinePlot.f(left)),\(SVGLinePlot.f(bottom)) "
+        s +=
+            "<polyline points=\"\(SVGLinePlot.f(left)),\(SVGLinePlot.f(top)) \(SVGLinePlot.f(left)),\(SVGLinePlot.f(bottom)) "
             + "\(SVGLinePlot.f(right)),\(SVGLinePlot.f(bottom))\" fill=\"none\" stroke=\"black\"/>\n"
-        s += "<text x=\"\(SVGLinePlot.f((left + right) / 2))\" y=\"\(SVGLinePlot.f(bottom + 38))\" text-anchor=\"middle\">"
+        s +=
+            "<text x=\"\(SVGLinePlot.f((left + right) / 2))\" y=\"\(SVGLinePlot.f(bottom + 38))\" text-anchor=\"middle\">"
             + SVGLinePlot.escape(xLabel) + "</text>\n"
-        s += "<text transform=\"translate(16 \(SVGLinePlot.f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">"
+        s +=
+            "<text transform=\"translate(16 \(SVGLinePlot.f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">"
             + SVGLinePlot.escape(yLabel) + "</text>\n"
 
         for (i, line) in series.enumerated() {
@@ -128,16 +137,19 @@ public struct SVGLinePlot {
             let pts = line.points.filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }.sorted { $0.x < $1.x }
             s += "<g fill=\"\(color)\" stroke=\"\(color)\">\n"
             if pts.count > 1 {
-                s += "<polyline fill=\"none\" stroke-width=\"2\" points=\""
+                s +=
+                    "<polyline fill=\"none\" stroke-width=\"2\" points=\""
                     + pts.map { "\(SVGLinePlot.f(px($0.x))),\(SVGLinePlot.f(py($0.y)))" }.joined(separator: " ") + "\"/>\n"
             }
             for p in pts {
                 let (x, y) = (px(p.x), py(p.y))
                 if let lo = p.low, let hi = p.high, lo.isFinite, hi.isFinite {
-                    s += "<line x1=\"\(SVGLinePlot.f(x))\" y1=\"\(SVGLinePlot.f(py(lo)))\" x2=\"\(SVGLinePlot.f(x))\" "
+                    s +=
+                        "<line x1=\"\(SVGLinePlot.f(x))\" y1=\"\(SVGLinePlot.f(py(lo)))\" x2=\"\(SVGLinePlot.f(x))\" "
                         + "y2=\"\(SVGLinePlot.f(py(hi)))\" stroke-width=\"1\"/>\n"
                     for e in [lo, hi] {
-                        s += "<line x1=\"\(SVGLinePlot.f(x - 4))\" y1=\"\(SVGLinePlot.f(py(e)))\" x2=\"\(SVGLinePlot.f(x + 4))\" "
+                        s +=
+                            "<line x1=\"\(SVGLinePlot.f(x - 4))\" y1=\"\(SVGLinePlot.f(py(e)))\" x2=\"\(SVGLinePlot.f(x + 4))\" "
                             + "y2=\"\(SVGLinePlot.f(py(e)))\" stroke-width=\"1\"/>\n"
                     }
                 }
@@ -145,9 +157,11 @@ public struct SVGLinePlot {
             }
             // Legend entry below the plot.
             let lx = left + Double(i) * 170, ly = height - 18
-            s += "<line x1=\"\(SVGLinePlot.f(lx))\" y1=\"\(SVGLinePlot.f(ly))\" x2=\"\(SVGLinePlot.f(lx + 22))\" "
+            s +=
+                "<line x1=\"\(SVGLinePlot.f(lx))\" y1=\"\(SVGLinePlot.f(ly))\" x2=\"\(SVGLinePlot.f(lx + 22))\" "
                 + "y2=\"\(SVGLinePlot.f(ly))\" stroke-width=\"2\"/>\n"
-            s += "<text x=\"\(SVGLinePlot.f(lx + 28))\" y=\"\(SVGLinePlot.f(ly))\" stroke=\"none\" fill=\"black\" "
+            s +=
+                "<text x=\"\(SVGLinePlot.f(lx + 28))\" y=\"\(SVGLinePlot.f(ly))\" stroke=\"none\" fill=\"black\" "
                 + "dominant-baseline=\"middle\">\(SVGLinePlot.escape(line.name))</text>\n"
             s += "</g>\n"
         }
@@ -168,7 +182,8 @@ extension EvaluationReport {
         var series = [SVGLinePlot.Series(name: "voting@k", points: curve.map { point($0.k, $0.voting) })]
         let meta = curve.compactMap { p in p.meta.map { point(p.k, $0) } }
         if !meta.isEmpty { series.append(.init(name: "MetaRM@k", points: meta)) }
-        return SVGLinePlot(title: title, xLabel: "k (samples per item)", yLabel: "accuracy (%)", series: series,
-                           logX: true)
+        return SVGLinePlot(
+            title: title, xLabel: "k (samples per item)", yLabel: "accuracy (%)", series: series,
+            logX: true)
     }
 }

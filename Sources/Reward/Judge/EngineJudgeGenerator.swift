@@ -48,13 +48,17 @@ extension EngineJudgeGenerator {
     /// Loads a GGUF model: the engine behind the judge, and the model's chat format for the
     /// judging prompts (`JudgePromptBuilder(chat:)`). A LoRA adapter, if given, is applied
     /// without merging (checked against the model; `adapterScale` multiplies its alpha / r).
-    public static func load(model path: String, contextLength: Int? = nil, adapter: LoRAAdapter? = nil,
-                            adapterScale: Float = 1) throws -> (generator: EngineJudgeGenerator, chat: JudgeChatFormat) {
+    public static func load(
+        model path: String, contextLength: Int? = nil, adapter: LoRAAdapter? = nil,
+        adapterScale: Float = 1
+    ) throws -> (generator: EngineJudgeGenerator, chat: JudgeChatFormat) {
         let file = try GGUFFile(path: path)
         if let adapter { try adapter.validate(against: file) }
-        let generator = Generator(engine: try LlamaInference(gguf: file, contextLength: contextLength, adapter: adapter,
-                                                             adapterScale: adapterScale),
-                                  tokenizer: try Tokenizer(metadata: file.metadata))
+        let generator = Generator(
+            engine: try LlamaInference(
+                gguf: file, contextLength: contextLength, adapter: adapter,
+                adapterScale: adapterScale),
+            tokenizer: try Tokenizer(metadata: file.metadata))
         return (EngineJudgeGenerator(generator: generator), JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata)))
     }
 }

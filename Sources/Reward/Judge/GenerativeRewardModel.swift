@@ -18,8 +18,10 @@ public struct VotingConfig: Equatable, Codable, Sendable {
     public var seed: UInt64
     public var settings: GenerationSettings
 
-    public init(k: Int = 1, orders: Int? = nil, shuffle: Bool = true, metaKeep: Int? = nil, seed: UInt64 = 0,
-                settings: GenerationSettings = GenerationSettings()) {
+    public init(
+        k: Int = 1, orders: Int? = nil, shuffle: Bool = true, metaKeep: Int? = nil, seed: UInt64 = 0,
+        settings: GenerationSettings = GenerationSettings()
+    ) {
         self.k = k
         self.orders = orders
         self.shuffle = shuffle
@@ -75,8 +77,9 @@ public struct RewardJudgement: Sendable {
         let first = Array(samples.prefix(k))
         var chosen = first.indices.filter { first[$0].scores != nil }
         if useMeta, let ratings = metaRatings {
-            chosen = Voting.metaSelect(ratings: Array(ratings.prefix(k)), parsed: first.map { $0.scores != nil },
-                                       keep: metaKeep ?? max(1, k / 2))
+            chosen = Voting.metaSelect(
+                ratings: Array(ratings.prefix(k)), parsed: first.map { $0.scores != nil },
+                keep: metaKeep ?? max(1, k / 2))
         }
         return Voting.vote(chosen.map { first[$0].scores! }, responses: item.responses.count)
     }
@@ -90,8 +93,10 @@ public final class GenerativeRewardModel {
     public var builder: JudgePromptBuilder
     public var metaScorer: TrajectoryScorer?
 
-    public init(generator: JudgeGenerator, builder: JudgePromptBuilder = JudgePromptBuilder(),
-                metaScorer: TrajectoryScorer? = nil) {
+    public init(
+        generator: JudgeGenerator, builder: JudgePromptBuilder = JudgePromptBuilder(),
+        metaScorer: TrajectoryScorer? = nil
+    ) {
         self.generator = generator
         self.builder = builder
         self.metaScorer = metaScorer
@@ -130,9 +135,11 @@ public final class GenerativeRewardModel {
         }
         return try merged.map { m in
             let prompt = try builder.prompt(for: item, order: m.order)
-            return PlannedPrompt(order: m.order, sampleIndices: m.indices,
-                                 request: JudgeRequest(prompt: prompt, samples: m.indices.count,
-                                                       seed: StableHash.seed(config.seed, key, UInt64(m.group), 0x4745_4E)))
+            return PlannedPrompt(
+                order: m.order, sampleIndices: m.indices,
+                request: JudgeRequest(
+                    prompt: prompt, samples: m.indices.count,
+                    seed: StableHash.seed(config.seed, key, UInt64(m.group), 0x4745_4E)))
         }
     }
 
@@ -154,12 +161,14 @@ public final class GenerativeRewardModel {
                 let generated = texts[next]
                 next += 1
                 guard generated.count == p.request.samples else {
-                    throw JudgeGeneratorError(description:
-                        "the generator returned \(generated.count) samples for a request of \(p.request.samples)")
+                    throw JudgeGeneratorError(
+                        description:
+                            "the generator returned \(generated.count) samples for a request of \(p.request.samples)")
                 }
                 for (i, text) in zip(p.sampleIndices, generated) {
-                    samples[i] = GenerativeRewardModel.sample(text, index: i, group: g,
-                                                              order: p.order, item: item)
+                    samples[i] = GenerativeRewardModel.sample(
+                        text, index: i, group: g,
+                        order: p.order, item: item)
                 }
             }
             out.append(try conclude(item, samples: samples.map { $0! }, config: config))
@@ -176,8 +185,9 @@ public final class GenerativeRewardModel {
         let output = JudgeOutputParser.parse(text, responses: item.responses.count)
         var scores: [Int]?
         if case let .success(shown) = output.scores { scores = order.toOriginal(shown) }
-        return JudgeSample(index: index, group: group, order: order, text: text, output: output, scores: scores,
-                           isCorrect: Correctness.isCorrect(scores, for: item))
+        return JudgeSample(
+            index: index, group: group, order: order, text: text, output: output, scores: scores,
+            isCorrect: Correctness.isCorrect(scores, for: item))
     }
 
     /// Rates the samples with the meta RM (when set), selects the voters and votes.
@@ -194,7 +204,8 @@ public final class GenerativeRewardModel {
             voters = Voting.metaSelect(ratings: r, parsed: parsed, keep: config.metaKeep ?? max(1, samples.count / 2))
         }
         let vote = Voting.vote(voters.map { samples[$0].scores! }, responses: item.responses.count)
-        return RewardJudgement(item: item, samples: samples, metaRatings: ratings, voters: voters, vote: vote,
-                               outcome: Voting.outcome(vote, for: item))
+        return RewardJudgement(
+            item: item, samples: samples, metaRatings: ratings, voters: voters, vote: vote,
+            outcome: Voting.outcome(vote, for: item))
     }
 }

@@ -64,8 +64,9 @@ public enum JudgeOutputParser {
 
     public static func parse(_ text: String, responses n: Int) -> JudgeOutput {
         let (criteriaText, principles) = self.principles(in: text)
-        return JudgeOutput(criteriaText: criteriaText, principles: principles, analysis: analysis(in: text),
-                           scores: scores(in: text, count: n, range: scoreRange(responses: n)))
+        return JudgeOutput(
+            criteriaText: criteriaText, principles: principles, analysis: analysis(in: text),
+            scores: scores(in: text, count: n, range: scoreRange(responses: n)))
     }
 
     /// The scores in the last complete `\boxed{...}` (else the last `[...]`): exactly `count`
@@ -106,7 +107,9 @@ public enum JudgeOutputParser {
             var i = r.upperBound
             while i < text.endIndex {
                 let c = text[i]
-                if c == "{" { depth += 1 } else if c == "}" {
+                if c == "{" {
+                    depth += 1
+                } else if c == "}" {
                     depth -= 1
                     if depth == 0 { break }
                 }
@@ -121,13 +124,15 @@ public enum JudgeOutputParser {
     /// The content of the last `[...]` (innermost at the end of the text).
     static func lastBracketed(_ text: String) -> String? {
         guard let close = text.lastIndex(of: "]"),
-              let open = text[..<close].lastIndex(of: "[") else { return nil }
+            let open = text[..<close].lastIndex(of: "[")
+        else { return nil }
         return String(text[text.index(after: open)..<close])
     }
 
     /// Where a section marker (`Analysis:`, ...) starts and its text begins, case-insensitively.
     static func marker(_ name: String, in text: String, from: String.Index? = nil, last: Bool = false)
-        -> (start: String.Index, body: String.Index)? {
+        -> (start: String.Index, body: String.Index)?
+    {
         let range = (from ?? text.startIndex)..<text.endIndex
         var options: String.CompareOptions = [.caseInsensitive]
         if last { options.insert(.backwards) }
@@ -203,7 +208,8 @@ public enum JudgeOutputParser {
             let hasParen = text.contains("(")
             // A bare number is part of the principle's text, not a weight.
             guard hasWord || (hasPercent && hasParen), let number = m.output[1].substring,
-                  let v = Double(number) else { return nil }
+                let v = Double(number)
+            else { return nil }
             let weight = hasPercent || v > 1 ? v / 100 : v
             return (m.range, weight)
         }

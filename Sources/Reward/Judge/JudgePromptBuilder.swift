@@ -9,8 +9,10 @@ public struct JudgeChatFormat {
     /// The date templates that print today's date see (fixed, so prompts are reproducible).
     public let now: Date
 
-    public init(template: ChatTemplate, bosToken: String?, eosToken: String?,
-                now: Date = Date(timeIntervalSince1970: 1_735_689_600)) {
+    public init(
+        template: ChatTemplate, bosToken: String?, eosToken: String?,
+        now: Date = Date(timeIntervalSince1970: 1_735_689_600)
+    ) {
         self.template = template
         self.bosToken = bosToken
         self.eosToken = eosToken
@@ -30,8 +32,9 @@ public struct JudgeChatFormat {
 
     /// The prompt text for `messages`, ending with the header of the assistant's turn.
     public func render(_ messages: [ChatMessage]) throws -> String {
-        try template.render(messages: messages, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
-                            now: now)
+        try template.render(
+            messages: messages, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
+            now: now)
     }
 }
 
@@ -55,8 +58,9 @@ public struct JudgePromptBuilder {
             JudgePromptBuilder.fill(templates.turn, ["role": JudgePromptBuilder.roleName(m.role), "content": m.content])
         }.joined(separator: "\n\n")
         let responses = order.shownToOriginal.enumerated().map { shown, original in
-            JudgePromptBuilder.fill(templates.responseFrame,
-                                    ["index": String(shown + 1), "response": item.responses[original]])
+            JudgePromptBuilder.fill(
+                templates.responseFrame,
+                ["index": String(shown + 1), "response": item.responses[original]])
         }.joined(separator: "\n")
         let n = item.responses.count
         var text: String
@@ -64,8 +68,12 @@ public struct JudgePromptBuilder {
             text = JudgePromptBuilder.fill(templates.single, ["conversation": conversation, "responses": responses])
         } else {
             let example = "\\boxed{" + Array(repeating: "x", count: n).joined(separator: ", ") + "}"
-            text = JudgePromptBuilder.fill(templates.multi, ["conversation": conversation, "responses": responses,
-                                                             "count": String(n), "example": example])
+            text = JudgePromptBuilder.fill(
+                templates.multi,
+                [
+                    "conversation": conversation, "responses": responses,
+                    "count": String(n), "example": example
+                ])
         }
         if let hint {
             text += JudgePromptBuilder.fill(templates.hint, ["index": String(order.shownPosition(ofOriginal: hint) + 1)])

@@ -21,9 +21,14 @@ extension RewardJudgement {
         if item.prompt.count == 1 && item.prompt[0].role == "user" {
             pairs.append(("prompt", .string(item.prompt[0].content)))
         } else {
-            pairs.append(("prompt", .array(item.prompt.map {
-                .object([("role", .string($0.role)), ("content", .string($0.content))])
-            })))
+            pairs.append(
+                (
+                    "prompt",
+                    .array(
+                        item.prompt.map {
+                            .object([("role", .string($0.role)), ("content", .string($0.content))])
+                        })
+                ))
         }
         pairs.append(("responses", .array(item.responses.map { .string($0) })))
         var label: JSONValue = .null
@@ -53,15 +58,21 @@ extension JudgeSample {
             ("index", .integer(index)),
             ("order", .array(order.shownToOriginal.map { .integer($0) })),
             ("text", .string(text)),
-            ("principles", .array(principles.map { p in
-                .object([("name", .string(p.name)), ("weight", p.weight.map { .number($0) } ?? .null),
-                         ("detail", .string(p.detail))])
-            })),
+            (
+                "principles",
+                .array(
+                    principles.map { p in
+                        .object([
+                            ("name", .string(p.name)), ("weight", p.weight.map { .number($0) } ?? .null),
+                            ("detail", .string(p.detail))
+                        ])
+                    })
+            ),
             ("analysis", analysis.map { .string($0) } ?? .null),
             ("scores", scores.map { .array($0.map { .integer($0) }) } ?? .null),
             ("parsed", .bool(scores != nil)),
             ("parseError", error),
-            ("correct", labelled ? .bool(isCorrect) : .null),
+            ("correct", labelled ? .bool(isCorrect) : .null)
         ])
     }
 }

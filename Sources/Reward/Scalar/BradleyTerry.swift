@@ -15,8 +15,9 @@ public enum BradleyTerry {
         }
         let n = rewards.shape[0]
         for p in pairs where p.chosen < 0 || p.chosen >= n || p.rejected < 0 || p.rejected >= n {
-            throw TensorError.invalidShape(op: "BradleyTerry.loss", shape: rewards.shape,
-                                           reason: "pair (\(p.chosen), \(p.rejected)) is outside the \(n) rewards")
+            throw TensorError.invalidShape(
+                op: "BradleyTerry.loss", shape: rewards.shape,
+                reason: "pair (\(p.chosen), \(p.rejected)) is outside the \(n) rewards")
         }
         let table = try rewards.reshaped([n, 1])
         let rc = try table.embedding(pairs.map { Int32($0.chosen) }).reshaped([pairs.count])

@@ -7,7 +7,9 @@ public struct PreferencePair: Equatable, Sendable {
     public var margin: Float
 
     public init(chosen: Int, rejected: Int, margin: Float = 0) {
-        self.chosen = chosen; self.rejected = rejected; self.margin = margin
+        self.chosen = chosen
+        self.rejected = rejected
+        self.margin = margin
     }
 }
 

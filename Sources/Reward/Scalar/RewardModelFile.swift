@@ -24,10 +24,18 @@ public struct RewardModelFile {
     /// Free-form string metadata (training settings, data, measured accuracy).
     public var metadata: [String: String]
 
-    public init(kind: Kind, architecture: String, head: ScalarHead, adapter: LoRAAdapter? = nil, baseName: String,
-                baseSHA256: String, judgeTemplate: String? = nil, metadata: [String: String] = [:]) {
-        self.kind = kind; self.architecture = architecture; self.head = head; self.adapter = adapter
-        self.baseName = baseName; self.baseSHA256 = baseSHA256; self.judgeTemplate = judgeTemplate; self.metadata = metadata
+    public init(
+        kind: Kind, architecture: String, head: ScalarHead, adapter: LoRAAdapter? = nil, baseName: String,
+        baseSHA256: String, judgeTemplate: String? = nil, metadata: [String: String] = [:]
+    ) {
+        self.kind = kind
+        self.architecture = architecture
+        self.head = head
+        self.adapter = adapter
+        self.baseName = baseName
+        self.baseSHA256 = baseSHA256
+        self.judgeTemplate = judgeTemplate
+        self.metadata = metadata
     }
 
     static let prefix = "grm.reward."
@@ -86,8 +94,9 @@ public struct RewardModelFile {
         }
         var extra: [String: String] = [:]
         for (k, v) in m.entries where k.hasPrefix(Self.prefix + "meta.") { extra[String(k.dropFirst((Self.prefix + "meta.").count))] = v.stringValue }
-        self.init(kind: kind, architecture: arch, head: head, adapter: adapter, baseName: baseName, baseSHA256: sha,
-                  judgeTemplate: m.string(Self.prefix + "judge_template"), metadata: extra)
+        self.init(
+            kind: kind, architecture: arch, head: head, adapter: adapter, baseName: baseName, baseSHA256: sha,
+            judgeTemplate: m.string(Self.prefix + "judge_template"), metadata: extra)
     }
 
     /// Checks that `base` is the file this model was trained on (by SHA-256) and fits its head.
@@ -97,7 +106,9 @@ public struct RewardModelFile {
         }
         let sha = try SHA256.file(path)
         guard sha == baseSHA256 else {
-            throw RewardDataError(file: path, "this reward model was trained on \(baseName) (SHA-256 \(baseSHA256.prefix(12))...), not this file (\(sha.prefix(12))...)")
+            throw RewardDataError(
+                file: path, "this reward model was trained on \(baseName) (SHA-256 \(baseSHA256.prefix(12))...), not this file (\(sha.prefix(12))...)"
+            )
         }
     }
 }

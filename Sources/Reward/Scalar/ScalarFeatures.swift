@@ -12,14 +12,16 @@ public struct ScalarRewardInput {
     public var now = Date(timeIntervalSince1970: 1_735_689_600)
 
     public init(tokenizer: Tokenizer, template: ModelChatTemplate) {
-        self.tokenizer = tokenizer; self.template = template
+        self.tokenizer = tokenizer
+        self.template = template
     }
 
     /// The token ids of `prompt + [assistant: response]` as the template renders them (the
     /// template writes any BOS the model wants; control tokens in it become their ids).
     public func tokens(prompt: [ChatMessage], response: String) throws -> [Int32] {
-        let text = try template.render(messages: prompt + [ChatMessage(role: "assistant", content: response)],
-                                       addGenerationPrompt: false, now: now)
+        let text = try template.render(
+            messages: prompt + [ChatMessage(role: "assistant", content: response)],
+            addGenerationPrompt: false, now: now)
         return tokenizer.encode(text, addSpecial: false, parseSpecial: true)
     }
 
@@ -38,8 +40,10 @@ public struct ScalarRewardInput {
     /// Final-norm hidden states [sequences.count, dim] at each sequence's last token: prefills of
     /// up to `batchTokens` tokens together (one forward pass, each sequence its own cache).
     /// A sequence longer than the model's context is refused naming it.
-    public static func hiddenStates(engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048,
-                                    onProgress: ((Int) -> Void)? = nil) throws -> Tensor {
+    public static func hiddenStates(
+        engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048,
+        onProgress: ((Int) -> Void)? = nil
+    ) throws -> Tensor {
         let dim = engine.config.dim
         let out = Tensor.uninitialized([sequences.count, dim])
         for (i, s) in sequences.enumerated() where s.isEmpty || s.count > engine.config.contextLength {

@@ -36,10 +36,11 @@ public final class ScalarHead {
     /// Rewards [N] of hidden states [N, dim].
     public func rewards(_ hidden: Variable) throws -> Variable {
         guard hidden.rank == 2, hidden.shape[1] == dim else {
-            throw TensorError.shapeMismatch(op: "ScalarHead.rewards", lhs: hidden.shape, rhs: weight.shape,
-                                            reason: "needs hidden states [N, \(dim)]")
+            throw TensorError.shapeMismatch(
+                op: "ScalarHead.rewards", lhs: hidden.shape, rhs: weight.shape,
+                reason: "needs hidden states [N, \(dim)]")
         }
-        var r = try hidden.matmul(weight, transposeB: true)       // [N, 1]
+        var r = try hidden.matmul(weight, transposeB: true)  // [N, 1]
         if let bias { r = try r + bias }
         return try r.reshaped([hidden.shape[0]])
     }
@@ -62,20 +63,26 @@ public struct HeadOnlyTraining {
     public var seed: UInt64 = 1
 
     public init(steps: Int, pairsPerStep: Int = 64, learningRate: Float = 1e-3, centerCoefficient: Float = 0.01, seed: UInt64 = 1) {
-        self.steps = steps; self.pairsPerStep = pairsPerStep; self.learningRate = learningRate
-        self.centerCoefficient = centerCoefficient; self.seed = seed
+        self.steps = steps
+        self.pairsPerStep = pairsPerStep
+        self.learningRate = learningRate
+        self.centerCoefficient = centerCoefficient
+        self.seed = seed
     }
 
     /// Trains `head` on `features` [N, dim] (one row per response) and `pairs` of row indices;
     /// returns the loss of each step. The pairs of step s are a seeded function of (seed, s).
     @discardableResult
-    public func train(_ head: ScalarHead, features: Tensor, pairs: [PreferencePair],
-                      onStep: ((Int, Float) -> Void)? = nil) throws -> [Float] {
+    public func train(
+        _ head: ScalarHead, features: Tensor, pairs: [PreferencePair],
+        onStep: ((Int, Float) -> Void)? = nil
+    ) throws -> [Float] {
         guard steps > 0, pairsPerStep > 0, !pairs.isEmpty else {
             throw RewardDataError("head training needs positive steps and pairs per step, and at least one pair")
         }
-        let optimizer = AdamW(parameters: head.parameters, learningRate: learningRate, weightDecay: weightDecay,
-                              noDecay: head.bias == nil ? [] : [1])
+        let optimizer = AdamW(
+            parameters: head.parameters, learningRate: learningRate, weightDecay: weightDecay,
+            noDecay: head.bias == nil ? [] : [1])
         let schedule = LRSchedule(peak: learningRate, warmupSteps: min(10, steps / 10), totalSteps: steps)
         let x = Variable(features)
         var losses: [Float] = []

@@ -10,7 +10,9 @@ public struct ScalarRewardExamples {
         public var pairs: [PreferencePair]
         public var category: String?
         public init(responses: [[Int32]], pairs: [PreferencePair], category: String? = nil) {
-            self.responses = responses; self.pairs = pairs; self.category = category
+            self.responses = responses
+            self.pairs = pairs
+            self.category = category
         }
     }
 
@@ -24,9 +26,15 @@ public struct ScalarRewardExamples {
         examples = []
         for item in items {
             let pairs = item.preferencePairs()
-            if pairs.isEmpty { withoutPairs += 1; continue }
+            if pairs.isEmpty {
+                withoutPairs += 1
+                continue
+            }
             let tokens = try item.responses.map { try input.tokens(prompt: item.prompt, response: $0) }
-            if tokens.contains(where: { $0.count > context }) { tooLong += 1; continue }
+            if tokens.contains(where: { $0.count > context }) {
+                tooLong += 1
+                continue
+            }
             examples.append(Example(responses: tokens, pairs: pairs, category: item.category))
         }
     }
@@ -51,13 +59,19 @@ public final class ScalarRewardTrainer {
     public var clipNorm: Float = 1
     public private(set) var step = 0
 
-    public init(model: LlamaModel, head: ScalarHead, data: ScalarRewardExamples, steps: Int, itemsPerStep: Int,
-                learningRate: Float, warmup: Int = 10, centerCoefficient: Float = 0.01, seed: UInt64 = 1) throws {
+    public init(
+        model: LlamaModel, head: ScalarHead, data: ScalarRewardExamples, steps: Int, itemsPerStep: Int,
+        learningRate: Float, warmup: Int = 10, centerCoefficient: Float = 0.01, seed: UInt64 = 1
+    ) throws {
         guard !data.examples.isEmpty, itemsPerStep > 0, steps > 0 else {
             throw RewardDataError("reward training needs items with preference pairs, and positive steps and batch")
         }
-        self.model = model; self.head = head; self.data = data
-        self.itemsPerStep = itemsPerStep; self.centerCoefficient = centerCoefficient; self.seed = seed
+        self.model = model
+        self.head = head
+        self.data = data
+        self.itemsPerStep = itemsPerStep
+        self.centerCoefficient = centerCoefficient
+        self.seed = seed
         schedule = LRSchedule(peak: learningRate, warmupSteps: warmup, totalSteps: steps)
         let params = head.parameters + model.parameters
         optimizer = AdamW(parameters: params, learningRate: learningRate, weightDecay: 0)
@@ -107,8 +121,9 @@ public final class ScalarRewardTrainer {
 
     /// Pair accuracy over `examples` (no tape), `itemsPerStep` items at a time.
     public func accuracy(_ examples: ScalarRewardExamples) throws -> Double {
-        let probe = try ScalarRewardTrainer(model: model, head: head, data: examples, steps: 1, itemsPerStep: itemsPerStep,
-                                            learningRate: 0)
+        let probe = try ScalarRewardTrainer(
+            model: model, head: head, data: examples, steps: 1, itemsPerStep: itemsPerStep,
+            learningRate: 0)
         var right = 0.0, total = 0
         try Autograd.noGrad {
             for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {

@@ -26,8 +26,10 @@ public struct RewardSynthesizer {
     /// Draws in a row that may be refused (wrong split or repeated question) before giving up.
     public var maxConsecutiveRejects = 20_000
 
-    public init(seed: UInt64, categories: [SynthCategory] = SynthCategory.allCases, split: SynthSplit = .all,
-                singleFraction: Double = 0, responseCounts: ClosedRange<Int> = 2...4) throws {
+    public init(
+        seed: UInt64, categories: [SynthCategory] = SynthCategory.allCases, split: SynthSplit = .all,
+        singleFraction: Double = 0, responseCounts: ClosedRange<Int> = 2...4
+    ) throws {
         guard !categories.isEmpty else { throw RewardDataError("no categories") }
         guard (0...1).contains(singleFraction) else { throw RewardDataError("singleFraction \(singleFraction) is not in 0...1") }
         guard responseCounts.lowerBound >= 2, responseCounts.upperBound <= 4 else {
@@ -65,9 +67,10 @@ public struct RewardSynthesizer {
             if draft.wrong.isEmpty || !split.range.contains(SynthSplit.position(ofKey: key)) || seen.contains(hash) {
                 rejects += 1
                 if rejects >= maxConsecutiveRejects {
-                    throw RewardDataError("no new \(split.name) items after \(rejects) draws: categories "
-                        + categories.map(\.rawValue).joined(separator: ",") + " ran out of distinct questions after "
-                        + "\(produced) items")
+                    throw RewardDataError(
+                        "no new \(split.name) items after \(rejects) draws: categories "
+                            + categories.map(\.rawValue).joined(separator: ",") + " ran out of distinct questions after "
+                            + "\(produced) items")
                 }
                 continue
             }
@@ -76,16 +79,18 @@ public struct RewardSynthesizer {
             let id = "synth-\(category.rawValue)-" + String(hash >> 16, radix: 16)
             if singleFraction > 0 && rng.chance(singleFraction) {
                 let right = rng.chance(0.5)
-                return try RewardItem(id: id, category: category.rawValue, query: draft.prompt,
-                                      responses: [right ? draft.correct : rng.pick(draft.wrong)],
-                                      label: .binary(right ? 1 : 0))
+                return try RewardItem(
+                    id: id, category: category.rawValue, query: draft.prompt,
+                    responses: [right ? draft.correct : rng.pick(draft.wrong)],
+                    label: .binary(right ? 1 : 0))
             }
             let count = min(rng.int(responseCounts), draft.wrong.count + 1)
             let responses = [draft.correct] + rng.sample(draft.wrong, count - 1)
             let order = ResponseOrder.random(responses.count, rng: &rng)
-            return try RewardItem(id: id, category: category.rawValue, query: draft.prompt,
-                                  responses: order.toShown(responses),
-                                  label: .best(order.shownPosition(ofOriginal: 0)))
+            return try RewardItem(
+                id: id, category: category.rawValue, query: draft.prompt,
+                responses: order.toShown(responses),
+                label: .best(order.shownPosition(ofOriginal: 0)))
         }
     }
 

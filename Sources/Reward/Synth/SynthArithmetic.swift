@@ -14,8 +14,10 @@ enum SynthArithmetic {
     }
 
     static func question(_ a: Int, _ symbol: String, _ word: String, _ b: Int, _ rng: inout SeededRandom) -> String {
-        rng.pick(["What is \(a) \(symbol) \(b)?", "Compute \(a) \(symbol) \(b).", "Calculate \(a) \(word) \(b).",
-                  "What do you get for \(a) \(symbol) \(b)? Show your working."])
+        rng.pick([
+            "What is \(a) \(symbol) \(b)?", "Compute \(a) \(symbol) \(b).", "Calculate \(a) \(word) \(b).",
+            "What do you get for \(a) \(symbol) \(b)? Show your working."
+        ])
     }
 
     static func closing(_ total: Int, _ style: Int) -> String {
@@ -42,8 +44,9 @@ enum SynthArithmetic {
         // Right working, slipped digit in the final sum.
         wrong.append(text(h, r, SynthText.slipDigit(t, rng: &rng)))
         if let tt = SynthText.transposeDigits(t, rng: &rng) { wrong.append(text(h, r, tt)) }
-        return SynthDraft(key: "add:\(a):\(b)", prompt: question(a, "+", "plus", b, &rng), correct: text(h, r, t),
-                          wrong: wrong)
+        return SynthDraft(
+            key: "add:\(a):\(b)", prompt: question(a, "+", "plus", b, &rng), correct: text(h, r, t),
+            wrong: wrong)
     }
 
     /// `a - b` for 3-digit numbers, a > b: hundreds and the rest subtracted separately.
@@ -71,8 +74,9 @@ enum SynthArithmetic {
         wrong.append(text(hBad, r, hBad + r))
         wrong.append(text(h, r, SynthText.slipDigit(t, rng: &rng)))
         if let tt = SynthText.transposeDigits(t, rng: &rng) { wrong.append(text(h, r, tt)) }
-        return SynthDraft(key: "sub:\(a):\(b)", prompt: question(a, "-", "minus", b, &rng), correct: text(h, r, t),
-                          wrong: wrong)
+        return SynthDraft(
+            key: "sub:\(a):\(b)", prompt: question(a, "-", "minus", b, &rng), correct: text(h, r, t),
+            wrong: wrong)
     }
 
     /// `a × b` for 2-digit numbers: a times b's tens plus a times b's ones.
@@ -95,7 +99,8 @@ enum SynthArithmetic {
         wrong.append(text(p1Bad, p2, p1Bad + p2))
         wrong.append(text(p1, p2, SynthText.slipDigit(t, rng: &rng)))
         if let tt = SynthText.transposeDigits(t, rng: &rng) { wrong.append(text(p1, p2, tt)) }
-        return SynthDraft(key: "mul:\(a):\(b)", prompt: question(a, "×", "times", b, &rng), correct: text(p1, p2, t),
-                          wrong: wrong)
+        return SynthDraft(
+            key: "mul:\(a):\(b)", prompt: question(a, "×", "times", b, &rng), correct: text(p1, p2, t),
+            wrong: wrong)
     }
 }

@@ -23,8 +23,9 @@ public enum SynthCategory: String, CaseIterable, Codable, Sendable {
         guard !names.isEmpty else { throw RewardDataError("no categories given") }
         return try names.map { name in
             guard let c = SynthCategory(rawValue: name) else {
-                throw RewardDataError("unknown category \"\(name)\"; known: "
-                                      + SynthCategory.allCases.map(\.rawValue).joined(separator: ", "))
+                throw RewardDataError(
+                    "unknown category \"\(name)\"; known: "
+                        + SynthCategory.allCases.map(\.rawValue).joined(separator: ", "))
             }
             return c
         }

@@ -32,7 +32,7 @@ enum SynthFacts {
         ("Indonesia", "Jakarta", ["Surabaya", "Bali"]), ("Philippines", "Manila", ["Quezon City", "Cebu"]),
         ("Saudi Arabia", "Riyadh", ["Jeddah", "Mecca"]), ("United Arab Emirates", "Abu Dhabi", ["Dubai", "Sharjah"]),
         ("Mexico", "Mexico City", ["Guadalajara", "Monterrey"]), ("Cuba", "Havana", ["Santiago de Cuba", "Varadero"]),
-        ("Iceland", "Reykjavík", ["Akureyri", "Kópavogur"]), ("Mongolia", "Ulaanbaatar", ["Erdenet", "Darkhan"]),
+        ("Iceland", "Reykjavík", ["Akureyri", "Kópavogur"]), ("Mongolia", "Ulaanbaatar", ["Erdenet", "Darkhan"])
     ]
 
     /// Element name and symbol.
@@ -44,7 +44,7 @@ enum SynthFacts {
         ("iron", "Fe"), ("cobalt", "Co"), ("nickel", "Ni"), ("copper", "Cu"), ("zinc", "Zn"), ("arsenic", "As"),
         ("bromine", "Br"), ("silver", "Ag"), ("tin", "Sn"), ("iodine", "I"), ("platinum", "Pt"), ("gold", "Au"),
         ("mercury", "Hg"), ("lead", "Pb"), ("uranium", "U"), ("tungsten", "W"), ("antimony", "Sb"),
-        ("barium", "Ba"), ("radon", "Rn"),
+        ("barium", "Ba"), ("radon", "Rn")
     ]
 
     static func draft(_ rng: inout SeededRandom) -> SynthDraft {
@@ -62,10 +62,13 @@ enum SynthFacts {
         func text(_ city: String) -> String {
             style == 0 ? "The capital of \(country) is \(city)." : "\(city) is the capital city of \(country)."
         }
-        let prompt = rng.pick(["What is the capital of \(country)?", "Which city is the capital of \(country)?",
-                               "Name the capital city of \(country)."])
-        return SynthDraft(key: "capital:\(country)", prompt: prompt, correct: text(capital),
-                          wrong: (decoys + others).map(text))
+        let prompt = rng.pick([
+            "What is the capital of \(country)?", "Which city is the capital of \(country)?",
+            "Name the capital city of \(country)."
+        ])
+        return SynthDraft(
+            key: "capital:\(country)", prompt: prompt, correct: text(capital),
+            wrong: (decoys + others).map(text))
     }
 
     /// Symbols a careless answer would give: first letter(s) capitalised, first and third letter.
@@ -99,7 +102,8 @@ enum SynthFacts {
             style == 0 ? "The element with the symbol \(symbol) is \(e)." : "\(symbol) is the symbol for \(e)."
         }
         let prompt = rng.pick(["Which chemical element has the symbol \(symbol)?", "What element does the symbol \(symbol) stand for?"])
-        return SynthDraft(key: "element:\(symbol)", prompt: prompt, correct: text(name),
-                          wrong: (rng.sample(similar, 2) + others).map(text))
+        return SynthDraft(
+            key: "element:\(symbol)", prompt: prompt, correct: text(name),
+            wrong: (rng.sample(similar, 2) + others).map(text))
     }
 }

@@ -10,7 +10,7 @@ enum SynthOrdering {
         "kettle", "lantern", "marble", "needle", "orchard", "pepper", "quartz", "river", "saddle", "timber",
         "umbrella", "velvet", "walnut", "yellow", "zephyr", "anchor", "basket", "castle", "desert", "feather",
         "glacier", "helmet", "insect", "jungle", "ladder", "meadow", "napkin", "oyster", "pillow", "rocket",
-        "silver", "tunnel", "violin", "window", "almond", "banner", "cotton", "dragon", "ember", "forest",
+        "silver", "tunnel", "violin", "window", "almond", "banner", "cotton", "dragon", "ember", "forest"
     ]
 
     static func draft(_ rng: inout SeededRandom) -> SynthDraft {
@@ -53,15 +53,18 @@ enum SynthOrdering {
         let style = rng.nextInt(2)
         func text(_ list: [Int]) -> String {
             let joined = list.map(String.init).joined(separator: ", ")
-            return style == 0 ? "In \(direction) order: \(joined)." : "Sorted from \(ascending ? "smallest to largest" : "largest to smallest"): \(joined)."
+            return style == 0
+                ? "In \(direction) order: \(joined)." : "Sorted from \(ascending ? "smallest to largest" : "largest to smallest"): \(joined)."
         }
         var wrong = nearMisses(right, &rng).map(text)
         let asText = values.sorted { ascending ? String($0) < String($1) : String($0) > String($1) }
         if asText != right { wrong.append(text(asText)) }
         let listed = values.map(String.init).joined(separator: ", ")
-        let prompt = rng.pick(["Sort these numbers in \(direction) order: \(listed).",
-                               "Put the following numbers in \(direction) order: \(listed)",
-                               "Arrange in \(direction) order: \(listed)."])
+        let prompt = rng.pick([
+            "Sort these numbers in \(direction) order: \(listed).",
+            "Put the following numbers in \(direction) order: \(listed)",
+            "Arrange in \(direction) order: \(listed)."
+        ])
         return SynthDraft(key: "numbers:\(direction):\(listed)", prompt: prompt, correct: text(right), wrong: wrong)
     }
 
@@ -79,9 +82,11 @@ enum SynthOrdering {
         let byLength = chosen.sorted { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }
         if byLength != right { wrong.append(text(byLength)) }
         let listed = chosen.joined(separator: ", ")
-        let prompt = rng.pick(["Sort these words alphabetically: \(listed).",
-                               "Put these words in alphabetical order: \(listed)",
-                               "Alphabetise the following list: \(listed)."])
+        let prompt = rng.pick([
+            "Sort these words alphabetically: \(listed).",
+            "Put these words in alphabetical order: \(listed)",
+            "Alphabetise the following list: \(listed)."
+        ])
         return SynthDraft(key: "words:\(listed)", prompt: prompt, correct: text(right), wrong: wrong)
     }
 }

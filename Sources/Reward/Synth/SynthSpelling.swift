@@ -21,13 +21,15 @@ enum SynthSpelling {
         ("committee", ["commitee", "comittee", "committe"]), ("existence", ["existance", "existense", "exsistence"]),
         ("guarantee", ["garantee", "guarentee", "gaurantee"]), ("harass", ["harrass", "haras", "harras"]),
         ("independent", ["independant", "indepedent", "independint"]), ("library", ["libary", "liberry", "librery"]),
-        ("occasion", ["occassion", "ocasion", "ocassion"]), ("restaurant", ["restaraunt", "resturant", "restarant"]),
+        ("occasion", ["occassion", "ocasion", "ocassion"]), ("restaurant", ["restaraunt", "resturant", "restarant"])
     ]
 
-    static let words = ["planet", "garden", "silver", "window", "market", "pencil", "rocket", "bottle", "candle",
-                        "dragon", "forest", "guitar", "hammer", "island", "jacket", "kitten", "lemon", "mirror",
-                        "orange", "parrot", "rabbit", "sunset", "tunnel", "velvet", "wizard", "yogurt", "strawberry",
-                        "banana", "committee", "mississippi", "bookkeeper", "balloon", "coffee", "assessment"]
+    static let words = [
+        "planet", "garden", "silver", "window", "market", "pencil", "rocket", "bottle", "candle",
+        "dragon", "forest", "guitar", "hammer", "island", "jacket", "kitten", "lemon", "mirror",
+        "orange", "parrot", "rabbit", "sunset", "tunnel", "velvet", "wizard", "yogurt", "strawberry",
+        "banana", "committee", "mississippi", "bookkeeper", "balloon", "coffee", "assessment"
+    ]
 
     static func draft(_ rng: inout SeededRandom) -> SynthDraft {
         switch rng.nextInt(4) {
@@ -41,10 +43,13 @@ enum SynthSpelling {
     static func spell(_ rng: inout SeededRandom) -> SynthDraft {
         let (word, wrongs) = rng.pick(misspelled)
         func text(_ w: String) -> String { "Letter by letter: " + w.map(String.init).joined(separator: "-") + "." }
-        let prompt = rng.pick(["Spell the word \"\(word)\" letter by letter, separating the letters with hyphens.",
-                               "Write out \"\(word)\" one letter at a time, joined by hyphens."])
-        return SynthDraft(key: "spell:\(word)", prompt: prompt, correct: text(word),
-                          wrong: Array(Set(wrongs)).sorted().map(text))
+        let prompt = rng.pick([
+            "Spell the word \"\(word)\" letter by letter, separating the letters with hyphens.",
+            "Write out \"\(word)\" one letter at a time, joined by hyphens."
+        ])
+        return SynthDraft(
+            key: "spell:\(word)", prompt: prompt, correct: text(word),
+            wrong: Array(Set(wrongs)).sorted().map(text))
     }
 
     static func countLetter(_ rng: inout SeededRandom) -> SynthDraft {
@@ -53,8 +58,10 @@ enum SynthSpelling {
         let count = word.filter { $0 == letter }.count
         func text(_ n: Int) -> String { "Occurrences of \"\(letter)\" in \"\(word)\": \(n)." }
         let wrongCounts = [count - 1, count + 1, count + 2].filter { $0 >= 1 && $0 != count }
-        let prompt = rng.pick(["How many times does the letter \"\(letter)\" appear in \"\(word)\"?",
-                               "Count the occurrences of \"\(letter)\" in the word \"\(word)\"."])
+        let prompt = rng.pick([
+            "How many times does the letter \"\(letter)\" appear in \"\(word)\"?",
+            "Count the occurrences of \"\(letter)\" in the word \"\(word)\"."
+        ])
         return SynthDraft(key: "count:\(word):\(letter)", prompt: prompt, correct: text(count), wrong: wrongCounts.map(text))
     }
 

@@ -26,7 +26,7 @@ enum SynthUnits {
         Conversion(from: "US gallon", fromPlural: "US gallons", toPlural: "quarts", factor: 4, wrongFactors: [2, 8, 3]),
         Conversion(from: "pound", fromPlural: "pounds", toPlural: "ounces", factor: 16, wrongFactors: [12, 10, 14]),
         Conversion(from: "year", fromPlural: "years", toPlural: "months", factor: 12, wrongFactors: [10, 52, 13]),
-        Conversion(from: "dozen", fromPlural: "dozen", toPlural: "eggs", factor: 12, wrongFactors: [10, 6, 20]),
+        Conversion(from: "dozen", fromPlural: "dozen", toPlural: "eggs", factor: 12, wrongFactors: [10, 6, 20])
     ]
 
     static func draft(_ rng: inout SeededRandom) -> SynthDraft {
@@ -49,10 +49,13 @@ enum SynthUnits {
         // Right factor, slipped digit in the result (on the whole part so the decimal stays).
         let whole = right / 10, frac = right % 10
         wrong.append(text(c.factor, SynthText.slipDigit(whole, rng: &rng) * 10 + frac))
-        let prompt = rng.pick(["Convert \(v) \(c.fromPlural) to \(c.toPlural).",
-                               "How many \(c.toPlural) are in \(v) \(c.fromPlural)?",
-                               "Express \(v) \(c.fromPlural) in \(c.toPlural)."])
-        return SynthDraft(key: "\(c.from)>\(c.toPlural):\(tenths)", prompt: prompt, correct: text(c.factor, right),
-                          wrong: wrong)
+        let prompt = rng.pick([
+            "Convert \(v) \(c.fromPlural) to \(c.toPlural).",
+            "How many \(c.toPlural) are in \(v) \(c.fromPlural)?",
+            "Express \(v) \(c.fromPlural) in \(c.toPlural)."
+        ])
+        return SynthDraft(
+            key: "\(c.from)>\(c.toPlural):\(tenths)", prompt: prompt, correct: text(c.factor, right),
+            wrong: wrong)
     }
 }

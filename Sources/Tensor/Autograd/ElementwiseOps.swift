@@ -19,8 +19,10 @@ extension Variable {
         let (x, y) = (a.value, b.value)
         let needA = a.requiresGrad, needB = b.requiresGrad
         return record(try x * y, [a, b]) { g in
-            [needA ? try Autograd.sumToShape(g * y, x.shape) : nil,
-             needB ? try Autograd.sumToShape(g * x, y.shape) : nil]
+            [
+                needA ? try Autograd.sumToShape(g * y, x.shape) : nil,
+                needB ? try Autograd.sumToShape(g * x, y.shape) : nil
+            ]
         }
     }
 
@@ -31,8 +33,10 @@ extension Variable {
         return record(out, [a, b]) { g in
             let ga = try g / y
             // d/dy (x / y) = -x / y^2 = -(out / y)
-            return [try Autograd.sumToShape(ga, x.shape),
-                    needB ? try Autograd.sumToShape((ga * out).scaled(by: -1), y.shape) : nil]
+            return [
+                try Autograd.sumToShape(ga, x.shape),
+                needB ? try Autograd.sumToShape((ga * out).scaled(by: -1), y.shape) : nil
+            ]
         }
     }
 

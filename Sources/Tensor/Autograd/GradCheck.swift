@@ -16,8 +16,10 @@ public enum GradCheck {
         }
     }
 
-    public static func check(_ inputs: [Variable], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 1e-2,
-                             seed: UInt64 = 1, _ f: ([Variable]) throws -> Variable) throws -> Result {
+    public static func check(
+        _ inputs: [Variable], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 1e-2,
+        seed: UInt64 = 1, _ f: ([Variable]) throws -> Variable
+    ) throws -> Result {
         let out = try f(inputs)
         var rng = SeededRandom(seed: seed)
         let w = Tensor.randomUniform(out.shape, low: -1, high: 1, rng: &rng)

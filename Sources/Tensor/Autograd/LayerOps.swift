@@ -24,13 +24,17 @@ extension Variable {
             // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC, transposed back where needed.
             var da: Tensor?, db: Tensor?
             if needA {
-                let r = tA ? try b.matmul(g, transposeA: tB, transposeB: true)
-                           : try g.matmul(b, transposeB: !tB)
+                let r =
+                    tA
+                    ? try b.matmul(g, transposeA: tB, transposeB: true)
+                    : try g.matmul(b, transposeB: !tB)
                 da = try Autograd.sumToShape(r, a.shape)
             }
             if needB {
-                let r = tB ? try g.matmul(a, transposeA: true, transposeB: tA)
-                           : try a.matmul(g, transposeA: !tA)
+                let r =
+                    tB
+                    ? try g.matmul(a, transposeA: true, transposeB: tA)
+                    : try a.matmul(g, transposeA: !tA)
                 db = try Autograd.sumToShape(r, b.shape)
             }
             return [da, db]
@@ -107,9 +111,11 @@ extension Variable {
     public func linear(frozen weight: Tensor, loraA: Variable, loraB: Variable, scale: Float) throws -> Variable {
         let a = loraA.value, b = loraB.value
         guard rank >= 1, a.rank == 2, b.rank == 2, weight.rank == 2, a.shape[1] == shape[rank - 1], b.shape[1] == a.shape[0],
-              b.shape[0] == weight.shape[0], weight.shape[1] == a.shape[1] else {
-            throw TensorError.shapeMismatch(op: "linear(lora)", lhs: shape, rhs: weight.shape,
-                                            reason: "needs x [..., K], W [N, K], A \(a.shape) = [r, K] and B \(b.shape) = [N, r]")
+            b.shape[0] == weight.shape[0], weight.shape[1] == a.shape[1]
+        else {
+            throw TensorError.shapeMismatch(
+                op: "linear(lora)", lhs: shape, rhs: weight.shape,
+                reason: "needs x [..., K], W [N, K], A \(a.shape) = [r, K] and B \(b.shape) = [N, r]")
         }
         try a.requireFloat32("linear(lora)")
         try b.requireFloat32("linear(lora)")
@@ -119,10 +125,12 @@ extension Variable {
         let y = try x.linear(weight)
         let xa = Tensor.uninitialized([m, r])
         if m > 0 {
-            GEMM.sgemm(transA: false, transB: true, m: m, n: r, k: k, a: x.floatPointer, lda: k, b: ac.floatPointer, ldb: k,
-                       c: xa.floatPointer, ldc: r)
-            GEMM.sgemm(transA: false, transB: true, m: m, n: n, k: r, alpha: scale, a: xa.floatPointer, lda: r,
-                       b: bc.floatPointer, ldb: r, beta: 1, c: y.floatPointer, ldc: n)
+            GEMM.sgemm(
+                transA: false, transB: true, m: m, n: r, k: k, a: x.floatPointer, lda: k, b: ac.floatPointer, ldb: k,
+                c: xa.floatPointer, ldc: r)
+            GEMM.sgemm(
+                transA: false, transB: true, m: m, n: n, k: r, alpha: scale, a: xa.floatPointer, lda: r,
+                b: bc.floatPointer, ldb: r, beta: 1, c: y.floatPointer, ldc: n)
         }
         let needX = requiresGrad, needA = loraA.requiresGrad, needB = loraB.requiresGrad
         let xShape = shape
@@ -130,28 +138,32 @@ extension Variable {
             let gc = g.contiguous()
             let gb = Tensor.uninitialized([m, r])
             if m > 0 {
-                GEMM.sgemm(transA: false, transB: false, m: m, n: r, k: n, a: gc.floatPointer, lda: n, b: bc.floatPointer, ldb: r,
-                           c: gb.floatPointer, ldc: r)
+                GEMM.sgemm(
+                    transA: false, transB: false, m: m, n: r, k: n, a: gc.floatPointer, lda: n, b: bc.floatPointer, ldb: r,
+                    c: gb.floatPointer, ldc: r)
             }
             var dx: Tensor?, da: Tensor?, db: Tensor?
             if needX {
                 let d = try gc.linearTransposed(weight)
                 if m > 0 {
-                    GEMM.sgemm(transA: false, transB: false, m: m, n: k, k: r, alpha: scale, a: gb.floatPointer, lda: r,
-                               b: ac.floatPointer, ldb: k, beta: 1, c: d.floatPointer, ldc: k)
+                    GEMM.sgemm(
+                        transA: false, transB: false, m: m, n: k, k: r, alpha: scale, a: gb.floatPointer, lda: r,
+                        b: ac.floatPointer, ldb: k, beta: 1, c: d.floatPointer, ldc: k)
                 }
                 dx = try d.reshaped(xShape)
             }
             if needA {
                 let d = Tensor(zeros: [r, k])
-                GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: m, alpha: scale, a: gb.floatPointer, lda: r,
-                           b: x.floatPointer, ldb: k, c: d.floatPointer, ldc: k)
+                GEMM.sgemm(
+                    transA: true, transB: false, m: r, n: k, k: m, alpha: scale, a: gb.floatPointer, lda: r,
+                    b: x.floatPointer, ldb: k, c: d.floatPointer, ldc: k)
                 da = d
             }
             if needB {
                 let d = Tensor(zeros: [n, r])
-                GEMM.sgemm(transA: true, transB: false, m: n, n: r, k: m, alpha: scale, a: gc.floatPointer, lda: n,
-                           b: xa.floatPointer, ldb: r, c: d.floatPointer, ldc: r)
+                GEMM.sgemm(
+                    transA: true, transB: false, m: n, n: r, k: m, alpha: scale, a: gc.floatPointer, lda: n,
+                    b: xa.floatPointer, ldb: r, c: d.floatPointer, ldc: r)
                 db = d
             }
             return [dx, da, db]

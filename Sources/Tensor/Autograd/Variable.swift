@@ -43,8 +43,10 @@ public final class Variable: @unchecked Sendable {
     /// The result of an op: records a node when grad mode is on and a parent requires a gradient.
     /// `backward` receives the result's gradient and returns one gradient (or nil) per parent, each
     /// of that parent's shape.
-    static func record(_ value: Tensor, _ parents: [Variable],
-                       _ backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
+    static func record(
+        _ value: Tensor, _ parents: [Variable],
+        _ backward: @escaping (Tensor) throws -> [Tensor?]
+    ) -> Variable {
         let needs = Autograd.isEnabled && parents.contains { $0.requiresGrad }
         let v = Variable(value, requiresGrad: needs)
         if needs {
@@ -58,8 +60,9 @@ public final class Variable: @unchecked Sendable {
     /// its gradient is 1; otherwise `seed` (this variable's shape) is the incoming gradient.
     public func backward(seed: Tensor? = nil) throws {
         guard requiresGrad else {
-            throw TensorError.invalidShape(op: "backward", shape: shape,
-                                           reason: "the result does not depend on any variable that requires a gradient")
+            throw TensorError.invalidShape(
+                op: "backward", shape: shape,
+                reason: "the result does not depend on any variable that requires a gradient")
         }
         let start: Tensor
         if let seed {
@@ -75,8 +78,9 @@ public final class Variable: @unchecked Sendable {
         }
         let order = topologicalOrder()
         if let used = order.first(where: { $0.consumed }) {
-            throw TensorError.invalidShape(op: "backward", shape: used.shape,
-                                           reason: "part of this graph was already back-propagated and freed; run the forward again")
+            throw TensorError.invalidShape(
+                op: "backward", shape: used.shape,
+                reason: "part of this graph was already back-propagated and freed; run the forward again")
         }
         // Leaves accumulate into their existing gradient; interior nodes start empty.
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): start]
@@ -91,8 +95,9 @@ public final class Variable: @unchecked Sendable {
             for (p, gp) in zip(node.parents, grads) where p.requiresGrad {
                 guard let gp else { continue }
                 guard gp.shape == p.shape else {
-                    throw TensorError.shapeMismatch(op: "backward", lhs: p.shape, rhs: gp.shape,
-                                                    reason: "a backward rule returned a gradient of the wrong shape")
+                    throw TensorError.shapeMismatch(
+                        op: "backward", lhs: p.shape, rhs: gp.shape,
+                        reason: "a backward rule returned a gradient of the wrong shape")
                 }
                 let pid = ObjectIdentifier(p)
                 pending[pid] = try Autograd.accumulate(pending[pid], gp)

@@ -73,8 +73,9 @@ public final class BufferCache: @unchecked Sendable {
     /// A buffer of at least `byteCount` bytes (contents undefined), aligned to `alignment` (at most
     /// `BufferCache.alignment`), and its capacity, which must be passed back to `release`.
     public func allocate(byteCount: Int, alignment: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int) {
-        precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= BufferCache.alignment,
-                     "BufferCache: alignment \(alignment) is not a power of two up to \(BufferCache.alignment)")
+        precondition(
+            alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= BufferCache.alignment,
+            "BufferCache: alignment \(alignment) is not a power of two up to \(BufferCache.alignment)")
         let capacity = BufferCache.sizeClass(byteCount)
         if capacity >= BufferCache.minimumBytes {
             let reused: UInt? = state.withLock { s in

@@ -28,20 +28,51 @@ public enum DType: Hashable, Sendable, CustomStringConvertible, CaseIterable {
         typealias T = DTypeTraits
         switch self {
         // name, ggml id, values and bytes per block, fused kernel, int8 kernel, block dequantiser, quantiser
-        case .f32:  return T(ggmlName: "F32",  ggmlType: 0,  blockElements: 1,   blockBytes: 4,   fused: false, int8: false, dequantize: nil,          quantize: nil)
-        case .f16:  return T(ggmlName: "F16",  ggmlType: 1,  blockElements: 1,   blockBytes: 2,   fused: false, int8: false, dequantize: nil,          quantize: nil)
-        case .bf16: return T(ggmlName: "BF16", ggmlType: 30, blockElements: 1,   blockBytes: 2,   fused: false, int8: false, dequantize: nil,          quantize: nil)
-        case .i32:  return T(ggmlName: "I32",  ggmlType: 26, blockElements: 1,   blockBytes: 4,   fused: false, int8: false, dequantize: nil,          quantize: nil)
-        case .q4_0: return T(ggmlName: "Q4_0", ggmlType: 2,  blockElements: 32,  blockBytes: 18,  fused: true,  int8: true,  dequantize: { Dequant.q4_0($0, $1) }, quantize: { Quantize.q4_0($0, $1) })
-        case .q4_1: return T(ggmlName: "Q4_1", ggmlType: 3,  blockElements: 32,  blockBytes: 20,  fused: true,  int8: true,  dequantize: { Dequant.q4_1($0, $1) }, quantize: { Quantize.q4_1($0, $1) })
-        case .q5_0: return T(ggmlName: "Q5_0", ggmlType: 6,  blockElements: 32,  blockBytes: 22,  fused: true,  int8: false, dequantize: { Dequant.q5_0($0, $1) }, quantize: { Quantize.q5_0($0, $1) })
-        case .q5_1: return T(ggmlName: "Q5_1", ggmlType: 7,  blockElements: 32,  blockBytes: 24,  fused: true,  int8: false, dequantize: { Dequant.q5_1($0, $1) }, quantize: { Quantize.q5_1($0, $1) })
-        case .q8_0: return T(ggmlName: "Q8_0", ggmlType: 8,  blockElements: 32,  blockBytes: 34,  fused: true,  int8: true,  dequantize: { Dequant.q8_0($0, $1) }, quantize: { Quantize.q8_0($0, $1) })
-        case .q2_K: return T(ggmlName: "Q2_K", ggmlType: 10, blockElements: 256, blockBytes: 84,  fused: false, int8: false, dequantize: { Dequant.q2_K($0, $1) }, quantize: { Quantize.q2_K($0, $1) })
-        case .q3_K: return T(ggmlName: "Q3_K", ggmlType: 11, blockElements: 256, blockBytes: 110, fused: false, int8: false, dequantize: { Dequant.q3_K($0, $1) }, quantize: nil)
-        case .q4_K: return T(ggmlName: "Q4_K", ggmlType: 12, blockElements: 256, blockBytes: 144, fused: true,  int8: false, dequantize: { Dequant.q4_K($0, $1) }, quantize: { Quantize.q4_K($0, $1) })
-        case .q5_K: return T(ggmlName: "Q5_K", ggmlType: 13, blockElements: 256, blockBytes: 176, fused: true,  int8: false, dequantize: { Dequant.q5_K($0, $1) }, quantize: { Quantize.q5_K($0, $1) })
-        case .q6_K: return T(ggmlName: "Q6_K", ggmlType: 14, blockElements: 256, blockBytes: 210, fused: true,  int8: false, dequantize: { Dequant.q6_K($0, $1) }, quantize: { Quantize.q6_K($0, $1) })
+        case .f32: return T(ggmlName: "F32", ggmlType: 0, blockElements: 1, blockBytes: 4, fused: false, int8: false, dequantize: nil, quantize: nil)
+        case .f16: return T(ggmlName: "F16", ggmlType: 1, blockElements: 1, blockBytes: 2, fused: false, int8: false, dequantize: nil, quantize: nil)
+        case .bf16:
+            return T(ggmlName: "BF16", ggmlType: 30, blockElements: 1, blockBytes: 2, fused: false, int8: false, dequantize: nil, quantize: nil)
+        case .i32: return T(ggmlName: "I32", ggmlType: 26, blockElements: 1, blockBytes: 4, fused: false, int8: false, dequantize: nil, quantize: nil)
+        case .q4_0:
+            return T(
+                ggmlName: "Q4_0", ggmlType: 2, blockElements: 32, blockBytes: 18, fused: true, int8: true, dequantize: { Dequant.q4_0($0, $1) },
+                quantize: { Quantize.q4_0($0, $1) })
+        case .q4_1:
+            return T(
+                ggmlName: "Q4_1", ggmlType: 3, blockElements: 32, blockBytes: 20, fused: true, int8: true, dequantize: { Dequant.q4_1($0, $1) },
+                quantize: { Quantize.q4_1($0, $1) })
+        case .q5_0:
+            return T(
+                ggmlName: "Q5_0", ggmlType: 6, blockElements: 32, blockBytes: 22, fused: true, int8: false, dequantize: { Dequant.q5_0($0, $1) },
+                quantize: { Quantize.q5_0($0, $1) })
+        case .q5_1:
+            return T(
+                ggmlName: "Q5_1", ggmlType: 7, blockElements: 32, blockBytes: 24, fused: true, int8: false, dequantize: { Dequant.q5_1($0, $1) },
+                quantize: { Quantize.q5_1($0, $1) })
+        case .q8_0:
+            return T(
+                ggmlName: "Q8_0", ggmlType: 8, blockElements: 32, blockBytes: 34, fused: true, int8: true, dequantize: { Dequant.q8_0($0, $1) },
+                quantize: { Quantize.q8_0($0, $1) })
+        case .q2_K:
+            return T(
+                ggmlName: "Q2_K", ggmlType: 10, blockElements: 256, blockBytes: 84, fused: false, int8: false, dequantize: { Dequant.q2_K($0, $1) },
+                quantize: { Quantize.q2_K($0, $1) })
+        case .q3_K:
+            return T(
+                ggmlName: "Q3_K", ggmlType: 11, blockElements: 256, blockBytes: 110, fused: false, int8: false, dequantize: { Dequant.q3_K($0, $1) },
+                quantize: nil)
+        case .q4_K:
+            return T(
+                ggmlName: "Q4_K", ggmlType: 12, blockElements: 256, blockBytes: 144, fused: true, int8: false, dequantize: { Dequant.q4_K($0, $1) },
+                quantize: { Quantize.q4_K($0, $1) })
+        case .q5_K:
+            return T(
+                ggmlName: "Q5_K", ggmlType: 13, blockElements: 256, blockBytes: 176, fused: true, int8: false, dequantize: { Dequant.q5_K($0, $1) },
+                quantize: { Quantize.q5_K($0, $1) })
+        case .q6_K:
+            return T(
+                ggmlName: "Q6_K", ggmlType: 14, blockElements: 256, blockBytes: 210, fused: true, int8: false, dequantize: { Dequant.q6_K($0, $1) },
+                quantize: { Quantize.q6_K($0, $1) })
         }
     }
 
@@ -107,17 +138,22 @@ public struct DTypeTraits: @unchecked Sendable {
     public var canQuantize: Bool { quantizeBlock != nil }
 
     @inline(__always)
-    init(ggmlName: StaticString, ggmlType: UInt32, blockElements: Int, blockBytes: Int, fused: Bool, int8: Bool,
-         dequantize: (@convention(c) (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void)?,
-         quantize: (@convention(c) (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void)?) {
-        self.ggmlName = ggmlName; self.ggmlType = ggmlType
-        self.blockElements = blockElements; self.blockBytes = blockBytes
+    init(
+        ggmlName: StaticString, ggmlType: UInt32, blockElements: Int, blockBytes: Int, fused: Bool, int8: Bool,
+        dequantize: (@convention(c) (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void)?,
+        quantize: (@convention(c) (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void)?
+    ) {
+        self.ggmlName = ggmlName
+        self.ggmlType = ggmlType
+        self.blockElements = blockElements
+        self.blockBytes = blockBytes
         self.hasFusedKernel = fused
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         self.hasInt8Kernel = int8
-#else
+        #else
         self.hasInt8Kernel = false
-#endif
-        self.dequantizeBlock = dequantize; self.quantizeBlock = quantize
+        #endif
+        self.dequantizeBlock = dequantize
+        self.quantizeBlock = quantize
     }
 }

@@ -89,7 +89,10 @@ public struct EngineSettings: Equatable, Sendable {
         storage = new
         defer {
             storage = saved
-            if let pool { ThreadPool.shared = savedPool; pool.shutdown() }
+            if let pool {
+                ThreadPool.shared = savedPool
+                pool.shutdown()
+            }
         }
         return try body()
     }

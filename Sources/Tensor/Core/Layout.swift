@@ -16,7 +16,8 @@ struct Layout {
         for axis in shape.indices where shape[axis] != 1 {
             let n = shape[axis]
             if let last = outShape.last,
-               operandStrides.indices.allSatisfy({ outStrides[$0].last! == operandStrides[$0][axis] * n }) {
+                operandStrides.indices.allSatisfy({ outStrides[$0].last! == operandStrides[$0][axis] * n })
+            {
                 outShape[outShape.count - 1] = last * n
                 for o in operandStrides.indices { outStrides[o][outStrides[o].count - 1] = operandStrides[o][axis] }
             } else {

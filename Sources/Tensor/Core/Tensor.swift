@@ -26,23 +26,26 @@ public struct Tensor: @unchecked Sendable {
     /// A contiguous tensor of zeros.
     public init(zeros shape: [Int], dtype: DType = .f32) {
         let n = shape.reduce(1, *)
-        self.init(storage: Storage(byteCount: dtype.byteCount(elements: n)), dtype: dtype,
-                  shape: shape, strides: Tensor.contiguousStrides(shape))
+        self.init(
+            storage: Storage(byteCount: dtype.byteCount(elements: n)), dtype: dtype,
+            shape: shape, strides: Tensor.contiguousStrides(shape))
     }
 
     /// A contiguous tensor whose contents the caller must write in full before reading.
     public static func uninitialized(_ shape: [Int], dtype: DType = .f32) -> Tensor {
         let n = shape.reduce(1, *)
-        return Tensor(storage: Storage(uninitializedByteCount: dtype.byteCount(elements: n)), dtype: dtype,
-                      shape: shape, strides: contiguousStrides(shape))
+        return Tensor(
+            storage: Storage(uninitializedByteCount: dtype.byteCount(elements: n)), dtype: dtype,
+            shape: shape, strides: contiguousStrides(shape))
     }
 
     /// An f32 tensor from row-major values.
     public init(shape: [Int], scalars: [Float]) throws {
         let n = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }), n == scalars.count else {
-            throw TensorError.invalidShape(op: "Tensor(shape:scalars:)", shape: shape,
-                                           reason: "holds \(n) elements but \(scalars.count) values were given")
+            throw TensorError.invalidShape(
+                op: "Tensor(shape:scalars:)", shape: shape,
+                reason: "holds \(n) elements but \(scalars.count) values were given")
         }
         self = Tensor.uninitialized(shape)
         let p = storage.floats()
@@ -55,8 +58,9 @@ public struct Tensor: @unchecked Sendable {
     public init(shape: [Int], int32s: [Int32]) throws {
         let n = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }), n == int32s.count else {
-            throw TensorError.invalidShape(op: "Tensor(shape:int32s:)", shape: shape,
-                                           reason: "holds \(n) elements but \(int32s.count) values were given")
+            throw TensorError.invalidShape(
+                op: "Tensor(shape:int32s:)", shape: shape,
+                reason: "holds \(n) elements but \(int32s.count) values were given")
         }
         self = Tensor.uninitialized(shape, dtype: .i32)
         let p = storage.base.assumingMemoryBound(to: Int32.self)

@@ -6,35 +6,40 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) throws -> Tensor {
         let target = try resolveShape(newShape)
         if dtype.isBlockQuantised, let last = target.last, last % dtype.blockElements != 0 {
-            throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape,
-                                            reason: "\(dtype) rows must stay multiples of \(dtype.blockElements) values")
+            throw TensorError.shapeMismatch(
+                op: "reshape", lhs: shape, rhs: newShape,
+                reason: "\(dtype) rows must stay multiples of \(dtype.blockElements) values")
         }
         if let s = viewStrides(for: target) {
             return Tensor(storage: storage, dtype: dtype, shape: target, strides: s, offset: offset)
         }
         let c = contiguous()
-        return Tensor(storage: c.storage, dtype: dtype, shape: target,
-                      strides: Tensor.contiguousStrides(target), offset: c.offset)
+        return Tensor(
+            storage: c.storage, dtype: dtype, shape: target,
+            strides: Tensor.contiguousStrides(target), offset: c.offset)
     }
 
     private func resolveShape(_ newShape: [Int]) throws -> [Int] {
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
         guard inferred.count <= 1, newShape.allSatisfy({ $0 >= -1 }) else {
-            throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape,
-                                            reason: "at most one -1 and no other negative size")
+            throw TensorError.shapeMismatch(
+                op: "reshape", lhs: shape, rhs: newShape,
+                reason: "at most one -1 and no other negative size")
         }
         var target = newShape
         let known = newShape.filter { $0 != -1 }.reduce(1, *)
         if let i = inferred.first {
             guard known > 0, count % known == 0 else {
-                throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape,
-                                                reason: "\(count) elements cannot be split by \(known)")
+                throw TensorError.shapeMismatch(
+                    op: "reshape", lhs: shape, rhs: newShape,
+                    reason: "\(count) elements cannot be split by \(known)")
             }
             target[i] = count / known
         }
         guard target.reduce(1, *) == count else {
-            throw TensorError.shapeMismatch(op: "reshape", lhs: shape, rhs: newShape,
-                                            reason: "\(count) elements cannot take a shape of \(target.reduce(1, *))")
+            throw TensorError.shapeMismatch(
+                op: "reshape", lhs: shape, rhs: newShape,
+                reason: "\(count) elements cannot take a shape of \(target.reduce(1, *))")
         }
         return target
     }
@@ -58,7 +63,10 @@ extension Tensor {
         var currentStride = oldDims.first?.stride ?? 1
         for i in target.indices {
             let n = target[i]
-            if n == 1 { result[i] = currentStride; continue }
+            if n == 1 {
+                result[i] = currentStride
+                continue
+            }
             while remaining == 1 && chunk + 1 < oldDims.count {
                 chunk += 1
                 remaining = oldDims[chunk].size
@@ -82,28 +90,36 @@ extension Tensor {
     /// Reorders the axes: result axis i is this tensor's axis `order[i]`.
     public func permuted(_ order: [Int]) throws -> Tensor {
         guard order.count == rank, Set(order) == Set(0..<rank) else {
-            throw TensorError.invalidShape(op: "permute", shape: shape,
-                                           reason: "\(order) is not a permutation of 0..<\(rank)")
+            throw TensorError.invalidShape(
+                op: "permute", shape: shape,
+                reason: "\(order) is not a permutation of 0..<\(rank)")
         }
         try requireWholeBlocks(op: "permute", keepsLastAxis: order.last == rank - 1)
-        return Tensor(storage: storage, dtype: dtype, shape: order.map { shape[$0] },
-                      strides: order.map { strides[$0] }, offset: offset)
+        return Tensor(
+            storage: storage, dtype: dtype, shape: order.map { shape[$0] },
+            strides: order.map { strides[$0] }, offset: offset)
     }
 
     /// Elements `range` (stepping by `step`) along `axis`.
     public func sliced(axis a: Int, _ range: Range<Int>, step: Int = 1) throws -> Tensor {
         let x = try axis(a, op: "slice")
         guard range.lowerBound >= 0, range.upperBound <= shape[x], step >= 1 else {
-            throw TensorError.invalidShape(op: "slice", shape: shape,
-                                           reason: "range \(range) step \(step) on axis \(x) of size \(shape[x])")
+            throw TensorError.invalidShape(
+                op: "slice", shape: shape,
+                reason: "range \(range) step \(step) on axis \(x) of size \(shape[x])")
         }
-        try requireWholeBlocks(op: "slice", keepsLastAxis: x != rank - 1 || (step == 1
-            && range.lowerBound % dtype.blockElements == 0 && range.count % dtype.blockElements == 0))
+        try requireWholeBlocks(
+            op: "slice",
+            keepsLastAxis: x != rank - 1
+                || (step == 1
+                    && range.lowerBound % dtype.blockElements == 0 && range.count % dtype.blockElements == 0)
+        )
         var newShape = shape, newStrides = strides
         newShape[x] = (range.count + step - 1) / step
         newStrides[x] = strides[x] * step
-        return Tensor(storage: storage, dtype: dtype, shape: newShape, strides: newStrides,
-                      offset: offset + range.lowerBound * strides[x])
+        return Tensor(
+            storage: storage, dtype: dtype, shape: newShape, strides: newStrides,
+            offset: offset + range.lowerBound * strides[x])
     }
 
     /// Selects index `i` along `axis`, removing that axis.
@@ -116,8 +132,9 @@ extension Tensor {
         var newShape = shape, newStrides = strides
         newShape.remove(at: x)
         newStrides.remove(at: x)
-        return Tensor(storage: storage, dtype: dtype, shape: newShape, strides: newStrides,
-                      offset: offset + i * strides[x])
+        return Tensor(
+            storage: storage, dtype: dtype, shape: newShape, strides: newStrides,
+            offset: offset + i * strides[x])
     }
 
     /// Inserts an axis of size 1 at `axis` (which may equal rank).
@@ -147,8 +164,9 @@ extension Tensor {
             } else if shape[i] == 1 {
                 newStrides[lead + i] = 0
             } else {
-                throw TensorError.shapeMismatch(op: "broadcast", lhs: shape, rhs: target,
-                                                reason: "axis \(i) has size \(shape[i]), neither 1 nor \(target[lead + i])")
+                throw TensorError.shapeMismatch(
+                    op: "broadcast", lhs: shape, rhs: target,
+                    reason: "axis \(i) has size \(shape[i]), neither 1 nor \(target[lead + i])")
             }
         }
         return Tensor(storage: storage, dtype: dtype, shape: target, strides: newStrides, offset: offset)
@@ -162,8 +180,9 @@ extension Tensor {
             let x = i < n - a.count ? 1 : a[i - (n - a.count)]
             let y = i < n - b.count ? 1 : b[i - (n - b.count)]
             guard x == y || x == 1 || y == 1 else {
-                throw TensorError.shapeMismatch(op: op, lhs: a, rhs: b,
-                                                reason: "axis \(i) of the broadcast shape has sizes \(x) and \(y)")
+                throw TensorError.shapeMismatch(
+                    op: op, lhs: a, rhs: b,
+                    reason: "axis \(i) of the broadcast shape has sizes \(x) and \(y)")
             }
             out[i] = x == 1 ? y : x
         }
@@ -174,8 +193,9 @@ extension Tensor {
     /// may move, split or broadcast any axis but the last, which must stay whole and unit-stride.
     func requireWholeBlocks(op: String, keepsLastAxis: Bool) throws {
         guard dtype.isBlockQuantised, !keepsLastAxis else { return }
-        throw TensorError.unsupportedType(op: op, dtype: dtype,
-                                          reason: "views of block-quantised tensors must keep whole rows of \(dtype.blockElements)-value blocks along the last axis")
+        throw TensorError.unsupportedType(
+            op: op, dtype: dtype,
+            reason: "views of block-quantised tensors must keep whole rows of \(dtype.blockElements)-value blocks along the last axis")
     }
 
     /// This tensor if contiguous, else a contiguous copy.

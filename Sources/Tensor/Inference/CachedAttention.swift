@@ -22,19 +22,24 @@ public enum CachedAttention {
         public var row: Int
         public var count: Int
         public init(sequence: KVSequence, row: Int, count: Int) {
-            self.sequence = sequence; self.row = row; self.count = count
+            self.sequence = sequence
+            self.row = row
+            self.count = count
         }
     }
 
     /// - q: [rows, heads * headDim]; k, v: [rows, kvHeads * headDim] (f32, rotated already);
     ///   out: [rows, heads * headDim], written.
-    public static func run(q: Tensor, k: Tensor, v: Tensor, items: [Item], layer: Int, heads: Int, kvHeads: Int,
-                           headDim: Int, scale: Float, out: Tensor) throws {
+    public static func run(
+        q: Tensor, k: Tensor, v: Tensor, items: [Item], layer: Int, heads: Int, kvHeads: Int,
+        headDim: Int, scale: Float, out: Tensor
+    ) throws {
         let rows = q.shape.first ?? 0
         let qDim = heads * headDim, kvDim = kvHeads * headDim
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0, headDim > 0 else {
-            throw TensorError.invalidShape(op: "attention", shape: [heads, kvHeads, headDim],
-                                           reason: "heads must be a positive multiple of kvHeads")
+            throw TensorError.invalidShape(
+                op: "attention", shape: [heads, kvHeads, headDim],
+                reason: "heads must be a positive multiple of kvHeads")
         }
         for (t, name) in [(q, "q"), (out, "out")] where t.shape != [rows, qDim] || !t.isContiguous || t.dtype != .f32 {
             throw TensorError.invalidShape(op: "attention", shape: t.shape, reason: "\(name) must be contiguous f32 [\(rows), \(qDim)]")
@@ -93,9 +98,10 @@ public enum CachedAttention {
                     for row in piece {
                         let item = items[rowItem[row]]
                         let visible = item.sequence.length + (row - item.row) + 1
-                        let job = Job(q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
-                                      group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
-                                      visible: visible, scores: buffer.floats, stride: maxLength)
+                        let job = Job(
+                            q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
+                            group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
+                            visible: visible, scores: buffer.floats, stride: maxLength)
                         switch type {
                         case .f32: job.run(parts[rowItem[row]], F32Row.self)
                         case .f16: job.run(parts[rowItem[row]], F16Row.self)
@@ -105,8 +111,9 @@ public enum CachedAttention {
             }
         }
         for i in big {
-            matrixPath(items[i], parts: parts[i], q: qp, out: op, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                       scale: scale, type: type)
+            matrixPath(
+                items[i], parts: parts[i], q: qp, out: op, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                scale: scale, type: type)
         }
     }
 
@@ -118,12 +125,17 @@ public enum CachedAttention {
     /// group is cut into pieces so that there are about two tasks per thread. Each row's arithmetic
     /// is the same whatever piece it is in.
     static func sharingPieces(_ rows: [Int], rowItem: [Int], items: [Item], kvHeads: Int) -> [[Int]] {
-        struct Key: Hashable { let blocks: [ObjectIdentifier]; let counts: [Int] }
+        struct Key: Hashable {
+            let blocks: [ObjectIdentifier]
+            let counts: [Int]
+        }
         var order: [Key] = [], members: [Key: [Int]] = [:]
         for row in rows {
             let s = items[rowItem[row]].sequence
             // Sequences with no shared prefix share nothing: each is its own group.
-            let key = s.prefix.isEmpty ? Key(blocks: [ObjectIdentifier(s)], counts: [])
+            let key =
+                s.prefix.isEmpty
+                ? Key(blocks: [ObjectIdentifier(s)], counts: [])
                 : Key(blocks: s.prefix.map { ObjectIdentifier($0.block) }, counts: s.prefix.map(\.count))
             if members[key] == nil { order.append(key) }
             members[key, default: []].append(row)
@@ -145,9 +157,11 @@ public enum CachedAttention {
     static var matrixRows: Int { EngineSettings.current.attentionMatrixRows }
     static let blockRows = 64
 
-    static func matrixPath(_ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
-                           q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int,
-                           headDim: Int, scale: Float, type: KVCacheType) {
+    static func matrixPath(
+        _ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
+        q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int,
+        headDim: Int, scale: Float, type: KVCacheType
+    ) {
         let kvDim = kvHeads * headDim, qDim = heads * headDim
         let start = item.sequence.length, total = start + item.count
         // Keys and values as one f32 matrix each: the cache itself when it is one f32 part.
@@ -172,9 +186,15 @@ public enum CachedAttention {
                 base += n
             }
             gathered = (kb, vb)
-            keys = UnsafePointer(kb.floats); values = UnsafePointer(vb.floats)
+            keys = UnsafePointer(kb.floats)
+            values = UnsafePointer(vb.floats)
         }
-        defer { if let (kb, vb) = gathered { Workspace.shared.release(kb); Workspace.shared.release(vb) } }
+        defer {
+            if let (kb, vb) = gathered {
+                Workspace.shared.release(kb)
+                Workspace.shared.release(vb)
+            }
+        }
         let blocks = (item.count + blockRows - 1) / blockRows
         let group = heads / kvHeads
         // Tasks (head, block of rows); GEMMs inside run on the task's thread.
@@ -186,17 +206,19 @@ public enum CachedAttention {
             defer { Workspace.shared.release(buffer) }
             let scores = buffer.floats
             let rowsQ = q + (item.row + r0) * qDim + h * headDim
-            GEMM.ownSgemm(transA: false, transB: true, m: rb, n: columns, k: headDim, alpha: scale,
-                          a: rowsQ, lda: qDim, b: keys + g * headDim, ldb: kvDim, beta: 0, c: scores, ldc: columns)
+            GEMM.ownSgemm(
+                transA: false, transB: true, m: rb, n: columns, k: headDim, alpha: scale,
+                a: rowsQ, lda: qDim, b: keys + g * headDim, ldb: kvDim, beta: 0, c: scores, ldc: columns)
             for i in 0..<rb {
                 let visible = start + r0 + i + 1
                 let row = scores + i * columns
                 Softmax.row(row, row, count: visible)
                 if visible < columns { (row + visible).update(repeating: 0, count: columns - visible) }
             }
-            GEMM.ownSgemm(transA: false, transB: false, m: rb, n: headDim, k: columns, alpha: 1,
-                          a: scores, lda: columns, b: values + g * headDim, ldb: kvDim, beta: 0,
-                          c: out + (item.row + r0) * qDim + h * headDim, ldc: qDim)
+            GEMM.ownSgemm(
+                transA: false, transB: false, m: rb, n: headDim, k: columns, alpha: 1,
+                a: scores, lda: columns, b: values + g * headDim, ldb: kvDim, beta: 0,
+                c: out + (item.row + r0) * qDim + h * headDim, ldc: qDim)
         }
     }
 
@@ -211,9 +233,9 @@ public enum CachedAttention {
         let stride: Int
 
         @inline(__always) func run<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
-#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+            #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
             if headDim == 64 { return run64(parts, E.self) }
-#endif
+            #endif
             // Scores, part by part, up to the visible length.
             var base = 0
             for part in parts where base < visible {
@@ -294,8 +316,14 @@ extension CachedAttention.Job {
         let q0, q1, q2, q3, q4, q5, q6, q7: V8
         @inline(__always) init(_ qh: UnsafePointer<Float>) {
             @inline(__always) func load(_ p: UnsafePointer<Float>) -> V8 { UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
-            q0 = load(qh); q1 = load(qh + 8); q2 = load(qh + 16); q3 = load(qh + 24)
-            q4 = load(qh + 32); q5 = load(qh + 40); q6 = load(qh + 48); q7 = load(qh + 56)
+            q0 = load(qh)
+            q1 = load(qh + 8)
+            q2 = load(qh + 16)
+            q3 = load(qh + 24)
+            q4 = load(qh + 32)
+            q5 = load(qh + 40)
+            q6 = load(qh + 48)
+            q7 = load(qh + 56)
         }
         /// The dot product with a key, as 8 lanes: two chains of four FMAs, summed.
         @inline(__always) func dot<E: KVRow>(_ k: UnsafeRawPointer, _: E.Type) -> V8 {
@@ -312,8 +340,10 @@ extension CachedAttention.Job {
     /// Six accumulators: with 32 values (twelve) the accumulators, the value vectors and the
     /// probabilities did not fit AVX2's sixteen registers and the loop spilled accumulators to the
     /// stack every position. The quarters after the first read the values from L1 or L2.
-    @inline(__always) func values16<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
-                                              _: E.Type, _ h0: Int, _ heads: Int, _ d0: Int) {
+    @inline(__always) func values16<E: KVRow>(
+        _ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
+        _: E.Type, _ h0: Int, _ heads: Int, _ d0: Int
+    ) {
         var a0 = V8(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0
         let s0 = scores + h0 * stride, s1 = s0 + stride, s2 = s1 + stride
         var base = 0
@@ -324,14 +354,17 @@ extension CachedAttention.Job {
             for j in base..<(base + n) {
                 let v0 = E.load(v, 0), v1 = E.load(v, 8)
                 let p = V8(repeating: s0[j])
-                a0 = a0.addingProduct(p, v0); a1 = a1.addingProduct(p, v1)
+                a0 = a0.addingProduct(p, v0)
+                a1 = a1.addingProduct(p, v1)
                 if heads > 1 {
                     let p = V8(repeating: s1[j])
-                    b0 = b0.addingProduct(p, v0); b1 = b1.addingProduct(p, v1)
+                    b0 = b0.addingProduct(p, v0)
+                    b1 = b1.addingProduct(p, v1)
                 }
                 if heads > 2 {
                     let p = V8(repeating: s2[j])
-                    c0 = c0.addingProduct(p, v0); c1 = c1.addingProduct(p, v1)
+                    c0 = c0.addingProduct(p, v0)
+                    c1 = c1.addingProduct(p, v1)
                 }
                 v += row
             }
@@ -339,7 +372,8 @@ extension CachedAttention.Job {
         }
         @inline(__always) func store(_ h: Int, _ x0: V8, _ x1: V8) {
             let o = UnsafeMutableRawPointer(out + (h0 + h) * headDim + d0)
-            o.storeBytes(of: x0, as: V8.self); o.storeBytes(of: x1, toByteOffset: 32, as: V8.self)
+            o.storeBytes(of: x0, as: V8.self)
+            o.storeBytes(of: x1, toByteOffset: 32, as: V8.self)
         }
         store(0, a0, a1)
         if heads > 1 { store(1, b0, b1) }
@@ -385,7 +419,10 @@ extension KVRow {
             UnsafeMutableRawPointer(out + i).storeBytes(of: o, as: Vec.self)
             i += w
         }
-        while i < n { out[i] += a * load(row, i, count: 1)[0]; i += 1 }
+        while i < n {
+            out[i] += a * load(row, i, count: 1)[0]
+            i += 1
+        }
     }
 }
 

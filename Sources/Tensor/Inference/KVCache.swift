@@ -22,7 +22,10 @@ public final class KVBlock: @unchecked Sendable {
     let values: UnsafeMutableRawPointer
 
     init(layers: Int, kvDim: Int, capacity: Int, type: KVCacheType) {
-        self.layers = layers; self.kvDim = kvDim; self.capacity = capacity; self.type = type
+        self.layers = layers
+        self.kvDim = kvDim
+        self.capacity = capacity
+        self.type = type
         let bytes = max(1, layers * capacity * kvDim * type.bytes)
         keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
@@ -81,13 +84,18 @@ public final class KVSequence: @unchecked Sendable {
         }
         let cap = min(capacity ?? context, context)
         guard cap > 0 else { throw KVCacheError.invalid("capacity \(capacity ?? 0) must be positive") }
-        self.init(layers: layers, kvDim: kvDim, context: context, type: type, prefix: [],
-                  own: KVBlock(layers: layers, kvDim: kvDim, capacity: cap, type: type))
+        self.init(
+            layers: layers, kvDim: kvDim, context: context, type: type, prefix: [],
+            own: KVBlock(layers: layers, kvDim: kvDim, capacity: cap, type: type))
     }
 
     init(layers: Int, kvDim: Int, context: Int, type: KVCacheType, prefix: [(block: KVBlock, count: Int)], own: KVBlock) {
-        self.layers = layers; self.kvDim = kvDim; self.context = context; self.type = type
-        self.prefix = prefix; self.own = own
+        self.layers = layers
+        self.kvDim = kvDim
+        self.context = context
+        self.type = type
+        self.prefix = prefix
+        self.own = own
         prefixLength = prefix.reduce(0) { $0 + $1.count }
     }
 
@@ -122,8 +130,9 @@ public final class KVSequence: @unchecked Sendable {
             if n > 0 { shared.append((part.block, n)) }
             left -= n
         }
-        return KVSequence(layers: layers, kvDim: kvDim, context: context, type: type, prefix: shared,
-                          own: KVBlock(layers: layers, kvDim: kvDim, capacity: cap, type: type))
+        return KVSequence(
+            layers: layers, kvDim: kvDim, context: context, type: type, prefix: shared,
+            own: KVBlock(layers: layers, kvDim: kvDim, capacity: cap, type: type))
     }
 
     /// Checks that `tokens` more positions fit.

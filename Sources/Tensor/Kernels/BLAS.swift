@@ -22,11 +22,14 @@ import Darwin
 ///
 /// If the library is missing, `isAvailable` is false and `GEMM` uses its own kernels only.
 public enum OpenBLAS {
-    typealias SgemmFn = @convention(c) (CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE,
-                                        Int32, Int32, Int32, Float,
-                                        UnsafePointer<Float>?, Int32,
-                                        UnsafePointer<Float>?, Int32, Float,
-                                        UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias SgemmFn =
+        @convention(c) (
+            CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE,
+            Int32, Int32, Int32, Float,
+            UnsafePointer<Float>?, Int32,
+            UnsafePointer<Float>?, Int32, Float,
+            UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
     typealias SetThreadsFn = @convention(c) (Int32) -> Void
     typealias GetThreadsFn = @convention(c) () -> Int32
     typealias GetStringFn = @convention(c) () -> UnsafeMutablePointer<CChar>?
@@ -78,15 +81,18 @@ public enum OpenBLAS {
     /// `ThreadPool.shared`. Returns false (and does nothing) if OpenBLAS is unavailable or a
     /// dimension does not fit in 32 bits.
     @discardableResult
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
         guard let lib = library else { return false }
         let limit = Int(Int32.max)
         guard m <= limit, n <= limit, k <= limit, lda <= limit, ldb <= limit, ldc <= limit else { return false }
         syncThreads(lib)
-        lib.sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                  Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        lib.sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         return true
     }
 
@@ -130,13 +136,14 @@ public enum OpenBLAS {
                 guard let p = dlsym(handle, symbol) else { return nil }
                 return unsafeBitCast(p, to: type)
             }
-            return Library(handle: handle,
-                           sgemm: unsafeBitCast(sym, to: SgemmFn.self),
-                           setThreads: optional("openblas_set_num_threads", SetThreadsFn.self),
-                           getThreads: optional("openblas_get_num_threads", GetThreadsFn.self),
-                           coreName: optional("openblas_get_corename", GetStringFn.self),
-                           config: optional("openblas_get_config", GetStringFn.self),
-                           path: name)
+            return Library(
+                handle: handle,
+                sgemm: unsafeBitCast(sym, to: SgemmFn.self),
+                setThreads: optional("openblas_set_num_threads", SetThreadsFn.self),
+                getThreads: optional("openblas_get_num_threads", GetThreadsFn.self),
+                coreName: optional("openblas_get_corename", GetStringFn.self),
+                config: optional("openblas_get_config", GetStringFn.self),
+                path: name)
         }
         return nil
     }

@@ -16,14 +16,16 @@ public enum CausalAttention {
     static func check(_ q: Tensor, _ k: Tensor, _ v: Tensor) throws -> (b: Int, t: Int, hq: Int, hkv: Int, d: Int) {
         for x in [q, k, v] { try x.requireFloat32("attention") }
         guard q.rank == 4, k.rank == 4, v.shape == k.shape else {
-            throw TensorError.shapeMismatch(op: "attention", lhs: q.shape, rhs: k.shape,
-                                            reason: "q must be [B, T, Hq, D] and k, v [B, T, Hkv, D]")
+            throw TensorError.shapeMismatch(
+                op: "attention", lhs: q.shape, rhs: k.shape,
+                reason: "q must be [B, T, Hq, D] and k, v [B, T, Hkv, D]")
         }
         let (b, t, hq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let hkv = k.shape[2]
         guard k.shape[0] == b, k.shape[1] == t, k.shape[3] == d, hkv > 0, hq % hkv == 0 else {
-            throw TensorError.shapeMismatch(op: "attention", lhs: q.shape, rhs: k.shape,
-                                            reason: "batch, tokens and head size must agree and Hq be a multiple of Hkv")
+            throw TensorError.shapeMismatch(
+                op: "attention", lhs: q.shape, rhs: k.shape,
+                reason: "batch, tokens and head size must agree and Hq be a multiple of Hkv")
         }
         return (b, t, hq, hkv, d)
     }
@@ -49,24 +51,28 @@ public enum CausalAttention {
             let kg = pk + (bi * t * hkv + g) * d, vg = pv + (bi * t * hkv + g) * d
             for i0 in stride(from: 0, to: t, by: blockRows) {
                 let rows = Swift.min(blockRows, t - i0), n = i0 + rows
-                GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
-                              a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: s, ldc: n)
+                GEMM.ownSgemm(
+                    transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
+                    a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: s, ldc: n)
                 for r in 0..<rows {
                     let row = s + r * n, valid = i0 + r + 1
                     let (m, total) = Softmax.row(row, row, count: valid)
                     pl[(bi * hq + h) * t + i0 + r] = m + VectorMath.log(Vec(repeating: total))[0]
                     (row + valid).update(repeating: 0, count: n - valid)
                 }
-                GEMM.ownSgemm(transA: false, transB: false, m: rows, n: d, k: n,
-                              a: s, lda: n, b: vg, ldb: ldk, c: oh + i0 * ldq, ldc: ldq)
+                GEMM.ownSgemm(
+                    transA: false, transB: false, m: rows, n: d, k: n,
+                    a: s, lda: n, b: vg, ldb: ldk, c: oh + i0 * ldq, ldc: ldq)
             }
         }
         return (out, lse)
     }
 
     /// Gradients of q, k and v given the forward's output, log-sum-exp and the output gradient.
-    public static func backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, gradOut: Tensor,
-                                scale: Float? = nil) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
+    public static func backward(
+        q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, gradOut: Tensor,
+        scale: Float? = nil
+    ) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
         let (b, t, hq, hkv, d) = try check(q, k, v)
         let sc = scale ?? 1 / Float(d).squareRoot()
         let qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous()
@@ -80,7 +86,10 @@ public enum CausalAttention {
             let bi = item / hkv, g = item % hkv
             let p = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(blockRows * t, 1))
             let ds = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(blockRows * t, 1))
-            defer { p.deallocate(); ds.deallocate() }
+            defer {
+                p.deallocate()
+                ds.deallocate()
+            }
             let kg = pk + (bi * t * hkv + g) * d, vg = pv + (bi * t * hkv + g) * d
             let dkg = pdk + (bi * t * hkv + g) * d, dvg = pdv + (bi * t * hkv + g) * d
             for h in (g * rep)..<((g + 1) * rep) {
@@ -89,11 +98,13 @@ public enum CausalAttention {
                 for i0 in stride(from: 0, to: t, by: blockRows) {
                     let rows = Swift.min(blockRows, t - i0), n = i0 + rows
                     // P = exp(scale Q K^T - lse) on and below the diagonal, 0 above.
-                    GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
-                                  a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: p, ldc: n)
+                    GEMM.ownSgemm(
+                        transA: false, transB: true, m: rows, n: n, k: d, alpha: sc,
+                        a: qh + i0 * ldq, lda: ldq, b: kg, ldb: ldk, c: p, ldc: n)
                     // dP = dO V^T
-                    GEMM.ownSgemm(transA: false, transB: true, m: rows, n: n, k: d,
-                                  a: gh + i0 * ldq, lda: ldq, b: vg, ldb: ldk, c: ds, ldc: n)
+                    GEMM.ownSgemm(
+                        transA: false, transB: true, m: rows, n: n, k: d,
+                        a: gh + i0 * ldq, lda: ldq, b: vg, ldb: ldk, c: ds, ldc: n)
                     for r in 0..<rows {
                         let i = i0 + r, valid = i + 1
                         let prow = p + r * n, drow = ds + r * n
@@ -113,12 +124,15 @@ public enum CausalAttention {
                         (drow + valid).update(repeating: 0, count: n - valid)
                     }
                     // dQ = dS K;  dK += dS^T Q;  dV += P^T dO
-                    GEMM.ownSgemm(transA: false, transB: false, m: rows, n: d, k: n,
-                                  a: ds, lda: n, b: kg, ldb: ldk, c: dqh + i0 * ldq, ldc: ldq)
-                    GEMM.ownSgemm(transA: true, transB: false, m: n, n: d, k: rows,
-                                  a: ds, lda: n, b: qh + i0 * ldq, ldb: ldq, beta: 1, c: dkg, ldc: ldk)
-                    GEMM.ownSgemm(transA: true, transB: false, m: n, n: d, k: rows,
-                                  a: p, lda: n, b: gh + i0 * ldq, ldb: ldq, beta: 1, c: dvg, ldc: ldk)
+                    GEMM.ownSgemm(
+                        transA: false, transB: false, m: rows, n: d, k: n,
+                        a: ds, lda: n, b: kg, ldb: ldk, c: dqh + i0 * ldq, ldc: ldq)
+                    GEMM.ownSgemm(
+                        transA: true, transB: false, m: n, n: d, k: rows,
+                        a: ds, lda: n, b: qh + i0 * ldq, ldb: ldq, beta: 1, c: dkg, ldc: ldk)
+                    GEMM.ownSgemm(
+                        transA: true, transB: false, m: n, n: d, k: rows,
+                        a: p, lda: n, b: gh + i0 * ldq, ldb: ldq, beta: 1, c: dvg, ldc: ldk)
                 }
             }
         }

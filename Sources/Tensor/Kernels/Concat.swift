@@ -11,9 +11,11 @@ extension Tensor {
                 throw TensorError.unsupportedType(op: "concat", dtype: p.dtype, reason: "all parts must be \(first.dtype)")
             }
             guard p.rank == first.rank,
-                  (0..<p.rank).allSatisfy({ $0 == ax || p.shape[$0] == first.shape[$0] }) else {
-                throw TensorError.shapeMismatch(op: "concat", lhs: first.shape, rhs: p.shape,
-                                                reason: "all axes but \(ax) must agree")
+                (0..<p.rank).allSatisfy({ $0 == ax || p.shape[$0] == first.shape[$0] })
+            else {
+                throw TensorError.shapeMismatch(
+                    op: "concat", lhs: first.shape, rhs: p.shape,
+                    reason: "all axes but \(ax) must agree")
             }
             total += p.shape[ax]
         }

@@ -6,20 +6,26 @@ enum Copy {
         let layout = Layout(shape: src.shape, strides: [dst.strides, src.strides])
         switch src.dtype.blockBytes {
         case 4:
-            run(layout, UnsafeMutableRawPointer(dst.storage.base).assumingMemoryBound(to: UInt32.self) + dst.offset,
+            run(
+                layout, UnsafeMutableRawPointer(dst.storage.base).assumingMemoryBound(to: UInt32.self) + dst.offset,
                 UnsafeMutableRawPointer(src.storage.base).assumingMemoryBound(to: UInt32.self) + src.offset)
         case 2:
             run(layout, dst.uint16Pointer, src.uint16Pointer)
         default:
             // Block types: views never split the last axis (Views.swift checks), so rows of whole
             // blocks are copied as bytes.
-            precondition(layout.innerStride(0) == 1 && layout.innerStride(1) == 1 && layout.inner % src.dtype.blockElements == 0,
-                         "strided copy of \(src.dtype) needs whole contiguous rows")
+            precondition(
+                layout.innerStride(0) == 1 && layout.innerStride(1) == 1 && layout.inner % src.dtype.blockElements == 0,
+                "strided copy of \(src.dtype) needs whole contiguous rows")
             let qk = src.dtype.blockElements, bytes = src.dtype.blockBytes
             let dstBase = dst.storage.base.assumingMemoryBound(to: UInt8.self)
             let srcBase = src.storage.base.assumingMemoryBound(to: UInt8.self)
-            ThreadPool.shared.parallelRanges(layout.rows, parts: taskCount(work: layout.rows * layout.inner, grain: 1 << 16,
-                                                                           limit: ThreadPool.shared.threadCount * 4)) { range in
+            ThreadPool.shared.parallelRanges(
+                layout.rows,
+                parts: taskCount(
+                    work: layout.rows * layout.inner, grain: 1 << 16,
+                    limit: ThreadPool.shared.threadCount * 4)
+            ) { range in
                 for row in range {
                     let d = (dst.offset + layout.rowOffset(row, operand: 0)) / qk * bytes
                     let s = (src.offset + layout.rowOffset(row, operand: 1)) / qk * bytes

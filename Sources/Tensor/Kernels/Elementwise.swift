@@ -97,8 +97,9 @@ extension Tensor {
             var i = lo
             if sa == 1 && sb == 1 {
                 while i + Vec.scalarCount <= hi {
-                    let v = F.apply(UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self),
-                                    UnsafeRawPointer(y + i).loadUnaligned(as: Vec.self))
+                    let v = F.apply(
+                        UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self),
+                        UnsafeRawPointer(y + i).loadUnaligned(as: Vec.self))
                     UnsafeMutableRawPointer(o + i).storeBytes(of: v, as: Vec.self)
                     i += Vec.scalarCount
                 }
@@ -119,8 +120,9 @@ extension Tensor {
             }
             while i < hi {
                 let n = Swift.min(Vec.scalarCount, hi - i)
-                let v = F.apply(VectorMath.load(x + i * sa, stride: sa, count: n, fill: 1),
-                                VectorMath.load(y + i * sb, stride: sb, count: n, fill: 1))
+                let v = F.apply(
+                    VectorMath.load(x + i * sa, stride: sa, count: n, fill: 1),
+                    VectorMath.load(y + i * sb, stride: sb, count: n, fill: 1))
                 VectorMath.store(v, o + i, count: n)
                 i += n
             }
@@ -164,8 +166,9 @@ extension Tensor {
     func requireOutput(shape expected: [Int], op: String) throws {
         try requireFloat32(op)
         guard shape == expected, isContiguous else {
-            throw TensorError.shapeMismatch(op: op, lhs: expected, rhs: shape,
-                                            reason: "the output must be contiguous with the result's shape")
+            throw TensorError.shapeMismatch(
+                op: op, lhs: expected, rhs: shape,
+                reason: "the output must be contiguous with the result's shape")
         }
     }
 

@@ -38,22 +38,29 @@ public enum GEMM {
     /// The engine's default is `.auto`: reward scores must not change when the thread count does.
     public static var backend: Backend { EngineSettings.current.gemmBackend }
 
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         if choice(transA: transA, transB: transB, m: m, n: n, k: k) == .openBLAS,
-           m > 0, n > 0, k > 0, alpha != 0,
-           OpenBLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) {
+            m > 0, n > 0, k > 0, alpha != 0,
+            OpenBLAS.sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        {
             return
         }
-        ownSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        ownSgemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// The backend `sgemm` uses for this shape under `setting` (`.own` or `.openBLAS`).
-    public static func choice(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                              setting: Backend = GEMM.backend) -> Backend {
+    public static func choice(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        setting: Backend = GEMM.backend
+    ) -> Backend {
         switch setting {
         case .own, .auto: return .own
         case .openBLAS: return OpenBLAS.isAvailable ? .openBLAS : .own
@@ -73,9 +80,11 @@ public enum GEMM {
     }
 
     /// Always the own kernels.
-    public static func ownSgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                                beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func ownSgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM: negative dimension")
         if m == 0 || n == 0 { return }
         precondition(ldc >= n, "GEMM: ldc < n")
@@ -87,16 +96,19 @@ public enum GEMM {
         precondition(ldb >= (transB ? k : n), "GEMM: ldb too small")
         if m <= smallRows {
             if CPU.hasAVX512 {
-                small(SIMD16<Float>.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                small(
+                    SIMD16<Float>.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             } else {
-                small(SIMD8<Float>.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                small(
+                    SIMD8<Float>.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             }
             return
         }
-        packed(kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-               a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        packed(
+            kernel, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
     /// Products with at most this many rows take the unpacked path.
@@ -132,22 +144,29 @@ public enum GEMM {
 
     /// Writes `nr`-column panels `q0..<q1` of op(B)'s block (columns `j0..<j0+cols`, K `k0..<k0+kc`)
     /// in `Kernels.packB`'s layout at `into`: (j0, cols, k0, kc, nr, q0, q1, into).
-    typealias PackB = (_ j0: Int, _ cols: Int, _ k0: Int, _ kc: Int, _ nr: Int, _ q0: Int, _ q1: Int,
-                       _ into: UnsafeMutablePointer<Float>) -> Void
+    typealias PackB = (
+        _ j0: Int, _ cols: Int, _ k0: Int, _ kc: Int, _ nr: Int, _ q0: Int, _ q1: Int,
+        _ into: UnsafeMutablePointer<Float>
+    ) -> Void
 
     /// `C[m, n] = A[m, k] * op(B)` with the packed path, op(B)'s panels written by `packB` (the
     /// quantised products decode weights straight into them). Each element is computed exactly as
     /// `ownSgemm` computes it when `packB` writes what `Kernels.packB` would (and m > `smallRows`).
-    static func ownSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, packB: @escaping PackB) {
+    static func ownSgemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, packB: @escaping PackB
+    ) {
         precondition(m > 0 && n > 0 && k > 0 && lda >= k && ldc >= n, "GEMM: bad arguments")
-        packed(kernel, transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: a, ldb: k,
-               beta: 0, c: c, ldc: ldc, packB: packB)
+        packed(
+            kernel, transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: a, ldb: k,
+            beta: 0, c: c, ldc: ldc, packB: packB)
     }
 
-    static func packed(_ kern: MicroKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packB: PackB? = nil) {
+    static func packed(
+        _ kern: MicroKernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, packB: PackB? = nil
+    ) {
         let mr = kern.mr, nr = kern.nr
         // Even blocks: K split into ceil(k / KC) equal parts, and so on.
         let kcStep = ceilDiv(k, ceilDiv(k, kern.kc))
@@ -184,8 +203,9 @@ public enum GEMM {
                     if let packB {
                         packB(jc, nc, pc, kc, nr, q0, q1, bp)
                     } else {
-                        Kernels.packB(transB: transB, b, ldb, j0: jc, cols: nc, k0: pc, kc: kc, nr: nr,
-                                      panels: q0, q1, into: bp)
+                        Kernels.packB(
+                            transB: transB, b, ldb, j0: jc, cols: nc, k0: pc, kc: kc, nr: nr,
+                            panels: q0, q1, into: bp)
                     }
                 }
                 pool.parallelFor(mBlocks * chunks) { t in
@@ -232,10 +252,12 @@ public enum GEMM {
         max(1, min(units, min(16, (2 * m * n * k) >> 17)))
     }
 
-    static func small<V: GEMMVector>(_ v: V.Type, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                                     alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                                     b: UnsafePointer<Float>, ldb: Int,
-                                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    static func small<V: GEMMVector>(
+        _ v: V.Type, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         // op(A) as contiguous rows: a transposed A is copied (m <= 8 rows, cheap).
         var copy: Workspace.Buffer? = nil
         defer { if let copy { Workspace.shared.release(copy) } }
@@ -256,19 +278,23 @@ public enum GEMM {
             let j0 = min(n, units * t / tasks * unit)
             let j1 = min(n, units * (t + 1) / tasks * unit)
             if transB {
-                smallDot(v, m: m, k: k, alpha: alpha, a: ra, lda: sa, w: b, ldw: ldb,
-                         beta: beta, c: c, ldc: ldc, j0: j0, j1: j1)
+                smallDot(
+                    v, m: m, k: k, alpha: alpha, a: ra, lda: sa, w: b, ldw: ldb,
+                    beta: beta, c: c, ldc: ldc, j0: j0, j1: j1)
             } else {
-                smallAxpy(v, m: m, k: k, alpha: alpha, a: ra, lda: sa, b: b, ldb: ldb,
-                          beta: beta, c: c, ldc: ldc, j0: j0, j1: j1)
+                smallAxpy(
+                    v, m: m, k: k, alpha: alpha, a: ra, lda: sa, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc, j0: j0, j1: j1)
             }
         }
     }
 
     /// Columns `j0..<j1` of `C = alpha * A * W^T + beta * C`.
-    static func smallDot<V: GEMMVector>(_ v: V.Type, m: Int, k: Int, alpha: Float,
-                                        a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
-                                        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, j0: Int, j1: Int) {
+    static func smallDot<V: GEMMVector>(
+        _ v: V.Type, m: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, ldw: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, j0: Int, j1: Int
+    ) {
         let quads = m / 4 * 4
         // W rows in groups of 16 (L1/L2-resident while every row block of A passes over them).
         var g = j0
@@ -304,9 +330,11 @@ public enum GEMM {
     }
 
     /// Columns `j0..<j1` of `C = alpha * A * B + beta * C`, B row-major [k, n].
-    static func smallAxpy<V: GEMMVector>(_ v: V.Type, m: Int, k: Int, alpha: Float,
-                                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                                         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, j0: Int, j1: Int) {
+    static func smallAxpy<V: GEMMVector>(
+        _ v: V.Type, m: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, j0: Int, j1: Int
+    ) {
         let width = 2 * V.scalarCount
         let quads = m / 4 * 4
         var j = j0

@@ -18,8 +18,9 @@ extension Tensor {
         }
         let vocab = shape[0], dim = shape[1]
         for (i, id) in ids.enumerated() where id < 0 || Int(id) >= vocab {
-            throw TensorError.invalidShape(op: "embedding", shape: shape,
-                                           reason: "id \(id) at position \(i) is outside the vocabulary 0..<\(vocab)")
+            throw TensorError.invalidShape(
+                op: "embedding", shape: shape,
+                reason: "id \(id) at position \(i) is outside the vocabulary 0..<\(vocab)")
         }
         let table = strides[1] == 1 ? self : contiguous()
         let out = Tensor.uninitialized((idsShape ?? [ids.count]) + [dim])
@@ -34,8 +35,10 @@ extension Tensor {
                     case .f16: Half.toFloat(table.uint16Pointer + r, po + i * dim, count: dim)
                     case .bf16: BFloat.toFloat(table.uint16Pointer + r, po + i * dim, count: dim)
                     case .i32: break
-                    default: Quant.dequantize(table.dtype, table.storage.base + table.dtype.byteCount(elements: table.offset + r),
-                                              po + i * dim, count: dim)
+                    default:
+                        Quant.dequantize(
+                            table.dtype, table.storage.base + table.dtype.byteCount(elements: table.offset + r),
+                            po + i * dim, count: dim)
                     }
                 }
             }

@@ -19,11 +19,11 @@ public enum Half {
     /// the standard library's generic SIMD conversion stays an out-of-line call here, a visible
     /// share of decoding attention with an f16 cache.
     @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Vec {
-#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+        #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
         unsafeBitCast(_mm256_cvtph_ps(p.loadUnaligned(as: __m128i.self)), to: Vec.self)
-#else
+        #else
         Vec(p.loadUnaligned(as: HVec.self))
-#endif
+        #endif
     }
 
     /// Converts `n` f16 values to f32.
@@ -34,7 +34,10 @@ public enum Half {
                 UnsafeMutableRawPointer(dst + i).storeBytes(of: load(src + i), as: Vec.self)
                 i += Vec.scalarCount
             }
-            while i < hi { dst[i] = toFloat(src[i]); i += 1 }
+            while i < hi {
+                dst[i] = toFloat(src[i])
+                i += 1
+            }
         }
     }
 
@@ -47,7 +50,10 @@ public enum Half {
                 UnsafeMutableRawPointer(dst + i).storeBytes(of: HVec(f), as: HVec.self)
                 i += Vec.scalarCount
             }
-            while i < hi { dst[i] = fromFloat(src[i]); i += 1 }
+            while i < hi {
+                dst[i] = fromFloat(src[i])
+                i += 1
+            }
         }
     }
 }
@@ -92,7 +98,10 @@ public enum BFloat {
 enum Bulk {
     static func run(count n: Int, _ body: (Int, Int) -> Void) {
         let tasks = taskCount(work: n, grain: 1 << 16, limit: ThreadPool.shared.threadCount)
-        if tasks == 1 { body(0, n); return }
+        if tasks == 1 {
+            body(0, n)
+            return
+        }
         ThreadPool.shared.parallelFor(tasks) { t in
             let lo = (n * t / tasks) & ~15
             let hi = t == tasks - 1 ? n : (n * (t + 1) / tasks) & ~15

@@ -11,9 +11,11 @@ extension Tensor {
             throw TensorError.unsupportedType(op: "addLowRank", dtype: t.dtype, reason: "\(name) must be f32")
         }
         guard a.rank == 2, bt.rank == 2, a.shape[0] == bt.shape[0], x.rank >= 1, y.rank == x.rank,
-              x.shape.last == a.shape[1], y.shape.last == bt.shape[1], x.shape.dropLast() == y.shape.dropLast() else {
-            throw TensorError.shapeMismatch(op: "addLowRank", lhs: x.shape, rhs: y.shape,
-                                            reason: "needs x [..., k], A \(a.shape) = [r, k], Bt \(bt.shape) = [r, n], y [..., n]")
+            x.shape.last == a.shape[1], y.shape.last == bt.shape[1], x.shape.dropLast() == y.shape.dropLast()
+        else {
+            throw TensorError.shapeMismatch(
+                op: "addLowRank", lhs: x.shape, rhs: y.shape,
+                reason: "needs x [..., k], A \(a.shape) = [r, k], Bt \(bt.shape) = [r, n], y [..., n]")
         }
         guard y.isContiguous else { throw TensorError.invalidShape(op: "addLowRank", shape: y.shape, reason: "y must be contiguous") }
         let xc = x.contiguous(), ac = a.contiguous(), bc = bt.contiguous()

@@ -24,9 +24,10 @@ extension Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
         let k2 = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
         guard k == k2 else {
-            throw TensorError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape,
-                                            reason: "inner sizes \(k) and \(k2) differ"
-                                                + (transposeA || transposeB ? " (after transposes)" : ""))
+            throw TensorError.shapeMismatch(
+                op: "matmul", lhs: shape, rhs: other.shape,
+                reason: "inner sizes \(k) and \(k2) differ"
+                    + (transposeA || transposeB ? " (after transposes)" : ""))
         }
         let batch = try Tensor.broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "matmul")
         a = try a.broadcast(to: batch + [m, k])
@@ -34,20 +35,25 @@ extension Tensor {
         let ma = MatrixOperand(a), mb = MatrixOperand(b)
         let out = Tensor.uninitialized(batch + [m, n])
         let count = batch.reduce(1, *)
-        let batchLayout = Layout(shape: batch.isEmpty ? [1] : batch,
-                                 strides: [batch.isEmpty ? [0] : Array(ma.tensor.strides.dropLast(2)),
-                                           batch.isEmpty ? [0] : Array(mb.tensor.strides.dropLast(2))])
+        let batchLayout = Layout(
+            shape: batch.isEmpty ? [1] : batch,
+            strides: [
+                batch.isEmpty ? [0] : Array(ma.tensor.strides.dropLast(2)),
+                batch.isEmpty ? [0] : Array(mb.tensor.strides.dropLast(2))
+            ])
         let pa = ma.tensor.floatPointer, pb = mb.tensor.floatPointer, pc = out.floatPointer
         @inline(__always) func product(_ i: Int, own: Bool) {
             let offA = batch.isEmpty ? 0 : batchLayout.elementOffset(i, operand: 0)
             let offB = batch.isEmpty ? 0 : batchLayout.elementOffset(i, operand: 1)
             let c = pc + i * m * n
             if own {
-                GEMM.ownSgemm(transA: ma.transposed, transB: mb.transposed, m: m, n: n, k: k,
-                              a: pa + offA, lda: ma.ld, b: pb + offB, ldb: mb.ld, c: c, ldc: n)
+                GEMM.ownSgemm(
+                    transA: ma.transposed, transB: mb.transposed, m: m, n: n, k: k,
+                    a: pa + offA, lda: ma.ld, b: pb + offB, ldb: mb.ld, c: c, ldc: n)
             } else {
-                GEMM.sgemm(transA: ma.transposed, transB: mb.transposed, m: m, n: n, k: k,
-                           a: pa + offA, lda: ma.ld, b: pb + offB, ldb: mb.ld, c: c, ldc: n)
+                GEMM.sgemm(
+                    transA: ma.transposed, transB: mb.transposed, m: m, n: n, k: k,
+                    a: pa + offA, lda: ma.ld, b: pb + offB, ldb: mb.ld, c: c, ldc: n)
             }
         }
         // Small products (attention heads, say) go one per task through our own GEMM; the choice
@@ -75,9 +81,13 @@ struct MatrixOperand {
         let r = t.shape[t.rank - 2], c = t.shape[t.rank - 1]
         let sr = t.strides[t.rank - 2], sc = t.strides[t.rank - 1]
         if (sc == 1 || c == 1) && (sr >= Swift.max(c, 1) || r == 1) {
-            tensor = t; transposed = false; ld = r == 1 ? Swift.max(c, 1) : sr
+            tensor = t
+            transposed = false
+            ld = r == 1 ? Swift.max(c, 1) : sr
         } else if (sr == 1 || r == 1) && (sc >= Swift.max(r, 1) || c == 1) {
-            tensor = t; transposed = true; ld = c == 1 ? Swift.max(r, 1) : sc
+            tensor = t
+            transposed = true
+            ld = c == 1 ? Swift.max(r, 1) : sc
         } else {
             // Neither layout: a contiguous copy.
             tensor = t.contiguous()

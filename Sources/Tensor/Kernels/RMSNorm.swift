@@ -3,8 +3,10 @@ import Foundation
 /// RMSNorm over the last axis: y = x / sqrt(mean(x^2) + eps) * weight.
 public enum RMSNorm {
     /// Normalises `n` contiguous values (out may alias x); `weight` may be nil (all ones).
-    @inline(always) public static func row(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                             weight: UnsafePointer<Float>?, count n: Int, eps: Float) {
+    @inline(always) public static func row(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+        weight: UnsafePointer<Float>?, count n: Int, eps: Float
+    ) {
         var a0 = Vec(), a1 = a0
         let w = Vec.scalarCount
         var i = 0
@@ -50,8 +52,9 @@ extension Tensor {
         if let weight {
             try weight.requireFloat32("rmsNorm")
             guard weight.shape == [n] else {
-                throw TensorError.shapeMismatch(op: "rmsNorm", lhs: shape, rhs: weight.shape,
-                                                reason: "the weight must have shape [\(n)]")
+                throw TensorError.shapeMismatch(
+                    op: "rmsNorm", lhs: shape, rhs: weight.shape,
+                    reason: "the weight must have shape [\(n)]")
             }
             w = weight.contiguous()
         }

@@ -40,8 +40,10 @@ public struct RoPE: Sendable {
     }
 
     /// Rotates one head vector of `headSize` floats in place with the tables' row for its position.
-    @inline(__always) public func rotate(_ x: UnsafeMutablePointer<Float>, cos c: UnsafePointer<Float>,
-                                         sin s: UnsafePointer<Float>) {
+    @inline(__always) public func rotate(
+        _ x: UnsafeMutablePointer<Float>, cos c: UnsafePointer<Float>,
+        sin s: UnsafePointer<Float>
+    ) {
         let half = dims / 2
         switch layout {
         case .adjacentPairs:
@@ -69,12 +71,14 @@ extension Tensor {
         }
         let t = shape[rank - 3], heads = shape[rank - 2], d = shape[rank - 1]
         guard positions.count == t else {
-            throw TensorError.shapeMismatch(op: "rope", lhs: shape, rhs: [positions.count],
-                                            reason: "one position per token (axis -3) is needed")
+            throw TensorError.shapeMismatch(
+                op: "rope", lhs: shape, rhs: [positions.count],
+                reason: "one position per token (axis -3) is needed")
         }
         guard rope.dims > 0, rope.dims % 2 == 0, rope.dims <= d else {
-            throw TensorError.invalidShape(op: "rope", shape: shape,
-                                           reason: "rotary dims \(rope.dims) must be even and at most the head size \(d)")
+            throw TensorError.invalidShape(
+                op: "rope", shape: shape,
+                reason: "rotary dims \(rope.dims) must be even and at most the head size \(d)")
         }
         let out = Tensor.uninitialized(shape)
         Copy.strided(from: self, into: out)

@@ -17,10 +17,12 @@ public enum RowGrad {
         let w = Vec.scalarCount
         var i = 0
         while i + 2 * w <= n {
-            a0 = a0.addingProduct(UnsafeRawPointer(a + i).loadUnaligned(as: Vec.self),
-                                  UnsafeRawPointer(b + i).loadUnaligned(as: Vec.self))
-            a1 = a1.addingProduct(UnsafeRawPointer(a + i + w).loadUnaligned(as: Vec.self),
-                                  UnsafeRawPointer(b + i + w).loadUnaligned(as: Vec.self))
+            a0 = a0.addingProduct(
+                UnsafeRawPointer(a + i).loadUnaligned(as: Vec.self),
+                UnsafeRawPointer(b + i).loadUnaligned(as: Vec.self))
+            a1 = a1.addingProduct(
+                UnsafeRawPointer(a + i + w).loadUnaligned(as: Vec.self),
+                UnsafeRawPointer(b + i + w).loadUnaligned(as: Vec.self))
             i += 2 * w
         }
         while i < n {
@@ -75,7 +77,8 @@ public enum RowGrad {
             var i = 0
             while i < n {
                 let c = Swift.min(Vec.scalarCount, n - i)
-                let v = VectorMath.load(gr + i, stride: 1, count: c)
+                let v =
+                    VectorMath.load(gr + i, stride: 1, count: c)
                     - VectorMath.exp(VectorMath.load(yr + i, stride: 1, count: c, fill: -.infinity)) * s
                 VectorMath.store(v, o + i, count: c)
                 i += c

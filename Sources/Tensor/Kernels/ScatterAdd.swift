@@ -7,8 +7,9 @@ extension Tensor {
         try source.requireFloat32("scatterAddRows")
         let dim = source.shape.last ?? 0
         guard source.count == ids.count * dim else {
-            throw TensorError.shapeMismatch(op: "scatterAddRows", lhs: source.shape, rhs: [ids.count],
-                                            reason: "one source row per id is needed")
+            throw TensorError.shapeMismatch(
+                op: "scatterAddRows", lhs: source.shape, rhs: [ids.count],
+                reason: "one source row per id is needed")
         }
         for (i, id) in ids.enumerated() where id < 0 || Int(id) >= rows {
             throw TensorError.invalidShape(op: "scatterAddRows", shape: [rows, dim], reason: "id \(id) at \(i) is out of range")

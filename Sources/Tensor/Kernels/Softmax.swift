@@ -3,8 +3,10 @@ public enum Softmax {
     /// out = softmax(x) over `n` contiguous values (out may alias x). Returns the row maximum and
     /// the sum of exp(x - max), from which callers get the log-sum-exp (max + log(sum)).
     @discardableResult
-    @inline(always) public static func row(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                           count n: Int) -> (max: Float, sum: Float) {
+    @inline(always) public static func row(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+        count n: Int
+    ) -> (max: Float, sum: Float) {
         let m = Reduction.max(x, count: n)
         var acc = Vec()
         var i = 0
@@ -62,8 +64,10 @@ extension Tensor {
     }
 
     /// Applies a row kernel to every run along `axis` (moved last, made contiguous, moved back).
-    func rowwise(axis a: Int, op: String,
-                 _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) throws -> Tensor {
+    func rowwise(
+        axis a: Int, op: String,
+        _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) throws -> Tensor {
         try requireFloat32(op)
         let ax = try axis(a, op: op)
         if ax != rank - 1 {
@@ -80,8 +84,10 @@ extension Tensor {
     }
 
     /// Applies a row kernel to every run along the last axis, writing into `out`.
-    func rowwise(into out: Tensor, op: String,
-                 _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) throws {
+    func rowwise(
+        into out: Tensor, op: String,
+        _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) throws {
         try requireFloat32(op)
         try out.requireOutput(shape: shape, op: op)
         guard rank >= 1 else { throw TensorError.invalidShape(op: op, shape: shape, reason: "needs at least one axis") }

@@ -75,7 +75,7 @@ public enum VectorMath {
     @inline(always) public static func log(_ x: V) -> V {
         let u = bits(x)
         var e = VectorMath.int32s((u &>> 23) & 0xFF) &- 126
-        var m = floats((u & 0x007F_FFFF) | 0x3F00_0000)   // in [0.5, 1)
+        var m = floats((u & 0x007F_FFFF) | 0x3F00_0000)  // in [0.5, 1)
         let lowM = m .< 0.707_106_77
         e.replace(with: e &- 1, where: lowM)
         m.replace(with: m + m, where: lowM)
@@ -108,7 +108,6 @@ public enum VectorMath {
         return r
     }
 
-
     /// Horizontal sum of a vector, in a fixed order (pairwise halves).
     /// Horizontal sum, lane by lane in a fixed order.
     @inline(always) public static func sum(_ v: V) -> Float {
@@ -134,7 +133,10 @@ extension VectorMath {
     }
 
     @inline(always) public static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, count: Int) {
-        if count == Vec.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self); return }
+        if count == Vec.scalarCount {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+            return
+        }
         for i in 0..<Swift.min(count, Vec.scalarCount) { p[i] = v[i] }
     }
 }

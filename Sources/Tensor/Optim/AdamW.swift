@@ -13,11 +13,16 @@ public final class AdamW: Optimizer {
     private var m: [Tensor?], v: [Tensor?]
     public private(set) var steps: [Int]
 
-    public init(parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0.01, noDecay: Set<Int> = []) {
+    public init(
+        parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0.01, noDecay: Set<Int> = []
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
-        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
         self.noDecay = noDecay
         m = Array(repeating: nil, count: parameters.count)
         v = m
@@ -27,7 +32,10 @@ public final class AdamW: Optimizer {
     public func step() throws {
         for (i, p) in parameters.enumerated() {
             guard let g = try ParameterUpdate.gradient(of: p, op: "AdamW") else { continue }
-            if m[i] == nil { m[i] = Tensor(zeros: p.shape); v[i] = Tensor(zeros: p.shape) }
+            if m[i] == nil {
+                m[i] = Tensor(zeros: p.shape)
+                v[i] = Tensor(zeros: p.shape)
+            }
             steps[i] += 1
             let t = Double(steps[i])
             let c1 = Float(1 - Foundation.pow(Double(beta1), t)), c2 = Float(1 - Foundation.pow(Double(beta2), t))
@@ -53,7 +61,10 @@ public final class AdamW: Optimizer {
         var tensors: [String: Tensor] = [:], counters: [String: Int] = [:]
         for i in parameters.indices {
             counters["adamw.step.\(i)"] = steps[i]
-            if let mi = m[i], let vi = v[i] { tensors["adamw.m.\(i)"] = mi; tensors["adamw.v.\(i)"] = vi }
+            if let mi = m[i], let vi = v[i] {
+                tensors["adamw.m.\(i)"] = mi
+                tensors["adamw.v.\(i)"] = vi
+            }
         }
         return (tensors, counters)
     }
@@ -61,12 +72,14 @@ public final class AdamW: Optimizer {
     public func loadStateDict(tensors: [String: Tensor], counters: [String: Int]) throws {
         for (i, p) in parameters.enumerated() {
             steps[i] = counters["adamw.step.\(i)"] ?? 0
-            m[i] = nil; v[i] = nil
+            m[i] = nil
+            v[i] = nil
             if let mi = tensors["adamw.m.\(i)"], let vi = tensors["adamw.v.\(i)"] {
                 guard mi.shape == p.shape, vi.shape == p.shape else {
                     throw TensorError.shapeMismatch(op: "AdamW.load", lhs: p.shape, rhs: mi.shape, reason: "state of parameter \(i) (\(p.name))")
                 }
-                m[i] = mi.contiguous(); v[i] = vi.contiguous()
+                m[i] = mi.contiguous()
+                v[i] = vi.contiguous()
             }
         }
     }

@@ -17,16 +17,23 @@ public struct Checkpoint {
     public var counters: [String: Int]
     public var metadata: [String: String]
 
-    public init(step: Int, parameters: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:],
-                optimizerCounters: [String: Int] = [:], counters: [String: Int] = [:], metadata: [String: String] = [:]) {
-        self.step = step; self.parameters = parameters
-        self.optimizerTensors = optimizerTensors; self.optimizerCounters = optimizerCounters
-        self.counters = counters; self.metadata = metadata
+    public init(
+        step: Int, parameters: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:],
+        optimizerCounters: [String: Int] = [:], counters: [String: Int] = [:], metadata: [String: String] = [:]
+    ) {
+        self.step = step
+        self.parameters = parameters
+        self.optimizerTensors = optimizerTensors
+        self.optimizerCounters = optimizerCounters
+        self.counters = counters
+        self.metadata = metadata
     }
 
     /// The parameters' values (names must be non-empty and unique) and the optimiser's state.
-    public init(step: Int, parameters: [Variable], optimizer: Optimizer?, counters: [String: Int] = [:],
-                metadata: [String: String] = [:]) throws {
+    public init(
+        step: Int, parameters: [Variable], optimizer: Optimizer?, counters: [String: Int] = [:],
+        metadata: [String: String] = [:]
+    ) throws {
         self.init(step: step, counters: counters, metadata: metadata)
         for p in parameters {
             guard !p.name.isEmpty else {
@@ -51,8 +58,9 @@ public struct Checkpoint {
                 throw TensorError.invalidShape(op: "Checkpoint.restore", shape: p.shape, reason: "no saved parameter \"\(p.name)\"")
             }
             guard t.shape == p.shape, t.dtype == .f32, p.value.isContiguous, p.value.dtype == .f32 else {
-                throw TensorError.shapeMismatch(op: "Checkpoint.restore", lhs: p.shape, rhs: t.shape,
-                                                reason: "parameter \"\(p.name)\" (saved \(t.dtype), variable \(p.value.dtype))")
+                throw TensorError.shapeMismatch(
+                    op: "Checkpoint.restore", lhs: p.shape, rhs: t.shape,
+                    reason: "parameter \"\(p.name)\" (saved \(t.dtype), variable \(p.value.dtype))")
             }
             if t.count > 0 { p.value.floatPointer.update(from: t.contiguous().floatPointer, count: t.count) }
             p.grad = nil

@@ -12,8 +12,11 @@ public struct LRSchedule: Sendable, Equatable {
     public var decay: Decay
 
     public init(peak: Float, warmupSteps: Int, totalSteps: Int, minimum: Float = 0, decay: Decay = .cosine) {
-        self.peak = peak; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
-        self.minimum = minimum; self.decay = decay
+        self.peak = peak
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+        self.minimum = minimum
+        self.decay = decay
     }
 
     /// The rate for 0-based step `step`: warm-up gives peak * (step + 1) / warmupSteps.

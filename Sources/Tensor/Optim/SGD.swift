@@ -9,7 +9,9 @@ public final class SGD: Optimizer {
     public init(parameters: [Variable], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
         self.parameters = parameters
         self.learningRate = learningRate
-        self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
         buffers = Array(repeating: nil, count: parameters.count)
     }
 

@@ -9,7 +9,10 @@ enum Decode {
             i += Vec.scalarCount
         }
         let s = src.assumingMemoryBound(to: UInt16.self)
-        while i < n { dst[i] = Half.toFloat(s[i]); i += 1 }
+        while i < n {
+            dst[i] = Half.toFloat(s[i])
+            i += 1
+        }
     }
 
     @inline(always) static func bf16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {

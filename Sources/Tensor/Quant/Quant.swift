@@ -11,10 +11,13 @@ public enum Quant {
     /// Dequantises `count` values (a multiple of `type.blockElements`) of block type `type` stored
     /// at `src` into `dst`. Parallel over blocks for large counts; the result does not depend on
     /// the thread count.
-    public static func dequantize(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
-                                  count: Int) {
-        precondition(type.isBlockQuantised && count % type.blockElements == 0,
-                     "dequantize: \(count) values of \(type)")
+    public static func dequantize(
+        _ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
+        count: Int
+    ) {
+        precondition(
+            type.isBlockQuantised && count % type.blockElements == 0,
+            "dequantize: \(count) values of \(type)")
         let qk = type.blockElements, bytes = type.blockBytes
         guard let block = type.traits.dequantizeBlock else { preconditionFailure("dequantize: \(type) is not a block type") }
         forBlocks(count / qk, grain: (1 << 15) / qk) { range in
@@ -24,8 +27,10 @@ public enum Quant {
 
     /// Quantises `count` f32 values (a multiple of `type.blockElements`) into block type `type`
     /// at `dst` (`type.byteCount(elements: count)` bytes). `canQuantize(type)` must hold.
-    public static func quantize(_ type: DType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
-                                count: Int) {
+    public static func quantize(
+        _ type: DType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
+        count: Int
+    ) {
         precondition(canQuantize(type) && count % type.blockElements == 0, "quantize: \(count) values to \(type)")
         let qk = type.blockElements, bytes = type.blockBytes
         guard let block = type.traits.quantizeBlock else { preconditionFailure("quantize: cannot write \(type)") }
@@ -36,7 +41,10 @@ public enum Quant {
 
     static func forBlocks(_ blocks: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         let tasks = taskCount(work: blocks, grain: grain, limit: ThreadPool.shared.threadCount)
-        if tasks == 1 { body(0..<blocks); return }
+        if tasks == 1 {
+            body(0..<blocks)
+            return
+        }
         ThreadPool.shared.parallelRanges(blocks, parts: tasks, body)
     }
 }
@@ -62,8 +70,9 @@ extension Tensor {
             throw TensorError.unsupportedType(op: "quantized(to:)", dtype: type, reason: "no quantiser for this type")
         }
         guard rank >= 1, shape[rank - 1] % type.blockElements == 0 else {
-            throw TensorError.invalidShape(op: "quantized(to: \(type))", shape: shape,
-                                           reason: "the last dimension must be a multiple of \(type.blockElements)")
+            throw TensorError.invalidShape(
+                op: "quantized(to: \(type))", shape: shape,
+                reason: "the last dimension must be a multiple of \(type.blockElements)")
         }
         let src = converted(to: .f32).contiguous()
         let out = Tensor.uninitialized(shape, dtype: type)

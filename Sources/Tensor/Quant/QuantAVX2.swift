@@ -28,8 +28,9 @@ enum AVX2Q {
     /// The f16 values at p and p + 2 (a block's d and m), converted together: one 32-bit load and
     /// one `vcvtph2ps` instead of two of each (the same values as `QBits.f16`).
     @inline(always) static func f16Pair(_ p: UnsafeRawPointer) -> (Float, Float) {
-        let v = unsafeBitCast(_mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))))),
-                              to: SIMD4<Float>.self)
+        let v = unsafeBitCast(
+            _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))))),
+            to: SIMD4<Float>.self)
         return (v[0], v[1])
     }
     @inline(always) static func and(_ a: I, _ b: I) -> I { _mm256_and_si256(a, b) }

@@ -28,24 +28,28 @@ extension Tensor {
                 throw TensorError.unsupportedType(op: "linear", dtype: .i32, reason: "the weight must be a floating type")
             }
             guard rank >= 1, weight.rank == 2 else {
-                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                                reason: "needs an input [..., K] and a weight [N, K]")
+                throw TensorError.shapeMismatch(
+                    op: "linear", lhs: shape, rhs: weight.shape,
+                    reason: "needs an input [..., K] and a weight [N, K]")
             }
             let k = weight.shape[1]
             guard shape[rank - 1] == k else {
-                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                                reason: "the input's last size \(shape[rank - 1]) differs from the weight's K = \(k)")
+                throw TensorError.shapeMismatch(
+                    op: "linear", lhs: shape, rhs: weight.shape,
+                    reason: "the input's last size \(shape[rank - 1]) differs from the weight's K = \(k)")
             }
             guard k % weight.dtype.blockElements == 0 else {
-                throw TensorError.shapeMismatch(op: "linear", lhs: shape, rhs: weight.shape,
-                                                reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
+                throw TensorError.shapeMismatch(
+                    op: "linear", lhs: shape, rhs: weight.shape,
+                    reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
             }
             if weight.isContiguous {
                 ws.append(weight)
             } else {
                 guard !weight.dtype.isBlockQuantised else {
-                    throw TensorError.invalidShape(op: "linear", shape: weight.shape,
-                                                   reason: "a block-quantised weight must be contiguous")
+                    throw TensorError.invalidShape(
+                        op: "linear", shape: weight.shape,
+                        reason: "a block-quantised weight must be contiguous")
                 }
                 ws.append(weight.contiguous())
             }

@@ -28,8 +28,10 @@ public enum QuantMatmul {
     /// `y[i * ldy + j] = sum_p x[i * ldx + p] * W[j, p]` for i < m, j < n. `w` points at W's first
     /// row; rows are `type.byteCount(elements: k)` bytes apart (contiguous). k must be a multiple
     /// of `type.blockElements`.
-    public static func linear(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                              w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+    public static func linear(
+        _ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+        w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
         linear(type, m: m, k: k, x: x, ldx: ldx, parts: [Part(w: w, n: n, y: y, ldy: ldy)])
     }
 
@@ -39,7 +41,10 @@ public enum QuantMatmul {
         public let w: UnsafeRawPointer, n: Int
         public let y: UnsafeMutablePointer<Float>, ldy: Int
         public init(w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
-            self.w = w; self.n = n; self.y = y; self.ldy = ldy
+            self.w = w
+            self.n = n
+            self.y = y
+            self.ldy = ldy
         }
     }
 
@@ -57,8 +62,9 @@ public enum QuantMatmul {
         if m == 0 || parts.isEmpty { return }
         if type == .f32 {
             for p in parts {
-                GEMM.sgemm(transA: false, transB: true, m: m, n: p.n, k: k, a: x, lda: ldx,
-                           b: p.w.assumingMemoryBound(to: Float.self), ldb: k, c: p.y, ldc: p.ldy)
+                GEMM.sgemm(
+                    transA: false, transB: true, m: m, n: p.n, k: k, a: x, lda: ldx,
+                    b: p.w.assumingMemoryBound(to: Float.self), ldb: k, c: p.y, ldc: p.ldy)
             }
             return
         }
@@ -66,21 +72,22 @@ public enum QuantMatmul {
             for p in parts { for i in 0..<m { (p.y + i * p.ldy).update(repeating: 0, count: p.n) } }
             return
         }
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let settings = EngineSettings.current
         if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
             q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
         }
-#endif
+        #endif
         if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) {
             // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
             // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
             let chunks = GEMM.ceilDiv(m, settings.fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
-                fused(type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
-                      parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy) })
+                fused(
+                    type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
+                    parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy) })
             }
             return
         }
@@ -141,9 +148,11 @@ public enum QuantMatmul {
     /// W rows decoded at a time by the small-M path (a group of 8 rows of 1024 values is 32 KB).
     static func groupRows(k: Int) -> Int { k <= 1024 ? 8 : 4 }
 
-    static func small<V: GEMMVector>(_ v: V.Type, _ type: DType, m: Int, n: Int, k: Int,
-                                     x: UnsafePointer<Float>, ldx: Int, w: UnsafeRawPointer,
-                                     y: UnsafeMutablePointer<Float>, ldy: Int) {
+    static func small<V: GEMMVector>(
+        _ v: V.Type, _ type: DType, m: Int, n: Int, k: Int,
+        x: UnsafePointer<Float>, ldx: Int, w: UnsafeRawPointer,
+        y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
         let group = groupRows(k: k)
         let rowBytes = type.byteCount(elements: k)
         forRowRanges(n: n, k: k, unit: group) { j0, j1 in
@@ -154,8 +163,9 @@ public enum QuantMatmul {
             while g < j1 {
                 let rows = min(group, j1 - g)
                 decode(type, w + g * rowBytes, panel, count: rows * k)
-                GEMM.smallDot(v, m: m, k: k, alpha: 1, a: x, lda: ldx, w: UnsafePointer(panel), ldw: k,
-                              beta: 0, c: y + g, ldc: ldy, j0: 0, j1: rows)
+                GEMM.smallDot(
+                    v, m: m, k: k, alpha: 1, a: x, lda: ldx, w: UnsafePointer(panel), ldw: k,
+                    beta: 0, c: y + g, ldc: ldy, j0: 0, j1: rows)
                 g += rows
             }
         }
@@ -165,8 +175,10 @@ public enum QuantMatmul {
     /// (per panel of `nr` W rows and K block of `kc`: each row's blocks covering the K block are
     /// decoded into cache-resident scratch, then transposed into the panel as `Kernels.packB`
     /// does), so no f32 copy of W is ever written and no extra pass over it is made.
-    static func packedDecode(_ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-                             w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int) {
+    static func packedDecode(
+        _ type: DType, m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+        w: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
         let rowBytes = type.byteCount(elements: k)
         let qk = type.blockElements, blockBytes = type.byteCount(elements: qk)
         GEMM.ownSgemm(m: m, n: n, k: k, a: x, lda: ldx, c: y, ldc: ldy) { j0, cols, k0, kc, nr, q0, q1, into in
@@ -191,8 +203,10 @@ public enum QuantMatmul {
     /// on the calling thread; bit for bit `Quant.dequantize` (and f16/bf16's conversions).
     /// A switch rather than the traits' decoder: each case inlines its type's decoder into a
     /// loop with constant strides, where a function value would cost a call per block.
-    public static func decode(_ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
-                              count: Int) {
+    public static func decode(
+        _ type: DType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
+        count: Int
+    ) {
         @inline(__always)
         func blocks(_ t: DType, _ decode: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) {
             let bytes = t.blockBytes, n = t.blockElements
@@ -203,7 +217,7 @@ public enum QuantMatmul {
             dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
         case .f16: Decode.f16(src, dst, count)
         case .bf16: Decode.bf16(src, dst, count)
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         case .q4_0: blocks(.q4_0, AVX2Q.q4_0)
         case .q4_1: blocks(.q4_1, AVX2Q.q4_1)
         case .q5_0: blocks(.q5_0, AVX2Q.q5_0)
@@ -214,7 +228,7 @@ public enum QuantMatmul {
         case .q4_K: blocks(.q4_K, AVX2Q.q4_K)
         case .q5_K: blocks(.q5_K, AVX2Q.q5_K)
         case .q6_K: blocks(.q6_K, AVX2Q.q6_K)
-#else
+        #else
         case .q4_0: blocks(.q4_0, Decode.q4_0)
         case .q4_1: blocks(.q4_1, Decode.q4_1)
         case .q5_0: blocks(.q5_0, Decode.q5_0)
@@ -225,7 +239,7 @@ public enum QuantMatmul {
         case .q4_K: blocks(.q4_K, Decode.q4_K)
         case .q5_K: blocks(.q5_K, Decode.q5_K)
         case .q6_K: blocks(.q6_K, Decode.q6_K)
-#endif
+        #endif
         case .i32: preconditionFailure("decode: i32 is not a weight type")
         }
     }

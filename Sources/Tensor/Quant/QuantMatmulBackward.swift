@@ -12,14 +12,17 @@
 ///   columns) and each slab runs GEMM's small path; that path computes each output column on its
 ///   own, so the columns' results do not depend on the slab they fall in.
 extension QuantMatmul {
-    public static func linearTransposed(_ type: DType, m: Int, n: Int, k: Int, dy: UnsafePointer<Float>, lddy: Int,
-                                        w: UnsafeRawPointer, dx: UnsafeMutablePointer<Float>, lddx: Int) {
+    public static func linearTransposed(
+        _ type: DType, m: Int, n: Int, k: Int, dy: UnsafePointer<Float>, lddy: Int,
+        w: UnsafeRawPointer, dx: UnsafeMutablePointer<Float>, lddx: Int
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0 && type != .i32, "QuantMatmul.linearTransposed: bad arguments")
         precondition(k % type.blockElements == 0, "QuantMatmul.linearTransposed: k = \(k) is not a multiple of \(type)'s block")
         if m == 0 || k == 0 { return }
         if type == .f32 || n == 0 {
-            GEMM.ownSgemm(transA: false, transB: false, m: m, n: k, k: n, a: dy, lda: lddy,
-                          b: w.assumingMemoryBound(to: Float.self), ldb: k, c: dx, ldc: lddx)
+            GEMM.ownSgemm(
+                transA: false, transB: false, m: m, n: k, k: n, a: dy, lda: lddy,
+                b: w.assumingMemoryBound(to: Float.self), ldb: k, c: dx, ldc: lddx)
             return
         }
         let rowBytes = type.byteCount(elements: k)
@@ -58,8 +61,9 @@ extension QuantMatmul {
             Quant.forBlocks(n, grain: max(1, (1 << 14) / width)) { rows in
                 for r in rows { decode(type, w + r * rowBytes + c0 / qk * blockBytes, tmp + r * width, count: width) }
             }
-            GEMM.ownSgemm(transA: false, transB: false, m: m, n: width, k: n, a: dy, lda: lddy,
-                          b: UnsafePointer(tmp), ldb: width, c: dx + c0, ldc: lddx)
+            GEMM.ownSgemm(
+                transA: false, transB: false, m: m, n: width, k: n, a: dy, lda: lddy,
+                b: UnsafePointer(tmp), ldb: width, c: dx + c0, ldc: lddx)
             c0 += width
         }
     }
@@ -72,13 +76,15 @@ extension Tensor {
     public func linearTransposed(_ weight: Tensor) throws -> Tensor {
         try requireFloat32("linearTransposed")
         guard weight.dtype != .i32, rank >= 1, weight.rank == 2, shape[rank - 1] == weight.shape[0] else {
-            throw TensorError.shapeMismatch(op: "linearTransposed", lhs: shape, rhs: weight.shape,
-                                            reason: "needs an input [..., N] and a floating weight [N, K]")
+            throw TensorError.shapeMismatch(
+                op: "linearTransposed", lhs: shape, rhs: weight.shape,
+                reason: "needs an input [..., N] and a floating weight [N, K]")
         }
         let n = weight.shape[0], k = weight.shape[1]
         guard k % weight.dtype.blockElements == 0 else {
-            throw TensorError.shapeMismatch(op: "linearTransposed", lhs: shape, rhs: weight.shape,
-                                            reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
+            throw TensorError.shapeMismatch(
+                op: "linearTransposed", lhs: shape, rhs: weight.shape,
+                reason: "K = \(k) is not a multiple of \(weight.dtype)'s block of \(weight.dtype.blockElements)")
         }
         guard weight.isContiguous || !weight.dtype.isBlockQuantised else {
             throw TensorError.invalidShape(op: "linearTransposed", shape: weight.shape, reason: "a block-quantised weight must be contiguous")
@@ -88,8 +94,9 @@ extension Tensor {
         let m = shape.dropLast().reduce(1, *)
         let out = Tensor.uninitialized(Array(shape.dropLast()) + [k])
         withExtendedLifetime((x, w, out)) {
-            QuantMatmul.linearTransposed(w.dtype, m: m, n: n, k: k, dy: x.floatPointer, lddy: n,
-                                         w: UnsafeRawPointer(w.rawPointer), dx: out.floatPointer, lddx: k)
+            QuantMatmul.linearTransposed(
+                w.dtype, m: m, n: n, k: k, dy: x.floatPointer, lddy: n,
+                w: UnsafeRawPointer(w.rawPointer), dx: out.floatPointer, lddx: k)
         }
         return out
     }

@@ -53,8 +53,10 @@ extension Levels {
     @inline(always) init(_ level: (Int) -> Int32) {
         var v = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         for l in 0..<8 {
-            v.0[l] = Float(level(l)); v.1[l] = Float(level(8 + l))
-            v.2[l] = Float(level(16 + l)); v.3[l] = Float(level(24 + l))
+            v.0[l] = Float(level(l))
+            v.1[l] = Float(level(8 + l))
+            v.2[l] = Float(level(16 + l))
+            v.3[l] = Float(level(24 + l))
         }
         self.init(q0: v.0, q1: v.1, q2: v.2, q3: v.3)
     }
@@ -85,11 +87,11 @@ enum Q4_0Format: FusedFormat {
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
         let d = QBits.f16(b, 0)
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let l = Levels(AVX2Q.nibbles(b + 2))
-#else
+        #else
         let l = Levels.nibbles(b + 2)
-#endif
+        #endif
         return (l, d, d, -8 * d)
     }
 }
@@ -99,13 +101,13 @@ enum Q4_1Format: FusedFormat {
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let (d, m) = AVX2Q.f16Pair(b)
         return (Levels(AVX2Q.nibbles(b + 4)), d, d, m)
-#else
+        #else
         let d = QBits.f16(b, 0)
         return (Levels.nibbles(b + 4), d, d, QBits.f16(b, 2))
-#endif
+        #endif
     }
 }
 
@@ -115,11 +117,11 @@ enum Q5_0Format: FusedFormat {
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
         let d = QBits.f16(b, 0)
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let l = Levels(AVX2Q.q5Levels(QBits.u32(b, 2), b + 6))
-#else
+        #else
         let l = Levels.q5(QBits.u32(b, 2), b + 6)
-#endif
+        #endif
         return (l, d, d, -16 * d)
     }
 }
@@ -129,13 +131,13 @@ enum Q5_1Format: FusedFormat {
     static var hasOffset: Bool { true }
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let (d, m) = AVX2Q.f16Pair(b)
         return (Levels(AVX2Q.q5Levels(QBits.u32(b, 4), b + 8)), d, d, m)
-#else
+        #else
         let d = QBits.f16(b, 0)
         return (Levels.q5(QBits.u32(b, 4), b + 8), d, d, QBits.f16(b, 2))
-#endif
+        #endif
     }
 }
 
@@ -145,11 +147,11 @@ enum Q8_0Format: FusedFormat {
     static var twoScales: Bool { false }
     @inline(always) static func levels(_ b: UnsafeRawPointer, _: Int) -> (Levels, Float, Float, Float) {
         let d = QBits.f16(b, 0)
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let l = Levels((AVX2Q.s8(b + 2), AVX2Q.s8(b + 10), AVX2Q.s8(b + 18), AVX2Q.s8(b + 26)))
-#else
+        #else
         let l = Levels { e in Int32(Int8(bitPattern: QBits.byte(b, 2 + e))) }
-#endif
+        #endif
         return (l, d, d, 0)
     }
 }
@@ -163,13 +165,16 @@ enum Q4_KFormat: FusedFormat {
         let (s, m) = QBits.scaleMinK4(u, b + 4)
         let d = QBits.f16(b, 0) * Float(s), c = -(QBits.f16(b, 2) * Float(m))
         let q = b + 16 + 32 * (u >> 1), shift = 4 * (u & 1)
-#if arch(x86_64) && GRM_AVX2
+        #if arch(x86_64) && GRM_AVX2
         let m15 = AVX2Q.k(15)
-        let l = Levels((AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 8), shift), m15),
-                        AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 16), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 24), shift), m15)))
-#else
+        let l = Levels(
+            (
+                AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 8), shift), m15),
+                AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 16), shift), m15), AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + 24), shift), m15)
+            ))
+        #else
         let l = Levels { e in Int32((QBits.byte(q, e) >> UInt8(shift)) & 0xF) }
-#endif
+        #endif
         return (l, d, d, c)
     }
 }
@@ -183,25 +188,31 @@ enum Q5_KFormat: FusedFormat {
         let (s, m) = QBits.scaleMinK4(u, b + 4)
         let d = QBits.f16(b, 0) * Float(s), c = -(QBits.f16(b, 2) * Float(m))
         let q = b + 48 + 32 * (u >> 1), qh = b + 16, shift = 4 * (u & 1)
-#if arch(x86_64) && GRM_AVX2
-        let l = Levels((group(q, qh, 0, shift, u), group(q, qh, 8, shift, u),
-                        group(q, qh, 16, shift, u), group(q, qh, 24, shift, u)))
-#else
+        #if arch(x86_64) && GRM_AVX2
+        let l = Levels(
+            (
+                group(q, qh, 0, shift, u), group(q, qh, 8, shift, u),
+                group(q, qh, 16, shift, u), group(q, qh, 24, shift, u)
+            ))
+        #else
         let l = Levels { e in
             Int32((QBits.byte(q, e) >> UInt8(shift)) & 0xF) | Int32(((QBits.byte(qh, e) >> UInt8(u)) & 1) << 4)
         }
-#endif
+        #endif
         return (l, d, d, c)
     }
 
-#if arch(x86_64) && GRM_AVX2
+    #if arch(x86_64) && GRM_AVX2
     /// Levels of values o..<o+8: nibble (shifted by `shift`) | bit `bit` of qh[l] as bit 4.
-    @inline(always) static func group(_ q: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
-                                      _ shift: Int, _ bit: Int) -> __m256i {
-        AVX2Q.or(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + o), shift), AVX2Q.k(15)),
-                 AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), bit), AVX2Q.k(1)), 4))
+    @inline(always) static func group(
+        _ q: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
+        _ shift: Int, _ bit: Int
+    ) -> __m256i {
+        AVX2Q.or(
+            AVX2Q.and(AVX2Q.shr(AVX2Q.u8(q + o), shift), AVX2Q.k(15)),
+            AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), bit), AVX2Q.k(1)), 4))
     }
-#endif
+    #endif
 }
 
 /// Q6_K: sub-block u = 4h + k holds values 128h + 32k + l; levels q - 32; scales per 16 values.
@@ -215,25 +226,32 @@ enum Q6_KFormat: FusedFormat {
         let sc = (b + 192 + 8 * h + 2 * kq).assumingMemoryBound(to: Int8.self)
         let ql = b + 64 * h + 32 * (kq & 1), qh = b + 128 + 32 * h
         let nshift = 4 * (kq >> 1), hshift = 2 * kq
-#if arch(x86_64) && GRM_AVX2
-        let l = Levels((group(ql, qh, 0, nshift, hshift), group(ql, qh, 8, nshift, hshift),
-                        group(ql, qh, 16, nshift, hshift), group(ql, qh, 24, nshift, hshift)))
-#else
+        #if arch(x86_64) && GRM_AVX2
+        let l = Levels(
+            (
+                group(ql, qh, 0, nshift, hshift), group(ql, qh, 8, nshift, hshift),
+                group(ql, qh, 16, nshift, hshift), group(ql, qh, 24, nshift, hshift)
+            ))
+        #else
         let l = Levels { e in
             Int32(((QBits.byte(ql, e) >> UInt8(nshift)) & 0xF) | (((QBits.byte(qh, e) >> UInt8(hshift)) & 3) << 4)) - 32
         }
-#endif
+        #endif
         return (l, d * Float(sc[0]), d * Float(sc[1]), 0)
     }
 
-#if arch(x86_64) && GRM_AVX2
+    #if arch(x86_64) && GRM_AVX2
     /// Levels of values o..<o+8: (nibble | two bits of qh[l] as bits 4-5) - 32.
-    @inline(always) static func group(_ ql: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
-                                      _ nshift: Int, _ hshift: Int) -> __m256i {
-        AVX2Q.sub(AVX2Q.or(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(ql + o), nshift), AVX2Q.k(15)),
-                           AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), hshift), AVX2Q.k(3)), 4)), AVX2Q.k(32))
+    @inline(always) static func group(
+        _ ql: UnsafeRawPointer, _ qh: UnsafeRawPointer, _ o: Int,
+        _ nshift: Int, _ hshift: Int
+    ) -> __m256i {
+        AVX2Q.sub(
+            AVX2Q.or(
+                AVX2Q.and(AVX2Q.shr(AVX2Q.u8(ql + o), nshift), AVX2Q.k(15)),
+                AVX2Q.shl(AVX2Q.and(AVX2Q.shr(AVX2Q.u8(qh + o), hshift), AVX2Q.k(3)), 4)), AVX2Q.k(32))
     }
-#endif
+    #endif
 }
 
 /// Activation rows a fused kernel instance handles at once (a compile-time count after specialisation).

@@ -87,8 +87,10 @@ extension QuantMatmul {
     }
 
     /// One sub-block's contribution to an accumulator (see the file comment).
-    @inline(always) static func accumulate<F: FusedFormat>(_: F.Type, _ acc: SIMD8<Float>, _ x: X4, _ l: Levels,
-                                                           _ dA: Float, _ dB: Float) -> SIMD8<Float> {
+    @inline(always) static func accumulate<F: FusedFormat>(
+        _: F.Type, _ acc: SIMD8<Float>, _ x: X4, _ l: Levels,
+        _ dA: Float, _ dB: Float
+    ) -> SIMD8<Float> {
         let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
         let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
         if F.twoScales {
@@ -101,21 +103,31 @@ extension QuantMatmul {
     @inline(always) static func offsetDot(_ c: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
         var v = SIMD8<Float>()
         var b = 0
-        while b + 8 <= nb { v = v.addingProduct(load8(c + b), load8(xs + b)); b += 8 }
+        while b + 8 <= nb {
+            v = v.addingProduct(load8(c + b), load8(xs + b))
+            b += 8
+        }
         var s = v.total
-        while b < nb { s = s.addingProduct(c[b], xs[b]); b += 1 }
+        while b < nb {
+            s = s.addingProduct(c[b], xs[b])
+            b += 1
+        }
         return s
     }
 
-    @inline(always) static func finish<F: FusedFormat>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
-                                                       _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
+    @inline(always) static func finish<F: FusedFormat>(
+        _: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
+        _ xs: UnsafePointer<Float>, _ nb: Int
+    ) -> Float {
         finish(acc, hasOffset: F.hasOffset, c, xs, nb)
     }
 
     /// An element from its accumulator: lanes summed pairwise, plus `sum_b c[b] * xs[b]` for
     /// formats with an offset (the fused and the int8 kernels alike).
-    @inline(always) static func finish(_ acc: SIMD8<Float>, hasOffset: Bool, _ c: UnsafePointer<Float>,
-                                       _ xs: UnsafePointer<Float>, _ nb: Int) -> Float {
+    @inline(always) static func finish(
+        _ acc: SIMD8<Float>, hasOffset: Bool, _ c: UnsafePointer<Float>,
+        _ xs: UnsafePointer<Float>, _ nb: Int
+    ) -> Float {
         hasOffset ? acc.total + offsetDot(c, xs, nb) : acc.total
     }
 
@@ -129,7 +141,10 @@ extension QuantMatmul {
     /// Prefetch hints for `bytes` bytes from `p`, one per 64-byte line.
     @inline(always) static func prefetch(_ p: UnsafeRawPointer, _ bytes: Int) {
         var o = 0
-        while o < bytes { grm_prefetch(p + o); o += 64 }
+        while o < bytes {
+            grm_prefetch(p + o)
+            o += 64
+        }
     }
 
     /// m = 1 kernels, at the group of four W rows from `w` (row `j` of `j0..<j1`): hints for the
@@ -145,8 +160,10 @@ extension QuantMatmul {
 
     /// m = 1: W rows j0..<j1, four at a time (four independent chains; the activations loaded once).
     @inline(never)
-    static func fusedVec4<F: FusedFormat>(_: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
-                                          _ cs: UnsafeMutablePointer<Float>) {
+    static func fusedVec4<F: FusedFormat>(
+        _: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
+        _ cs: UnsafeMutablePointer<Float>
+    ) {
         let nb = a.nb, nsb = nb / F.subBlocks, rowBytes = a.rowBytes, x = a.x
         let c0 = cs, c1 = cs + nb, c2 = cs + 2 * nb, c3 = cs + 3 * nb
         var j = j0
@@ -167,7 +184,12 @@ extension QuantMatmul {
                     a2 = accumulate(F.self, a2, xv, l2, dA2, dB2)
                     let (l3, dA3, dB3, e3) = F.levels(w3 + o, u)
                     a3 = accumulate(F.self, a3, xv, l3, dA3, dB3)
-                    if F.hasOffset { c0[b] = e0; c1[b] = e1; c2[b] = e2; c3[b] = e3 }
+                    if F.hasOffset {
+                        c0[b] = e0
+                        c1[b] = e1
+                        c2[b] = e2
+                        c3[b] = e3
+                    }
                 }
             }
             a.y[j] = finish(F.self, a0, c0, a.xsum, nb)
@@ -182,8 +204,10 @@ extension QuantMatmul {
     /// R = m activation rows (1...8), W rows j0..<j1 one at a time: each sub-block's levels are
     /// unpacked once and used for every activation row (R accumulators in registers).
     @inline(never)
-    static func fusedRows<F: FusedFormat, R: FusedRows>(_: F.Type, _: R.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
-                                                        _ cs: UnsafeMutablePointer<Float>) {
+    static func fusedRows<F: FusedFormat, R: FusedRows>(
+        _: F.Type, _: R.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
+        _ cs: UnsafeMutablePointer<Float>
+    ) {
         let nb = a.nb, nsb = nb / F.subBlocks, ldx = a.ldx, n = R.count
         for j in j0..<j1 {
             let wr = a.w + j * a.rowBytes

@@ -36,7 +36,7 @@ extension QuantMatmul {
     /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
     static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
 
-#if arch(x86_64) && GRM_AVX2
+    #if arch(x86_64) && GRM_AVX2
     /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
     /// the rows are quantised once, then run as near-equal chunks of at most 8 (one register
     /// accumulator per row); with several chunks each task walks its W rows in tiles of about
@@ -67,9 +67,11 @@ extension QuantMatmul {
                 for i in 0..<8 { t[8 * b + i] = i < rows ? dx[(i0 + i) * nb + b] : 0 }
             }
             for p in parts {
-                args.append(Q8Args(m: rows, nb: nb, qx: UnsafePointer(qx + i0 * levelBytes), ldq: levelBytes,
-                                   dx: UnsafePointer(dx + i0 * nb), sx: UnsafePointer(sx + i0 * nb), dxT: UnsafePointer(t),
-                                   w: p.w, rowBytes: rowBytes, y: p.y + i0 * p.ldy, ldy: p.ldy))
+                args.append(
+                    Q8Args(
+                        m: rows, nb: nb, qx: UnsafePointer(qx + i0 * levelBytes), ldq: levelBytes,
+                        dx: UnsafePointer(dx + i0 * nb), sx: UnsafePointer(sx + i0 * nb), dxT: UnsafePointer(t),
+                        w: p.w, rowBytes: rowBytes, y: p.y + i0 * p.ldy, ldy: p.ldy))
             }
         }
         let tile = max(4, (16384 / rowBytes) / 4 * 4), count = parts.count
@@ -97,8 +99,10 @@ extension QuantMatmul {
     /// at a time: the products x * (127 / max|x|) are the scalar ones, rounded by `vcvtps2dq`
     /// (to nearest even, as ggml's AVX2 path).
     @inline(always)
-    static func quantizeBlock(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>,
-                              _ d: inout Float, _ s: inout Float) {
+    static func quantizeBlock(
+        _ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>,
+        _ d: inout Float, _ s: inout Float
+    ) {
         let v = load32(x)
         // |x| by clearing the sign bit, then lane maxima (the stdlib's generic pointwiseMax is
         // not specialised here and costs a call per use).
@@ -150,15 +154,19 @@ extension QuantMatmul {
     }
 
     /// An element from its accumulator: lanes summed pairwise, plus sum_b c_b * s_b (offset types).
-    @inline(always) static func q8Finish<F: Q8Weights>(_: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
-                                                       _ s: UnsafePointer<Float>, _ nb: Int) -> Float {
+    @inline(always) static func q8Finish<F: Q8Weights>(
+        _: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
+        _ s: UnsafePointer<Float>, _ nb: Int
+    ) -> Float {
         finish(acc, hasOffset: F.hasOffset, c, s, nb)
     }
 
     /// A block's integer dot product of weight levels `wq` and activation levels `xq`, as 8 floats.
     @inline(always) static func q8Dot<F: Q8Weights>(_: F.Type, _ wq: __m256i, _ xq: __m256i) -> SIMD8<Float> {
-        let p = F.signed ? _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq))
-                         : _mm256_maddubs_epi16(wq, xq)
+        let p =
+            F.signed
+            ? _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq))
+            : _mm256_maddubs_epi16(wq, xq)
         return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
     }
 
@@ -185,7 +193,12 @@ extension QuantMatmul {
                 a2 = a2.addingProduct(q8Dot(f, q2, xq), SIMD8(repeating: d2 * dx))
                 let (q3, d3, e3) = F.levels(w3 + o)
                 a3 = a3.addingProduct(q8Dot(f, q3, xq), SIMD8(repeating: d3 * dx))
-                if F.hasOffset { c0[b] = e0; c1[b] = e1; c2[b] = e2; c3[b] = e3 }
+                if F.hasOffset {
+                    c0[b] = e0
+                    c1[b] = e1
+                    c2[b] = e2
+                    c3[b] = e3
+                }
             }
             a.y[j] = q8Finish(f, a0, c0, a.sx, nb)
             a.y[j + 1] = q8Finish(f, a1, c1, a.sx, nb)
@@ -203,8 +216,10 @@ extension QuantMatmul {
     /// `vpmaddwd`, one conversion and one FMA into its own register accumulator. Per element the
     /// arithmetic is `q8Vec4`'s (the same products, the same rounding, the same order).
     @inline(never)
-    static func q8Rows<F: Q8Weights, R: FusedRows>(_ f: F.Type, _: R.Type, _ a: Q8Args, _ j0: Int, _ j1: Int,
-                                                   _ cs: UnsafeMutablePointer<Float>) {
+    static func q8Rows<F: Q8Weights, R: FusedRows>(
+        _ f: F.Type, _: R.Type, _ a: Q8Args, _ j0: Int, _ j1: Int,
+        _ cs: UnsafeMutablePointer<Float>
+    ) {
         guard j0 < j1 else { return }
         let nb = a.nb, n = R.count, ldq = a.ldq, rowBytes = a.rowBytes
         let ones = _mm256_set1_epi16(1)
@@ -227,8 +242,9 @@ extension QuantMatmul {
                     var xq = (x + o).loadUnaligned(as: __m256i.self)
                     if F.signed { xq = _mm256_sign_epi8(xq, wq) }
                     let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, xq), ones))
-                    return acc.addingProduct(unsafeBitCast(p, to: SIMD8<Float>.self),
-                                             unsafeBitCast(_mm256_broadcast_ss(st + i), to: SIMD8<Float>.self))
+                    return acc.addingProduct(
+                        unsafeBitCast(p, to: SIMD8<Float>.self),
+                        unsafeBitCast(_mm256_broadcast_ss(st + i), to: SIMD8<Float>.self))
                 }
                 a0 = step(a0, x0, 0)
                 if n > 1 { a1 = step(a1, x1, 1) }
@@ -252,7 +268,7 @@ extension QuantMatmul {
             if n > 7 { y[7 * ldy] = q8Finish(f, a7, cs, sx + 7 * nb, nb) }
         }
     }
-#endif
+    #endif
 }
 
 #if arch(x86_64) && GRM_AVX2

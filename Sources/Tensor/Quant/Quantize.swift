@@ -5,7 +5,8 @@ enum Quantize {
     @inline(always) static func signedAbsMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var amax: Float = 0, max: Float = 0
         for j in 0..<n where amax < abs(x[j]) {
-            amax = abs(x[j]); max = x[j]
+            amax = abs(x[j])
+            max = x[j]
         }
         return max
     }
@@ -26,8 +27,9 @@ enum Quantize {
         for j in 0..<16 {
             let q0 = min(15, QBits.truncInt(x[j] * id + 8.5))
             let q1 = min(15, QBits.truncInt(x[j + 16] * id + 8.5))
-            b.storeBytes(of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4,
-                         toByteOffset: 2 + j, as: UInt8.self)
+            b.storeBytes(
+                of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4,
+                toByteOffset: 2 + j, as: UInt8.self)
         }
     }
 
@@ -40,8 +42,9 @@ enum Quantize {
         for j in 0..<16 {
             let q0 = min(15, QBits.truncInt((x[j] - lo) * id + 0.5))
             let q1 = min(15, QBits.truncInt((x[j + 16] - lo) * id + 0.5))
-            b.storeBytes(of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4,
-                         toByteOffset: 4 + j, as: UInt8.self)
+            b.storeBytes(
+                of: UInt8(truncatingIfNeeded: q0) | UInt8(truncatingIfNeeded: q1) << 4,
+                toByteOffset: 4 + j, as: UInt8.self)
         }
     }
 
@@ -53,8 +56,9 @@ enum Quantize {
         for j in 0..<16 {
             let q0 = UInt32(truncatingIfNeeded: min(31, QBits.truncInt(x[j] * id + 16.5)))
             let q1 = UInt32(truncatingIfNeeded: min(31, QBits.truncInt(x[j + 16] * id + 16.5)))
-            b.storeBytes(of: UInt8(truncatingIfNeeded: (q0 & 0xF) | ((q1 & 0xF) << 4)),
-                         toByteOffset: 6 + j, as: UInt8.self)
+            b.storeBytes(
+                of: UInt8(truncatingIfNeeded: (q0 & 0xF) | ((q1 & 0xF) << 4)),
+                toByteOffset: 6 + j, as: UInt8.self)
             qh |= ((q0 & 0x10) >> 4) << UInt32(j)
             qh |= ((q1 & 0x10) >> 4) << UInt32(j + 16)
         }
@@ -72,8 +76,9 @@ enum Quantize {
             // ggml converts straight to uint8 here (no clamp); values stay below 32 for finite input.
             let q0 = UInt32(truncatingIfNeeded: QBits.truncInt((x[j] - lo) * id + 0.5)) & 0xFF
             let q1 = UInt32(truncatingIfNeeded: QBits.truncInt((x[j + 16] - lo) * id + 0.5)) & 0xFF
-            b.storeBytes(of: UInt8(truncatingIfNeeded: (q0 & 0xF) | ((q1 & 0xF) << 4)),
-                         toByteOffset: 8 + j, as: UInt8.self)
+            b.storeBytes(
+                of: UInt8(truncatingIfNeeded: (q0 & 0xF) | ((q1 & 0xF) << 4)),
+                toByteOffset: 8 + j, as: UInt8.self)
             qh |= ((q0 & 0x10) >> 4) << UInt32(j)
             qh |= ((q1 & 0x10) >> 4) << UInt32(j + 16)
         }

@@ -5,9 +5,11 @@
 extension Quantize {
     /// ggml's `make_qkx2_quants`: levels 0...nmax with scale and min for `n` values, weighted;
     /// tries `nstep + 1` scales around nmax / (max - min). Returns (scale, -min); writes L.
-    static func makeQKX2(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                         _ L: UnsafeMutablePointer<UInt8>, _ aux: UnsafeMutablePointer<UInt8>,
-                         rmin: Float, rdelta: Float, nstep: Int, useMAD: Bool) -> (scale: Float, min: Float) {
+    static func makeQKX2(
+        _ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        _ L: UnsafeMutablePointer<UInt8>, _ aux: UnsafeMutablePointer<UInt8>,
+        rmin: Float, rdelta: Float, nstep: Int, useMAD: Bool
+    ) -> (scale: Float, min: Float) {
         var lo = x[0], hi = x[0]
         var sumW = w[0]
         var sumX = sumW * x[0]
@@ -75,7 +77,8 @@ extension Quantize {
     static func makeQX(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<UInt8>) -> Float {
         var max: Float = 0, amax: Float = 0
         for i in 0..<n where abs(x[i]) > amax {
-            amax = abs(x[i]); max = x[i]
+            amax = abs(x[i])
+            max = x[i]
         }
         if amax < 1e-15 {
             for i in 0..<n { L[i] = 0 }
@@ -95,7 +98,8 @@ extension Quantize {
         var best = scale * sumLX
         for step in -9...9 where step != 0 {
             iscale = -(fmax + 0.1 * Float(step)) / max
-            sumLX = 0; sumL2 = 0
+            sumLX = 0
+            sumL2 = 0
             for i in 0..<n {
                 let l = Swift.max(-nmax, Swift.min(nmax - 1, QBits.nearestInt(iscale * x[i])))
                 let w = x[i] * x[i], fl = Float(l)
@@ -120,8 +124,9 @@ extension Quantize {
             var maxScale: Float = 0, maxMin: Float = 0
             for j in 0..<16 {
                 for l in 0..<16 { w[l] = abs(x[16 * j + l]) }
-                (scales[j], mins[j]) = makeQKX2(16, 3, x + 16 * j, w, L + 16 * j, aux,
-                                                rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true)
+                (scales[j], mins[j]) = makeQKX2(
+                    16, 3, x + 16 * j, w, L + 16 * j, aux,
+                    rmin: -0.5, rdelta: 0.1, nstep: 15, useMAD: true)
                 if scales[j] > maxScale { maxScale = scales[j] }
                 if mins[j] > maxMin { maxMin = mins[j] }
             }
@@ -173,9 +178,10 @@ extension Quantize {
                 for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
                 let av = (sumX2 / 32).squareRoot()
                 for l in 0..<32 { w[l] = av + abs(x[32 * j + l]) }
-                (scales[j], mins[j]) = makeQKX2(32, nmax, x + 32 * j, w, L + 32 * j, aux,
-                                                rmin: fiveBit ? -0.5 : -1, rdelta: 0.1,
-                                                nstep: fiveBit ? 15 : 20, useMAD: false)
+                (scales[j], mins[j]) = makeQKX2(
+                    32, nmax, x + 32 * j, w, L + 32 * j, aux,
+                    rmin: fiveBit ? -0.5 : -1, rdelta: 0.1,
+                    nstep: fiveBit ? 15 : 20, useMAD: false)
                 if scales[j] > maxScale { maxScale = scales[j] }
                 if mins[j] > maxMin { maxMin = mins[j] }
             }
@@ -214,8 +220,14 @@ extension Quantize {
                     for l in 0..<32 {
                         var l1 = L[64 * c + l], l2 = L[64 * c + 32 + l]
                         var h = QBits.byte(b, 16 + l)
-                        if l1 > 15 { l1 -= 16; h |= 1 << UInt8(2 * c) }
-                        if l2 > 15 { l2 -= 16; h |= 2 << UInt8(2 * c) }
+                        if l1 > 15 {
+                            l1 -= 16
+                            h |= 1 << UInt8(2 * c)
+                        }
+                        if l2 > 15 {
+                            l2 -= 16
+                            h |= 2 << UInt8(2 * c)
+                        }
                         b.storeBytes(of: h, toByteOffset: 16 + l, as: UInt8.self)
                         b.storeBytes(of: l1 | (l2 << 4), toByteOffset: 48 + 32 * c + l, as: UInt8.self)
                     }
@@ -223,8 +235,9 @@ extension Quantize {
             } else {
                 for c in 0..<4 {
                     for l in 0..<32 {
-                        b.storeBytes(of: L[64 * c + l] | (L[64 * c + 32 + l] << 4),
-                                     toByteOffset: 16 + 32 * c + l, as: UInt8.self)
+                        b.storeBytes(
+                            of: L[64 * c + l] | (L[64 * c + 32 + l] << 4),
+                            toByteOffset: 16 + 32 * c + l, as: UInt8.self)
                     }
                 }
             }
@@ -237,7 +250,10 @@ extension Quantize {
             var maxScale: Float = 0, maxAbs: Float = 0
             for j in 0..<16 {
                 scales[j] = makeQX(16, 32, x + 16 * j, L + 16 * j)
-                if abs(scales[j]) > maxAbs { maxAbs = abs(scales[j]); maxScale = scales[j] }
+                if abs(scales[j]) > maxAbs {
+                    maxAbs = abs(scales[j])
+                    maxScale = scales[j]
+                }
             }
             if maxAbs < 1e-15 {
                 b.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
@@ -273,9 +289,13 @@ extension Quantize {
 
     /// Stack scratch for one super-block: levels L[256], aux levels[32], weights[32],
     /// scales[16], mins[16].
-    @inline(always) static func withScratch(_ body: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>,
-                                                     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
-                                                     UnsafeMutablePointer<Float>) -> Void) {
+    @inline(always) static func withScratch(
+        _ body: (
+            UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>,
+            UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+            UnsafeMutablePointer<Float>
+        ) -> Void
+    ) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 288) { bytes in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { floats in
                 let L = bytes.baseAddress!, f = floats.baseAddress!

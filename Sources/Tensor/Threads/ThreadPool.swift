@@ -16,8 +16,9 @@ import Darwin
 public final class ThreadPool: @unchecked Sendable {
     /// The pool the kernels use, of `EngineSettings.current.threads` threads (set the settings,
     /// or use `EngineSettings.with`, to change the thread count).
-    nonisolated(unsafe) public internal(set) static var shared = ThreadPool(threads: EngineSettings.startup.threads,
-                                                                           spinMicroseconds: EngineSettings.startup.spinMicroseconds)
+    nonisolated(unsafe) public internal(set) static var shared = ThreadPool(
+        threads: EngineSettings.startup.threads,
+        spinMicroseconds: EngineSettings.startup.spinMicroseconds)
 
     /// How long idle workers spin before sleeping (`EngineSettings.spinMicroseconds`).
     public static var defaultSpinMicroseconds: Int { EngineSettings.startup.spinMicroseconds }
@@ -64,22 +65,28 @@ public final class ThreadPool: @unchecked Sendable {
     public func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
         state.add(2 << 32, ordering: .sequentiallyConsistent)
-        mutex.lock(); mutex.broadcast(); mutex.unlock()
+        mutex.lock()
+        mutex.broadcast()
+        mutex.unlock()
     }
 
     /// Runs `body(i)` for every `i` in `0..<n`, in parallel, and returns when all are done.
     /// Nested or concurrent calls run serially on the calling thread.
     public func parallelFor(_ n: Int, _ body: (Int) -> Void) {
         if n <= 0 { return }
-        if n == 1 || threadCount == 1 || !busy.compareExchange(expected: false, desired: true,
-                                                              ordering: .acquiring).exchanged {
+        if n == 1 || threadCount == 1
+            || !busy.compareExchange(
+                expected: false, desired: true,
+                ordering: .acquiring
+            ).exchanged
+        {
             for i in 0..<n { body(i) }
             return
         }
         withoutActuallyEscaping(body) { escaping in
             var closure = escaping
             withUnsafePointer(to: &closure) { address in
-                let sequence = state.load(ordering: .relaxed) >> 32    // even: no job being written
+                let sequence = state.load(ordering: .relaxed) >> 32  // even: no job being written
                 state.store((sequence &+ 1) << 32, ordering: .sequentiallyConsistent)
                 // Releasing stores: none may become visible before the odd sequence above.
                 taskCount.store(n, ordering: .releasing)
@@ -88,7 +95,9 @@ public final class ThreadPool: @unchecked Sendable {
                 let job = sequence &+ 2
                 state.store(job << 32, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                    mutex.lock(); mutex.broadcast(); mutex.unlock()
+                    mutex.lock()
+                    mutex.broadcast()
+                    mutex.unlock()
                 }
                 runTasks(job: job, n: n, body: address)
                 // Wait for tasks other threads claimed. On a loaded machine a worker may have been
@@ -156,7 +165,7 @@ public final class ThreadPool: @unchecked Sendable {
             }
             if stopping.load(ordering: .acquiring) { return }
             let job = state.load(ordering: .acquiring) >> 32
-            if job & 1 == 1 { continue }          // parameters being written: look again
+            if job & 1 == 1 { continue }  // parameters being written: look again
             let address = bodyAddress.load(ordering: .acquiring)
             let n = taskCount.load(ordering: .acquiring)
             // Parameters are this job's only if the sequence did not move while they were read.

@@ -51,35 +51,43 @@ public struct ChatTemplate {
 
     /// Renders the prompt for `messages`.
     /// - Parameter now: the time `strftime_now` reports (Llama 3.x puts today's date in the prompt).
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String? = nil,
-                       eosToken: String? = nil, now: Date = Date()) throws -> String {
-        try render(messages: .array(messages.map(\.value)), tools: nil, addGenerationPrompt: addGenerationPrompt,
-                   bosToken: bosToken, eosToken: eosToken, extra: [:], now: now)
+    public func render(
+        messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String? = nil,
+        eosToken: String? = nil, now: Date = Date()
+    ) throws -> String {
+        try render(
+            messages: .array(messages.map(\.value)), tools: nil, addGenerationPrompt: addGenerationPrompt,
+            bosToken: bosToken, eosToken: eosToken, extra: [:], now: now)
     }
 
     /// Renders messages (and optionally tools) given as JSON text: an array of message objects with
     /// any fields (`content` parts, `tool_calls`, ...); key order is kept for `tojson`.
-    public func render(messagesJSON: String, toolsJSON: String? = nil, addGenerationPrompt: Bool,
-                       bosToken: String? = nil, eosToken: String? = nil, now: Date = Date()) throws -> String {
+    public func render(
+        messagesJSON: String, toolsJSON: String? = nil, addGenerationPrompt: Bool,
+        bosToken: String? = nil, eosToken: String? = nil, now: Date = Date()
+    ) throws -> String {
         let messages = try JinjaValue.parseJSON(messagesJSON)
         guard case .array = messages else {
             throw ChatTemplateError.invalidJSON("messages must be an array of message objects")
         }
         let tools = try toolsJSON.map { try JinjaValue.parseJSON($0) }
-        return try render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
-                          bosToken: bosToken, eosToken: eosToken, extra: [:], now: now)
+        return try render(
+            messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
+            bosToken: bosToken, eosToken: eosToken, extra: [:], now: now)
     }
 
     /// Renders with arbitrary values; `extra` adds template variables (e.g. `date_string`).
-    public func render(messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool, bosToken: String?,
-                       eosToken: String?, extra: [String: JinjaValue] = [:], now: Date = Date()) throws -> String {
+    public func render(
+        messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool, bosToken: String?,
+        eosToken: String?, extra: [String: JinjaValue] = [:], now: Date = Date()
+    ) throws -> String {
         var globals: [String: JinjaValue] = [
             "messages": messages,
             "tools": tools ?? .none,
             "documents": .none,
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": bosToken.map { .string($0) } ?? .none,
-            "eos_token": eosToken.map { .string($0) } ?? .none,
+            "eos_token": eosToken.map { .string($0) } ?? .none
         ]
         for (k, v) in extra { globals[k] = v }
         return try program.render(globals: globals, now: now)
@@ -116,13 +124,17 @@ public struct ModelChatTemplate {
     }
 
     public func render(messages: [ChatMessage], addGenerationPrompt: Bool, now: Date = Date()) throws -> String {
-        try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                            bosToken: bosToken, eosToken: eosToken, now: now)
+        try template.render(
+            messages: messages, addGenerationPrompt: addGenerationPrompt,
+            bosToken: bosToken, eosToken: eosToken, now: now)
     }
 
-    public func render(messagesJSON: String, toolsJSON: String? = nil, addGenerationPrompt: Bool,
-                       now: Date = Date()) throws -> String {
-        try template.render(messagesJSON: messagesJSON, toolsJSON: toolsJSON, addGenerationPrompt: addGenerationPrompt,
-                            bosToken: bosToken, eosToken: eosToken, now: now)
+    public func render(
+        messagesJSON: String, toolsJSON: String? = nil, addGenerationPrompt: Bool,
+        now: Date = Date()
+    ) throws -> String {
+        try template.render(
+            messagesJSON: messagesJSON, toolsJSON: toolsJSON, addGenerationPrompt: addGenerationPrompt,
+            bosToken: bosToken, eosToken: eosToken, now: now)
     }
 }

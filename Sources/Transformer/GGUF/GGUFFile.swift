@@ -56,8 +56,9 @@ public final class GGUFFile: @unchecked Sendable {
         var c = GGUFCursor(bytes.base, count: bytes.count)
         let magic = try c.u32("the magic number")
         guard magic == GGUFFile.magic else {
-            throw GGUFError(.badMagic, "not a GGUF file: magic is 0x\(String(magic, radix: 16)), expected 0x46554747 (\"GGUF\")",
-                            offset: 0)
+            throw GGUFError(
+                .badMagic, "not a GGUF file: magic is 0x\(String(magic, radix: 16)), expected 0x46554747 (\"GGUF\")",
+                offset: 0)
         }
         version = try c.u32("the version")
         guard version == 2 || version == 3 else {
@@ -102,8 +103,9 @@ public final class GGUFFile: @unchecked Sendable {
             let nDimsAt = c.position
             let nDims = try c.u32("dimension count of tensor '\(name)'")
             guard nDims <= GGUFFile.maxDims else {
-                throw GGUFError(.badShape, "tensor has \(nDims) dimensions (at most \(GGUFFile.maxDims))",
-                                offset: nDimsAt, tensor: name)
+                throw GGUFError(
+                    .badShape, "tensor has \(nDims) dimensions (at most \(GGUFFile.maxDims))",
+                    offset: nDimsAt, tensor: name)
             }
             var dims: [Int] = []
             for d in 0..<Int(nDims) {
@@ -117,8 +119,9 @@ public final class GGUFFile: @unchecked Sendable {
             let typeAt = c.position
             let rawType = try c.u32("type of tensor '\(name)'")
             guard let dtype = DType(ggmlType: rawType) else {
-                throw GGUFError(.unknownTensorType, "unknown or unsupported ggml tensor type \(rawType)",
-                                offset: typeAt, tensor: name)
+                throw GGUFError(
+                    .unknownTensorType, "unknown or unsupported ggml tensor type \(rawType)",
+                    offset: typeAt, tensor: name)
             }
             let offset = try c.u64("data offset of tensor '\(name)'")
             infos.append((name, dtype, dims, offset, at))
@@ -134,24 +137,29 @@ public final class GGUFFile: @unchecked Sendable {
         for t in infos {
             let size = try GGUFFile.byteCount(dims: t.dims, dtype: t.dtype, name: t.name, at: t.at)
             guard t.offset % UInt64(align) == 0 else {
-                throw GGUFError(.misaligned, "data offset \(t.offset) is not a multiple of the alignment \(align)",
-                                offset: t.at, tensor: t.name)
+                throw GGUFError(
+                    .misaligned, "data offset \(t.offset) is not a multiple of the alignment \(align)",
+                    offset: t.at, tensor: t.name)
             }
             guard t.offset <= UInt64(dataSize), size <= dataSize - Int(t.offset) else {
-                throw GGUFError(.outOfBounds,
-                                "data (\(size) bytes at data offset \(t.offset)) extends past the end of the file "
-                                    + "(data section of \(dataSize) bytes at byte \(dataOffset))",
-                                offset: t.at, tensor: t.name)
+                throw GGUFError(
+                    .outOfBounds,
+                    "data (\(size) bytes at data offset \(t.offset)) extends past the end of the file "
+                        + "(data section of \(dataSize) bytes at byte \(dataOffset))",
+                    offset: t.at, tensor: t.name)
             }
             let fileOffset = dataOffset + Int(t.offset)
             // Element alignment for typed access (only an issue with general.alignment < 4).
             let natural = t.dtype.blockBytes % 4 == 0 ? 4 : 2
             guard fileOffset % natural == 0 else {
-                throw GGUFError(.misaligned, "data at byte \(fileOffset) is not aligned to \(natural) bytes for \(t.dtype)",
-                                offset: t.at, tensor: t.name)
+                throw GGUFError(
+                    .misaligned, "data at byte \(fileOffset) is not aligned to \(natural) bytes for \(t.dtype)",
+                    offset: t.at, tensor: t.name)
             }
-            list.append(GGUFTensorInfo(name: t.name, dtype: t.dtype, dims: t.dims, offset: Int(t.offset),
-                                       fileOffset: fileOffset, byteCount: size))
+            list.append(
+                GGUFTensorInfo(
+                    name: t.name, dtype: t.dtype, dims: t.dims, offset: Int(t.offset),
+                    fileOffset: fileOffset, byteCount: size))
         }
         tensors = list
         byName = seen
@@ -160,8 +168,9 @@ public final class GGUFFile: @unchecked Sendable {
     /// Bytes of a tensor of `dims` and `dtype`, checking the block size and overflow.
     static func byteCount(dims: [Int], dtype: DType, name: String, at: Int?) throws -> Int {
         if let first = dims.first, first % dtype.blockElements != 0 {
-            throw GGUFError(.badShape, "ne[0] = \(first) is not a multiple of the \(dtype.ggmlName) block size \(dtype.blockElements)",
-                            offset: at, tensor: name)
+            throw GGUFError(
+                .badShape, "ne[0] = \(first) is not a multiple of the \(dtype.ggmlName) block size \(dtype.blockElements)",
+                offset: at, tensor: name)
         }
         var elements = 1
         for d in dims {
@@ -188,8 +197,9 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public func tensor(_ info: GGUFTensorInfo) -> Tensor {
-        let storage = Storage(borrowing: UnsafeMutableRawPointer(mutating: bytes.base + info.fileOffset),
-                              byteCount: info.byteCount, owner: bytes)
+        let storage = Storage(
+            borrowing: UnsafeMutableRawPointer(mutating: bytes.base + info.fileOffset),
+            byteCount: info.byteCount, owner: bytes)
         let shape = info.shape
         return Tensor(storage: storage, dtype: info.dtype, shape: shape, strides: Tensor.contiguousStrides(shape))
     }

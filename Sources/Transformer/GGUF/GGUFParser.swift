@@ -16,8 +16,9 @@ struct GGUFCursor {
 
     mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
         guard n >= 0, n <= remaining else {
-            throw GGUFError(.truncated, "file ends inside \(what()) (needs \(n) bytes, \(max(remaining, 0)) left)",
-                            offset: position)
+            throw GGUFError(
+                .truncated, "file ends inside \(what()) (needs \(n) bytes, \(max(remaining, 0)) left)",
+                offset: position)
         }
     }
 

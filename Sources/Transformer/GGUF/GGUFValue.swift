@@ -182,7 +182,10 @@ public enum GGUFArray: Equatable, Sendable {
         case let .uint64(a):
             var out: [Int] = []
             out.reserveCapacity(a.count)
-            for v in a { guard let i = Int(exactly: v) else { return nil }; out.append(i) }
+            for v in a {
+                guard let i = Int(exactly: v) else { return nil }
+                out.append(i)
+            }
             return out
         default: return nil
         }
@@ -295,10 +298,12 @@ extension GGUFValue {
         case let .bool(b): return b ? "true" : "false"
         case let .float32(f): return "\(f)"
         case let .float64(f): return "\(f)"
-        default: return intValue.map { "\($0)" } ?? {
-            if case let .uint64(v) = self { return "\(v)" }
-            return "?"
-        }()
+        default:
+            return intValue.map { "\($0)" }
+                ?? {
+                    if case let .uint64(v) = self { return "\(v)" }
+                    return "?"
+                }()
         }
     }
 }

@@ -27,12 +27,15 @@ public struct GGUFWriter {
             throw GGUFError(.duplicateTensor, "tensor name '\(name)' added twice", tensor: name)
         }
         guard name.utf8.count <= GGUFWriter.maxNameBytes else {
-            throw GGUFError(.invalidValue, "tensor name is \(name.utf8.count) bytes long; ggml reads at most \(GGUFWriter.maxNameBytes)",
-                            tensor: name)
+            throw GGUFError(
+                .invalidValue, "tensor name is \(name.utf8.count) bytes long; ggml reads at most \(GGUFWriter.maxNameBytes)",
+                tensor: name)
         }
         guard tensor.count > 0 else {
-            throw GGUFError(.badShape, "tensor of shape \(tensor.shape) has no elements; empty tensors are refused "
-                                + "because ggml's GGUF reader divides by the dimensions", tensor: name)
+            throw GGUFError(
+                .badShape,
+                "tensor of shape \(tensor.shape) has no elements; empty tensors are refused "
+                    + "because ggml's GGUF reader divides by the dimensions", tensor: name)
         }
         guard tensor.rank <= GGUFFile.maxDims else {
             throw GGUFError(.badShape, "rank \(tensor.rank) is more than \(GGUFFile.maxDims)", tensor: name)
@@ -96,13 +99,17 @@ public struct GGUFWriter {
         let head = try header()
         let align = try alignment
         let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
+        let tmp =
+            (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent
             + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw GGUFError(.io, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
         var done = false
         defer {
-            if !done { close(fd); unlink(tmp) }
+            if !done {
+                close(fd)
+                unlink(tmp)
+            }
         }
         func put(_ p: UnsafeRawPointer?, _ n: Int) throws {
             var written = 0
@@ -138,7 +145,10 @@ public struct GGUFWriter {
             throw GGUFError(.io, "cannot rename \(tmp) to \(path): \(message)")
         }
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
     }
 }
 

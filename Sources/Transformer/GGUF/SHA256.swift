@@ -14,7 +14,7 @@ public struct SHA256 {
         0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
         0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
         0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
     ]
 
     public init() {}
@@ -23,11 +23,23 @@ public struct SHA256 {
         length &+= UInt64(bytes.count)
         var i = 0
         if !pending.isEmpty {
-            while i < bytes.count && pending.count < 64 { pending.append(bytes[i]); i += 1 }
-            if pending.count == 64 { pending.withUnsafeBytes { block($0.baseAddress!) }; pending.removeAll(keepingCapacity: true) }
+            while i < bytes.count && pending.count < 64 {
+                pending.append(bytes[i])
+                i += 1
+            }
+            if pending.count == 64 {
+                pending.withUnsafeBytes { block($0.baseAddress!) }
+                pending.removeAll(keepingCapacity: true)
+            }
         }
-        while i + 64 <= bytes.count { block(bytes.baseAddress! + i); i += 64 }
-        while i < bytes.count { pending.append(bytes[i]); i += 1 }
+        while i + 64 <= bytes.count {
+            block(bytes.baseAddress! + i)
+            i += 64
+        }
+        while i < bytes.count {
+            pending.append(bytes[i])
+            i += 1
+        }
     }
 
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
@@ -56,9 +68,23 @@ public struct SHA256 {
             for t in 0..<64 {
                 let t1 = hh &+ (e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)) &+ ((e & f) ^ (~e & g)) &+ SHA256.k[t] &+ w[t]
                 let t2 = (a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)) &+ ((a & b) ^ (a & c) ^ (b & c))
-                hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+                hh = g
+                g = f
+                f = e
+                e = d &+ t1
+                d = c
+                c = b
+                b = a
+                a = t1 &+ t2
             }
-            h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+            h[0] &+= a
+            h[1] &+= b
+            h[2] &+= c
+            h[3] &+= d
+            h[4] &+= e
+            h[5] &+= f
+            h[6] &+= g
+            h[7] &+= hh
         }
     }
 

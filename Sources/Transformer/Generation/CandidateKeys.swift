@@ -37,7 +37,10 @@ enum KeyHeap {
 
     static func heapify(_ h: UnsafeMutablePointer<UInt64>, count n: Int) {
         var i = n / 2 - 1
-        while i >= 0 { siftDown(h, count: n, from: i); i -= 1 }
+        while i >= 0 {
+            siftDown(h, count: n, from: i)
+            i -= 1
+        }
     }
 
     /// Sorts `n` keys into descending order (heapsort on a min-heap: each minimum goes to the end).
@@ -57,8 +60,10 @@ enum KeyHeap {
     /// sorted in descending order. One pass over the values: once the heap is full, a value
     /// enters only if it beats the smallest kept one, so the pass is mostly compare-and-skip.
     /// NaN never enters (callers reject NaN logits beforehand).
-    static func selectTop(_ k: Int, of values: UnsafePointer<Float>, count n: Int,
-                          into h: UnsafeMutablePointer<UInt64>) {
+    static func selectTop(
+        _ k: Int, of values: UnsafePointer<Float>, count n: Int,
+        into h: UnsafeMutablePointer<UInt64>
+    ) {
         precondition(k >= 1 && k <= n)
         for i in 0..<k { h[i] = CandidateKey.make(values[i], i) }
         heapify(h, count: k)
@@ -78,8 +83,10 @@ enum KeyHeap {
     }
 
     /// Writes the keys of every value in [low, high) into `h` (in id order); returns how many.
-    static func collect(atLeast low: Float, below high: Float, of values: UnsafePointer<Float>, count n: Int,
-                        into h: UnsafeMutablePointer<UInt64>) -> Int {
+    static func collect(
+        atLeast low: Float, below high: Float, of values: UnsafePointer<Float>, count n: Int,
+        into h: UnsafeMutablePointer<UInt64>
+    ) -> Int {
         var c = 0
         for i in 0..<n where values[i] >= low && values[i] < high {
             h[c] = CandidateKey.make(values[i], i)

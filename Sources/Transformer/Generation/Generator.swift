@@ -8,7 +8,9 @@ public struct GenerationRequest: Sendable {
     /// This request's seed (default: the sampling parameters' seed).
     public var seed: UInt64?
     public init(prompt: [Int32], samples: Int = 1, seed: UInt64? = nil) {
-        self.prompt = prompt; self.samples = samples; self.seed = seed
+        self.prompt = prompt
+        self.samples = samples
+        self.seed = seed
     }
 }
 
@@ -57,7 +59,10 @@ public final class Generator: @unchecked Sendable {
     public func clearPromptCache() { promptCache.removeAll() }
 
     private func trimPromptCache() {
-        if promptCacheTokens <= 0 { promptCache.removeAll(); return }
+        if promptCacheTokens <= 0 {
+            promptCache.removeAll()
+            return
+        }
         var total = promptCache.reduce(0) { $0 + $1.ids.count }
         while promptCache.count > 1 && total > promptCacheTokens {
             total -= promptCache.removeFirst().ids.count
@@ -65,7 +70,8 @@ public final class Generator: @unchecked Sendable {
     }
 
     public init(engine: LlamaInference, tokenizer: Tokenizer) {
-        self.engine = engine; self.tokenizer = tokenizer
+        self.engine = engine
+        self.tokenizer = tokenizer
     }
 
     /// The tokenizer's end-of-generation ids (EOS, EOT, ...): the default stop tokens.
@@ -73,8 +79,10 @@ public final class Generator: @unchecked Sendable {
 
     /// Generates `samples` continuations of every request. `stop.maxTokens` (or the context) bounds
     /// each continuation. `onText(request, sample, text)` receives text as soon as it is final.
-    public func generate(_ requests: [GenerationRequest], sampling: SamplingParameters, stop: StopCondition,
-                         onText: ((Int, Int, String) -> Void)? = nil) throws -> [[Generation]] {
+    public func generate(
+        _ requests: [GenerationRequest], sampling: SamplingParameters, stop: StopCondition,
+        onText: ((Int, Int, String) -> Void)? = nil
+    ) throws -> [[Generation]] {
         try sampling.validate()
         try stop.validate()
         let context = engine.config.contextLength
@@ -105,12 +113,18 @@ public final class Generator: @unchecked Sendable {
             var best = 0, who = -1
             for j in leaders {
                 let l = common(requests[j].prompt, r.prompt)
-                if l > best { best = l; who = j }
+                if l > best {
+                    best = l
+                    who = j
+                }
             }
             var cacheBest = 0, entry = -1
             for (e, c) in promptCache.enumerated() {
                 let l = common(c.ids, r.prompt)
-                if l > cacheBest { cacheBest = l; entry = e }
+                if l > cacheBest {
+                    cacheBest = l
+                    entry = e
+                }
             }
             if who >= 0, best == r.prompt.count, best == requests[who].prompt.count {
                 twins.append((i, who))
@@ -134,8 +148,12 @@ public final class Generator: @unchecked Sendable {
             roots[c.request] = try promptCache[c.entry].root.fork(at: c.shared, capacity: requests[c.request].prompt.count - c.shared)
         }
         try prefill(followers.map { ($0.request, $0.shared) } + cached.map { ($0.request, $0.shared) }, requests, roots, &lastLogits)
-        for t in twins { roots[t.request] = roots[t.leader]; lastLogits[t.request] = lastLogits[t.leader] }
-        prefilledTokens = leaders.reduce(0) { $0 + requests[$1].prompt.count }
+        for t in twins {
+            roots[t.request] = roots[t.leader]
+            lastLogits[t.request] = lastLogits[t.leader]
+        }
+        prefilledTokens =
+            leaders.reduce(0) { $0 + requests[$1].prompt.count }
             + followers.reduce(0) { $0 + requests[$1.request].prompt.count - $1.shared }
             + cached.reduce(0) { $0 + requests[$1.request].prompt.count - $1.shared }
         if promptCacheTokens > 0 {
@@ -156,10 +174,17 @@ public final class Generator: @unchecked Sendable {
             var history: [Int32]
             var ids: [Int32] = [], logprobs: [Float] = [], text = ""
             var reason: StopReason?
-            init(request: Int, sample: Int, sequence: KVSequence, sampler: Sampler, matcher: StopMatcher,
-                 decoder: StreamingDecoder, history: [Int32]) {
-                self.request = request; self.sample = sample; self.sequence = sequence; self.sampler = sampler
-                self.matcher = matcher; self.decoder = decoder; self.history = history
+            init(
+                request: Int, sample: Int, sequence: KVSequence, sampler: Sampler, matcher: StopMatcher,
+                decoder: StreamingDecoder, history: [Int32]
+            ) {
+                self.request = request
+                self.sample = sample
+                self.sequence = sequence
+                self.sampler = sampler
+                self.matcher = matcher
+                self.decoder = decoder
+                self.history = history
             }
         }
         var stopTokens = stop
@@ -171,16 +196,20 @@ public final class Generator: @unchecked Sendable {
             var parameters = sampling
             if let seed = r.seed { parameters.seed = seed }
             for j in 0..<r.samples {
-                live.append(Live(request: i, sample: j, sequence: try roots[i]!.fork(capacity: capacity),
-                                 sampler: try Sampler(parameters: parameters, sequenceIndex: UInt64(j)),
-                                 matcher: try StopMatcher(stopTokens), decoder: StreamingDecoder(tokenizer: tokenizer),
-                                 history: r.prompt))
+                live.append(
+                    Live(
+                        request: i, sample: j, sequence: try roots[i]!.fork(capacity: capacity),
+                        sampler: try Sampler(parameters: parameters, sequenceIndex: UInt64(j)),
+                        matcher: try StopMatcher(stopTokens), decoder: StreamingDecoder(tokenizer: tokenizer),
+                        history: r.prompt))
             }
         }
         var results = requests.map { [Generation?](repeating: nil, count: $0.samples) }
         func accept(_ s: Live, _ logits: [Float]) throws {
             let t = try s.sampler.sample(logits: logits, history: s.history)
-            s.ids.append(t.id); s.logprobs.append(t.logprob); s.history.append(t.id)
+            s.ids.append(t.id)
+            s.logprobs.append(t.logprob)
+            s.history.append(t.id)
             let piece = stopTokens.stopTokens.contains(t.id) ? "" : s.decoder.push(t.id)
             var decision = s.matcher.accept(token: t.id, text: piece)
             // Out of room in the cache: a length stop like `maxTokens`. Either way, release what the
@@ -211,8 +240,10 @@ public final class Generator: @unchecked Sendable {
 
     /// Runs the prompts' tokens from `start` on through their sequences, packed into forward passes
     /// of at most `prefillChunk` tokens, keeping each prompt's last logits.
-    private func prefill(_ work: [(request: Int, start: Int)], _ requests: [GenerationRequest], _ roots: [KVSequence?],
-                         _ lastLogits: inout [[Float]]) throws {
+    private func prefill(
+        _ work: [(request: Int, start: Int)], _ requests: [GenerationRequest], _ roots: [KVSequence?],
+        _ lastLogits: inout [[Float]]
+    ) throws {
         var pieces: [(request: Int, start: Int, end: Int)] = []
         for w in work {
             var start = w.start
@@ -229,13 +260,18 @@ public final class Generator: @unchecked Sendable {
             var rows = pieces[k].end - pieces[k].start
             k += 1
             while k < pieces.count, rows + pieces[k].end - pieces[k].start <= prefillChunk,
-                  !batch.contains(where: { $0.request == pieces[k].request }) {
-                batch.append(pieces[k]); rows += pieces[k].end - pieces[k].start; k += 1
+                !batch.contains(where: { $0.request == pieces[k].request })
+            {
+                batch.append(pieces[k])
+                rows += pieces[k].end - pieces[k].start
+                k += 1
             }
-            let out = try engine.forward(batch.map { b in
-                ForwardRequest(sequence: roots[b.request]!, tokens: Array(requests[b.request].prompt[b.start..<b.end]),
-                               logits: b.end == requests[b.request].prompt.count ? .last : .none)
-            })
+            let out = try engine.forward(
+                batch.map { b in
+                    ForwardRequest(
+                        sequence: roots[b.request]!, tokens: Array(requests[b.request].prompt[b.start..<b.end]),
+                        logits: b.end == requests[b.request].prompt.count ? .last : .none)
+                })
             for (b, logits) in zip(batch, out) where logits != nil { lastLogits[b.request] = logits!.scalars() }
         }
     }

@@ -19,8 +19,10 @@ enum Nucleus {
 
     /// Writes the keys of the kept tokens into `keys` (not in sorted order; the token with value
     /// `m` is among them) and returns how many. `weights` is scratch for `n` floats.
-    static func select(_ values: UnsafePointer<Float>, count n: Int, max m: Float, topP: Float, minP: Float,
-                       weights w: UnsafeMutablePointer<Float>, into keys: UnsafeMutablePointer<UInt64>) -> Int {
+    static func select(
+        _ values: UnsafePointer<Float>, count n: Int, max m: Float, topP: Float, minP: Float,
+        weights w: UnsafeMutablePointer<Float>, into keys: UnsafeMutablePointer<UInt64>
+    ) -> Int {
         let minThreshold = minP > 0 ? m + Foundation.log(minP) : -Float.infinity
         if topP >= 1 {
             return KeyHeap.collect(atLeast: minThreshold, below: .infinity, of: values, count: n, into: keys)
@@ -71,8 +73,10 @@ enum Nucleus {
     }
 
     /// (sum of w[i], count) over the i with values[i] >= t (t finite).
-    static func mass(atLeast t: Float, _ values: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                     count n: Int) -> (Float, Int) {
+    static func mass(
+        atLeast t: Float, _ values: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        count n: Int
+    ) -> (Float, Int) {
         let tv = Vec(repeating: t), one = Vec(repeating: 1)
         var acc = Vec(), cnt = Vec()
         var i = 0

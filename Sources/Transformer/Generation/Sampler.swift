@@ -81,8 +81,10 @@ public struct Sampler: @unchecked Sendable {
     /// `repetitionWindow` tokens are read, and only when the repetition penalty is on.
     /// - Throws: `SamplingError.emptyLogits`, `.invalidLogits` (NaN, +inf, all -inf),
     ///   `.tokenOutOfRange` (a history token in the window is not a valid id).
-    public mutating func sample(logits: UnsafeBufferPointer<Float>,
-                                history: some Collection<Int32>) throws -> SampledToken {
+    public mutating func sample(
+        logits: UnsafeBufferPointer<Float>,
+        history: some Collection<Int32>
+    ) throws -> SampledToken {
         let n = logits.count
         guard n > 0, let raw = logits.baseAddress else { throw SamplingError.emptyLogits }
         if !isKnownUniquelyReferenced(&scratch) { scratch = SamplerScratch() }
@@ -115,8 +117,10 @@ public struct Sampler: @unchecked Sendable {
     // MARK: - Stages
 
     /// Copies the logits and applies the penalty once to each distinct token of the window.
-    private func penalise(_ raw: UnsafePointer<Float>, count n: Int, history: some Collection<Int32>,
-                          into s: SamplerScratch) throws {
+    private func penalise(
+        _ raw: UnsafePointer<Float>, count n: Int, history: some Collection<Int32>,
+        into s: SamplerScratch
+    ) throws {
         let v = s.values
         v.update(from: raw, count: n)
         let stamp = s.nextStamp()
@@ -133,8 +137,10 @@ public struct Sampler: @unchecked Sendable {
 
     /// Stages 2-6 on the (penalised) logits. Returns the token index and its log-probability
     /// under the final distribution.
-    private func draw(_ values: UnsafePointer<Float>, count n: Int, uniform u: Double,
-                      scratch s: SamplerScratch) throws -> (Int, Float) {
+    private func draw(
+        _ values: UnsafePointer<Float>, count n: Int, uniform u: Double,
+        scratch s: SamplerScratch
+    ) throws -> (Int, Float) {
         let p = parameters
         let topK = p.topK > 0 && p.topK < n ? p.topK : 0
         let truncates = p.topP < 1 || p.minP > 0
@@ -166,7 +172,10 @@ public struct Sampler: @unchecked Sendable {
                 var cum: Float = 0
                 for i in 0..<topK {
                     cum += s.weights[i]
-                    if cum >= target { kept = i + 1; break }
+                    if cum >= target {
+                        kept = i + 1
+                        break
+                    }
                 }
             }
             if p.minP > 0 {
@@ -176,8 +185,9 @@ public struct Sampler: @unchecked Sendable {
         } else {
             m = Reduction.max(values, count: n)
             try Sampler.requireFinite(m)
-            kept = Nucleus.select(values, count: n, max: m, topP: p.topP, minP: p.minP,
-                                  weights: s.weights, into: keys)
+            kept = Nucleus.select(
+                values, count: n, max: m, topP: p.topP, minP: p.minP,
+                weights: s.weights, into: keys)
         }
 
         // Temperature and the draw.
@@ -226,8 +236,10 @@ public struct Sampler: @unchecked Sendable {
     }
 
     /// out[i] = exp((x[i] - m) * scale); out may be x.
-    static func expScaled(_ x: UnsafePointer<Float>, count n: Int, minus m: Float, scale: Float,
-                          into out: UnsafeMutablePointer<Float>) {
+    static func expScaled(
+        _ x: UnsafePointer<Float>, count n: Int, minus m: Float, scale: Float,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         let mv = Vec(repeating: m), sv = Vec(repeating: scale)
         var i = 0
         while i < n {
@@ -239,8 +251,10 @@ public struct Sampler: @unchecked Sendable {
     }
 
     /// out[i] = exp(value(keys[i]) - m); returns their sum.
-    static func candidateExp(_ keys: UnsafePointer<UInt64>, count n: Int, minus m: Float,
-                             into out: UnsafeMutablePointer<Float>) -> Float {
+    static func candidateExp(
+        _ keys: UnsafePointer<UInt64>, count n: Int, minus m: Float,
+        into out: UnsafeMutablePointer<Float>
+    ) -> Float {
         for i in 0..<n { out[i] = CandidateKey.value(keys[i]) }
         expScaled(out, count: n, minus: m, scale: 1, into: out)
         return Reduction.sum(out, count: n)
@@ -251,8 +265,10 @@ public struct Sampler: @unchecked Sendable {
     /// Draws an index with probability w[i] / sum(w): block sums (vector sums of 64 weights)
     /// accumulated in Double, then a Double scan inside the chosen block. A zero weight is never
     /// chosen. Returns the index and the total weight.
-    static func pick(_ w: UnsafePointer<Float>, count n: Int, uniform u: Double,
-                     blocks: UnsafeMutablePointer<Double>) -> (Int, Double) {
+    static func pick(
+        _ w: UnsafePointer<Float>, count n: Int, uniform u: Double,
+        blocks: UnsafeMutablePointer<Double>
+    ) -> (Int, Double) {
         let nb = (n + block - 1) / block
         var total = 0.0
         for b in 0..<nb {

@@ -22,8 +22,10 @@ public struct SamplingParameters: Sendable, Codable, Equatable {
     public var repetitionWindow: Int
     public var seed: UInt64
 
-    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
-                repetitionPenalty: Float = 1, repetitionWindow: Int = 64, seed: UInt64 = 0) {
+    public init(
+        temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
+        repetitionPenalty: Float = 1, repetitionWindow: Int = 64, seed: UInt64 = 0
+    ) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP

@@ -137,7 +137,10 @@ public struct StopMatcher: Sendable {
         for p in patterns {
             var l = Swift.min(p.count - 1, held.count)
             while l > best {
-                if held[(held.count - l)...].elementsEqual(p[..<l]) { best = l; break }
+                if held[(held.count - l)...].elementsEqual(p[..<l]) {
+                    best = l
+                    break
+                }
                 l -= 1
             }
         }

@@ -23,7 +23,9 @@ public struct ForwardRequest {
     public var tokens: [Int32]
     public var logits: LogitsSelection
     public init(sequence: KVSequence, tokens: [Int32], logits: LogitsSelection = .last) {
-        self.sequence = sequence; self.tokens = tokens; self.logits = logits
+        self.sequence = sequence
+        self.tokens = tokens
+        self.logits = logits
     }
 }
 
@@ -53,30 +55,43 @@ public final class LlamaInference: @unchecked Sendable {
 
     /// The adapter, if given, must fit `config` (architecture, projection shapes; only the
     /// projections `LoRATarget` names are applied, others are refused).
-    public init(config: LlamaConfig, weights: LlamaWeights, file: GGUFFile? = nil, kvType: KVCacheType = .f32,
-                adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
+    public init(
+        config: LlamaConfig, weights: LlamaWeights, file: GGUFFile? = nil, kvType: KVCacheType = .f32,
+        adapter: LoRAAdapter? = nil, adapterScale: Float = 1
+    ) throws {
         try config.validate()
         try weights.validate(config)
-        self.config = config; self.weights = weights; self.file = file; self.kvType = kvType
-        self.adapter = adapter; self.adapterScale = adapterScale
+        self.config = config
+        self.weights = weights
+        self.file = file
+        self.kvType = kvType
+        self.adapter = adapter
+        self.adapterScale = adapterScale
         lora = try adapter.map { try LoRADeltas(adapter: $0, scale: adapterScale, config: config) }
-        ropeTable = RoPETable(rope: RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout),
-                              positions: config.contextLength)
+        ropeTable = RoPETable(
+            rope: RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout),
+            positions: config.contextLength)
     }
 
     /// Loads a GGUF model (memory-mapped).
-    public convenience init(gguf file: GGUFFile, kvType: KVCacheType = .f32, contextLength: Int? = nil,
-                            adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
+    public convenience init(
+        gguf file: GGUFFile, kvType: KVCacheType = .f32, contextLength: Int? = nil,
+        adapter: LoRAAdapter? = nil, adapterScale: Float = 1
+    ) throws {
         var config = try LlamaConfig(gguf: file)
         if let c = contextLength { config.contextLength = min(c, config.contextLength) }
-        try self.init(config: config, weights: try LlamaWeights(gguf: file, config: config), file: file, kvType: kvType,
-                      adapter: adapter, adapterScale: adapterScale)
+        try self.init(
+            config: config, weights: try LlamaWeights(gguf: file, config: config), file: file, kvType: kvType,
+            adapter: adapter, adapterScale: adapterScale)
     }
 
-    public convenience init(path: String, kvType: KVCacheType = .f32, contextLength: Int? = nil,
-                            adapter: LoRAAdapter? = nil, adapterScale: Float = 1) throws {
-        try self.init(gguf: try GGUFFile(path: path), kvType: kvType, contextLength: contextLength,
-                      adapter: adapter, adapterScale: adapterScale)
+    public convenience init(
+        path: String, kvType: KVCacheType = .f32, contextLength: Int? = nil,
+        adapter: LoRAAdapter? = nil, adapterScale: Float = 1
+    ) throws {
+        try self.init(
+            gguf: try GGUFFile(path: path), kvType: kvType, contextLength: contextLength,
+            adapter: adapter, adapterScale: adapterScale)
     }
 
     /// The same model (weights shared, not copied) with another adapter, or none.
@@ -86,8 +101,9 @@ public final class LlamaInference: @unchecked Sendable {
 
     /// A new empty sequence with room for `capacity` tokens (default: the whole context).
     public func newSequence(capacity: Int? = nil) throws -> KVSequence {
-        try KVSequence(layers: config.layers, kvDim: config.kvDim, context: config.contextLength,
-                       capacity: capacity, type: kvType)
+        try KVSequence(
+            layers: config.layers, kvDim: config.kvDim, context: config.contextLength,
+            capacity: capacity, type: kvType)
     }
 
     /// Runs one forward pass over every request's new tokens and appends them to the requests'
@@ -129,7 +145,7 @@ public final class LlamaInference: @unchecked Sendable {
         let rows = ids.count
         if rows == 0 { return [] }
 
-        let h = try weights.tokenEmbedding.embedding(ids)     // [rows, dim] f32
+        let h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
         let x = Tensor.uninitialized([rows, c.dim])
         let attn = Tensor.uninitialized([rows, c.dim])
         let scale = 1 / Float(c.headDim).squareRoot()
@@ -141,19 +157,25 @@ public final class LlamaInference: @unchecked Sendable {
                 let qkv = try x.linear([l.wq, l.wk, l.wv])
                 let d = lora?.layers[li]
                 if let d {
-                    try d.q?.apply(x, into: qkv[0]); try d.k?.apply(x, into: qkv[1]); try d.v?.apply(x, into: qkv[2])
+                    try d.q?.apply(x, into: qkv[0])
+                    try d.k?.apply(x, into: qkv[1])
+                    try d.v?.apply(x, into: qkv[2])
                 }
                 let q = try addBias(qkv[0], l.bq), k = try addBias(qkv[1], l.bk), v = try addBias(qkv[2], l.bv)
                 try ropeTable.apply(q, heads: c.heads, positions: positions)
                 try ropeTable.apply(k, heads: c.kvHeads, positions: positions)
-                try CachedAttention.run(q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
-                                        headDim: c.headDim, scale: scale, out: attn)
+                try CachedAttention.run(
+                    q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
+                    headDim: c.headDim, scale: scale, out: attn)
                 let o = try attn.linear(l.wo)
                 try d?.o?.apply(attn, into: o)
                 try Tensor.binary(Add.self, h, o, into: h)
                 try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
                 let gateUp = try x.linear([l.wGate, l.wUp])
-                if let d { try d.gate?.apply(x, into: gateUp[0]); try d.up?.apply(x, into: gateUp[1]) }
+                if let d {
+                    try d.gate?.apply(x, into: gateUp[0])
+                    try d.up?.apply(x, into: gateUp[1])
+                }
                 let gate = gateUp[0]
                 try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
                 let down = try gate.linear(l.wDown)
@@ -174,9 +196,11 @@ public final class LlamaInference: @unchecked Sendable {
             switch requests[item].logits {
             case .none: spans.append(nil)
             case .last:
-                spans.append(wanted.count..<wanted.count + 1); wanted.append(Int32(it.row + it.count - 1))
+                spans.append(wanted.count..<wanted.count + 1)
+                wanted.append(Int32(it.row + it.count - 1))
             case .all:
-                spans.append(wanted.count..<wanted.count + it.count); wanted += (it.row..<it.row + it.count).map { Int32($0) }
+                spans.append(wanted.count..<wanted.count + it.count)
+                wanted += (it.row..<it.row + it.count).map { Int32($0) }
             }
         }
         if wanted.isEmpty { return spans.map { _ in nil } }

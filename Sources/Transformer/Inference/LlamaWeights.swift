@@ -7,10 +7,22 @@ public struct LlamaWeights {
     public struct Layer {
         public var attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown: Tensor
         public var bq, bk, bv: Tensor?
-        public init(attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, ffnNorm: Tensor,
-                    wGate: Tensor, wUp: Tensor, wDown: Tensor, bq: Tensor? = nil, bk: Tensor? = nil, bv: Tensor? = nil) {
-            self.attnNorm = attnNorm; self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo; self.ffnNorm = ffnNorm
-            self.wGate = wGate; self.wUp = wUp; self.wDown = wDown; self.bq = bq; self.bk = bk; self.bv = bv
+        public init(
+            attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, ffnNorm: Tensor,
+            wGate: Tensor, wUp: Tensor, wDown: Tensor, bq: Tensor? = nil, bk: Tensor? = nil, bv: Tensor? = nil
+        ) {
+            self.attnNorm = attnNorm
+            self.wq = wq
+            self.wk = wk
+            self.wv = wv
+            self.wo = wo
+            self.ffnNorm = ffnNorm
+            self.wGate = wGate
+            self.wUp = wUp
+            self.wDown = wDown
+            self.bq = bq
+            self.bk = bk
+            self.bv = bv
         }
     }
 
@@ -21,7 +33,10 @@ public struct LlamaWeights {
     public var output: Tensor
 
     public init(tokenEmbedding: Tensor, layers: [Layer], outputNorm: Tensor, output: Tensor) {
-        self.tokenEmbedding = tokenEmbedding; self.layers = layers; self.outputNorm = outputNorm; self.output = output
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.outputNorm = outputNorm
+        self.output = output
     }
 
     /// Checks every tensor's shape and type against `config`; errors name the tensor.
@@ -107,19 +122,21 @@ extension LlamaConfig {
         guard embd.shape.count == 2 else { throw ModelError.badTensor("token_embd.weight", "shape \(embd.shape) is not a matrix") }
         let vocab = embd.shape[0]
         if let keyLength = m.int("\(arch).attention.key_length"), keyLength * heads != dim {
-            throw ModelError.badValue("\(arch).attention.key_length", "head size \(keyLength) x \(heads) heads differs from width \(dim) (not supported)")
+            throw ModelError.badValue(
+                "\(arch).attention.key_length", "head size \(keyLength) x \(heads) heads differs from width \(dim) (not supported)")
         }
         let ropeDims = m.int("\(arch).rope.dimension_count") ?? dim / heads
         guard ropeDims == dim / heads else {
             throw ModelError.badValue("\(arch).rope.dimension_count", "partial rotary embeddings (\(ropeDims) of \(dim / heads)) are not supported")
         }
-        self.init(vocabSize: vocab, dim: dim, layers: try int("block_count"), heads: heads, kvHeads: kvHeads,
-                  ffnDim: try int("feed_forward_length"),
-                  ropeBase: m.float("\(arch).rope.freq_base") ?? 10_000,
-                  normEps: m.float("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-5,
-                  tiedEmbeddings: file.info("output.weight") == nil,
-                  architecture: arch, ropeLayout: arch == "qwen2" ? .halves : .adjacentPairs,
-                  attentionBias: arch == "qwen2", contextLength: m.int("\(arch).context_length") ?? 2048)
+        self.init(
+            vocabSize: vocab, dim: dim, layers: try int("block_count"), heads: heads, kvHeads: kvHeads,
+            ffnDim: try int("feed_forward_length"),
+            ropeBase: m.float("\(arch).rope.freq_base") ?? 10_000,
+            normEps: m.float("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-5,
+            tiedEmbeddings: file.info("output.weight") == nil,
+            architecture: arch, ropeLayout: arch == "qwen2" ? .halves : .adjacentPairs,
+            attentionBias: arch == "qwen2", contextLength: m.int("\(arch).context_length") ?? 2048)
         do { try validate() } catch { throw ModelError.badValue("\(arch).*", "\(error)") }
     }
 }
@@ -160,7 +177,7 @@ extension LlamaConfig {
             ("\(arch).attention.head_count_kv", u32(kvHeads)),
             ("\(arch).rope.dimension_count", u32(headDim)),
             ("\(arch).rope.freq_base", .float32(ropeBase)),
-            ("\(arch).attention.layer_norm_rms_epsilon", .float32(normEps)),
+            ("\(arch).attention.layer_norm_rms_epsilon", .float32(normEps))
         ])
     }
 }
@@ -181,15 +198,17 @@ extension LlamaWeights {
         let embd = try t("token_embd.weight")
         let layers = try (0..<config.layers).map { i -> Layer in
             let p = "blk.\(i)."
-            return Layer(attnNorm: try t(p + "attn_norm.weight"), wq: try t(p + "attn_q.weight"), wk: try t(p + "attn_k.weight"),
-                         wv: try t(p + "attn_v.weight"), wo: try t(p + "attn_output.weight"), ffnNorm: try t(p + "ffn_norm.weight"),
-                         wGate: try t(p + "ffn_gate.weight"), wUp: try t(p + "ffn_up.weight"), wDown: try t(p + "ffn_down.weight"),
-                         bq: config.attentionBias ? try t(p + "attn_q.bias") : nil,
-                         bk: config.attentionBias ? try t(p + "attn_k.bias") : nil,
-                         bv: config.attentionBias ? try t(p + "attn_v.bias") : nil)
+            return Layer(
+                attnNorm: try t(p + "attn_norm.weight"), wq: try t(p + "attn_q.weight"), wk: try t(p + "attn_k.weight"),
+                wv: try t(p + "attn_v.weight"), wo: try t(p + "attn_output.weight"), ffnNorm: try t(p + "ffn_norm.weight"),
+                wGate: try t(p + "ffn_gate.weight"), wUp: try t(p + "ffn_up.weight"), wDown: try t(p + "ffn_down.weight"),
+                bq: config.attentionBias ? try t(p + "attn_q.bias") : nil,
+                bk: config.attentionBias ? try t(p + "attn_k.bias") : nil,
+                bv: config.attentionBias ? try t(p + "attn_v.bias") : nil)
         }
-        self.init(tokenEmbedding: embd, layers: layers, outputNorm: try t("output_norm.weight"),
-                  output: config.tiedEmbeddings ? embd : try t("output.weight"))
+        self.init(
+            tokenEmbedding: embd, layers: layers, outputNorm: try t("output_norm.weight"),
+            output: config.tiedEmbeddings ? embd : try t("output.weight"))
         try validate(config)
     }
 }
@@ -199,13 +218,15 @@ extension LlamaModel {
     /// variables' values; LoRA factors are not included): the same architecture runs on the
     /// inference path.
     public var inferenceWeights: LlamaWeights {
-        LlamaWeights(tokenEmbedding: tokenEmbedding.value,
-                     layers: layers.map { l in
-                         LlamaWeights.Layer(attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
-                                            wo: l.wo.value, ffnNorm: l.ffnNorm.value, wGate: l.wGate.value,
-                                            wUp: l.wUp.value, wDown: l.wDown.value,
-                                            bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value)
-                     },
-                     outputNorm: finalNorm.value, output: output.value)
+        LlamaWeights(
+            tokenEmbedding: tokenEmbedding.value,
+            layers: layers.map { l in
+                LlamaWeights.Layer(
+                    attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
+                    wo: l.wo.value, ffnNorm: l.ffnNorm.value, wGate: l.wGate.value,
+                    wUp: l.wUp.value, wDown: l.wDown.value,
+                    bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value)
+            },
+            outputNorm: finalNorm.value, output: output.value)
     }
 }

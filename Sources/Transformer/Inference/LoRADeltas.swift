@@ -35,7 +35,8 @@ struct LoRADeltas {
         var layers = [Layer](repeating: Layer(), count: config.layers)
         for (name, pair) in adapter.pairs {
             guard let (layer, target) = LoRATarget.parse(weightName: name, layers: config.layers),
-                  let scale = adapter.scale(for: name) else { continue }
+                let scale = adapter.scale(for: name)
+            else { continue }
             let s = userScale * scale
             if s == 0 { continue }
             let delta = Delta(a: pair.a.contiguous(), bt: try pair.b.transposed().scaled(by: s).contiguous())

@@ -55,7 +55,10 @@ public struct BPEMerges: Sendable {
     func encode(_ word: UnsafeBufferPointer<UInt8>, _ scratch: inout BPEScratch, into out: inout [TokenID]) {
         let n = word.count
         if n == 0 { return }
-        if n == 1 { emit(byteSymbol[Int(word[0])], into: &out); return }
+        if n == 1 {
+            emit(byteSymbol[Int(word[0])], into: &out)
+            return
+        }
         scratch.reset(n)
         for i in 0..<n {
             scratch.sym[i] = byteSymbol[Int(word[i])]
@@ -90,8 +93,10 @@ public struct BPEMerges: Sendable {
         let a = s.sym[l], b = s.sym[r]
         let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
         guard let hit = pairs.find(key) else { return }
-        s.heap.push(MergeCandidate(order: UInt64(UInt32(hit.rank)) << 32 | UInt64(UInt32(l)),
-                                  left: Int32(l), right: Int32(r), leftSym: a, rightSym: b, merged: hit.merged))
+        s.heap.push(
+            MergeCandidate(
+                order: UInt64(UInt32(hit.rank)) << 32 | UInt64(UInt32(l)),
+                left: Int32(l), right: Int32(r), leftSym: a, rightSym: b, merged: hit.merged))
     }
 
     @inline(__always)

@@ -5,14 +5,14 @@ public struct CodepointFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let letter = CodepointFlags(rawValue: 1 << 0)       // \p{L}
-    public static let number = CodepointFlags(rawValue: 1 << 1)       // \p{N}
+    public static let letter = CodepointFlags(rawValue: 1 << 0)  // \p{L}
+    public static let number = CodepointFlags(rawValue: 1 << 1)  // \p{N}
     public static let punctuation = CodepointFlags(rawValue: 1 << 2)  // \p{P}
-    public static let symbol = CodepointFlags(rawValue: 1 << 3)       // \p{S}
-    public static let mark = CodepointFlags(rawValue: 1 << 4)         // \p{M}
-    public static let separator = CodepointFlags(rawValue: 1 << 5)    // \p{Z}
-    public static let other = CodepointFlags(rawValue: 1 << 6)        // \p{C} (control, format, unassigned, ...)
-    public static let whitespace = CodepointFlags(rawValue: 1 << 7)   // White_Space
+    public static let symbol = CodepointFlags(rawValue: 1 << 3)  // \p{S}
+    public static let mark = CodepointFlags(rawValue: 1 << 4)  // \p{M}
+    public static let separator = CodepointFlags(rawValue: 1 << 5)  // \p{Z}
+    public static let other = CodepointFlags(rawValue: 1 << 6)  // \p{C} (control, format, unassigned, ...)
+    public static let whitespace = CodepointFlags(rawValue: 1 << 7)  // White_Space
 
     /// The flags of `cp` (any value; beyond U+10FFFF and surrogates are `.other`).
     @inline(__always)
@@ -34,7 +34,7 @@ public struct CodepointFlags: OptionSet, Sendable, Hashable {
         case .decimalNumber, .letterNumber, .otherNumber:
             f = .number
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
             f = .punctuation
         case .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
             f = .symbol

@@ -54,9 +54,14 @@ public struct PreTokenizer: Sendable {
         return out
     }
 
-    private func run(_ pass: Int, _ cps: UnsafeBufferPointer<UInt32>, _ lo: Int, _ hi: Int,
-                     _ body: (Range<Int>) -> Void) {
-        if pass == passes.count { body(lo..<hi); return }
+    private func run(
+        _ pass: Int, _ cps: UnsafeBufferPointer<UInt32>, _ lo: Int, _ hi: Int,
+        _ body: (Range<Int>) -> Void
+    ) {
+        if pass == passes.count {
+            body(lo..<hi)
+            return
+        }
         func next(_ a: Int, _ b: Int) { run(pass + 1, cps, a, b, body) }
         switch passes[pass] {
         case .gpt2: Scanners.gpt2(cps, lo, hi, next)

@@ -49,12 +49,18 @@ enum Scanners {
             if c == 0x27 && pos + 1 < hi {
                 let n1 = cps[pos + 1]
                 if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 {
-                    pos += 2; emit(start, pos); start = pos; continue
+                    pos += 2
+                    emit(start, pos)
+                    start = pos
+                    continue
                 }
                 if pos + 2 < hi {
                     let n2 = cps[pos + 2]
                     if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {
-                        pos += 3; emit(start, pos); start = pos; continue
+                        pos += 3
+                        emit(start, pos)
+                        start = pos
+                        continue
                     }
                 }
             }
@@ -64,34 +70,53 @@ enum Scanners {
             if f2.contains(.letter) {
                 var e = at + 1
                 while e < hi && flags(cps[e]).contains(.letter) { e += 1 }
-                pos = e; emit(start, pos); start = pos; continue
+                pos = e
+                emit(start, pos)
+                start = pos
+                continue
             }
             if f2.contains(.number) {
                 var e = at + 1
                 while e < hi && flags(cps[e]).contains(.number) { e += 1 }
-                pos = e; emit(start, pos); start = pos; continue
+                pos = e
+                emit(start, pos)
+                start = pos
+                continue
             }
             if isOther(f2, at) {
                 var e = at + 1
                 while isOther(fl(e), e) { e += 1 }
-                pos = e; emit(start, pos); start = pos; continue
+                pos = e
+                emit(start, pos)
+                start = pos
+                continue
             }
             var n = 0
             while fl(pos + n).contains(.whitespace) { n += 1 }
             if n > 1 && inRange(pos + n) {
-                pos += n - 1; emit(start, pos); start = pos; continue
+                pos += n - 1
+                emit(start, pos)
+                start = pos
+                continue
             }
             if n > 0 {
-                pos += n; emit(start, pos); start = pos; continue
+                pos += n
+                emit(start, pos)
+                start = pos
+                continue
             }
-            pos += 1; emit(start, pos); start = pos
+            pos += 1
+            emit(start, pos)
+            start = pos
         }
     }
 
     /// Llama 3 (maxDigits 3) and Qwen2 (maxDigits 1): `(?i:'s|'t|'re|'ve|'m|'ll|'d)|
     /// [^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,n}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
-    static func llama3(_ cps: UnsafeBufferPointer<UInt32>, _ lo: Int, _ hi: Int, maxDigits: Int,
-                       _ emit: (Int, Int) -> Void) {
+    static func llama3(
+        _ cps: UnsafeBufferPointer<UInt32>, _ lo: Int, _ hi: Int, maxDigits: Int,
+        _ emit: (Int, Int) -> Void
+    ) {
         @inline(__always) func fl(_ i: Int) -> CodepointFlags { i < hi ? flags(cps[i]) : [] }
         @inline(__always) func lower(_ c: UInt32) -> UInt32 { (0x41...0x5A).contains(c) ? c + 0x20 : c }
         @inline(__always) func isCRLF(_ c: UInt32) -> Bool { c == 0x0D || c == 0x0A }
@@ -103,12 +128,18 @@ enum Scanners {
             if c == 0x27 && pos + 1 < hi {
                 let n1 = lower(cps[pos + 1])
                 if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 {
-                    pos += 2; emit(start, pos); start = pos; continue
+                    pos += 2
+                    emit(start, pos)
+                    start = pos
+                    continue
                 }
                 if pos + 2 < hi {
                     let n2 = lower(cps[pos + 2])
                     if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {
-                        pos += 3; emit(start, pos); start = pos; continue
+                        pos += 3
+                        emit(start, pos)
+                        start = pos
+                        continue
                     }
                 }
             }
@@ -117,17 +148,28 @@ enum Scanners {
                 if f.contains(.letter) || fl(pos + 1).contains(.letter) {
                     var e = pos + 1
                     while e < hi && flags(cps[e]).contains(.letter) { e += 1 }
-                    pos = e; emit(start, pos); start = pos; continue
+                    pos = e
+                    emit(start, pos)
+                    start = pos
+                    continue
                 }
             }
             // \p{N}{1,n}
             if f.contains(.number) {
                 var k = 0
                 while pos < hi && flags(cps[pos]).contains(.number) {
-                    pos += 1; k += 1
-                    if k == maxDigits { emit(start, pos); start = pos; k = 0 }
+                    pos += 1
+                    k += 1
+                    if k == maxDigits {
+                        emit(start, pos)
+                        start = pos
+                        k = 0
+                    }
                 }
-                if start < pos { emit(start, pos); start = pos }
+                if start < pos {
+                    emit(start, pos)
+                    start = pos
+                }
                 continue
             }
             // ' '?[^\s\p{L}\p{N}]+[\r\n]*
@@ -137,7 +179,10 @@ enum Scanners {
                 var e = at + 1
                 while e < hi && flags(cps[e]).isDisjoint(with: [.whitespace, .letter, .number]) { e += 1 }
                 while e < hi && isCRLF(cps[e]) { e += 1 }
-                pos = e; emit(start, pos); start = pos; continue
+                pos = e
+                emit(start, pos)
+                start = pos
+                continue
             }
             var n = 0
             var lastBreakEnd = -1
@@ -146,15 +191,26 @@ enum Scanners {
                 n += 1
             }
             if lastBreakEnd >= 0 {  // \s*[\r\n]+
-                pos = lastBreakEnd; emit(start, pos); start = pos; continue
+                pos = lastBreakEnd
+                emit(start, pos)
+                start = pos
+                continue
             }
             if n > 1 && pos + n < hi {  // \s+(?!\S)
-                pos += n - 1; emit(start, pos); start = pos; continue
+                pos += n - 1
+                emit(start, pos)
+                start = pos
+                continue
             }
             if n > 0 {  // \s+
-                pos += n; emit(start, pos); start = pos; continue
+                pos += n
+                emit(start, pos)
+                start = pos
+                continue
             }
-            pos += 1; emit(start, pos); start = pos
+            pos += 1
+            emit(start, pos)
+            start = pos
         }
     }
 }

@@ -41,7 +41,8 @@ struct SentencePieceBPE: Sendable {
         while o < n {
             let lead = t[o]
             let l = min(n - o, lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4)
-            start.append(o); len.append(l)
+            start.append(o)
+            len.append(l)
             prev.append(start.count - 2)
             o += l
             next.append(o == n ? -1 : start.count)

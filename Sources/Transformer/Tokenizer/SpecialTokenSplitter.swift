@@ -27,7 +27,10 @@ struct SpecialTokenSplitter: Sendable {
             out.reserveCapacity(fragments.count)
             var changed = false
             for f in fragments {
-                guard case let .text(range) = f else { out.append(f); continue }
+                guard case let .text(range) = f else {
+                    out.append(f)
+                    continue
+                }
                 var start = range.lowerBound
                 while let m = SpecialTokenSplitter.find(needle, in: bytes, from: start, to: range.upperBound) {
                     if m > start { out.append(.text(start..<m)) }

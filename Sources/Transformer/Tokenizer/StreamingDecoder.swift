@@ -39,7 +39,10 @@ public struct StreamingDecoder {
         var i = n - 1
         while i >= 0 && i >= n - 3 {
             let c = b[i]
-            if c & 0xC0 == 0x80 { i -= 1; continue }  // continuation: keep looking for its lead
+            if c & 0xC0 == 0x80 {
+                i -= 1
+                continue
+            }  // continuation: keep looking for its lead
             let need: Int
             switch c {
             case 0xC2...0xDF: need = 2

@@ -47,17 +47,23 @@ public final class Tokenizer: Sendable {
             let text = v.tokens[i]
             switch v.types[i] {
             case .control, .unknown:
-                ps.append(Array(text.utf8)); hidden.append(true)
+                ps.append(Array(text.utf8))
+                hidden.append(true)
             case .userDefined:
-                ps.append(Array(text.utf8)); hidden.append(false)
+                ps.append(Array(text.utf8))
+                hidden.append(false)
             case .normal:
-                ps.append(v.model == "gpt2" ? Tokenizer.decodeByteLevel(text)
-                          : Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8))
+                ps.append(
+                    v.model == "gpt2"
+                        ? Tokenizer.decodeByteLevel(text)
+                        : Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8))
                 hidden.append(false)
             case .byte:
-                ps.append(Tokenizer.parseByteToken(text).map { [$0] } ?? []); hidden.append(false)
+                ps.append(Tokenizer.parseByteToken(text).map { [$0] } ?? [])
+                hidden.append(false)
             case .unused, .undefined:
-                ps.append([]); hidden.append(false)
+                ps.append([])
+                hidden.append(false)
             }
         }
         pieces = ps
@@ -87,8 +93,10 @@ public final class Tokenizer: Sendable {
         bytes.withUnsafeBufferPointer { encode(bytes: $0, addSpecial: addSpecial, parseSpecial: parseSpecial) }
     }
 
-    public func encode(bytes: UnsafeBufferPointer<UInt8>, addSpecial: Bool = false,
-                       parseSpecial: Bool = false) -> [TokenID] {
+    public func encode(
+        bytes: UnsafeBufferPointer<UInt8>, addSpecial: Bool = false,
+        parseSpecial: Bool = false
+    ) -> [TokenID] {
         var out: [TokenID] = []
         out.reserveCapacity(bytes.count / 3 + 4)
         if addSpecial && vocabulary.addBOS, let b = vocabulary.bos { out.append(b) }
@@ -118,8 +126,10 @@ public final class Tokenizer: Sendable {
 
     /// Splits off special tokens and encodes the text between them. `afterSpecial` (SentencePiece:
     /// a space is prefixed at the start and after special tokens) carries over between parts.
-    func encodePart(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ session: inout EncodeSession,
-                    afterSpecial: inout Bool, into out: inout [TokenID]) {
+    func encodePart(
+        _ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ session: inout EncodeSession,
+        afterSpecial: inout Bool, into out: inout [TokenID]
+    ) {
         for fragment in splitter.split(bytes, parseSpecial: parseSpecial) {
             switch fragment {
             case let .token(id):

@@ -13,28 +13,54 @@ public enum UTF8Lenient {
         while i < n {
             let b0 = UInt32(bytes[i])
             if b0 < 0x80 {
-                out.append(b0); i += 1; continue
+                out.append(b0)
+                i += 1
+                continue
             }
-            if b0 & 0x40 == 0 { out.append(replacement); i += 1; continue }  // stray continuation
+            if b0 & 0x40 == 0 {
+                out.append(replacement)
+                i += 1
+                continue
+            }  // stray continuation
             @inline(__always) func cont(_ k: Int) -> UInt32? {
                 guard i + k < n else { return nil }
                 let c = UInt32(bytes[i + k])
                 return c & 0xC0 == 0x80 ? c & 0x3F : nil
             }
             if b0 & 0x20 == 0 {
-                if let c1 = cont(1) { out.append((b0 & 0x1F) << 6 | c1); i += 2 } else { out.append(replacement); i += 1 }
+                if let c1 = cont(1) {
+                    out.append((b0 & 0x1F) << 6 | c1)
+                    i += 2
+                } else {
+                    out.append(replacement)
+                    i += 1
+                }
             } else if b0 & 0x10 == 0 {
                 if let c1 = cont(1), let c2 = cont(2) {
-                    out.append((b0 & 0x0F) << 12 | c1 << 6 | c2); i += 3
-                } else { out.append(replacement); i += 1 }
+                    out.append((b0 & 0x0F) << 12 | c1 << 6 | c2)
+                    i += 3
+                } else {
+                    out.append(replacement)
+                    i += 1
+                }
             } else if b0 & 0x08 == 0 {
                 if let c1 = cont(1), let c2 = cont(2), let c3 = cont(3) {
                     let cp = (b0 & 0x07) << 18 | c1 << 12 | c2 << 6 | c3
                     // llama.cpp cannot re-encode values past U+10FFFF (it throws); treat them as invalid.
-                    if cp <= 0x10FFFF { out.append(cp); i += 4 } else { out.append(replacement); i += 1 }
-                } else { out.append(replacement); i += 1 }
+                    if cp <= 0x10FFFF {
+                        out.append(cp)
+                        i += 4
+                    } else {
+                        out.append(replacement)
+                        i += 1
+                    }
+                } else {
+                    out.append(replacement)
+                    i += 1
+                }
             } else {
-                out.append(replacement); i += 1
+                out.append(replacement)
+                i += 1
             }
         }
     }

@@ -33,12 +33,16 @@ public struct Vocabulary: Sendable {
 
     public var count: Int { tokens.count }
 
-    static let eotTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                           "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
-                           "<end_of_utterance>"]
-    static let eogTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
-                           "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
-                           "<end_of_utterance>"]
+    static let eotTexts = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+        "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
+        "<end_of_utterance>"
+    ]
+    static let eogTexts = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
+        "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>"
+    ]
 
     public init(metadata m: GGUFMetadata) throws {
         model = try m.requireString("tokenizer.ggml.model")
@@ -80,13 +84,27 @@ public struct Vocabulary: Sendable {
         // llama.cpp's defaults per model type, then the file's keys.
         var bos: TokenID?, eos: TokenID?, unk: TokenID?
         switch model {
-        case "llama": bos = 1; eos = 2; unk = 0; addBOS = true; addSpacePrefix = true
-        case "gpt2": bos = 11; eos = 11; unk = nil; addBOS = false; addSpacePrefix = false
+        case "llama":
+            bos = 1
+            eos = 2
+            unk = 0
+            addBOS = true
+            addSpacePrefix = true
+        case "gpt2":
+            bos = 11
+            eos = 11
+            unk = nil
+            addBOS = false
+            addSpacePrefix = false
         default:
             throw GGUFError(.invalidValue, "unsupported tokenizer model '\(model)' (supported: gpt2, llama)")
         }
-        if model == "gpt2", ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
-                             "lfm2", "jina-v5-nano", "tekken", "chameleon"].contains(pre) {
+        if model == "gpt2",
+            [
+                "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+                "lfm2", "jina-v5-nano", "tekken", "chameleon"
+            ].contains(pre)
+        {
             addBOS = true
         }
         addEOS = false

@@ -35,7 +35,10 @@ struct WordCache {
             if hashes[e] == h && Int(keyLength[e]) == w.count {
                 let s = Int(keyStart[e])
                 var same = true
-                for k in 0..<w.count where keyBytes[s + k] != w[k] { same = false; break }
+                for k in 0..<w.count where keyBytes[s + k] != w[k] {
+                    same = false
+                    break
+                }
                 if same {
                     let vs = Int(valueStart[e])
                     out.append(contentsOf: values[vs..<(vs + Int(valueLength[e]))])

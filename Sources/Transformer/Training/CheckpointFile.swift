@@ -146,8 +146,14 @@ extension Checkpoint {
         while let c = x, let d = y {
             if isDigit(c) && isDigit(d) {
                 var m: [UInt8] = [], n: [UInt8] = []
-                while isDigit(x) { m.append(x!); x = i.next() }
-                while isDigit(y) { n.append(y!); y = j.next() }
+                while isDigit(x) {
+                    m.append(x!)
+                    x = i.next()
+                }
+                while isDigit(y) {
+                    n.append(y!)
+                    y = j.next()
+                }
                 while m.count > 1 && m[0] == 48 { m.removeFirst() }
                 while n.count > 1 && n[0] == 48 { n.removeFirst() }
                 if m.count != n.count { return m.count < n.count }
@@ -155,7 +161,8 @@ extension Checkpoint {
                 continue
             }
             if c != d { return c < d }
-            x = i.next(); y = j.next()
+            x = i.next()
+            y = j.next()
         }
         return x == nil && y != nil || (x == nil && y == nil && a < b)
     }
@@ -180,7 +187,10 @@ public struct CheckpointError: Error, CustomStringConvertible {
     public let gguf: GGUFError?
 
     public init(_ kind: Kind, path: String, _ message: String, gguf: GGUFError? = nil) {
-        self.kind = kind; self.path = path; self.message = message; self.gguf = gguf
+        self.kind = kind
+        self.path = path
+        self.message = message
+        self.gguf = gguf
     }
 
     public var description: String { "checkpoint \(path): \(message)" }

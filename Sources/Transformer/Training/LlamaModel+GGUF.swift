@@ -19,7 +19,10 @@ public struct LoRASettings: Sendable, Equatable {
     public var seed: UInt64
 
     public init(rank: Int = 16, alpha: Float = 32, targets: [LoRATarget] = LoRATarget.allCases, seed: UInt64 = 1) {
-        self.rank = rank; self.alpha = alpha; self.targets = targets; self.seed = seed
+        self.rank = rank
+        self.alpha = alpha
+        self.targets = targets
+        self.seed = seed
     }
 
     public var scale: Float { alpha / Float(rank) }
@@ -60,13 +63,15 @@ extension LlamaModel {
         var layers: [Layer] = []
         for (i, w) in weights.layers.enumerated() {
             let p = "blk.\(i)."
-            layers.append(Layer(attnNorm: variable(w.attnNorm, p + "attn_norm.weight"), wq: variable(w.wq, p + "attn_q.weight"),
-                                wk: variable(w.wk, p + "attn_k.weight"), wv: variable(w.wv, p + "attn_v.weight"),
-                                wo: variable(w.wo, p + "attn_output.weight"), ffnNorm: variable(w.ffnNorm, p + "ffn_norm.weight"),
-                                wGate: variable(w.wGate, p + "ffn_gate.weight"), wUp: variable(w.wUp, p + "ffn_up.weight"),
-                                wDown: variable(w.wDown, p + "ffn_down.weight"),
-                                bq: w.bq.map { variable($0, p + "attn_q.bias") }, bk: w.bk.map { variable($0, p + "attn_k.bias") },
-                                bv: w.bv.map { variable($0, p + "attn_v.bias") }))
+            layers.append(
+                Layer(
+                    attnNorm: variable(w.attnNorm, p + "attn_norm.weight"), wq: variable(w.wq, p + "attn_q.weight"),
+                    wk: variable(w.wk, p + "attn_k.weight"), wv: variable(w.wv, p + "attn_v.weight"),
+                    wo: variable(w.wo, p + "attn_output.weight"), ffnNorm: variable(w.ffnNorm, p + "ffn_norm.weight"),
+                    wGate: variable(w.wGate, p + "ffn_gate.weight"), wUp: variable(w.wUp, p + "ffn_up.weight"),
+                    wDown: variable(w.wDown, p + "ffn_down.weight"),
+                    bq: w.bq.map { variable($0, p + "attn_q.bias") }, bk: w.bk.map { variable($0, p + "attn_k.bias") },
+                    bv: w.bv.map { variable($0, p + "attn_v.bias") }))
         }
         if case .lora(let s) = mode {
             try s.validate()
@@ -75,16 +80,18 @@ extension LlamaModel {
                 for t in s.targets {
                     let w = layers[i].weight(t), out = w.shape[0], inp = w.shape[1]
                     let bound = 1 / Float(inp).squareRoot()
-                    let a = Variable(Tensor.randomUniform([s.rank, inp], low: -bound, high: bound, rng: &rng),
-                                     requiresGrad: true, name: t.weightName(layer: i) + ".lora_a")
+                    let a = Variable(
+                        Tensor.randomUniform([s.rank, inp], low: -bound, high: bound, rng: &rng),
+                        requiresGrad: true, name: t.weightName(layer: i) + ".lora_a")
                     let b = Variable(Tensor(zeros: [out, s.rank]), requiresGrad: true, name: t.weightName(layer: i) + ".lora_b")
                     layers[i].lora[t] = LoRAFactors(a: a, b: b, scale: s.scale)
                 }
             }
         }
         let output = config.tiedEmbeddings ? embedding : variable(weights.output, "output.weight")
-        try self.init(config: config, tokenEmbedding: embedding, layers: layers,
-                      finalNorm: variable(weights.outputNorm, "output_norm.weight"), output: output)
+        try self.init(
+            config: config, tokenEmbedding: embedding, layers: layers,
+            finalNorm: variable(weights.outputNorm, "output_norm.weight"), output: output)
     }
 
     /// The LoRA settings the model was built with, read off its factors (nil without LoRA).

@@ -17,7 +17,11 @@ public final class LlamaModel {
     public final class LoRAFactors {
         public let a: Variable, b: Variable
         public let scale: Float
-        public init(a: Variable, b: Variable, scale: Float) { self.a = a; self.b = b; self.scale = scale }
+        public init(a: Variable, b: Variable, scale: Float) {
+            self.a = a
+            self.b = b
+            self.scale = scale
+        }
     }
 
     public struct Layer {
@@ -64,8 +68,11 @@ public final class LlamaModel {
     /// initialisers build them.
     public init(config: LlamaConfig, tokenEmbedding: Variable, layers: [Layer], finalNorm: Variable, output: Variable) throws {
         try config.validate()
-        self.config = config; self.tokenEmbedding = tokenEmbedding; self.layers = layers
-        self.finalNorm = finalNorm; self.output = output
+        self.config = config
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.output = output
         rope = RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout)
         try LlamaWeights(config: config) { name in variablesByName[name]?.value }.validate(config)
     }
@@ -87,16 +94,17 @@ public final class LlamaModel {
         let d = config.dim, kv = config.kvDim
         let embedding = weight([config.vocabSize, d], "token_embd.weight", std: std)
         let layers = (0..<config.layers).map { i in
-            Layer(attnNorm: ones(d, "blk.\(i).attn_norm.weight"),
-                  wq: weight([d, d], "blk.\(i).attn_q.weight", std: std),
-                  wk: weight([kv, d], "blk.\(i).attn_k.weight", std: std),
-                  wv: weight([kv, d], "blk.\(i).attn_v.weight", std: std),
-                  wo: weight([d, d], "blk.\(i).attn_output.weight", std: residualStd),
-                  ffnNorm: ones(d, "blk.\(i).ffn_norm.weight"),
-                  wGate: weight([config.ffnDim, d], "blk.\(i).ffn_gate.weight", std: std),
-                  wUp: weight([config.ffnDim, d], "blk.\(i).ffn_up.weight", std: std),
-                  wDown: weight([d, config.ffnDim], "blk.\(i).ffn_down.weight", std: residualStd),
-                  bq: nil, bk: nil, bv: nil)
+            Layer(
+                attnNorm: ones(d, "blk.\(i).attn_norm.weight"),
+                wq: weight([d, d], "blk.\(i).attn_q.weight", std: std),
+                wk: weight([kv, d], "blk.\(i).attn_k.weight", std: std),
+                wv: weight([kv, d], "blk.\(i).attn_v.weight", std: std),
+                wo: weight([d, d], "blk.\(i).attn_output.weight", std: residualStd),
+                ffnNorm: ones(d, "blk.\(i).ffn_norm.weight"),
+                wGate: weight([config.ffnDim, d], "blk.\(i).ffn_gate.weight", std: std),
+                wUp: weight([config.ffnDim, d], "blk.\(i).ffn_up.weight", std: std),
+                wDown: weight([d, config.ffnDim], "blk.\(i).ffn_down.weight", std: residualStd),
+                bq: nil, bk: nil, bv: nil)
         }
         let finalNorm = ones(d, "output_norm.weight")
         let output = config.tiedEmbeddings ? embedding : weight([config.vocabSize, d], "output.weight", std: std)
@@ -140,8 +148,10 @@ public final class LlamaModel {
         let positions = (0..<length).map(Int32.init)
         var h = try tokenEmbedding.embedding(ids)
         for l in layers {
-            h = gradientCheckpointing ? try Autograd.checkpoint(h) { try self.block($0, l, batch: batch, length: length, positions: positions) }
-                                      : try block(h, l, batch: batch, length: length, positions: positions)
+            h =
+                gradientCheckpointing
+                ? try Autograd.checkpoint(h) { try self.block($0, l, batch: batch, length: length, positions: positions) }
+                : try block(h, l, batch: batch, length: length, positions: positions)
         }
         return try h.rmsNorm(weight: finalNorm, eps: c.normEps)
     }

@@ -52,7 +52,10 @@ public struct LoRAAdapter {
         public var a: Tensor
         /// [out, r], f32.
         public var b: Tensor
-        public init(a: Tensor, b: Tensor) { self.a = a; self.b = b }
+        public init(a: Tensor, b: Tensor) {
+            self.a = a
+            self.b = b
+        }
         public var rank: Int { a.shape[0] }
     }
 
@@ -66,7 +69,10 @@ public struct LoRAAdapter {
     public var metadata: [String: String]
 
     public init(architecture: String, alpha: Float, pairs: [String: Pair] = [:], metadata: [String: String] = [:]) {
-        self.architecture = architecture; self.alpha = alpha; self.pairs = pairs; self.metadata = metadata
+        self.architecture = architecture
+        self.alpha = alpha
+        self.pairs = pairs
+        self.metadata = metadata
     }
 
     /// The scale of the update to `weight` (alpha / r), or nil if the weight is not adapted.

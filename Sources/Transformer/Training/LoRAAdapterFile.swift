@@ -129,8 +129,9 @@ extension LoRAAdapter {
             guard let a = h.a else { throw fail("LoRA pair has \(LoRAAdapter.suffixB) but no \(LoRAAdapter.suffixA)", tensor: weight) }
             guard let b = h.b else { throw fail("LoRA pair has \(LoRAAdapter.suffixA) but no \(LoRAAdapter.suffixB)", tensor: weight) }
             guard a.shape[0] == b.shape[1] else {
-                throw fail("lora_a ne [\(a.shape[1]), \(a.shape[0])] and lora_b ne [\(b.shape[1]), \(b.shape[0])] disagree on the rank "
-                           + "(lora_a must be stored as ne [in, r] and lora_b as ne [r, out])", tensor: weight)
+                throw fail(
+                    "lora_a ne [\(a.shape[1]), \(a.shape[0])] and lora_b ne [\(b.shape[1]), \(b.shape[0])] disagree on the rank "
+                        + "(lora_a must be stored as ne [in, r] and lora_b as ne [r, out])", tensor: weight)
             }
             pairs[weight] = Pair(a: a, b: b)
         }
@@ -166,7 +167,10 @@ extension LoRAAdapter {
             throw ModelError.badValue("general.architecture", "the adapter is for '\(architecture)' but the model is '\(config.architecture)'")
         }
         for name in pairs.keys.sorted(by: Checkpoint.naturalOrder) where LoRATarget.parse(weightName: name, layers: config.layers) == nil {
-            throw ModelError.badTensor(name, "LoRA on this weight is not applied at inference (only blk.N.{\(LoRATarget.allCases.map(\.ggufName).joined(separator: ","))}.weight); merge the adapter instead")
+            throw ModelError.badTensor(
+                name,
+                "LoRA on this weight is not applied at inference (only blk.N.{\(LoRATarget.allCases.map(\.ggufName).joined(separator: ","))}.weight); merge the adapter instead"
+            )
         }
         try validate { name in LoRATarget.parse(weightName: name, layers: config.layers).map { $0.target.shape(config) } }
     }
@@ -184,7 +188,8 @@ extension LoRATarget {
     public static func parse(weightName name: String, layers: Int) -> (layer: Int, target: LoRATarget)? {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "blk", parts[3] == "weight", let layer = Int(parts[1]), layer >= 0, layer < layers,
-              String(layer) == parts[1], let target = allCases.first(where: { $0.ggufName == parts[2] }) else { return nil }
+            String(layer) == parts[1], let target = allCases.first(where: { $0.ggufName == parts[2] })
+        else { return nil }
         return (layer, target)
     }
 
@@ -208,7 +213,9 @@ public struct LoRAAdapterError: Error, CustomStringConvertible {
     public let message: String
 
     public init(path: String, _ message: String, tensor: String? = nil) {
-        self.path = path; self.message = message; self.tensor = tensor
+        self.path = path
+        self.message = message
+        self.tensor = tensor
     }
 
     public var description: String {

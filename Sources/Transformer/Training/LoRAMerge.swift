@@ -36,10 +36,13 @@ public enum LoRAMerge {
     /// Merges `adapter` (times `scale`) into `base` and writes the model to `path` as `type`.
     /// The adapter must fit the base (architecture, shapes); nothing is written otherwise.
     @discardableResult
-    public static func merge(base: GGUFFile, adapter: LoRAAdapter, scale: Float = 1, type: DType, to path: String,
-                             name: String? = nil) throws -> Report {
+    public static func merge(
+        base: GGUFFile, adapter: LoRAAdapter, scale: Float = 1, type: DType, to path: String,
+        name: String? = nil
+    ) throws -> Report {
         guard outputTypes.contains(type) else {
-            throw ModelError.badValue("type", "cannot store a merged model as \(type) (types: \(outputTypes.map(\.description).joined(separator: ", ")))")
+            throw ModelError.badValue(
+                "type", "cannot store a merged model as \(type) (types: \(outputTypes.map(\.description).joined(separator: ", ")))")
         }
         guard scale.isFinite else { throw ModelError.badValue("LoRA scale", "\(scale) is not finite") }
         try adapter.validate(against: base)

@@ -17,8 +17,10 @@ public struct SFTBatch: Equatable, Sendable {
     public var epoch: Int
 
     /// Pads `examples` (each of at least 2 tokens) into one batch. `indices` and `epoch` are only recorded.
-    public init(padding examples: [SFTExample], indices: [Int] = [], epoch: Int = 0, padID: Int32 = 0,
-                ignoreIndex: Int32 = -100) {
+    public init(
+        padding examples: [SFTExample], indices: [Int] = [], epoch: Int = 0, padID: Int32 = 0,
+        ignoreIndex: Int32 = -100
+    ) {
         rows = examples.count
         length = examples.map { $0.tokens.count - 1 }.max() ?? 0
         inputs = [Int32](repeating: padID, count: rows * length)
@@ -26,8 +28,8 @@ public struct SFTBatch: Equatable, Sendable {
         trainableTargets = 0
         for (r, e) in examples.enumerated() {
             let (x, y) = e.inputsAndTargets(ignoreIndex: ignoreIndex)
-            inputs.replaceSubrange(r * length ..< r * length + x.count, with: x)
-            targets.replaceSubrange(r * length ..< r * length + y.count, with: y)
+            inputs.replaceSubrange(r * length..<r * length + x.count, with: x)
+            targets.replaceSubrange(r * length..<r * length + y.count, with: y)
             trainableTargets += e.trainableTargets
         }
         self.examples = indices
@@ -73,17 +75,20 @@ public struct SFTBatcher: Sendable {
     public func batch(at step: Int) -> SFTBatch {
         precondition(step >= 0, "step must be non-negative")
         let epoch = step / batchesPerEpoch, k = step % batchesPerEpoch
-        let indices = Array(order(epoch: epoch)[k * batchSize ..< min((k + 1) * batchSize, examples.count)])
-        return SFTBatch(padding: indices.map { examples[$0] }, indices: indices, epoch: epoch, padID: padID,
-                        ignoreIndex: ignoreIndex)
+        let indices = Array(order(epoch: epoch)[k * batchSize..<min((k + 1) * batchSize, examples.count)])
+        return SFTBatch(
+            padding: indices.map { examples[$0] }, indices: indices, epoch: epoch, padID: padID,
+            ignoreIndex: ignoreIndex)
     }
 
     /// Batches over `examples` in their order, unshuffled (for validation).
-    public static func sequentialBatches(_ examples: [SFTExample], batchSize: Int, padID: Int32 = 0,
-                                         ignoreIndex: Int32 = -100) -> [SFTBatch] {
+    public static func sequentialBatches(
+        _ examples: [SFTExample], batchSize: Int, padID: Int32 = 0,
+        ignoreIndex: Int32 = -100
+    ) -> [SFTBatch] {
         precondition(batchSize >= 1, "batch size must be at least 1")
         return stride(from: 0, to: examples.count, by: batchSize).map { start in
-            let indices = Array(start ..< min(start + batchSize, examples.count))
+            let indices = Array(start..<min(start + batchSize, examples.count))
             return SFTBatch(padding: indices.map { examples[$0] }, indices: indices, padID: padID, ignoreIndex: ignoreIndex)
         }
     }

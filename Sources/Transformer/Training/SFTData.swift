@@ -114,8 +114,10 @@ public struct SFTEncoder {
     /// The date templates that print today's date see (fixed, so renderings are reproducible).
     public let now: Date
 
-    public init(tokenizer: Tokenizer, template: ModelChatTemplate,
-                now: Date = Date(timeIntervalSince1970: 1_735_689_600)) {
+    public init(
+        tokenizer: Tokenizer, template: ModelChatTemplate,
+        now: Date = Date(timeIntervalSince1970: 1_735_689_600)
+    ) {
         self.tokenizer = tokenizer
         self.template = template
         self.now = now
@@ -263,8 +265,10 @@ public struct SFTDataset: Sendable {
 
     /// Loads a JSONL file (see `SFTEncoder` for the formats and the trainable mask).
     /// - Parameter context: the most tokens an example may have (≥ 2); longer ones follow `overlong`.
-    public static func load(path: String, tokenizer: Tokenizer, template: ModelChatTemplate, context: Int,
-                            overlong: OverlongPolicy, now: Date = Date(timeIntervalSince1970: 1_735_689_600)) throws -> SFTDataset {
+    public static func load(
+        path: String, tokenizer: Tokenizer, template: ModelChatTemplate, context: Int,
+        overlong: OverlongPolicy, now: Date = Date(timeIntervalSince1970: 1_735_689_600)
+    ) throws -> SFTDataset {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SFTDataError(file: path, "cannot read the file")
         }
@@ -272,13 +276,16 @@ public struct SFTDataset: Sendable {
             let trimmed = bytes.last == 0x0D ? bytes.dropLast() : bytes[...]
             return String(decoding: trimmed, as: UTF8.self)
         }
-        return try SFTDataset(jsonLines: lines, file: path, tokenizer: tokenizer, template: template,
-                              context: context, overlong: overlong, now: now)
+        return try SFTDataset(
+            jsonLines: lines, file: path, tokenizer: tokenizer, template: template,
+            context: context, overlong: overlong, now: now)
     }
 
     /// Examples from JSON lines (line k of `jsonLines` is line k+1 of `file`, which names it in errors).
-    public init(jsonLines: [String], file: String = "<input>", tokenizer: Tokenizer, template: ModelChatTemplate,
-                context: Int, overlong: OverlongPolicy, now: Date = Date(timeIntervalSince1970: 1_735_689_600)) throws {
+    public init(
+        jsonLines: [String], file: String = "<input>", tokenizer: Tokenizer, template: ModelChatTemplate,
+        context: Int, overlong: OverlongPolicy, now: Date = Date(timeIntervalSince1970: 1_735_689_600)
+    ) throws {
         precondition(context >= 2, "context must be at least 2 tokens")
         let encoder = SFTEncoder(tokenizer: tokenizer, template: template, now: now)
         self.init(examples: [], lines: 0)
@@ -298,14 +305,16 @@ public struct SFTDataset: Sendable {
             if n > context {
                 switch overlong {
                 case .refuse:
-                    throw SFTDataError(file: file, line: line,
-                                       "\(n) tokens, more than the context of \(context) (overlong policy: refuse)")
+                    throw SFTDataError(
+                        file: file, line: line,
+                        "\(n) tokens, more than the context of \(context) (overlong policy: refuse)")
                 case .drop:
                     dropped += 1
                     continue
                 case .truncate:
-                    example = SFTExample(tokens: Array(example.tokens.prefix(context)),
-                                         trainable: Array(example.trainable.prefix(context)), line: line, truncatedFrom: n)
+                    example = SFTExample(
+                        tokens: Array(example.tokens.prefix(context)),
+                        trainable: Array(example.trainable.prefix(context)), line: line, truncatedFrom: n)
                     if example.trainableTargets == 0 {
                         dropped += 1
                         continue
@@ -327,7 +336,9 @@ public struct SFTDataset: Sendable {
         let count = min(max(Int((validationFraction * Double(n)).rounded()), 1), n - 1)
         var held = [Bool](repeating: false, count: n)
         for i in seededPermutation(n, seed: seed ^ 0x7661_6C69_6461_7465).prefix(count) { held[i] = true }
-        return (examples.indices.filter { !held[$0] }.map { examples[$0] },
-                examples.indices.filter { held[$0] }.map { examples[$0] })
+        return (
+            examples.indices.filter { !held[$0] }.map { examples[$0] },
+            examples.indices.filter { held[$0] }.map { examples[$0] }
+        )
     }
 }

@@ -15,8 +15,11 @@ public struct SFTSettings: Sendable, Equatable {
     public var clipNorm: Float = 1
 
     public init(steps: Int, accumulation: Int = 1, learningRate: Float = 2e-4, warmupSteps: Int = 10, weightDecay: Float = 0) {
-        self.steps = steps; self.accumulation = accumulation; self.learningRate = learningRate
-        self.warmupSteps = warmupSteps; self.weightDecay = weightDecay
+        self.steps = steps
+        self.accumulation = accumulation
+        self.learningRate = learningRate
+        self.warmupSteps = warmupSteps
+        self.weightDecay = weightDecay
     }
 
     public var schedule: LRSchedule { LRSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps) }
@@ -65,9 +68,12 @@ public final class SFTTrainer {
         try settings.validate()
         let params = model.parameters
         guard !params.isEmpty else { throw ConfigError.invalid("the model has nothing to train") }
-        self.model = model; self.settings = settings; self.batches = batches
-        optimizer = AdamW(parameters: params, learningRate: settings.learningRate, beta1: settings.beta1, beta2: settings.beta2,
-                          eps: settings.eps, weightDecay: settings.weightDecay, noDecay: model.normParameterIndices)
+        self.model = model
+        self.settings = settings
+        self.batches = batches
+        optimizer = AdamW(
+            parameters: params, learningRate: settings.learningRate, beta1: settings.beta1, beta2: settings.beta2,
+            eps: settings.eps, weightDecay: settings.weightDecay, noDecay: model.normParameterIndices)
     }
 
     /// One optimiser step over `settings.accumulation` micro-batches.
@@ -88,8 +94,9 @@ public final class SFTTrainer {
         if total > 0 { try optimizer.step() }
         optimizer.zeroGrad()
         step += 1
-        return SFTStepResult(step: step, loss: total > 0 ? Float(lossSum / Double(total)) : 0, trainableTokens: total,
-                             tokens: micro.reduce(0) { $0 + $1.inputs.count }, learningRate: rate, gradientNorm: norm)
+        return SFTStepResult(
+            step: step, loss: total > 0 ? Float(lossSum / Double(total)) : 0, trainableTokens: total,
+            tokens: micro.reduce(0) { $0 + $1.inputs.count }, learningRate: rate, gradientNorm: norm)
     }
 
     /// Mean loss per trainable token over `batches` (no tape; nil when none is trainable).

@@ -54,8 +54,9 @@ public final class ToyTrainer {
     public init(task: DigitTask, config: LlamaConfig, batchSize: Int, schedule: LRSchedule, weightDecay: Float = 0.01, seed: UInt64) throws {
         self.task = task
         self.model = try LlamaModel(config: config, seed: seed)
-        self.optimizer = AdamW(parameters: model.parameters, learningRate: schedule.peak, beta1: 0.9, beta2: 0.98,
-                               weightDecay: weightDecay, noDecay: model.normParameterIndices)
+        self.optimizer = AdamW(
+            parameters: model.parameters, learningRate: schedule.peak, beta1: 0.9, beta2: 0.98,
+            weightDecay: weightDecay, noDecay: model.normParameterIndices)
         self.schedule = schedule
         self.batchSize = batchSize
         self.seed = seed
@@ -63,8 +64,9 @@ public final class ToyTrainer {
 
     /// The default small model for the digit tasks.
     public static func defaultConfig(layers: Int = 2, dim: Int = 64, heads: Int = 4, kvHeads: Int = 2) -> LlamaConfig {
-        LlamaConfig(vocabSize: DigitTask.vocabSize, dim: dim, layers: layers, heads: heads, kvHeads: kvHeads,
-                    ffnDim: dim * 8 / 3 / 8 * 8, tiedEmbeddings: true, initStd: 0.05)
+        LlamaConfig(
+            vocabSize: DigitTask.vocabSize, dim: dim, layers: layers, heads: heads, kvHeads: kvHeads,
+            ffnDim: dim * 8 / 3 / 8 * 8, tiedEmbeddings: true, initStd: 0.05)
     }
 
     /// One optimisation step; returns the loss (before the update).
@@ -111,9 +113,11 @@ public final class ToyTrainer {
     /// Saves parameters, optimiser state and the step to a GGUF checkpoint, atomically; the file
     /// also loads as a model (`LlamaInference(gguf:)`).
     public func save(to path: String) throws {
-        try Checkpoint(step: step, parameters: model.parameters, optimizer: optimizer,
-                       metadata: ["task": task.kind.rawValue, "digits": "\(task.digits)"])
-            .write(gguf: path, model: model.config, name: "grm toy \(task.kind.rawValue) \(task.digits) digits")
+        try Checkpoint(
+            step: step, parameters: model.parameters, optimizer: optimizer,
+            metadata: ["task": task.kind.rawValue, "digits": "\(task.digits)"]
+        )
+        .write(gguf: path, model: model.config, name: "grm toy \(task.kind.rawValue) \(task.digits) digits")
     }
 
     /// Restores a checkpoint written by `save` for the same task and configuration.
