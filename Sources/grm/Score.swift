@@ -34,6 +34,8 @@ struct Score: ParsableCommand {
     var out: String?
     @Flag(help: "Print JSON (one object per item) instead of the readable form.")
     var json = false
+    @Option(help: "A scalar reward model (grm train rm) over --model: one reward per response instead of judgements.")
+    var rm: String?
 
     func validate() throws {
         try judge.validateJudge()
@@ -46,6 +48,7 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
+        if let rm { return try scoreScalar(rm) }
         let items: [RewardItem]
         let labelled = data != nil
         if let data {
@@ -152,5 +155,56 @@ struct Score: ParsableCommand {
             lines.append("Label: \(label) -> \(j.outcome.rawValue)")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `--rm`: rewards from a scalar head, one prefill per response.
+    func scoreScalar(_ rmPath: String) throws {
+        if let t = judge.threads { try EngineOptions.useThreads(t, option: "--threads") }
+        let labelled = data != nil
+        let items =
+            try data.map { try readJudgeItems(path: $0, skipInvalid: skipInvalid, limit: limit, command: "grm score").items }
+            ?? [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
+        let scorer = try ScalarRewardScorer(rewardModel: rmPath, base: judge.model)
+        let start = Date()
+        let total = items.reduce(0) { $0 + $1.responses.count }
+        let rewards = try scorer.rewards(items) { done in
+            FileHandle.standardError.write(Data("\rgrm score: \(done)/\(total) responses".utf8))
+        }
+        printError("")
+        let seconds = Date().timeIntervalSince(start)
+        let writer = try out.map { try AtomicFileWriter(path: $0) }
+        var right = 0
+        for (n, (item, r)) in zip(items, rewards).enumerated() {
+            let pick = ScalarRewardScorer.pick(r)
+            let correct = item.bestIndex.map { $0 == pick }
+            if correct == true { right += 1 }
+            var o: [String: Any] = ["rewards": r.map(Double.init), "pick": pick ?? NSNull()]
+            if let id = item.id { o["id"] = id }
+            if labelled, let correct { o["correct"] = correct }
+            let line = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+            if let writer {
+                try writer.write(line + "\n")
+            } else if json {
+                print(line)
+            } else {
+                var lines = ["=== Item \(n + 1)" + (item.id.map { " (\($0)" + (item.category.map { ", \($0)" } ?? "") + ")" } ?? "") + " ==="]
+                lines.append("Query: " + Score.excerpt(item.query, limit: 300))
+                for (i, resp) in item.responses.enumerated() {
+                    lines.append(String(format: "  Response %d (reward %+.4f): ", i + 1, r[i]) + Score.excerpt(resp, limit: 200))
+                }
+                lines.append(
+                    item.responses.count == 1
+                        ? ""
+                        : (pick.map { "Pick: Response \($0 + 1)" } ?? "No pick (tie)")
+                            + (labelled && item.bestIndex != nil ? (correct == true ? "  right" : "  wrong") : ""))
+                print(lines.joined(separator: "\n") + "\n")
+            }
+        }
+        try writer?.commit()
+        printError(
+            String(
+                format: "grm score: %d items, %d responses in %.1f s (%.1f responses/s)", items.count, total, seconds,
+                Double(total) / max(seconds, 1e-9))
+                + (labelled ? ", \(right)/\(items.filter { $0.bestIndex != nil }.count) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
     }
 }

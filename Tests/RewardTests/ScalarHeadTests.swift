@@ -225,3 +225,71 @@ extension ScalarHeadTests {
         XCTAssertGreaterThanOrEqual(after, 0.95, "held-out pair accuracy \(before) -> \(after)")
     }
 }
+
+extension ScalarHeadTests {
+    /// A reward model file trained with LoRA scores, through the inference engine with its
+    /// adapter applied without merging, what the training model computed; refusals name the
+    /// problem (another base file).
+    func testScorerFromFileMatchesTheTrainingModel() throws {
+        let dir = NSTemporaryDirectory() + "grm-scorer-\(UUID().uuidString)/"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A tiny base model file with a byte-level BPE vocabulary of the 256 bytes (no merges): every
+        // text tokenises, the ChatML fallback template included.
+        var byteChars: [String] = [], n = 0
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            byteChars.append(String(UnicodeScalar(UInt32(printable ? b : 256 + n))!))
+            if !printable { n += 1 }
+        }
+        let config = LlamaConfig(vocabSize: 256, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 64, initStd: 0.2, contextLength: 256)
+        let base = try LlamaModel(config: config, seed: 11)
+        var meta = try config.ggufMetadata(name: "tiny")
+        meta["tokenizer.ggml.model"] = .string("gpt2")
+        meta["tokenizer.ggml.pre"] = .string("gpt-2")
+        meta["tokenizer.ggml.tokens"] = .array(.string(byteChars))
+        meta["tokenizer.ggml.token_type"] = .array(.int32([Int32](repeating: 1, count: 256)))
+        meta["tokenizer.ggml.merges"] = .array(.string([]))
+        meta["tokenizer.ggml.eos_token_id"] = .uint32(0)
+        var writer = GGUFWriter(metadata: meta)
+        for v in base.variables { try writer.add(v.name, v.value) }
+        try writer.write(to: dir + "base.gguf")
+        let file = try GGUFFile(path: dir + "base.gguf")
+        let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
+        let items = [
+            try RewardItem(query: "2+2?", responses: ["4", "five"], label: .best(0)),
+            try RewardItem(query: "Hi", responses: ["Hello"], label: .binary(1))
+        ]
+        let data = try ScalarRewardExamples(items: [items[0]], input: input, context: 256)
+        XCTAssertEqual(data.examples.count, 1)
+        let model = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: 2, alpha: 4, seed: 3)))
+        for l in model.layers {
+            for (_, f) in l.lora {
+                var r = SeededRandom(seed: 5)
+                f.b.value = Tensor.randomNormal(f.b.shape, std: 0.3, rng: &r)
+            }
+        }
+        let head = ScalarHead(dim: 32, bias: true, std: 0.5, seed: 6)
+        let trainer = try ScalarRewardTrainer(model: model, head: head, data: data, steps: 1, itemsPerStep: 1, learningRate: 0)
+        let trained = try Autograd.noGrad { try trainer.rewards(items: [0]) }.rewards.value.scalars()
+        let rm = RewardModelFile(
+            kind: .scalar, architecture: "llama", head: head, adapter: model.loraAdapter(), baseName: "base.gguf",
+            baseSHA256: try SHA256.file(dir + "base.gguf"))
+        try rm.write(gguf: dir + "rm.gguf")
+        let scorer = try ScalarRewardScorer(rewardModel: dir + "rm.gguf", base: dir + "base.gguf")
+        let scored = try scorer.rewards(items)
+        XCTAssertEqual(scored.map(\.count), [2, 1], "unlabelled-style single responses score too")
+        for (a, b) in zip(scored[0], trained) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+        XCTAssertEqual(ScalarRewardScorer.pick([0.5, 2, 2]), nil)
+        XCTAssertEqual(ScalarRewardScorer.pick([0.5, 2, 1]), 1)
+        // Another base file is refused by its SHA-256.
+        try FileManager.default.copyItem(atPath: dir + "base.gguf", toPath: dir + "other.gguf")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "other.gguf"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))
+        try handle.close()
+        XCTAssertThrowsError(try ScalarRewardScorer(rewardModel: dir + "rm.gguf", base: dir + "other.gguf")) { e in
+            XCTAssertTrue("\(e)".contains("SHA-256"), "\(e)")
+        }
+    }
+}
