@@ -29,6 +29,9 @@ struct TrainBench: ParsableCommand {
         default: throw ValidationError("--gemm must be auto or fastest")
         }
         guard lora >= 0 else { throw ValidationError("--lora must be a rank (0: full training)") }
+        guard self.model == nil || lora > 0 else {
+            throw ValidationError("--model is the frozen base of --lora; full training runs on random weights")
+        }
         var config = LlamaConfig.smolLM2_135M
         config.layers = layers
         let model: LlamaModel

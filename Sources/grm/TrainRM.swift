@@ -26,7 +26,7 @@ struct TrainRM: ParsableCommand {
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha.") var loraAlpha: Float = 32
     @Option(help: "Optimiser steps (default: --epochs worth).") var steps: Int?
     @Option(help: "Passes over the training items (when --steps is not given).") var epochs: Double = 1
-    @Option(help: "Items per step (LoRA) or preference pairs per step (--head-only).") var batch: Int = 16
+    @Option(help: "Items per step with LoRA; preference pairs per step with --head-only (a step there is one small product).") var batch: Int = 16
     @Option(help: "Peak learning rate (default 1e-3 head-only, 1e-4 with LoRA).") var lr: Float?
     @Option(help: "TRL's center_rewards_coefficient: weight of mean((r_chosen + r_rejected)^2).") var center: Float = 0.01
     @Flag(help: "Give the head a bias.") var bias = false
@@ -79,15 +79,12 @@ struct TrainRM: ParsableCommand {
             totalSteps = steps ?? max(1, Int((epochs * Double(trainPairs.count) / Double(batch)).rounded(.up)))
             let training = HeadOnlyTraining(steps: totalSteps, pairsPerStep: batch, learningRate: lr ?? 1e-3, centerCoefficient: center, seed: seed)
             try training.train(rmHead, features: trainFeatures, pairs: trainPairs) { step, loss in
-                if step % max(1, totalSteps / 10) == 0 || step == totalSteps {
-                    var line = String(format: "step %d/%d  loss %.4f", step, totalSteps, loss)
-                    if !valPairs.isEmpty, evalEvery == 0 ? step == totalSteps : (step % evalEvery == 0 || step == totalSteps),
-                        let r = try? rmHead.rewards(valFeatures)
-                    {
-                        valAccuracy = BradleyTerry.accuracy(rewards: r, pairs: valPairs)
-                        line += String(format: "  val accuracy %.1f%%", valAccuracy! * 100)
-                    }
-                    printError(line)
+                let evalNow = !valPairs.isEmpty && (step == totalSteps || (evalEvery > 0 && step % evalEvery == 0))
+                if evalNow { valAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(valFeatures), pairs: valPairs) }
+                if evalNow || step % max(1, totalSteps / 10) == 0 || step == totalSteps {
+                    printError(
+                        String(format: "step %d/%d  loss %.4f", step, totalSteps, loss)
+                            + (valAccuracy.map { String(format: "  val accuracy %.1f%%", $0 * 100) } ?? ""))
                 }
             }
             trainAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(trainFeatures), pairs: trainPairs)
@@ -106,7 +103,8 @@ struct TrainRM: ParsableCommand {
                 let evalNow = trainer.step == totalSteps || (evalEvery > 0 && trainer.step % evalEvery == 0)
                 if evalNow && !heldOut.examples.isEmpty { valAccuracy = try trainer.accuracy(heldOut) }
                 progress.report(
-                    step: trainer.step, loss: r.loss, valLoss: valAccuracy.map(Float.init), lr: trainer.schedule.rate(at: trainer.step - 1),
+                    step: trainer.step, loss: r.loss, validation: valAccuracy.map { String(format: "accuracy %.1f%%", $0 * 100) },
+                    lr: trainer.schedule.rate(at: trainer.step - 1),
                     tokens: 0, elapsed: Date().timeIntervalSince(t0), forceLine: evalNow)
             }
             progress.finish()

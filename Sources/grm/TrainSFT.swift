@@ -36,7 +36,7 @@ struct TrainSFT: ParsableCommand {
         inversion: .prefixedNo,
         help: "Recompute each block's activations in the backward (TRL's default): a fraction of the memory for about a third more compute.")
     var gradientCheckpointing = true
-    @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights.") var full = false
+    @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights (default --lr 2e-5).") var full = false
     @Option(name: .customLong("adapter-type"), help: "Type of the written adapter's tensors: f32 or f16.") var adapterType: String = "f32"
     @Option(name: .customLong("out-type"), help: "Type of the matrices of a --full model written: f32 or f16.") var outType: String = "f32"
 
@@ -45,7 +45,7 @@ struct TrainSFT: ParsableCommand {
     @Option(help: "Sequences per micro-batch (each padded to the longest in it).") var batch: Int = 8
     @Option(help: "Longest sequence in tokens.") var ctx: Int = 512
     @Option(help: "What to do with a longer sequence: truncate, drop or refuse (counted either way).") var overlong: String = "truncate"
-    @Option(help: "Peak learning rate.") var lr: Float = 2e-4
+    @Option(help: "Peak learning rate (default 2e-4 with LoRA, 2e-5 with --full).") var lr: Float?
     @Option(help: "Linear warm-up steps (then cosine decay to 0).") var warmup: Int = 10
     @Option(help: "Micro-batches per optimiser step (gradient accumulation).") var accum: Int = 1
     @Option(name: .customLong("weight-decay"), help: "AdamW's decoupled weight decay (norms and biases exempt).") var weightDecay: Float = 0
@@ -74,6 +74,10 @@ struct TrainSFT: ParsableCommand {
     func run() throws {
         if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
         let file = try GGUFFile(path: model)
+        // Sequences never exceed the model's own context, whatever --ctx asks for.
+        let nativeContext = try LlamaConfig(gguf: file).contextLength
+        let ctx = min(self.ctx, nativeContext)
+        if ctx < self.ctx { printError("--ctx \(self.ctx) is beyond the model's context of \(nativeContext) tokens: using \(ctx)") }
         let tokenizer = try Tokenizer(metadata: file.metadata)
         let template = try ModelChatTemplate(metadata: file.metadata)
         let policy = OverlongPolicy(rawValue: overlong)!
@@ -101,7 +105,8 @@ struct TrainSFT: ParsableCommand {
         let batcher = SFTBatcher(examples: trainExamples, batchSize: batch, seed: seed, padID: padID)
         let valBatches = SFTBatcher.sequentialBatches(valExamples, batchSize: batch, padID: padID)
         let totalSteps = steps ?? max(1, Int((epochs * Double(batcher.batchesPerEpoch) / Double(accum)).rounded(.up)))
-        var settings = SFTSettings(steps: totalSteps, accumulation: accum, learningRate: lr, warmupSteps: warmup, weightDecay: weightDecay)
+        var settings = SFTSettings(
+            steps: totalSteps, accumulation: accum, learningRate: lr ?? (full ? 2e-5 : 2e-4), warmupSteps: warmup, weightDecay: weightDecay)
         settings.clipNorm = 1
         let trainer = try SFTTrainer(model: net, settings: settings) { batcher.batch(at: $0) }
         let c = net.config
@@ -114,7 +119,7 @@ struct TrainSFT: ParsableCommand {
         let identity = [
             "sft.data": trainExamples.map { "\($0.tokens)\($0.trainable.map { $0 ? 1 : 0 })" }.joined().stableDigest,
             "sft.seed": "\(seed)", "sft.batch": "\(batch)", "sft.ctx": "\(ctx)",
-            "sft.base": "\((model as NSString).lastPathComponent) \(file.bytes.count) bytes"
+            "sft.base": try SHA256.file(model)
         ]
         if let resume {
             try trainer.resume(from: resume, metadata: identity)
@@ -133,7 +138,7 @@ struct TrainSFT: ParsableCommand {
             let evalNow = trainer.step == totalSteps || (evalEvery > 0 && trainer.step % evalEvery == 0)
             if evalNow && !valBatches.isEmpty { valLoss = try trainer.evaluate(valBatches) }
             progress.report(
-                step: trainer.step, loss: r.loss, valLoss: valLoss, lr: r.learningRate, tokens: tokens,
+                step: trainer.step, loss: r.loss, validation: valLoss.map { String(format: "%.4f", $0) }, lr: r.learningRate, tokens: tokens,
                 elapsed: Date().timeIntervalSince(start), forceLine: evalNow)
             if let checkpoint, (saveEvery > 0 && trainer.step % saveEvery == 0) || trainer.step == totalSteps {
                 try trainer.save(to: checkpoint, metadata: identity)
@@ -183,13 +188,14 @@ final class Progress {
         self.start = start
     }
 
-    func report(step: Int, loss: Float, valLoss: Float?, lr: Float, tokens: Int, elapsed: Double, forceLine: Bool) {
+    /// `validation` is shown as it comes (a loss, or an accuracy with its label); `tokens` 0 hides the rate.
+    func report(step: Int, loss: Float, validation: String?, lr: Float, tokens: Int, elapsed: Double, forceLine: Bool) {
         let done = step - start
         let rate = Double(tokens) / max(elapsed, 1e-9)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - step) : 0
-        let line = String(
-            format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@", step, total, loss,
-            valLoss.map { String(format: "%.4f", $0) } ?? "-", lr, rate, Progress.duration(eta))
+        let line =
+            String(format: "step %d/%d  loss %.4f  ", step, total, loss) + "val \(validation ?? "-")"
+            + String(format: "  lr %.2e", lr) + (tokens > 0 ? String(format: "  %.0f tok/s", rate) : "") + "  ETA \(Progress.duration(eta))"
         if terminal {
             FileHandle.standardError.write(Data(("\r" + line + "   ").utf8))
             if forceLine { printError("") }

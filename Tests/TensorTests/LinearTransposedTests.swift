@@ -32,10 +32,14 @@ final class LinearTransposedTests: XCTestCase {
         }
     }
 
-    /// Shapes that split into several K blocks, column blocks and pack tasks (SmolLM2's down
-    /// projection and a vocabulary-sized output), against the dequantised reference.
+    /// Shapes that split into several K blocks (n, the reduction, past KC), several column blocks
+    /// (k past NC, not a multiple of the panel width) and pack tasks, against the dequantised
+    /// reference.
     func testLargeShapesSplitAcrossBlocksAndTasks() throws {
-        for (type, n, k, m) in [(DType.q4_1, 1536, 576, 70), (.q8_0, 3000, 96, 12), (.q4_K, 600, 1280, 33), (.q6_K, 300, 256, 5)] {
+        for (type, n, k, m) in [
+            (DType.q4_1, 1536, 576, 70), (.q8_0, 3000, 96, 12), (.q4_K, 600, 1280, 33), (.q6_K, 300, 256, 5),
+            (.q8_0, 40, 4160, 12), (.q4_0, 300, 8224, 9)
+        ] {
             let w = try QuantMatmulTests.weight(type, n: n, k: k, seed: UInt64(n + k))
             let wf = w.converted(to: .f32).contiguous()
             let dy = randomTensor([m, n], seed: UInt64(m))
@@ -68,7 +72,6 @@ final class LinearTransposedTests: XCTestCase {
             let x = Variable(randomTensor([3, k], seed: 12, range: -1...1), requiresGrad: true)
             let r = try GradCheck.check([x]) { v in try v[0].linear(frozen: w) }
             XCTAssertTrue(r.passed, "\(type): \(r)")
-            XCTAssertEqual(try x.linear(frozen: w).value.scalars(), try x.value.linear(w).scalars())
         }
     }
 

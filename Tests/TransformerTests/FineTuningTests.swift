@@ -87,7 +87,18 @@ final class FineTuningTests: XCTestCase {
     /// Untrained (prompt) positions contribute nothing: the loss's gradient on their logits is zero.
     func testPromptPositionsGetNoGradient() throws {
         let model = try loraModel()
-        let batch = SFTBatch(padding: Self.examples(3, seed: 1))
+        let examples = Self.examples(3, seed: 1)
+        let batch = SFTBatch(padding: examples)
+        // The fixture's answers (4 tokens each) are exactly what trains; prompts and padding do not.
+        XCTAssertEqual(batch.trainableTargets, 3 * 4)
+        XCTAssertEqual(batch.targets.filter { $0 != Variable.ignoreIndex }.count, 12)
+        for (r, e) in examples.enumerated() {
+            let row = batch.targets[(r * batch.length)..<((r + 1) * batch.length)]
+            let prompt = e.tokens.count - 4 - 1
+            XCTAssertTrue(row.prefix(prompt).allSatisfy { $0 == Variable.ignoreIndex }, "row \(r)'s prompt trains")
+            XCTAssertEqual(Array(row.dropFirst(prompt).prefix(4)), Array(e.tokens.suffix(4)), "row \(r)'s answer")
+            XCTAssertTrue(row.dropFirst(prompt + 4).allSatisfy { $0 == Variable.ignoreIndex }, "row \(r)'s padding trains")
+        }
         let logits = try Autograd.noGrad { try model.logits(batch.inputs, batch: batch.rows, length: batch.length) }
         let leaf = Variable(logits.value, requiresGrad: true)
         try leaf.crossEntropy(targets: batch.targets).backward()
@@ -188,7 +199,10 @@ final class FineTuningTests: XCTestCase {
                     }
                 }
                 model.gradientCheckpointing = checkpointing
+                // Two backward passes accumulate into the leaves' gradients (old + new).
                 try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets).backward()
+                try model.logits(batch.inputs, batch: batch.rows, length: batch.length).crossEntropy(targets: batch.targets).scaled(by: 0.5)
+                    .backward()
                 grads.append(model.parameters.flatMap { $0.grad!.scalars().map(\.bitPattern) })
             }
             XCTAssertEqual(grads[0], grads[1], full ? "full" : "lora")
@@ -230,6 +244,16 @@ final class FineTuningTests: XCTestCase {
             let c = try fresh()
             XCTAssertThrowsError(try c.resume(from: path, metadata: ["data": "y"])) { e in
                 XCTAssertTrue("\(e)".contains("data"), "\(e)")
+            }
+            if mode == "lora" {
+                // Another LoRA alpha changes no shape but trains another function: refused.
+                let other = try SFTTrainer(
+                    model: LlamaModel(config: Self.tiny, weights: Self.baseWeights(.q8_0), mode: .lora(LoRASettings(rank: 4, alpha: 4, seed: 7))),
+                    settings: settings
+                ) { batcher.batch(at: $0) }
+                XCTAssertThrowsError(try other.resume(from: path, metadata: ["data": "x"])) { e in
+                    XCTAssertTrue("\(e)".contains("lora_scales"), "\(e)")
+                }
             }
             try c.resume(from: path, metadata: ["data": "x"])
             XCTAssertEqual(c.step, 3)

@@ -54,10 +54,11 @@ final class SmolLM2InferenceTests: XCTestCase {
     /// 1-16-row products) with an f16 cache, as llama.cpp runs by default, against llama.cpp's own
     /// Q4_1 run: every prompt decoded token by token (so every product takes the int8 path), the
     /// 20 listed logits within 1.0 and the same top-5 set, up to near ties: a token may swap into
-    /// or out of the top 5 only if the reference puts it within 0.25 of its 5th logit. (Two
+    /// or out of the top 5 only if the reference puts it within 0.5 of its 5th logit. (Two
     /// prompts have reference logits 4-7 within 0.21 and 0.17 of each other, where our logits
-    /// differ from llama.cpp's by up to ~0.5 on either path; llama.cpp 0.3.36 itself, built on this
-    /// AVX2 machine, changes the top-5 set of one of them.)
+    /// differ from llama.cpp's by up to ~0.5 on either path; llama.cpp 0.3.36 itself, built on an
+    /// AVX2 machine, changes the top-5 set of one of them, and on an AVX-512 machine our int8 path
+    /// swaps a token whose reference logit is 0.35 from the 5th.)
     func testInt8ActivationPathMatchesLlamaCppQ4_1() throws {
         try EngineSettings.with({ $0.activations = .q8 }) {
             let engine = try LlamaInference(path: SmolLM2.path, kvType: .f16, contextLength: 512)
@@ -72,17 +73,16 @@ final class SmolLM2InferenceTests: XCTestCase {
                 let reference = c.top20.sorted { $0[1] > $1[1] }
                 let want = Set(reference.prefix(5).map { Int($0[0]) })
                 let got = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5))
-                // A swap at the top-5 boundary must be explained by the measured logit errors: if every
-                // reference logit moved by at most `worst`, two tokens can only trade places when their
-                // reference logits are within 2 * worst. The int8 path's error (activations rounded per
-                // block, accumulated over 30 layers) differs between CPUs with different float kernels,
-                // so the margin follows the measured error, bounded above by the assertion before.
+                // A swap at the top-5 boundary is a near tie: within 0.5 (half the logit error the int8
+                // path is allowed: activations rounded per block, accumulated over 30 layers, rounded
+                // differently by CPUs with different float kernels) and within 2 * worst, the most
+                // that moving every listed logit by at most `worst` can swap.
                 let fifth = reference[4][1]
                 for id in want.symmetricDifference(got) {
                     let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
                     XCTAssertLessThanOrEqual(
-                        abs(r[1] - fifth), 2 * Double(worst) + 1e-3,
-                        "token \(id) swapped into or out of the top 5 for \(label) by more than the logit error \(worst) explains")
+                        abs(r[1] - fifth), min(2 * Double(worst), 0.5),
+                        "token \(id) swapped into or out of the top 5 for \(label) beyond a near tie (logit error \(worst))")
                 }
             }
         }

@@ -9,7 +9,7 @@ import Transformer
 /// last token) and, for a semi-scalar model, the judge template its critiques were written with.
 ///
 /// llama.cpp cannot run a llama-architecture model with a classification head, so the file is
-/// read by this project only (its adapter part alone loads in llama.cpp as an adapter).
+/// read by this project only.
 public struct RewardModelFile {
     public enum Kind: String, Sendable { case scalar, semiScalar = "semi-scalar" }
 
@@ -86,6 +86,9 @@ public struct RewardModelFile {
             let stem = String(info.name.dropLast(".lora_a".count))
             guard let a = try tensor(info.name), let b = try tensor(stem + ".lora_b") else { throw fail("\(stem).lora_b is missing") }
             pairs[stem] = LoRAAdapter.Pair(a: a, b: b)
+        }
+        for info in file.tensors where info.name.hasSuffix(".lora_b") && pairs[String(info.name.dropLast(".lora_b".count))] == nil {
+            throw fail("\(info.name) has no matching .lora_a")
         }
         var adapter: LoRAAdapter?
         if !pairs.isEmpty {

@@ -75,7 +75,7 @@ public struct HeadOnlyTraining {
     @discardableResult
     public func train(
         _ head: ScalarHead, features: Tensor, pairs: [PreferencePair],
-        onStep: ((Int, Float) -> Void)? = nil
+        onStep: ((Int, Float) throws -> Void)? = nil
     ) throws -> [Float] {
         guard steps > 0, pairsPerStep > 0, !pairs.isEmpty else {
             throw RewardDataError("head training needs positive steps and pairs per step, and at least one pair")
@@ -102,7 +102,7 @@ public struct HeadOnlyTraining {
             try optimizer.step()
             optimizer.zeroGrad()
             losses.append(loss.item)
-            onStep?(s + 1, loss.item)
+            try onStep?(s + 1, loss.item)
         }
         return losses
     }

@@ -108,6 +108,11 @@ public final class ScalarRewardTrainer {
     /// One optimiser step; returns the batch's loss and pair accuracy (before the update).
     @discardableResult
     public func trainStep() throws -> (loss: Float, accuracy: Double) {
+        // The backward of a frozen product is exact: so must its forward be (never int8 activations).
+        try EngineSettings.with({ $0.activations = .exact }) { try exactStep() }
+    }
+
+    private func exactStep() throws -> (loss: Float, accuracy: Double) {
         let (r, pairs) = try rewards(items: batch(step))
         let loss = try BradleyTerry.loss(rewards: r, pairs: pairs, centerCoefficient: centerCoefficient)
         try loss.backward()
@@ -125,11 +130,13 @@ public final class ScalarRewardTrainer {
             model: model, head: head, data: examples, steps: 1, itemsPerStep: itemsPerStep,
             learningRate: 0)
         var right = 0.0, total = 0
-        try Autograd.noGrad {
-            for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {
-                let (r, pairs) = try probe.rewards(items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
-                right += BradleyTerry.accuracy(rewards: r.value.scalars(), pairs: pairs) * Double(pairs.count)
-                total += pairs.count
+        try EngineSettings.with({ $0.activations = .exact }) {
+            try Autograd.noGrad {
+                for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {
+                    let (r, pairs) = try probe.rewards(items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
+                    right += BradleyTerry.accuracy(rewards: r.value.scalars(), pairs: pairs) * Double(pairs.count)
+                    total += pairs.count
+                }
             }
         }
         return total == 0 ? 0 : right / Double(total)

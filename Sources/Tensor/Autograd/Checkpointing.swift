@@ -6,7 +6,9 @@ extension Autograd {
     /// the output across the segment, at the cost of computing the segment's forward twice.
     ///
     /// Gradients reach `input` through the node, and every leaf the segment uses (its weights)
-    /// directly, by accumulation, during the recomputation's backward. `body` must compute the
+    /// directly, by accumulation, during the recomputation's backward. `body` may read only its
+    /// argument and leaves (never an interior node of the enclosing graph, whose gradient would
+    /// then be back-propagated partly, inside the recomputation). `body` must compute the
     /// same thing both times (no state that changes between the calls): then the gradients are
     /// bit for bit those of the un-checkpointed segment.
     public static func checkpoint(_ input: Variable, _ body: @escaping (Variable) throws -> Variable) throws -> Variable {
@@ -20,10 +22,19 @@ extension Autograd {
         node.parents = [input]
         node.backwardFn = { g in
             let leaf = Variable(saved, requiresGrad: needInput)
-            let again = try body(leaf)
+            // Recording must be on for the recomputation whatever mode the backward runs in.
+            let again = try Autograd.recording { try body(leaf) }
             if again.requiresGrad { try again.backward(seed: g) }
             return [needInput ? leaf.grad : nil]
         }
         return node
+    }
+
+    /// Runs `body` with recording on (the inverse of `noGrad`).
+    static func recording<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = enabledFlag
+        enabledFlag = true
+        defer { enabledFlag = saved }
+        return try body()
     }
 }

@@ -121,7 +121,7 @@ extension Variable {
         try b.requireFloat32("linear(lora)")
         let k = a.shape[1], r = a.shape[0], n = b.shape[0]
         let x = value.contiguous(), ac = a.contiguous(), bc = b.contiguous()
-        let m = x.count / Swift.max(k, 1)
+        let m = x.shape.dropLast().reduce(1, *)
         let y = try x.linear(weight)
         let xa = Tensor.uninitialized([m, r])
         if m > 0 {

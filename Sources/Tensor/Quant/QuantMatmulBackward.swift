@@ -48,7 +48,8 @@ extension QuantMatmul {
             }
             return
         }
-        // Slabs of whole blocks, at least 64 columns, at most ~1 MB of decoded weights.
+        // Slabs of whole blocks: at least 64 columns (so at least n * 64 floats: 12.6 MB for a
+        // 49,152-row vocabulary), otherwise at most ~1 MB of decoded weights.
         let minCols = max(qk, 64 / qk * qk)
         let slabBlocks = max(minCols / qk, min(k / qk, (1 << 18) / max(n * qk, 1)))
         let slab = slabBlocks * qk

@@ -77,14 +77,15 @@ extension LlamaModel {
             try s.validate()
             var rng = SeededRandom(seed: s.seed)
             for i in layers.indices {
-                for t in s.targets {
+                // In a fixed order whatever the order the targets were given in.
+                for t in LoRATarget.allCases where s.targets.contains(t) {
                     let w = layers[i].weight(t), out = w.shape[0], inp = w.shape[1]
                     let bound = 1 / Float(inp).squareRoot()
                     let a = Variable(
                         Tensor.randomUniform([s.rank, inp], low: -bound, high: bound, rng: &rng),
                         requiresGrad: true, name: t.weightName(layer: i) + ".lora_a")
                     let b = Variable(Tensor(zeros: [out, s.rank]), requiresGrad: true, name: t.weightName(layer: i) + ".lora_b")
-                    layers[i].lora[t] = LoRAFactors(a: a, b: b, scale: s.scale)
+                    layers[i].lora[t] = LoRAFactors(a: a, b: b, alpha: s.alpha)
                 }
             }
         }
@@ -96,7 +97,7 @@ extension LlamaModel {
 
     /// The LoRA settings the model was built with, read off its factors (nil without LoRA).
     public var loraAlpha: Float? {
-        for l in layers { for (_, f) in l.lora { return f.scale * Float(f.a.shape[0]) } }
+        for l in layers { for (_, f) in l.lora { return f.alpha } }
         return nil
     }
 

@@ -16,11 +16,14 @@ public final class LlamaModel {
     /// A LoRA adapter on one projection: `W x + scale * B (A x)`, A [r, in], B [out, r].
     public final class LoRAFactors {
         public let a: Variable, b: Variable
+        public let alpha: Float
+        /// alpha / r.
         public let scale: Float
-        public init(a: Variable, b: Variable, scale: Float) {
+        public init(a: Variable, b: Variable, alpha: Float) {
             self.a = a
             self.b = b
-            self.scale = scale
+            self.alpha = alpha
+            scale = alpha / Float(a.shape[0])
         }
     }
 
@@ -144,6 +147,7 @@ public final class LlamaModel {
     /// heads read).
     public func hiddenStates(_ ids: [Int32], batch: Int, length: Int) throws -> Variable {
         precondition(ids.count == batch * length, "ids must hold batch * length tokens")
+        guard length <= config.contextLength else { throw ModelError.contextExceeded(tokens: length, context: config.contextLength) }
         let c = config
         let positions = (0..<length).map(Int32.init)
         var h = try tokenEmbedding.embedding(ids)

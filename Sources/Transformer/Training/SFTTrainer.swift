@@ -1,8 +1,8 @@
 import Foundation
 import Tensor
 
-/// The optimisation settings of supervised fine-tuning (TRL's SFTTrainer conventions: AdamW,
-/// linear warm-up then cosine decay to zero, gradient clipping at 1).
+/// The optimisation settings of supervised fine-tuning: AdamW, linear warm-up then cosine decay
+/// to zero, gradient clipping at 1.
 public struct SFTSettings: Sendable, Equatable {
     /// Optimiser steps in the run (the schedule's length).
     public var steps: Int
@@ -79,6 +79,11 @@ public final class SFTTrainer {
     /// One optimiser step over `settings.accumulation` micro-batches.
     @discardableResult
     public func trainStep() throws -> SFTStepResult {
+        // The backward of a frozen product is exact: so must its forward be (never int8 activations).
+        try EngineSettings.with({ $0.activations = .exact }) { try exactStep() }
+    }
+
+    private func exactStep() throws -> SFTStepResult {
         let micro = try (0..<settings.accumulation).map { try batches(step * settings.accumulation + $0) }
         let total = micro.reduce(0) { $0 + $1.trainableTargets }
         var lossSum: Double = 0
@@ -116,11 +121,13 @@ public final class SFTTrainer {
 
     public static func loss(_ model: LlamaModel, _ batches: [SFTBatch]) throws -> Float? {
         var sum: Double = 0, count = 0
-        try Autograd.noGrad {
-            for b in batches where b.trainableTargets > 0 {
-                let l = try completionLoss(model, b)
-                sum += Double(l.item) * Double(b.trainableTargets)
-                count += b.trainableTargets
+        try EngineSettings.with({ $0.activations = .exact }) {
+            try Autograd.noGrad {
+                for b in batches where b.trainableTargets > 0 {
+                    let l = try completionLoss(model, b)
+                    sum += Double(l.item) * Double(b.trainableTargets)
+                    count += b.trainableTargets
+                }
             }
         }
         return count == 0 ? nil : Float(sum / Double(count))
@@ -137,6 +144,11 @@ public final class SFTTrainer {
         m["sft.lr"] = "\(settings.learningRate)"
         m["sft.warmup"] = "\(settings.warmupSteps)"
         m["sft.weight_decay"] = "\(settings.weightDecay)"
+        m["sft.optimizer"] = "clip \(settings.clipNorm) betas \(settings.beta1) \(settings.beta2) eps \(settings.eps)"
+        m["sft.lora_scales"] =
+            model.layers.enumerated().flatMap { i, l in
+                LoRATarget.allCases.compactMap { t in l.lora[t].map { "\(i).\(t.rawValue)=\($0.scale)" } }
+            }.joined(separator: ",").stableDigest
         return m
     }
 
