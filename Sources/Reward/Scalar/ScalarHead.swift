@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import Transformer
 
 /// A scalar reward head: `r = w . h (+ b)` on a final-norm hidden state h [dim], as Hugging
 /// Face's `*ForSequenceClassification` with one label reads the last token's state (its `score`
@@ -90,9 +91,7 @@ public struct HeadOnlyTraining {
         var order: [Int] = []
         for s in 0..<steps {
             if s % perEpoch == 0 {
-                var rng = SeededRandom(seed: seed &+ UInt64(s / perEpoch) &* 0x9E37_79B9_7F4A_7C15)
-                order = Array(pairs.indices)
-                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(i + 1)) }
+                order = seededPermutation(pairs.count, seed: seed &+ UInt64(s / perEpoch) &* 0x9E37_79B9_7F4A_7C15)
             }
             let k = s % perEpoch
             let batch = order[(k * pairsPerStep)..<min((k + 1) * pairsPerStep, order.count)].map { pairs[$0] }

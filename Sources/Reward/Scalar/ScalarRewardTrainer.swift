@@ -82,9 +82,7 @@ public final class ScalarRewardTrainer {
     /// The items of step `s`.
     func batch(_ s: Int) -> [Int] {
         let epoch = s / stepsPerEpoch, k = s % stepsPerEpoch
-        var rng = SeededRandom(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
-        var order = Array(data.examples.indices)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(i + 1)) }
+        let order = seededPermutation(data.examples.count, seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         return Array(order[(k * itemsPerStep)..<min((k + 1) * itemsPerStep, order.count)])
     }
 

@@ -95,7 +95,7 @@ public struct SFTBatcher: Sendable {
 }
 
 /// A permutation of 0..<n from a seed (Fisher-Yates with `SeededRandom`): the same on every machine.
-func seededPermutation(_ n: Int, seed: UInt64) -> [Int] {
+public func seededPermutation(_ n: Int, seed: UInt64) -> [Int] {
     var p = Array(0..<n)
     var rng = SeededRandom(seed: seed)
     var i = n - 1
