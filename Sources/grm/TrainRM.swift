@@ -51,19 +51,15 @@ struct TrainRM: ParsableCommand {
                 + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
         let sha = try SHA256.file(model)
         let start = Date()
-        let rmHead = ScalarHead(dim: try LlamaConfig(gguf: file).dim, bias: bias, seed: seed)
+        let config = try LlamaConfig(gguf: file)
+        let rmHead = ScalarHead(dim: config.dim, bias: bias, seed: seed)
         var adapter: LoRAAdapter?
         var trainAccuracy: Double?, valAccuracy: Double?
         var totalSteps = 0
         if headOnly {
             let engine = try LlamaInference(gguf: file, contextLength: ctx)
             func features(_ ex: ScalarRewardExamples, _ what: String) throws -> (Tensor, [PreferencePair]) {
-                var seqs: [[Int32]] = [], pairs: [PreferencePair] = []
-                for e in ex.examples {
-                    let base = seqs.count
-                    seqs += e.responses
-                    pairs += e.pairs.map { PreferencePair(chosen: base + $0.chosen, rejected: base + $0.rejected, margin: $0.margin) }
-                }
+                let (seqs, pairs) = ex.flattened
                 let t0 = Date()
                 let f = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs) { done in
                     FileHandle.standardError.write(Data("\r\(what): hidden states \(done)/\(seqs.count)".utf8))
@@ -112,7 +108,7 @@ struct TrainRM: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         let rm = RewardModelFile(
-            kind: .scalar, architecture: try LlamaConfig(gguf: file).architecture, head: rmHead, adapter: adapter,
+            kind: .scalar, architecture: config.architecture, head: rmHead, adapter: adapter,
             baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
             metadata: [
                 "mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",

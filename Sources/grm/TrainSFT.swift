@@ -34,7 +34,7 @@ struct TrainSFT: ParsableCommand {
     var loraTargets: String = "q,k,v,o,gate,up,down"
     @Flag(
         inversion: .prefixedNo,
-        help: "Recompute each block's activations in the backward (TRL's default): a fraction of the memory for about a third more compute.")
+        help: "Recompute each block's activations in the backward (TRL's default): less memory for one more forward per step (see docs/training.md).")
     var gradientCheckpointing = true
     @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights (default --lr 2e-5).") var full = false
     @Option(name: .customLong("adapter-type"), help: "Type of the written adapter's tensors: f32 or f16.") var adapterType: String = "f32"

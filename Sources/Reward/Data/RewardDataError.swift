@@ -1,23 +1,4 @@
-import Foundation
+import Transformer
 
-/// A problem with reward data: where (file and 1-based line, when known) and what.
-public struct RewardDataError: Error, CustomStringConvertible, Equatable, Sendable {
-    public var file: String?
-    public var line: Int?
-    public var reason: String
-
-    public init(file: String? = nil, line: Int? = nil, _ reason: String) {
-        self.file = file
-        self.line = line
-        self.reason = reason
-    }
-
-    public var description: String {
-        switch (file, line) {
-        case let (f?, l?): return "\(f):\(l): \(reason)"
-        case let (nil, l?): return "line \(l): \(reason)"
-        case let (f?, nil): return "\(f): \(reason)"
-        case (nil, nil): return reason
-        }
-    }
-}
+/// A problem with reward data (see `DataError`, shared with the fine-tuning data).
+public typealias RewardDataError = DataError

@@ -40,6 +40,21 @@ public struct ScalarRewardExamples {
     }
 
     public var pairCount: Int { examples.reduce(0) { $0 + $1.pairs.count } }
+
+    /// The responses of `items` (indices into `examples`) as one list, in item order, and their
+    /// pairs as indices into that list.
+    public func flattened(_ items: [Int]) -> (sequences: [[Int32]], pairs: [PreferencePair]) {
+        var seqs: [[Int32]] = [], pairs: [PreferencePair] = []
+        for i in items {
+            let e = examples[i], base = seqs.count
+            seqs += e.responses
+            pairs += e.pairs.map { PreferencePair(chosen: base + $0.chosen, rejected: base + $0.rejected, margin: $0.margin) }
+        }
+        return (seqs, pairs)
+    }
+
+    /// Every example's responses and pairs (see `flattened(_:)`).
+    public var flattened: (sequences: [[Int32]], pairs: [PreferencePair]) { flattened(Array(examples.indices)) }
 }
 
 /// Bradley-Terry training of a scalar head on a backbone adapted with LoRA (TRL's RewardTrainer
@@ -89,12 +104,11 @@ public final class ScalarRewardTrainer {
     /// Rewards [responses] of the given items' responses (in item order) and their pairs remapped
     /// to those rows.
     public func rewards(items: [Int]) throws -> (rewards: Variable, pairs: [PreferencePair]) {
-        var seqs: [[Int32]] = [], pairs: [PreferencePair] = []
-        for i in items {
-            let e = data.examples[i], base = seqs.count
-            seqs += e.responses
-            pairs += e.pairs.map { PreferencePair(chosen: base + $0.chosen, rejected: base + $0.rejected, margin: $0.margin) }
-        }
+        try rewards(data, items: items)
+    }
+
+    func rewards(_ examples: ScalarRewardExamples, items: [Int]) throws -> (rewards: Variable, pairs: [PreferencePair]) {
+        let (seqs, pairs) = examples.flattened(items)
         let length = seqs.map(\.count).max() ?? 1
         var ids = [Int32](repeating: 0, count: seqs.count * length)
         for (r, s) in seqs.enumerated() { ids.replaceSubrange((r * length)..<(r * length + s.count), with: s) }
@@ -124,14 +138,11 @@ public final class ScalarRewardTrainer {
 
     /// Pair accuracy over `examples` (no tape), `itemsPerStep` items at a time.
     public func accuracy(_ examples: ScalarRewardExamples) throws -> Double {
-        let probe = try ScalarRewardTrainer(
-            model: model, head: head, data: examples, steps: 1, itemsPerStep: itemsPerStep,
-            learningRate: 0)
         var right = 0.0, total = 0
         try EngineSettings.with({ $0.activations = .exact }) {
             try Autograd.noGrad {
                 for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {
-                    let (r, pairs) = try probe.rewards(items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
+                    let (r, pairs) = try rewards(examples, items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
                     right += BradleyTerry.accuracy(rewards: r.value.scalars(), pairs: pairs) * Double(pairs.count)
                     total += pairs.count
                 }

@@ -12,27 +12,8 @@ import Jinja
 // Only string `content` is read; other message fields (tool calls, content parts) are not passed to
 // the template.
 
-/// A problem with fine-tuning data: where (file and 1-based line, when known) and what.
-public struct SFTDataError: Error, CustomStringConvertible, Equatable, Sendable {
-    public var file: String?
-    public var line: Int?
-    public var reason: String
-
-    public init(file: String? = nil, line: Int? = nil, _ reason: String) {
-        self.file = file
-        self.line = line
-        self.reason = reason
-    }
-
-    public var description: String {
-        switch (file, line) {
-        case let (f?, l?): return "\(f):\(l): \(reason)"
-        case let (nil, l?): return "line \(l): \(reason)"
-        case let (f?, nil): return "\(f): \(reason)"
-        case (nil, nil): return reason
-        }
-    }
-}
+/// A problem with fine-tuning data (see `DataError`).
+public typealias SFTDataError = DataError
 
 /// What to do with an example of more than `context` tokens. Never silent: each is counted or refused.
 public enum OverlongPolicy: String, Sendable, CaseIterable {
