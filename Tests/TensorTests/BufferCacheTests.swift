@@ -20,6 +20,23 @@ final class BufferCacheTests: XCTestCase {
         }
     }
 
+    /// A class whose buffers were all taken again must not be picked for eviction (it was, and
+    /// reading its oldest buffer crashed a long SFT run).
+    func testEvictionSkipsClassesEmptiedByReuse() {
+        let cache = BufferCache(limit: 2 << 20)
+        let (a, ca) = cache.allocate(byteCount: 1 << 20, alignment: 64)
+        cache.release(a, capacity: ca)
+        let (b, cb) = cache.allocate(byteCount: 1 << 20, alignment: 64)  // the 1 MB class is now empty
+        let (c, cc) = cache.allocate(byteCount: 3 << 19, alignment: 64)
+        cache.release(c, capacity: cc)
+        let (d, cd) = cache.allocate(byteCount: 1 << 19, alignment: 64)
+        cache.release(d, capacity: cd)  // 1.5 + 0.5 MB: at the limit
+        cache.release(b, capacity: cb)  // evicts c, the oldest of the classes that hold buffers
+        XCTAssertEqual(cache.statistics.cachedBytes, (1 << 20) + (1 << 19))
+        XCTAssertEqual(cache.statistics.cachedBuffers, 2)
+        cache.trim()
+    }
+
     func testFreedBuffersAreReusedWithinTheLimit() {
         let cache = BufferCache(limit: 3 << 20)
         let (a, ca) = cache.allocate(byteCount: 1 << 20, alignment: 64)

@@ -83,6 +83,8 @@ public final class BufferCache: @unchecked Sendable {
                     s.stats.misses += 1
                     return nil
                 }
+                // Eviction reads each class's oldest buffer: a class left empty must not stay listed.
+                if s.free[capacity]?.isEmpty == true { s.free[capacity] = nil }
                 s.stats.hits += 1
                 s.stats.cachedBytes -= capacity
                 s.stats.cachedBuffers -= 1
@@ -101,7 +103,10 @@ public final class BufferCache: @unchecked Sendable {
                 var evicted: [UInt] = []
                 while s.stats.cachedBytes + capacity > s.limit {
                     // The buffer freed longest ago: the first of some class.
-                    guard let c = s.free.min(by: { $0.value[0].order < $1.value[0].order })?.key else { break }
+                    guard
+                        let c = s.free.filter({ !$0.value.isEmpty })
+                            .min(by: { $0.value[0].order < $1.value[0].order })?.key
+                    else { break }
                     evicted.append(s.free[c]!.removeFirst().address)
                     if s.free[c]!.isEmpty { s.free[c] = nil }
                     s.stats.cachedBytes -= c
