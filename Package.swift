@@ -47,6 +47,7 @@ let package = Package(
         .library(name: "Jinja", targets: ["Jinja"]),
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "Reward", targets: ["Reward"]),
+        .library(name: "SPCT", targets: ["SPCT"]),
         .executable(name: "grm", targets: ["grm"])
     ],
     dependencies: [
@@ -82,6 +83,12 @@ let package = Package(
             dependencies: ["Tensor", "Transformer"],
             swiftSettings: engine
         ),
+        // Self-Principled Critique Tuning: cold-start judgements, rejective fine-tuning, GRPO.
+        .target(
+            name: "SPCT",
+            dependencies: ["Tensor", "Transformer", "Reward"],
+            swiftSettings: engine
+        ),
         .target(
             name: "KernelBench",
             dependencies: ["Tensor"],
@@ -91,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "grm",
             dependencies: [
-                "Tensor", "Jinja", "Transformer", "Reward", "KernelBench",
+                "Tensor", "Jinja", "Transformer", "Reward", "SPCT", "KernelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: hostCPU
@@ -114,6 +121,11 @@ let package = Package(
         .testTarget(
             name: "RewardTests",
             dependencies: ["Reward", "Transformer", "Tensor"],
+            swiftSettings: engine
+        ),
+        .testTarget(
+            name: "SPCTTests",
+            dependencies: ["SPCT", "Reward", "Transformer", "Tensor"],
             swiftSettings: engine
         )
     ],

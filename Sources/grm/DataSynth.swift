@@ -6,8 +6,8 @@ import Reward
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Reward data: make synthetic labelled items.",
-        subcommands: [DataSynth.self])
+        abstract: "Reward data: make synthetic labelled items and reference judgements.",
+        subcommands: [DataSynth.self, DataJudgements.self])
 }
 
 /// `grm data synth`: deterministic synthetic reward items whose best response is known.

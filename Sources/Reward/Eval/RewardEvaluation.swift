@@ -77,6 +77,14 @@ public struct EvaluationProgress: Equatable, Sendable {
     /// Seconds since the run started.
     public var seconds: Double
 
+    public init(run: String, itemsDone: Int, itemsTotal: Int, correct: Int, seconds: Double) {
+        self.run = run
+        self.itemsDone = itemsDone
+        self.itemsTotal = itemsTotal
+        self.correct = correct
+        self.seconds = seconds
+    }
+
     public var accuracy: Double { itemsDone > 0 ? Double(correct) / Double(itemsDone) : 0 }
     /// Seconds left at the rate so far (nil before the first chunk is done).
     public var eta: Double? {

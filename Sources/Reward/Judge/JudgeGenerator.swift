@@ -61,4 +61,5 @@ public protocol TrajectoryScorer {
 /// The generator returned the wrong number of texts.
 public struct JudgeGeneratorError: Error, CustomStringConvertible, Equatable {
     public let description: String
+    public init(description: String) { self.description = description }
 }
