@@ -2,14 +2,24 @@
 SWIFT ?= swift
 RELEASE = -c release
 
-.PHONY: run test build bench deps weights clean format lint
+.PHONY: run test build bench deps weights clean format lint train-grm
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
+## The trained judge: a LoRA adapter on the default model (weights/README.md says how it was made).
+JUDGE = weights/grm-judge.gguf
 
-## The main job: fetch the default model, build in release mode, and have the generative reward
-## model judge the bundled examples: 4 sampled judgements per item (principles, summed scores, pick).
+## The main job: fetch the default model, build in release mode, and have the trained generative
+## reward model judge the bundled examples: 4 sampled judgements per item (principles, summed
+## scores, pick).
 run: deps weights build
-	./.build/release/grm score --model $(MODEL) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
+	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
+
+## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
+## judgements, cold-start SFT, rejective fine-tuning (about 80 minutes on 2 cores; stages resume).
+## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
+train-grm: deps weights build
+	@mkdir -p runs/grm
+	bash scripts/train-grm.sh 2>&1 | tee -a runs/grm/train-grm.log
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
 test: deps weights

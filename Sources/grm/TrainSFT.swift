@@ -32,6 +32,12 @@ struct TrainSFT: ParsableCommand {
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha (the update is scaled by alpha / r).") var loraAlpha: Float = 32
     @Option(name: .customLong("lora-targets"), help: "Projections to adapt: any of q,k,v,o,gate,up,down, or all.")
     var loraTargets: String = "q,k,v,o,gate,up,down"
+    @Option(
+        name: .customLong("init-lora"),
+        help:
+            "Start from this LoRA adapter (llama.cpp GGUF): its factors, rank, alpha and targets replace --lora-rank, --lora-alpha and --lora-targets."
+    )
+    var initLora: String?
     @Flag(
         inversion: .prefixedNo,
         help: "Recompute each block's activations in the backward (TRL's default): less memory for one more forward per step (see docs/training.md).")
@@ -69,6 +75,7 @@ struct TrainSFT: ParsableCommand {
         }
         guard OverlongPolicy(rawValue: overlong) != nil else { throw ValidationError("--overlong must be truncate, drop or refuse") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
+        if initLora != nil && full { throw ValidationError("--init-lora starts LoRA training; it cannot be used with --full") }
     }
 
     func run() throws {
@@ -95,11 +102,22 @@ struct TrainSFT: ParsableCommand {
                 + "\(trainSet.truncated) truncated and \(trainSet.dropped) dropped at --ctx \(ctx) (--overlong \(overlong)); "
                 + "\(trainExamples.trainableTargetCount) of \(trainExamples.tokenCount) training tokens trained")
 
-        let mode: FineTuningMode =
+        let initial = try initLora.map { try LoRAAdapter(gguf: $0, base: file) }
+        var mode: FineTuningMode =
             full
             ? .full
             : .lora(LoRASettings(rank: loraRank, alpha: loraAlpha, targets: try LoRATarget.parse(loraTargets), seed: seed))
+        if let initial {
+            var s = try LoRASettings(matching: initial, layers: try LlamaConfig(gguf: file).layers)
+            s.seed = seed
+            mode = .lora(s)
+        }
         let net = try LlamaModel(gguf: file, mode: mode, contextLength: ctx)
+        if let initial { try net.loadLoRA(initial) }
+        let loraTargets =
+            initial.map { _ in LoRATarget.allCases.filter { net.layers[0].lora[$0] != nil }.map(\.rawValue).joined(separator: ",") }
+            ?? self.loraTargets
+        let (loraRank, loraAlpha) = initial.map { a in (a.pairs.first!.value.rank, a.alpha) } ?? (self.loraRank, self.loraAlpha)
         net.gradientCheckpointing = gradientCheckpointing
         let padID = tokenizer.eos ?? 0
         let batcher = SFTBatcher(examples: trainExamples, batchSize: batch, seed: seed, padID: padID)
@@ -119,7 +137,7 @@ struct TrainSFT: ParsableCommand {
         let identity = [
             "sft.data": trainExamples.map { "\($0.tokens)\($0.trainable.map { $0 ? 1 : 0 })" }.joined().stableDigest,
             "sft.seed": "\(seed)", "sft.batch": "\(batch)", "sft.ctx": "\(ctx)",
-            "sft.base": try SHA256.file(model)
+            "sft.base": try SHA256.file(model), "sft.init": try initLora.map { try SHA256.file($0) } ?? "none"
         ]
         if let resume {
             try trainer.resume(from: resume, metadata: identity)

@@ -132,3 +132,54 @@ extension LlamaModel {
         try writer.write(to: path)
     }
 }
+
+extension LoRASettings {
+    /// The rank, alpha and targets of `adapter` (to build a model that `loadLoRA` can start from it).
+    /// Throws when its pairs differ in rank or adapt a weight that is not a LoRA target.
+    public init(matching adapter: LoRAAdapter, layers: Int) throws {
+        var targets: Set<LoRATarget> = []
+        var ranks: Set<Int> = []
+        for (name, pair) in adapter.pairs {
+            guard let (_, t) = LoRATarget.parse(weightName: name, layers: layers) else {
+                throw ConfigError.invalid("the adapter adapts \(name), which is not a projection LoRA can train")
+            }
+            targets.insert(t)
+            ranks.insert(pair.rank)
+        }
+        guard ranks.count == 1, let rank = ranks.first else {
+            throw ConfigError.invalid(
+                ranks.isEmpty ? "the adapter has no LoRA pairs" : "the adapter's pairs have ranks \(ranks.sorted()); one rank is needed")
+        }
+        self.init(rank: rank, alpha: adapter.alpha, targets: LoRATarget.allCases.filter(targets.contains))
+    }
+}
+
+extension LlamaModel {
+    /// Sets the LoRA factors to an adapter's (training continues from it, as PEFT's
+    /// `is_trainable=True` load does). The model must adapt exactly the adapter's weights, with its
+    /// rank and alpha (build it with `LoRASettings(matching:layers:)`).
+    public func loadLoRA(_ adapter: LoRAAdapter) throws {
+        var expected = Set(adapter.pairs.keys)
+        for (i, l) in layers.enumerated() {
+            for (t, f) in l.lora {
+                let name = t.weightName(layer: i)
+                guard let p = adapter.pairs[name] else {
+                    throw ConfigError.invalid("the adapter has no factors for \(name), which the model adapts")
+                }
+                guard p.a.shape == f.a.shape, p.b.shape == f.b.shape else {
+                    throw ConfigError.invalid(
+                        "\(name): the adapter's A \(p.a.shape), B \(p.b.shape) differ from the model's A \(f.a.shape), B \(f.b.shape)")
+                }
+                guard f.alpha == adapter.alpha || (adapter.alpha == 0 && f.scale == 1) else {
+                    throw ConfigError.invalid("the adapter's alpha \(adapter.alpha) differs from the model's \(f.alpha)")
+                }
+                f.a.value = p.a.converted(to: .f32).contiguous().copied()
+                f.b.value = p.b.converted(to: .f32).contiguous().copied()
+                expected.remove(name)
+            }
+        }
+        if let extra = expected.sorted().first {
+            throw ConfigError.invalid("the adapter adapts \(extra), which the model does not (\(expected.count) such weights)")
+        }
+    }
+}
