@@ -38,6 +38,38 @@ final class RFTEndToEndTests: XCTestCase {
         multi: "{conversation}{responses}", single: "{conversation}{responses}", responseFrame: "[{index}]{response}",
         turn: "{content}", hint: " best {index}", system: nil)
 
+    /// Items whose best response is "y": a judge can learn to find it.
+    static func toyItems() throws -> [RewardItem] {
+        try (0..<8).map { i in
+            try RewardItem(id: "t\(i)", category: "toy", query: "q\(i)", responses: i % 2 == 0 ? ["y", "n"] : ["n", "y"], label: .best(i % 2))
+        }
+    }
+
+    /// A cold-start adapter: the tiny model trained to write `\boxed{9, 2}`-style scores for the
+    /// toy items (both orders of each), so that sampling from it finds right and wrong judgements.
+    static func coldStart(file: GGUFFile, builder: JudgePromptBuilder, items: [RewardItem]) throws -> LoRAAdapter {
+        let encoder = SFTEncoder(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
+        func short(_ item: RewardItem, _ order: ResponseOrder) -> String {
+            "\\boxed{" + order.toShown(item.responses).map { $0 == "y" ? "9" : "2" }.joined(separator: ", ") + "}"
+        }
+        var cold: [SFTExample] = []
+        for item in items {
+            for order in [ResponseOrder.identity(2), try ResponseOrder([1, 0])] {
+                let e = ColdStartExample(
+                    itemID: item.id, category: item.category, prompt: builder.messages(for: item, order: order),
+                    judgement: short(item, order), order: order, checksAgreed: true)
+                cold.append(try encoder.encode(json: try e.jsonLine()))
+            }
+        }
+        let model = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: 8, alpha: 16, seed: 3)))
+        let batches = SFTBatcher(examples: cold, batchSize: 4, seed: 1)
+        let trainer = try SFTTrainer(model: model, settings: SFTSettings(steps: 300, learningRate: 5e-2, warmupSteps: 5)) {
+            batches.batch(at: $0)
+        }
+        for _ in 0..<300 { try trainer.trainStep() }
+        return model.loraAdapter()
+    }
+
     func testColdStartThenRejectiveFineTuning() throws {
         let dir = NSTemporaryDirectory() + "grm-rft-\(UUID().uuidString)/"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -48,31 +80,8 @@ final class RFTEndToEndTests: XCTestCase {
         let template = try ModelChatTemplate(metadata: file.metadata)
         let encoder = SFTEncoder(tokenizer: tokenizer, template: template)
         let builder = JudgePromptBuilder(templates: Self.templates, chat: JudgeChatFormat(model: template))
-        // Items whose best response is "y": the judge can learn to find it.
-        let items = try (0..<8).map { i in
-            try RewardItem(id: "t\(i)", category: "toy", query: "q\(i)", responses: i % 2 == 0 ? ["y", "n"] : ["n", "y"], label: .best(i % 2))
-        }
-        func short(_ item: RewardItem, _ order: ResponseOrder) -> String {
-            "\\boxed{" + order.toShown(item.responses).map { $0 == "y" ? "9" : "2" }.joined(separator: ", ") + "}"
-        }
-        // Cold start: the exact format, on both orders of every item.
-        var cold: [SFTExample] = []
-        for item in items {
-            for order in [ResponseOrder.identity(2), try ResponseOrder([1, 0])] {
-                let e = ColdStartExample(
-                    itemID: item.id, category: item.category, prompt: builder.messages(for: item, order: order),
-                    judgement: short(item, order), order: order, checksAgreed: true)
-                cold.append(try encoder.encode(json: try e.jsonLine()))
-            }
-        }
-        let coldModel = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: 8, alpha: 16, seed: 3)))
-        let coldBatches = SFTBatcher(examples: cold, batchSize: 4, seed: 1)
-        let coldTrainer = try SFTTrainer(model: coldModel, settings: SFTSettings(steps: 300, learningRate: 5e-2, warmupSteps: 5)) {
-            coldBatches.batch(at: $0)
-        }
-        var coldLoss: Float = 0
-        for _ in 0..<300 { coldLoss = try coldTrainer.trainStep().loss }
-        try coldModel.loraAdapter().write(gguf: dir + "cold.gguf", type: .f32, name: "cold")
+        let items = try Self.toyItems()
+        try Self.coldStart(file: file, builder: builder, items: items).write(gguf: dir + "cold.gguf", type: .f32, name: "cold")
 
         // Rejective sampling through the engine with the cold-start adapter.
         let start = try LoRAAdapter(gguf: dir + "cold.gguf", base: file)
@@ -85,8 +94,7 @@ final class RFTEndToEndTests: XCTestCase {
         for r in results { yield.add(r) }
         XCTAssertEqual(yield.items, items.count)
         XCTAssertEqual(yield.fates.values.reduce(0, +), items.count)
-        XCTAssertGreaterThan(
-            yield.correctSamples, 0, yield.summary + " cold loss \(coldLoss): " + results[0].samples.map(\.text).joined(separator: " | "))
+        XCTAssertGreaterThan(yield.correctSamples, 0, yield.summary)
         XCTAssertGreaterThan(yield.keptTrajectories, 0, yield.summary)
         let kept = results.flatMap(\.kept)
         for r in results {

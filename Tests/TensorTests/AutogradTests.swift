@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Tensor
 
@@ -173,6 +174,37 @@ final class AutogradTests: XCTestCase {
         let lp = try logits.tokenLogProbs(ids).value.scalars()
         let ref = try logits.value.logSoftmax()
         for (r, id) in ids.enumerated() { XCTAssertEqual(lp[r], ref[r, Int(id)], accuracy: 1e-5) }
+    }
+
+    /// GRPO's per-token loss: values by the formula, gradients by finite differences on both sides
+    /// of the clip range (away from its kinks), and no objective gradient where the clip holds.
+    func testPolicyLoss() throws {
+        let logp = leaf([8], seed: 31, range: -3 ... -0.5)
+        let lp = logp.value.scalars()
+        // Ratios exp(logp - old) of 0.5, 0.9, 1, 1.1, 1.5, 2, 0.7, 1.3; advantages of both signs.
+        let ratios: [Float] = [0.5, 0.9, 1, 1.1, 1.5, 2, 0.7, 1.3]
+        let old = zip(lp, ratios).map { $0 - Foundation.log($1) }
+        let ref = lp.enumerated().map { $1 + 0.3 * Float($0 % 3) - 0.3 }
+        let adv: [Float] = [1, -1, 0.5, -0.5, 2, -2, 1.5, -1.5]
+        let (clip, beta): (Float, Float) = (0.2, 0.08)
+        try assertGrad([logp], "policyLoss") { try $0[0].policyLoss(old: old, ref: ref, advantage: adv, clip: clip, beta: beta) }
+        let out = try logp.policyLoss(old: old, ref: ref, advantage: adv, clip: clip, beta: beta).value.scalars()
+        for t in 0..<8 {
+            let r = Double(ratios[t]), a = Double(adv[t]), d = Double(ref[t] - lp[t])
+            let obj = min(r * a, min(max(r, 0.8), 1.2) * a)
+            let kl = Foundation.exp(d) - d - 1
+            XCTAssertEqual(Double(out[t]), -(obj - 0.08 * kl), accuracy: 1e-5, "token \(t)")
+        }
+        // t = 5: ratio 2, A = -2: the unclipped 2 * -2 is the minimum and keeps its slope.
+        // t = 4: ratio 1.5, A = 2: the clipped 1.2 * 2 is the minimum, so only the KL has a slope.
+        logp.grad = nil
+        try logp.policyLoss(old: old, ref: ref, advantage: adv, clip: clip, beta: 0).backward(
+            seed: try Tensor(shape: [8], scalars: [Float](repeating: 1, count: 8)))
+        let g = logp.grad!.scalars()
+        XCTAssertEqual(g[4], 0)
+        XCTAssertEqual(Double(g[5]), 2 * 2, accuracy: 1e-5, "d(-ratio A)/dlogp = -ratio A = 4")
+        XCTAssertEqual(Double(g[2]), -0.5, accuracy: 1e-6, "at ratio 1 the gradient is -A")
+        XCTAssertThrowsError(try logp.policyLoss(old: old, ref: ref, advantage: [1], clip: clip, beta: beta))
     }
 
     func testBradleyTerryLoss() throws {
