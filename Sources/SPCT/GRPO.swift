@@ -66,6 +66,8 @@ public struct GRPOStepStats: Sendable {
     public var learningRate: Float = 0
     public var gradientNorm: Float = 0
     public var samplingTokensPerSecond: Double = 0, trainingTokensPerSecond: Double = 0
+
+    public init() {}
 }
 
 public enum GRPO {
