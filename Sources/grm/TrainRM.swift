@@ -12,7 +12,8 @@ struct TrainRM: ParsableCommand {
         discussion: """
             Items are reward JSONL (pairwise chosen/rejected, listwise best or scores). --head-only freezes the backbone: \
             hidden states are computed once per response and only the head trains (minutes). Otherwise the backbone \
-            trains through LoRA (--lora-rank) with the head. --out is one GGUF: the head, the adapter \
+            trains through LoRA (--lora-rank) with the head. An item's optional "margin" is subtracted inside the loss \
+            of each of its pairs: -log sigmoid(r_chosen - r_rejected - margin). --out is one GGUF: the head, the adapter \
             if any, and the base file's name and SHA-256. --checkpoint/--save-every/--resume save and continue a run \
             exactly (same data, settings and base, checked by name). Semi-scalar heads (a critique before the head) are \
             not built yet.

@@ -65,7 +65,8 @@ final class RewardCheckpointTests: XCTestCase {
         let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
         let items = try (0..<12).map { i in
             try RewardItem(
-                query: "What is \(i) + \(i)?", responses: ["\(2 * i)", "\(2 * i + 1)", "no idea"], label: .best(i % 3))
+                query: "What is \(i) + \(i)?", responses: ["\(2 * i)", "\(2 * i + 1)", "no idea"], label: .best(i % 3),
+                margin: Double(i % 4) / 4)
         }
         let examples = try ScalarRewardExamples(items: items, input: input, context: 256)
         func features() throws -> (Tensor, [PreferencePair]) {

@@ -10,6 +10,9 @@ import Transformer
 ///   share everything but their last assistant message (TRL's implicit-prompt form);
 /// * listwise `{"prompt", "responses": [...], "best": i}` and/or `"scores": [...]`;
 /// * single `{"prompt", "response", "label": 0|1}` (`true`/`false` accepted).
+///
+/// Pairwise and listwise items may carry a numeric `margin` (TRL's RewardTrainer column), used by
+/// Bradley-Terry training (`RewardItem.margin`).
 extension RewardItem {
     /// Decodes one JSON line; errors say which field is wrong and why.
     public init(jsonLine: String) throws {
@@ -117,8 +120,16 @@ extension RewardItem {
             }
             format = .single
         }
+        var margin: Double?
+        switch json["margin"] {
+        case nil, .null?: margin = nil
+        case let v?:
+            guard let d = v.doubleValue else { throw fail("margin must be a number, got \(v.kindName)") }
+            guard format != .single else { throw fail("margin applies to pairwise and listwise items, not a single response") }
+            margin = d
+        }
         guard let prompt else { throw fail("missing \"prompt\"") }
-        try self.init(id: id, category: category, prompt: prompt, responses: responses, label: label, format: format)
+        try self.init(id: id, category: category, prompt: prompt, responses: responses, label: label, format: format, margin: margin)
     }
 
     /// A prompt: a string (one user message) or a non-empty list of messages.
@@ -188,6 +199,7 @@ extension RewardItem {
             pairs.append(("responses", .array(responses.map { .string($0) })))
             pairs.append(("best", .integer(bestIndex ?? 0)))
         }
+        if let margin { pairs.append(("margin", margin == margin.rounded() && abs(margin) < 1e15 ? .integer(Int(margin)) : .number(margin))) }
         return .object(pairs)
     }
 
