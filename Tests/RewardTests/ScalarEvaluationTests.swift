@@ -4,8 +4,9 @@ import XCTest
 @testable import Tensor
 @testable import Transformer
 
-/// `grm eval --rm`'s library path: a scalar reward model's outcomes and report (on a reward model
-/// whose rewards are known by hand).
+/// `grm eval --rm` and `grm score --rm`'s library path: a scalar reward model's outcomes and
+/// report (on a reward model whose rewards are known by hand), unlabelled JSONL items scored,
+/// and malformed lines refused with their line numbers.
 final class ScalarEvaluationTests: XCTestCase {
     override func invokeTest() { EngineSettings.with({ $0.activations = .exact }) { super.invokeTest() } }
 
@@ -125,5 +126,64 @@ final class ScalarEvaluationTests: XCTestCase {
         let forward = try scorer.rewards([try RewardItem(query: "Which?", responses: responses, label: .best(0))])[0]
         let backward = try scorer.rewards([try RewardItem(query: "Which?", responses: responses.reversed(), label: .best(2))])[0]
         XCTAssertEqual(forward, backward.reversed())
+    }
+
+    func write(_ text: String, _ dir: String, _ name: String) throws -> String {
+        try text.write(toFile: dir + name, atomically: false, encoding: .utf8)
+        return dir + name
+    }
+
+    /// JSONL items without a label are read for scoring (and scored); evaluation needs labels and
+    /// refuses them by line; a malformed line is refused with its file and line number.
+    func testUnlabelledItemsScoreAndMalformedLinesAreRefusedByLine() throws {
+        let dir = try TinyRewardModels.temporaryDirectory(self, "scalar-unlabelled")
+        let (base, rm) = try TinyRewardModels.writeDigitRewardModel(dir: dir)
+        let path = try write(
+            """
+            {"id":"u1","prompt":"q","responses":["a 9","b 2"]}
+            {"id":"u2","prompt":"q","response":"answer 7"}
+
+            {"id":"l1","prompt":"q","chosen":"x 1","rejected":"y 8","margin":0.5}
+            {"id":"u3","prompt":"q","response":"answer 2","label":null}
+            {"id":"u4","prompt":"q","responses":["z 6"]}
+            """, dir, "items.jsonl")
+        let items = try RewardItemReader.readAll(path: path, allowUnlabelled: true).items
+        XCTAssertEqual(items.map(\.isLabelled), [false, false, true, false, false])
+        XCTAssertEqual(items[3].responses, ["answer 2"])
+        XCTAssertEqual(try items[4].jsonLine(), #"{"id":"u4","prompt":"q","responses":["z 6"]}"#)
+        XCTAssertEqual(items[2].margin, 0.5)
+        // Written back without a placeholder label.
+        XCTAssertEqual(try items[0].jsonLine(), #"{"id":"u1","prompt":"q","responses":["a 9","b 2"]}"#)
+        XCTAssertEqual(try items[1].jsonLine(), #"{"id":"u2","prompt":"q","response":"answer 7"}"#)
+        let scorer = try ScalarRewardScorer(rewardModel: rm, base: base)
+        let rewards = try scorer.rewards(items)
+        XCTAssertEqual(rewards.map(\.count), [2, 1, 2, 1, 1])
+        XCTAssertEqual(ScalarRewardScorer.predictedLabel(rewards[4][0]), 1)
+        XCTAssertEqual(ScalarRewardScorer.pick(rewards[0]), 0)
+        XCTAssertEqual(ScalarRewardScorer.predictedLabel(rewards[1][0]), 1)
+        XCTAssertEqual(ScalarRewardScorer.outcome(rewards[2], for: items[2]), .wrong)
+        XCTAssertThrowsError(try ScalarRewardEvaluation.evaluate(items, scorer: scorer)) { e in
+            XCTAssertTrue("\(e)".contains("item 1") && "\(e)".contains("no label"), "\(e)")
+        }
+        // Evaluation reads labels only: the first unlabelled line is refused by number.
+        XCTAssertThrowsError(try RewardItemReader.readAll(path: path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path + ":1: ") && "\(e)".contains("\"best\" or \"scores\""), "\(e)")
+        }
+
+        // Malformed lines, each refused with its line number on the scoring path.
+        let cases: [(String, Int, String)] = [
+            (#"{"prompt":"q","chosen":"a","rejected":"b","margin":"big"}"#, 3, "margin must be a number, got a string"),
+            (#"{"prompt":"q","responses":["a","b"],"best":0,"margin":[1]}"#, 3, "margin must be a number, got an array"),
+            (#"{"prompt":"q","response":"a","label":1,"margin":1}"#, 3, "margin applies to pairwise and listwise items"),
+            (#"{"prompt":"q","responses":["a","b"],"margin":1}"#, 3, "a margin needs a labelled preference"),
+            (#"{"prompt":"q","responses":[]}"#, 3, "there are no responses"),
+            (#"{"prompt":"q","chosen":"a""#, 3, "invalid JSON")
+        ]
+        for (n, (line, number, reason)) in cases.enumerated() {
+            let bad = try write(#"{"prompt":"q","responses":["a 1","b 2"]}"# + "\n\n" + line + "\n", dir, "bad\(n).jsonl")
+            XCTAssertThrowsError(try RewardItemReader.readAll(path: bad, allowUnlabelled: true)) { e in
+                XCTAssertTrue("\(e)".hasPrefix("\(bad):\(number): ") && "\(e)".contains(reason), "\(e)")
+            }
+        }
     }
 }

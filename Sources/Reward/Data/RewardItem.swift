@@ -35,6 +35,10 @@ public struct RewardItem: Equatable, Sendable {
     /// Bradley-Terry training subtracts it inside every pair of the item,
     /// -log sigmoid(r_chosen - r_rejected - margin). Only items that state a preference have one.
     public var margin: Double?
+    /// False only for an item read without a label (`RewardItem(json:allowUnlabelled:)`, for
+    /// scoring): its `label` is then a placeholder (best 0, or 0 for a single response, whatever
+    /// the format) that nothing may report or train on.
+    public var isLabelled = true
 
     /// Builds an item, checking that the label fits the responses.
     public init(
@@ -90,6 +94,7 @@ public struct RewardItem: Equatable, Sendable {
         if let margin {
             if !margin.isFinite { return "margin \(margin) is not finite" }
             if case .binary = label { return "a margin needs a preference between responses (a pairwise or listwise item)" }
+            if !isLabelled { return "a margin needs a labelled preference (best or scores)" }
         }
         return nil
     }

@@ -12,8 +12,8 @@ import Foundation
 /// its rewards or its outcome.
 public enum ScalarRewardEvaluation {
     /// The report of `rewards` (one list per item, one reward per response, in item order) on
-    /// labelled `items`; `seconds` is the scoring's wall time. A reward list of the wrong length is
-    /// refused naming the item.
+    /// labelled `items`; `seconds` is the scoring's wall time. An unlabelled item or a reward list
+    /// of the wrong length is refused naming the item.
     public static func report(
         items: [RewardItem], rewards: [[Float]], seconds: Double, model: String? = nil, dataset: String? = nil,
         skippedLines: Int = 0
@@ -23,6 +23,7 @@ public enum ScalarRewardEvaluation {
         }
         var tally = AccuracyTally()
         for (n, (item, r)) in zip(items, rewards).enumerated() {
+            guard item.isLabelled else { throw RewardDataError("item \(n + 1)\(item.id.map { " (\($0))" } ?? ""): no label to evaluate against") }
             guard r.count == item.responses.count else {
                 throw RewardDataError("item \(n + 1): \(r.count) rewards for \(item.responses.count) responses")
             }
@@ -45,6 +46,7 @@ public enum ScalarRewardEvaluation {
         _ items: [RewardItem], scorer: ScalarRewardScorer, model: String? = nil, dataset: String? = nil,
         skippedLines: Int = 0, onProgress: ((Int) -> Void)? = nil
     ) throws -> RewardEvaluationReport {
+        if let n = items.firstIndex(where: { !$0.isLabelled }) { throw RewardDataError("item \(n + 1): no label to evaluate against") }
         let start = DispatchTime.now().uptimeNanoseconds
         let rewards = try scorer.rewards(items, onProgress: onProgress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
