@@ -2,16 +2,24 @@ import ArgumentParser
 import Foundation
 import Reward
 
-/// `grm eval`: accuracy of the generative reward model on labelled items, greedy against voting@k.
+/// `grm eval`: accuracy of the generative reward model on labelled items, greedy against voting@k;
+/// with `--rm`, of a scalar reward model in the same report format.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate the generative reward model on labelled JSONL items: greedy and voting@k accuracy.",
+        abstract: "Evaluate a reward model on labelled JSONL items: the generative model's greedy and voting@k accuracy, or a scalar one's (--rm).",
         discussion: """
-            Two runs over the items: greedy (temperature 0, one sample) and one sampled run of K = max(k)
-            samples at --temperature; accuracy at each smaller k votes with the first k samples. An item is
-            right only if the labelled best response gets the strictly highest summed score (ties and
-            parse failures count as wrong, and are reported on their own). Prints a Markdown table;
+            Two runs over the items: greedy (temperature 0, one sample) and one sampled run of K = max(k) \
+            samples at --temperature; accuracy at each smaller k votes with the first k samples. An item is \
+            right only if the labelled best response gets the strictly highest summed score (ties and \
+            parse failures count as wrong, and are reported on their own). Prints a Markdown table; \
             --out writes the JSON report and an SVG plot of accuracy against k beside it (.svg).
+
+            --rm RM.gguf (a scalar reward model from `grm train rm`, over --model, the base it was trained \
+            on) replaces both runs with one "scalar" run: one reward per response, one prefill each. An \
+            item is right when the labelled best response has the strictly highest reward (a tie is \
+            wrong); a single response labelled 0/1 is predicted 1 when its reward is above 0, else 0. \
+            The same table, JSON report and plot are written, with scoring throughput (responses/s) and \
+            wall time; --k, --temperature, --max-tokens, --seed, --batch-items and --orders do not apply.
             """)
 
     @OptionGroup var judge: JudgeModelOptions
@@ -27,6 +35,8 @@ struct Eval: ParsableCommand {
     var skipInvalid = false
     @Option(help: "Write the JSON report here (atomically), and the plot beside it with the extension .svg.")
     var out: String?
+    @Option(help: "A scalar reward model (grm train rm) over --model: evaluate its rewards instead of judgements.")
+    var rm: String?
 
     func voteSizes() throws -> [Int] {
         let parts = ks.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -44,6 +54,9 @@ struct Eval: ParsableCommand {
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let out, Eval.plotPath(for: out) == out { throw ValidationError("--out \(out): the plot would overwrite the report") }
+        if rm != nil && (judge.lora != nil || judge.orders != nil) {
+            throw ValidationError("--rm: the reward model file carries its own adapter; --lora and --orders are the generative judge's")
+        }
     }
 
     /// `report.json` -> `report.svg` (a name without extension gets `.svg` appended).
@@ -53,6 +66,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        if let rm { return try evaluateScalar(rm) }
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
         let settings = EvaluationSettings(
             ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
@@ -77,6 +91,11 @@ struct Eval: ParsableCommand {
             printError("grm eval: \(error)")
             throw ExitCode(2)
         }
+        try write(report)
+    }
+
+    /// Prints the Markdown tables; with --out, writes the JSON report and the plot.
+    func write(_ report: RewardEvaluationReport) throws {
         print(report.markdown(), terminator: "")
         if let out {
             let svg = Eval.plotPath(for: out)
@@ -84,5 +103,26 @@ struct Eval: ParsableCommand {
             try report.accuracyPlot(title: "Accuracy against k: \((data as NSString).lastPathComponent)").write(to: svg)
             printError("grm eval: wrote \(out) and \(svg)")
         }
+    }
+
+    /// `--rm`: a scalar reward model's rewards, one "scalar" run in the same report.
+    func evaluateScalar(_ rmPath: String) throws {
+        if let t = judge.threads { try EngineOptions.useThreads(t, option: "--threads") }
+        if let a = judge.activations { try EngineOptions.useActivations(a) }
+        let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
+        let scorer = try ScalarRewardScorer(rewardModel: rmPath, base: judge.model)
+        let total = items.reduce(0) { $0 + $1.responses.count }
+        printError("grm eval: \(items.count) items, \(total) responses; scalar reward model \(rmPath)")
+        let report = try ScalarRewardEvaluation.evaluate(
+            items, scorer: scorer,
+            model: "\((rmPath as NSString).lastPathComponent) (scalar) on \((judge.model as NSString).lastPathComponent)",
+            dataset: (data as NSString).lastPathComponent, skippedLines: skipped
+        ) { done in FileHandle.standardError.write(Data("\rgrm eval: \(done)/\(total) responses".utf8)) }
+        let t = report.scalar!.timing
+        printError(
+            String(
+                format: "\rgrm eval: %d items, %d responses scored in %.1f s (%.1f responses/s)", t.items, total, t.seconds,
+                t.responsesPerSecond ?? 0))
+        try write(report)
     }
 }

@@ -46,10 +46,13 @@ struct JudgeModelOptions: ParsableArguments {
 }
 
 /// Reads and validates every item before any work. A malformed line stops with its line number
-/// and reason, unless `skipInvalid`: then it is reported on stderr, skipped and counted.
-func readJudgeItems(path: String, skipInvalid: Bool, limit: Int?, command: String) throws -> (items: [RewardItem], skipped: Int) {
+/// and reason, unless `skipInvalid`: then it is reported on stderr, skipped and counted. With
+/// `allowUnlabelled` (scoring) items without a label are read too.
+func readJudgeItems(
+    path: String, skipInvalid: Bool, limit: Int?, command: String, allowUnlabelled: Bool = false
+) throws -> (items: [RewardItem], skipped: Int) {
     do {
-        let reader = try RewardItemReader(path: path, skipInvalid: skipInvalid)
+        let reader = try RewardItemReader(path: path, skipInvalid: skipInvalid, allowUnlabelled: allowUnlabelled)
         var items: [RewardItem] = []
         while let item = try reader.read() { items.append(item) }
         for e in reader.skippedErrors { printError("\(command): skipped \(e)") }

@@ -6,17 +6,22 @@ import Transformer
 /// `grm score`: judge items with k samples and show or save every trajectory and the vote.
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score responses with the generative reward model: k sampled judgements and their vote.",
+        abstract: "Score responses with the generative reward model (k sampled judgements and their vote) or a scalar one (--rm).",
         discussion: """
-            Items come from --data (labelled JSONL) or from the command line (--prompt TEXT --response A
-            --response B ...; no label). Each sample shows the responses in its own shuffled order; its
-            scores are mapped back to the original order and summed. The pick is the response with the
-            highest sum (none on a tie). Without --out the result is printed readably (--json: JSON lines);
+            Items come from --data (JSONL; a listwise item without "best"/"scores" or a single one without \
+            "label" is scored without a label) or from the command line (--prompt TEXT --response A \
+            --response B ...; no label). Each sample shows the responses in its own shuffled order; its \
+            scores are mapped back to the original order and summed. The pick is the response with the \
+            highest sum (none on a tie). Without --out the result is printed readably (--json: JSON lines); \
             --out writes JSONL atomically.
+
+            --rm RM.gguf scores with a scalar reward model over --model instead: one reward per response; \
+            the pick is the strictly highest reward (none on a tie), and a single response labelled 0/1 \
+            is predicted 1 when its reward is above 0.
             """)
 
     @OptionGroup var judge: JudgeModelOptions
-    @Option(help: "Labelled items to score (JSONL).")
+    @Option(help: "Items to score (JSONL; labels optional).")
     var data: String?
     @Option(help: "One query to judge (with --response, repeatable).")
     var prompt: String?
@@ -45,6 +50,9 @@ struct Score: ParsableCommand {
         if k < 1 { throw ValidationError("--k must be at least 1") }
         if !(temperature >= 0) || !temperature.isFinite { throw ValidationError("--temperature must be finite and >= 0") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if rm != nil && (judge.lora != nil || judge.orders != nil) {
+            throw ValidationError("--rm: the reward model file carries its own adapter; --lora and --orders are the generative judge's")
+        }
     }
 
     func run() throws {
@@ -52,7 +60,7 @@ struct Score: ParsableCommand {
         let items: [RewardItem]
         let labelled = data != nil
         if let data {
-            items = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm score").items
+            items = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm score", allowUnlabelled: true).items
         } else {
             // No label is known: the placeholder only satisfies RewardItem and is never reported.
             items = [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
@@ -70,25 +78,27 @@ struct Score: ParsableCommand {
                 items, config: config, batchItems: judge.batchItems, run: "scoring", progress: { progress.update($0) },
                 onChunk: { chunk in
                     for j in chunk {
-                        let line = try j.scoredJSON(labelled: labelled).serialized()
+                        let known = labelled && j.item.isLabelled
+                        let line = try j.scoredJSON(labelled: known).serialized()
                         if let writer {
                             try writer.write(line + "\n")
                         } else {
                             progress.clear()
                             shown += 1
-                            print(json ? line : Score.readable(j, number: shown, labelled: labelled))
+                            print(json ? line : Score.readable(j, number: shown, labelled: known))
                         }
                     }
                 })
             progress.finish()
             try writer?.commit()
             let t = result.timing
-            let right = result.judgements.filter(\.isCorrect).count
+            let known = result.judgements.filter { labelled && $0.item.isLabelled }
+            let right = known.filter(\.isCorrect).count
             printError(
                 String(
                     format: "grm score: %d items x %d samples in %.1f s (%.1f tok/s)", t.items, k, t.seconds,
                     t.tokensPerSecond ?? 0)
-                    + (labelled ? ", \(right)/\(t.items) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
+                    + (known.isEmpty ? "" : ", \(right)/\(known.count) labelled items right") + (out.map { "; wrote \($0)" } ?? ""))
         } catch let error as RewardDataError {
             progress.finish()
             printError("grm score: \(error)")
@@ -160,10 +170,14 @@ struct Score: ParsableCommand {
     /// `--rm`: rewards from a scalar head, one prefill per response.
     func scoreScalar(_ rmPath: String) throws {
         if let t = judge.threads { try EngineOptions.useThreads(t, option: "--threads") }
-        let labelled = data != nil
+        if let a = judge.activations { try EngineOptions.useActivations(a) }
         let items =
-            try data.map { try readJudgeItems(path: $0, skipInvalid: skipInvalid, limit: limit, command: "grm score").items }
+            try data.map {
+                try readJudgeItems(path: $0, skipInvalid: skipInvalid, limit: limit, command: "grm score", allowUnlabelled: true).items
+            }
             ?? [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
+        // Labels are known only for items read from --data that have one.
+        let known = items.map { data != nil && $0.isLabelled }
         let scorer = try ScalarRewardScorer(rewardModel: rmPath, base: judge.model)
         let start = Date()
         let total = items.reduce(0) { $0 + $1.responses.count }
@@ -176,11 +190,15 @@ struct Score: ParsableCommand {
         var right = 0
         for (n, (item, r)) in zip(items, rewards).enumerated() {
             let pick = ScalarRewardScorer.pick(r)
-            let correct = item.bestIndex.map { $0 == pick }
-            if correct == true { right += 1 }
+            let outcome = known[n] ? ScalarRewardScorer.outcome(r, for: item) : nil
+            if outcome == .correct { right += 1 }
             var o: [String: Any] = ["rewards": r.map(Double.init), "pick": pick ?? NSNull()]
+            if item.responses.count == 1 { o["predicted_label"] = ScalarRewardScorer.predictedLabel(r[0]) }
             if let id = item.id { o["id"] = id }
-            if labelled, let correct { o["correct"] = correct }
+            if let outcome {
+                o["correct"] = outcome == .correct
+                o["outcome"] = outcome.rawValue
+            }
             let line = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
             if let writer {
                 try writer.write(line + "\n")
@@ -192,19 +210,20 @@ struct Score: ParsableCommand {
                 for (i, resp) in item.responses.enumerated() {
                     lines.append(String(format: "  Response %d (reward %+.4f): ", i + 1, r[i]) + Score.excerpt(resp, limit: 200))
                 }
-                lines.append(
+                let verdict =
                     item.responses.count == 1
-                        ? ""
-                        : (pick.map { "Pick: Response \($0 + 1)" } ?? "No pick (tie)")
-                            + (labelled && item.bestIndex != nil ? (correct == true ? "  right" : "  wrong") : ""))
+                    ? "Predicted label \(ScalarRewardScorer.predictedLabel(r[0])) (reward above 0: 1)"
+                    : (pick.map { "Pick: Response \($0 + 1)" } ?? "No pick (tie)")
+                lines.append(verdict + (outcome.map { $0 == .correct ? "  right" : "  wrong" } ?? ""))
                 print(lines.joined(separator: "\n") + "\n")
             }
         }
         try writer?.commit()
+        let labelled = known.filter { $0 }.count
         printError(
             String(
                 format: "grm score: %d items, %d responses in %.1f s (%.1f responses/s)", items.count, total, seconds,
                 Double(total) / max(seconds, 1e-9))
-                + (labelled ? ", \(right)/\(items.filter { $0.bestIndex != nil }.count) picks right" : "") + (out.map { "; wrote \($0)" } ?? ""))
+                + (labelled > 0 ? ", \(right)/\(labelled) labelled items right" : "") + (out.map { "; wrote \($0)" } ?? ""))
     }
 }

@@ -12,8 +12,11 @@ struct TrainRM: ParsableCommand {
         discussion: """
             Items are reward JSONL (pairwise chosen/rejected, listwise best or scores). --head-only freezes the backbone: \
             hidden states are computed once per response and only the head trains (minutes). Otherwise the backbone \
-            trains through LoRA (--lora-rank) with the head. --out is one GGUF: the head, the adapter if any, and the \
-            base file's name and SHA-256. Semi-scalar heads (a critique before the head) are not built yet.
+            trains through LoRA (--lora-rank) with the head. An item's optional "margin" is subtracted inside the loss \
+            of each of its pairs: -log sigmoid(r_chosen - r_rejected - margin). --out is one GGUF: the head, the adapter \
+            if any, and the base file's name and SHA-256. --checkpoint/--save-every/--resume save and continue a run \
+            exactly (same data, settings and base, checked by name). Semi-scalar heads (a critique before the head) are \
+            not built yet.
             """)
 
     @Option(help: "Head kind (scalar).") var head: String = "scalar"
@@ -32,14 +35,23 @@ struct TrainRM: ParsableCommand {
     @Flag(help: "Give the head a bias.") var bias = false
     @Option(help: "Longest response rendering in tokens (longer items are left out and counted).") var ctx: Int = 1024
     @Option(name: .customLong("eval-every"), help: "Steps between validation accuracies (0: only at the end).") var evalEvery: Int = 50
+    @Option(help: "Checkpoint file (GGUF: the head, the adapters, AdamW state, step), written atomically.") var checkpoint: String?
+    @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
+    @Option(help: "Continue from this checkpoint (same base, data and settings).") var resume: String?
     @Option(help: "Seed of the head, the adapters and the order.") var seed: UInt64 = 1
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the results at the end.") var json = false
 
-    func run() throws {
+    func validate() throws {
         guard head == "scalar" else { throw ValidationError("--head \(head): only scalar heads are built so far") }
+        guard batch > 0, ctx > 1, epochs > 0 else { throw ValidationError("--batch, --ctx and --epochs must be positive") }
+        guard evalEvery >= 0, saveEvery >= 0 else { throw ValidationError("--eval-every and --save-every must not be negative") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
+        if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
+    }
+
+    func run() throws {
         if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
-        guard batch > 0, ctx > 1, evalEvery >= 0, epochs > 0 else { throw ValidationError("--batch, --ctx and --epochs must be positive") }
         let file = try GGUFFile(path: model)
         let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
         let trainItems = try RewardItemReader.readAll(path: data).items
@@ -50,6 +62,8 @@ struct TrainRM: ParsableCommand {
             "data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
                 + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
         let sha = try SHA256.file(model)
+        // What a checkpoint must agree on besides the trainer's own settings and data.
+        let identity = ["rm.base": sha, "rm.data": train.fingerprint, "rm.ctx": "\(ctx)", "rm.head": head]
         let start = Date()
         let config = try LlamaConfig(gguf: file)
         let rmHead = ScalarHead(dim: config.dim, bias: bias, seed: seed)
@@ -74,7 +88,14 @@ struct TrainRM: ParsableCommand {
             let (valFeatures, valPairs) = heldOut.examples.isEmpty ? (Tensor(zeros: [0, rmHead.dim]), []) : try features(heldOut, "validation")
             totalSteps = steps ?? max(1, Int((epochs * Double(trainPairs.count) / Double(batch)).rounded(.up)))
             let training = HeadOnlyTraining(steps: totalSteps, pairsPerStep: batch, learningRate: lr ?? 1e-3, centerCoefficient: center, seed: seed)
-            try training.train(rmHead, features: trainFeatures, pairs: trainPairs) { step, loss in
+            let trainer = try HeadOnlyTrainer(head: rmHead, features: trainFeatures, pairs: trainPairs, settings: training)
+            if let resume {
+                try trainer.resume(from: resume, metadata: identity)
+                printError("resumed from \(resume) at step \(trainer.step)")
+            }
+            while trainer.step < totalSteps {
+                let loss = try trainer.trainStep()
+                let step = trainer.step
                 let evalNow = !valPairs.isEmpty && (step == totalSteps || (evalEvery > 0 && step % evalEvery == 0))
                 if evalNow { valAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(valFeatures), pairs: valPairs) }
                 if evalNow || step % max(1, totalSteps / 10) == 0 || step == totalSteps {
@@ -82,6 +103,12 @@ struct TrainRM: ParsableCommand {
                         String(format: "step %d/%d  loss %.4f", step, totalSteps, loss)
                             + (valAccuracy.map { String(format: "  val accuracy %.1f%%", $0 * 100) } ?? ""))
                 }
+                if let checkpoint, (saveEvery > 0 && step % saveEvery == 0) || step == totalSteps {
+                    try trainer.save(to: checkpoint, metadata: identity)
+                }
+            }
+            if !valPairs.isEmpty && valAccuracy == nil {
+                valAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(valFeatures), pairs: valPairs)
             }
             trainAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(trainFeatures), pairs: trainPairs)
         } else {
@@ -92,7 +119,11 @@ struct TrainRM: ParsableCommand {
             let trainer = try ScalarRewardTrainer(
                 model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
                 learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
-            let progress = Progress(total: totalSteps, start: 0)
+            if let resume {
+                try trainer.resume(from: resume, metadata: identity)
+                printError("resumed from \(resume) at step \(trainer.step)")
+            }
+            let progress = Progress(total: totalSteps, start: trainer.step)
             let t0 = Date()
             while trainer.step < totalSteps {
                 let r = try trainer.trainStep()
@@ -102,8 +133,12 @@ struct TrainRM: ParsableCommand {
                     step: trainer.step, loss: r.loss, validation: valAccuracy.map { String(format: "accuracy %.1f%%", $0 * 100) },
                     lr: trainer.schedule.rate(at: trainer.step - 1),
                     tokens: 0, elapsed: Date().timeIntervalSince(t0), forceLine: evalNow)
+                if let checkpoint, (saveEvery > 0 && trainer.step % saveEvery == 0) || trainer.step == totalSteps {
+                    try trainer.save(to: checkpoint, metadata: identity)
+                }
             }
             progress.finish()
+            if !heldOut.examples.isEmpty && valAccuracy == nil { valAccuracy = try trainer.accuracy(heldOut) }
             adapter = net.loraAdapter()
         }
         let seconds = Date().timeIntervalSince(start)

@@ -76,7 +76,7 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertEqual(judge.calls.map { $0.requests.count }, [4, 2, 4, 2])
         XCTAssertEqual(judge.calls.map { $0.requests.map(\.samples).reduce(0, +) }, [4, 2, 16, 8])
 
-        let g = report.greedy
+        let g = report.greedy!
         XCTAssertEqual(g.k, 1)
         XCTAssertEqual(g.report.overall.total, 6)
         XCTAssertEqual(g.report.overall.correct, 4)
@@ -85,7 +85,7 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertEqual(g.report.categories.map(\.category), ["a", "b"])
         XCTAssertEqual(g.report.categories.map(\.stats.correct), [3, 1])
 
-        let s = report.sampled
+        let s = report.sampled!
         XCTAssertEqual(s.k, 4)
         XCTAssertEqual(report.ks, [1, 2, 4])
         XCTAssertEqual(s.report.curve.map(\.k), [1, 2, 4])
@@ -145,9 +145,9 @@ final class RewardEvaluationTests: XCTestCase {
         let b = try RewardEvaluator(model: GenerativeRewardModel(generator: bJudge))
             .evaluate(try singleItems(), settings: settings(100))
         XCTAssertEqual(bJudge.calls.count, 2, "one call per run")
-        XCTAssertEqual(a.sampled.report.curve, b.sampled.report.curve)
-        XCTAssertEqual(a.greedy.report.overall, b.greedy.report.overall)
-        XCTAssertNil(a.greedy.timing.generatedTokens, "no token counter, no token figures")
+        XCTAssertEqual(a.sampled!.report.curve, b.sampled!.report.curve)
+        XCTAssertEqual(a.greedy!.report.overall, b.greedy!.report.overall)
+        XCTAssertNil(a.greedy!.timing.generatedTokens, "no token counter, no token figures")
     }
 
     /// `orders` deals the sampled run's samples over that many shuffles per item: items of four

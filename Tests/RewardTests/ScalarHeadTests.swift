@@ -234,26 +234,9 @@ extension ScalarHeadTests {
         let dir = NSTemporaryDirectory() + "grm-scorer-\(UUID().uuidString)/"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // A tiny base model file with a byte-level BPE vocabulary of the 256 bytes (no merges): every
-        // text tokenises, the ChatML fallback template included.
-        var byteChars: [String] = [], n = 0
-        for b in 0..<256 {
-            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
-            byteChars.append(String(UnicodeScalar(UInt32(printable ? b : 256 + n))!))
-            if !printable { n += 1 }
-        }
-        let config = LlamaConfig(vocabSize: 256, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 64, initStd: 0.2, contextLength: 256)
-        let base = try LlamaModel(config: config, seed: 11)
-        var meta = try config.ggufMetadata(name: "tiny")
-        meta["tokenizer.ggml.model"] = .string("gpt2")
-        meta["tokenizer.ggml.pre"] = .string("gpt-2")
-        meta["tokenizer.ggml.tokens"] = .array(.string(byteChars))
-        meta["tokenizer.ggml.token_type"] = .array(.int32([Int32](repeating: 1, count: 256)))
-        meta["tokenizer.ggml.merges"] = .array(.string([]))
-        meta["tokenizer.ggml.eos_token_id"] = .uint32(0)
-        var writer = GGUFWriter(metadata: meta)
-        for v in base.variables { try writer.add(v.name, v.value) }
-        try writer.write(to: dir + "base.gguf")
+        // A tiny base model file with a byte-level BPE vocabulary: every text tokenises, the
+        // ChatML fallback template included.
+        try TinyRewardModels.writeBase(to: dir + "base.gguf")
         let file = try GGUFFile(path: dir + "base.gguf")
         let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
         let items = [

@@ -64,9 +64,11 @@ public final class LineReader {
 ///
 /// A malformed line throws `RewardDataError` with the file, the line number and the reason; with
 /// `skipInvalid` it is skipped instead and counted (`skipped`, with the first errors kept in
-/// `skippedErrors`).
+/// `skippedErrors`). With `allowUnlabelled` (scoring), items without a label are read too
+/// (`RewardItem.isLabelled` false).
 public final class RewardItemReader: IteratorProtocol, Sequence {
     public let skipInvalid: Bool
+    public let allowUnlabelled: Bool
     public private(set) var skipped = 0
     /// The first `maxKeptErrors` errors of skipped lines.
     public private(set) var skippedErrors: [RewardDataError] = []
@@ -75,9 +77,10 @@ public final class RewardItemReader: IteratorProtocol, Sequence {
     public private(set) var error: RewardDataError?
     private let lines: LineReader
 
-    public init(path: String, skipInvalid: Bool = false) throws {
+    public init(path: String, skipInvalid: Bool = false, allowUnlabelled: Bool = false) throws {
         lines = try LineReader(path: path)
         self.skipInvalid = skipInvalid
+        self.allowUnlabelled = allowUnlabelled
     }
 
     /// The next item, or nil at the end of the file.
@@ -87,7 +90,7 @@ public final class RewardItemReader: IteratorProtocol, Sequence {
             do {
                 let value: JSONValue
                 do { value = try JSONValue.parse(bytes) } catch let e as JSONValueError { throw RewardDataError(e.reason) }
-                return try RewardItem(json: value)
+                return try RewardItem(json: value, allowUnlabelled: allowUnlabelled)
             } catch let e as RewardDataError {
                 let located = RewardDataError(file: lines.path, line: lines.lineNumber, e.reason)
                 guard skipInvalid else { throw located }
@@ -111,8 +114,10 @@ public final class RewardItemReader: IteratorProtocol, Sequence {
     }
 
     /// Every item of a file (for files that fit in memory).
-    public static func readAll(path: String, skipInvalid: Bool = false) throws -> (items: [RewardItem], skipped: Int) {
-        let reader = try RewardItemReader(path: path, skipInvalid: skipInvalid)
+    public static func readAll(
+        path: String, skipInvalid: Bool = false, allowUnlabelled: Bool = false
+    ) throws -> (items: [RewardItem], skipped: Int) {
+        let reader = try RewardItemReader(path: path, skipInvalid: skipInvalid, allowUnlabelled: allowUnlabelled)
         var items: [RewardItem] = []
         while let item = try reader.read() { items.append(item) }
         return (items, reader.skipped)

@@ -31,17 +31,26 @@ public struct RewardItem: Equatable, Sendable {
     public var responses: [String]
     public var label: RewardLabel
     public var format: RewardItemFormat
+    /// How far the preferred response's reward should lead (TRL's optional per-row `margin`):
+    /// Bradley-Terry training subtracts it inside every pair of the item,
+    /// -log sigmoid(r_chosen - r_rejected - margin). Only items that state a preference have one.
+    public var margin: Double?
+    /// False only for an item read without a label (`RewardItem(json:allowUnlabelled:)`, for
+    /// scoring): its `label` is then a placeholder (best 0, or 0 for a single response, whatever
+    /// the format) that nothing may report or train on.
+    public var isLabelled = true
 
     /// Builds an item, checking that the label fits the responses.
     public init(
         id: String? = nil, category: String? = nil, prompt: [ChatMessage], responses: [String],
-        label: RewardLabel, format: RewardItemFormat? = nil
+        label: RewardLabel, format: RewardItemFormat? = nil, margin: Double? = nil
     ) throws {
         self.id = id
         self.category = category
         self.prompt = prompt
         self.responses = responses
         self.label = label
+        self.margin = margin
         switch label {
         case .binary: self.format = format ?? .single
         case .best, .scores: self.format = format ?? .listwise
@@ -52,11 +61,11 @@ public struct RewardItem: Equatable, Sendable {
     /// A prompt of one user message.
     public init(
         id: String? = nil, category: String? = nil, query: String, responses: [String],
-        label: RewardLabel
+        label: RewardLabel, margin: Double? = nil
     ) throws {
         try self.init(
             id: id, category: category, prompt: [ChatMessage(role: "user", content: query)],
-            responses: responses, label: label)
+            responses: responses, label: label, margin: margin)
     }
 
     /// Why the item is inconsistent, or nil when it is fine.
@@ -81,6 +90,11 @@ public struct RewardItem: Equatable, Sendable {
         }
         if format == .pairwise && (responses.count != 2 || label != .best(0)) {
             return "a pairwise item has 2 responses with the chosen one first"
+        }
+        if let margin {
+            if !margin.isFinite { return "margin \(margin) is not finite" }
+            if case .binary = label { return "a margin needs a preference between responses (a pairwise or listwise item)" }
+            if !isLabelled { return "a margin needs a labelled preference (best or scores)" }
         }
         return nil
     }

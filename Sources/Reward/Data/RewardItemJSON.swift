@@ -10,15 +10,20 @@ import Transformer
 ///   share everything but their last assistant message (TRL's implicit-prompt form);
 /// * listwise `{"prompt", "responses": [...], "best": i}` and/or `"scores": [...]`;
 /// * single `{"prompt", "response", "label": 0|1}` (`true`/`false` accepted).
+///
+/// Pairwise and listwise items may carry a numeric `margin` (TRL's RewardTrainer column), used by
+/// Bradley-Terry training (`RewardItem.margin`). With `allowUnlabelled` (scoring), a listwise
+/// item without `best`/`scores` or a single one without `label` is read as unlabelled
+/// (`isLabelled` false).
 extension RewardItem {
     /// Decodes one JSON line; errors say which field is wrong and why.
-    public init(jsonLine: String) throws {
+    public init(jsonLine: String, allowUnlabelled: Bool = false) throws {
         let value: JSONValue
         do { value = try JSONValue.parse(jsonLine) } catch let e as JSONValueError { throw RewardDataError(e.reason) }
-        try self.init(json: value)
+        try self.init(json: value, allowUnlabelled: allowUnlabelled)
     }
 
-    public init(json: JSONValue) throws {
+    public init(json: JSONValue, allowUnlabelled: Bool = false) throws {
         guard case let .object(pairs) = json else { throw RewardDataError("expected a JSON object, got \(json.kindName)") }
         let keys = Set(pairs.map(\.key))
         func fail(_ reason: String) -> RewardDataError { RewardDataError(reason) }
@@ -52,6 +57,7 @@ extension RewardItem {
         let responses: [String]
         let label: RewardLabel
         let format: RewardItemFormat
+        var labelled = true
         if hasPairwise {
             guard let c = json["chosen"] else { throw fail("missing \"chosen\"") }
             guard let r = json["rejected"] else { throw fail("missing \"rejected\"") }
@@ -97,6 +103,9 @@ extension RewardItem {
             case let other?: throw fail("scores must be an array of numbers, got \(other.kindName)")
             }
             switch (best, scores) {
+            case (nil, nil) where allowUnlabelled:
+                label = responses.count == 1 ? .binary(0) : .best(0)
+                labelled = false
             case (nil, nil): throw fail("a listwise item needs \"best\" or \"scores\"")
             case let (b?, nil): label = .best(b)
             case let (nil, s?): label = .scores(s)
@@ -110,6 +119,9 @@ extension RewardItem {
         } else {
             responses = [try RewardItem.response(json["response"]!, field: "response")]
             switch json["label"] {
+            case nil where allowUnlabelled, .null? where allowUnlabelled:
+                label = .binary(0)
+                labelled = false
             case nil: throw fail("a single-response item needs \"label\" (0 or 1)")
             case let .integer(i)?: label = .binary(i)
             case let .bool(b)?: label = .binary(b ? 1 : 0)
@@ -117,8 +129,18 @@ extension RewardItem {
             }
             format = .single
         }
+        var margin: Double?
+        switch json["margin"] {
+        case nil, .null?: margin = nil
+        case let v?:
+            guard let d = v.doubleValue else { throw fail("margin must be a number, got \(v.kindName)") }
+            guard format != .single else { throw fail("margin applies to pairwise and listwise items, not a single response") }
+            margin = d
+        }
         guard let prompt else { throw fail("missing \"prompt\"") }
-        try self.init(id: id, category: category, prompt: prompt, responses: responses, label: label, format: format)
+        try self.init(id: id, category: category, prompt: prompt, responses: responses, label: label, format: format, margin: margin)
+        isLabelled = labelled
+        if let problem = validationProblem { throw fail(problem) }
     }
 
     /// A prompt: a string (one user message) or a non-empty list of messages.
@@ -175,6 +197,10 @@ extension RewardItem {
                 ))
         }
         switch (format, label) {
+        case (.single, _) where !isLabelled:
+            pairs.append(("response", .string(responses[0])))
+        case (_, _) where !isLabelled:
+            pairs.append(("responses", .array(responses.map { .string($0) })))
         case (.pairwise, .best(0)) where responses.count == 2:
             pairs.append(("chosen", .string(responses[0])))
             pairs.append(("rejected", .string(responses[1])))
@@ -188,6 +214,7 @@ extension RewardItem {
             pairs.append(("responses", .array(responses.map { .string($0) })))
             pairs.append(("best", .integer(bestIndex ?? 0)))
         }
+        if let margin { pairs.append(("margin", margin == margin.rounded() && abs(margin) < 1e15 ? .integer(Int(margin)) : .number(margin))) }
         return .object(pairs)
     }
 

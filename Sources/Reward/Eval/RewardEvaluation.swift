@@ -1,20 +1,23 @@
 import Foundation
 
-/// How long a run took and how much it generated.
+/// How long a run took and how much it generated (or, for a scalar reward model, scored).
 public struct RunTiming: Codable, Equatable, Sendable {
-    /// Wall time of the run (generation, parsing and voting; model loading excluded).
+    /// Wall time of the run (generation, parsing and voting, or scoring; model loading excluded).
     public var seconds: Double
     public var items: Int
-    /// Generated trajectories (items x samples per item).
+    /// Generated trajectories (items x samples per item; 0 for a scalar reward model).
     public var samples: Int
     /// Generated tokens, when the generator counts them.
     public var generatedTokens: Int?
+    /// Responses scored, for a scalar reward model (one prefill and one reward each).
+    public var responses: Int?
 
-    public init(seconds: Double, items: Int, samples: Int, generatedTokens: Int?) {
+    public init(seconds: Double, items: Int, samples: Int, generatedTokens: Int?, responses: Int? = nil) {
         self.seconds = seconds
         self.items = items
         self.samples = samples
         self.generatedTokens = generatedTokens
+        self.responses = responses
     }
 
     /// Judged items (one judgement = one item's vote over its samples) per minute.
@@ -22,9 +25,12 @@ public struct RunTiming: Codable, Equatable, Sendable {
     /// Sampled trajectories per minute.
     public var samplesPerMinute: Double { seconds > 0 ? Double(samples) * 60 / seconds : 0 }
     public var tokensPerSecond: Double? { generatedTokens.map { seconds > 0 ? Double($0) / seconds : 0 } }
+    /// Responses scored per second (a scalar reward model's throughput).
+    public var responsesPerSecond: Double? { responses.map { seconds > 0 ? Double($0) / seconds : 0 } }
 
     enum CodingKeys: String, CodingKey {
         case seconds, items, samples, generatedTokens, judgementsPerMinute, samplesPerMinute, tokensPerSecond
+        case responses, responsesPerSecond
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -36,6 +42,8 @@ public struct RunTiming: Codable, Equatable, Sendable {
         try c.encode(judgementsPerMinute, forKey: .judgementsPerMinute)
         try c.encode(samplesPerMinute, forKey: .samplesPerMinute)
         try c.encodeIfPresent(tokensPerSecond, forKey: .tokensPerSecond)
+        try c.encodeIfPresent(responses, forKey: .responses)
+        try c.encodeIfPresent(responsesPerSecond, forKey: .responsesPerSecond)
     }
 
     public init(from decoder: Decoder) throws {
@@ -44,12 +52,15 @@ public struct RunTiming: Codable, Equatable, Sendable {
         items = try c.decode(Int.self, forKey: .items)
         samples = try c.decode(Int.self, forKey: .samples)
         generatedTokens = try c.decodeIfPresent(Int.self, forKey: .generatedTokens)
+        responses = try c.decodeIfPresent(Int.self, forKey: .responses)
     }
 }
 
-/// One pass over the data: greedy (temperature 0, one sample) or sampled (K samples at a temperature).
+/// One pass over the data: greedy (temperature 0, one sample), sampled (K samples at a
+/// temperature), or "scalar" (a scalar reward model: one reward per response, nothing sampled;
+/// temperature 0 and k 1 by convention).
 public struct EvaluationRun: Codable, Equatable, Sendable {
-    /// "greedy" or "sampled".
+    /// "greedy", "sampled" or "scalar".
     public var name: String
     public var temperature: Float
     /// Samples per item.
@@ -228,7 +239,10 @@ public final class RewardEvaluator {
     }
 }
 
-/// `grm eval`'s result: greedy against voting@k, per category, with 95% intervals and timings.
+/// `grm eval`'s result, per category with 95% intervals and timings: greedy against voting@k for
+/// the generative reward model, or one "scalar" run for a scalar reward model (`grm eval --rm`),
+/// so that both compare in one format. The generation settings (`maxTokens`, `seed`,
+/// `batchItems`, `orders`, `ks`) are the generative model's and absent (empty `ks`) for a scalar one.
 public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     public var model: String?
     public var dataset: String?
@@ -236,13 +250,16 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
     public var items: Int
     public var skippedLines: Int
     public var ks: [Int]
-    public var maxTokens: Int
-    public var seed: UInt64
-    public var batchItems: Int
+    public var maxTokens: Int?
+    public var seed: UInt64?
+    public var batchItems: Int?
     /// Response orders per item of the sampled run (nil: one per sample).
     public var orders: Int?
-    public var greedy: EvaluationRun
-    public var sampled: EvaluationRun
+    /// The generative model's runs.
+    public var greedy: EvaluationRun?
+    public var sampled: EvaluationRun?
+    /// A scalar reward model's one run.
+    public var scalar: EvaluationRun?
 
     public init(
         model: String?, dataset: String?, items: Int, skippedLines: Int, ks: [Int], maxTokens: Int, seed: UInt64,
@@ -261,13 +278,28 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         self.sampled = sampled
     }
 
-    /// Wall time of the sampled (k = max) run over the greedy run's.
-    public var sampledOverGreedyTime: Double? {
-        greedy.timing.seconds > 0 ? sampled.timing.seconds / greedy.timing.seconds : nil
+    /// A scalar reward model's report: its one run, no generation settings.
+    public init(model: String?, dataset: String?, items: Int, skippedLines: Int, scalar: EvaluationRun) {
+        self.model = model
+        self.dataset = dataset
+        self.items = items
+        self.skippedLines = skippedLines
+        ks = []
+        self.scalar = scalar
     }
 
+    /// Wall time of the sampled (k = max) run over the greedy run's.
+    public var sampledOverGreedyTime: Double? {
+        guard let greedy, let sampled, greedy.timing.seconds > 0 else { return nil }
+        return sampled.timing.seconds / greedy.timing.seconds
+    }
+
+    /// The runs present, in report order (greedy, sampled, scalar).
+    public var runs: [EvaluationRun] { [greedy, sampled, scalar].compactMap { $0 } }
+
     enum CodingKeys: String, CodingKey {
-        case model, dataset, items, skippedLines, ks, maxTokens, seed, batchItems, orders, greedy, sampled, sampledOverGreedyTime
+        case model, dataset, items, skippedLines, ks, maxTokens, seed, batchItems, orders, greedy, sampled, scalar
+        case sampledOverGreedyTime
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -277,12 +309,13 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         try c.encode(items, forKey: .items)
         try c.encode(skippedLines, forKey: .skippedLines)
         try c.encode(ks, forKey: .ks)
-        try c.encode(maxTokens, forKey: .maxTokens)
-        try c.encode(seed, forKey: .seed)
-        try c.encode(batchItems, forKey: .batchItems)
+        try c.encodeIfPresent(maxTokens, forKey: .maxTokens)
+        try c.encodeIfPresent(seed, forKey: .seed)
+        try c.encodeIfPresent(batchItems, forKey: .batchItems)
         try c.encodeIfPresent(orders, forKey: .orders)
-        try c.encode(greedy, forKey: .greedy)
-        try c.encode(sampled, forKey: .sampled)
+        try c.encodeIfPresent(greedy, forKey: .greedy)
+        try c.encodeIfPresent(sampled, forKey: .sampled)
+        try c.encodeIfPresent(scalar, forKey: .scalar)
         try c.encodeIfPresent(sampledOverGreedyTime, forKey: .sampledOverGreedyTime)
     }
 
@@ -293,12 +326,16 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         items = try c.decode(Int.self, forKey: .items)
         skippedLines = try c.decode(Int.self, forKey: .skippedLines)
         ks = try c.decode([Int].self, forKey: .ks)
-        maxTokens = try c.decode(Int.self, forKey: .maxTokens)
-        seed = try c.decode(UInt64.self, forKey: .seed)
-        batchItems = try c.decode(Int.self, forKey: .batchItems)
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        batchItems = try c.decodeIfPresent(Int.self, forKey: .batchItems)
         orders = try c.decodeIfPresent(Int.self, forKey: .orders)
-        greedy = try c.decode(EvaluationRun.self, forKey: .greedy)
-        sampled = try c.decode(EvaluationRun.self, forKey: .sampled)
+        greedy = try c.decodeIfPresent(EvaluationRun.self, forKey: .greedy)
+        sampled = try c.decodeIfPresent(EvaluationRun.self, forKey: .sampled)
+        scalar = try c.decodeIfPresent(EvaluationRun.self, forKey: .scalar)
+        if runs.isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription: "no run (greedy, sampled or scalar)")
+        }
     }
 
     /// Pretty-printed JSON with sorted keys.
@@ -308,21 +345,21 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
     }
 
-    /// One column per run/k: (header, overall stats, stats by category).
-    var columns: [(title: String, overall: AccuracyStats, byCategory: [String: AccuracyStats])] {
-        var out = [
-            (
-                "greedy", greedy.report.overall,
-                Dictionary(uniqueKeysWithValues: greedy.report.categories.map { ($0.category, $0.stats) })
-            )
-        ]
-        for p in sampled.report.curve {
-            out.append(
-                (
-                    "voting@\(p.k)", p.voting,
-                    Dictionary(uniqueKeysWithValues: (p.categories ?? []).map { ($0.category, $0.stats) })
-                ))
+    /// One column per run/k: (header, overall stats, stats by category, the run's share of
+    /// parsed samples; nil when nothing was sampled).
+    var columns: [(title: String, overall: AccuracyStats, byCategory: [String: AccuracyStats], parsed: Double?)] {
+        func byCategory(_ c: [CategoryAccuracy]) -> [String: AccuracyStats] {
+            Dictionary(uniqueKeysWithValues: c.map { ($0.category, $0.stats) })
         }
+        func parsed(_ r: EvaluationRun) -> Double? { r.report.samples.samples > 0 ? r.report.samples.parseRate : nil }
+        var out: [(title: String, overall: AccuracyStats, byCategory: [String: AccuracyStats], parsed: Double?)] = []
+        if let greedy { out.append(("greedy", greedy.report.overall, byCategory(greedy.report.categories), parsed(greedy))) }
+        if let sampled {
+            for p in sampled.report.curve {
+                out.append(("voting@\(p.k)", p.voting, byCategory(p.categories ?? []), parsed(sampled)))
+            }
+        }
+        if let scalar { out.append(("scalar", scalar.report.overall, byCategory(scalar.report.categories), parsed(scalar))) }
         return out
     }
 
@@ -331,13 +368,13 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         return MarkdownTable.percent(s.accuracy) + " (" + MarkdownTable.interval(s.interval95) + ")"
     }
 
-    /// Accuracy % (95% interval) by category for greedy and each k, how the overall misses split
-    /// into wrong picks, ties and parse failures, and the timings.
+    /// Accuracy % (95% interval) by category for each run (greedy and each k, or scalar), how the
+    /// overall misses split into wrong picks, ties and parse failures, and the timings.
     public func markdown() -> String {
         let cols = columns
-        let names = Set(greedy.report.categories.map(\.category) + sampled.report.categories.map(\.category)).sorted()
+        let names = Set(runs.flatMap { $0.report.categories.map(\.category) }).sorted()
         var rows: [[String]] = names.map { name in
-            let n = greedy.report.categories.first { $0.category == name }?.stats.total ?? 0
+            let n = runs.first?.report.categories.first { $0.category == name }?.stats.total ?? 0
             return [name, String(n)] + cols.map { RewardEvaluationReport.cell($0.byCategory[name]) }
         }
         rows.append(["**overall**", String(items)] + cols.map { RewardEvaluationReport.cell($0.overall) })
@@ -351,42 +388,53 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
                 header: ["run", "correct", "wrong", "ties", "parse failures", "samples parsed %"],
                 alignRight: [false, true, true, true, true, true],
                 rows: cols.map { c in
-                    let parsed = c.title == "greedy" ? greedy.report.samples.parseRate : sampled.report.samples.parseRate
-                    return [
+                    [
                         c.title, String(c.overall.correct), String(c.overall.wrong), String(c.overall.ties),
-                        String(c.overall.parseFailures), MarkdownTable.percent(parsed)
+                        String(c.overall.parseFailures), c.parsed.map(MarkdownTable.percent) ?? "-"
                     ]
                 })
+        // Generation figures for runs that sampled, scoring figures for a scalar model's run.
+        let sampledAny = runs.contains { $0.timing.samples > 0 }, scored = runs.contains { $0.timing.responses != nil }
+        var header = ["run"] + (sampledAny ? ["samples/item"] : []) + ["wall s", "judgements/min"]
+        if sampledAny { header += ["samples/min", "tokens/s"] }
+        if scored { header.append("responses/s") }
+        if greedy != nil { header.append("time vs greedy") }
         out +=
             "\n"
             + MarkdownTable.render(
-                header: ["run", "samples/item", "wall s", "judgements/min", "samples/min", "tokens/s", "time vs greedy"],
-                alignRight: [false, true, true, true, true, true, true],
-                rows: [greedy, sampled].map { r in
-                    let t = r.timing
-                    let ratio = r.name == "greedy" ? "1.00x" : sampledOverGreedyTime.map { String(format: "%.2fx", $0) } ?? ""
-                    return [
-                        "\(r.name) (T=\(String(format: "%g", r.temperature)))", String(r.k), String(format: "%.1f", t.seconds),
-                        String(format: "%.1f", t.judgementsPerMinute), String(format: "%.1f", t.samplesPerMinute),
-                        t.tokensPerSecond.map { String(format: "%.1f", $0) } ?? "", ratio
-                    ]
+                header: header, alignRight: [false] + Array(repeating: true, count: header.count - 1),
+                rows: runs.map { r in
+                    let t = r.timing, sampledRun = t.samples > 0
+                    var row = [r.name == "scalar" ? "scalar" : "\(r.name) (T=\(String(format: "%g", r.temperature)))"]
+                    if sampledAny { row.append(sampledRun ? String(r.k) : "-") }
+                    row += [String(format: "%.1f", t.seconds), String(format: "%.1f", t.judgementsPerMinute)]
+                    if sampledAny {
+                        row.append(sampledRun ? String(format: "%.1f", t.samplesPerMinute) : "-")
+                        row.append(t.tokensPerSecond.map { String(format: "%.1f", $0) } ?? (sampledRun ? "" : "-"))
+                    }
+                    if scored { row.append(t.responsesPerSecond.map { String(format: "%.1f", $0) } ?? "-") }
+                    if greedy != nil {
+                        row.append(
+                            r.name == "greedy"
+                                ? "1.00x" : r.name == "sampled" ? sampledOverGreedyTime.map { String(format: "%.2fx", $0) } ?? "" : "-")
+                    }
+                    return row
                 })
         if skippedLines > 0 { out += "\n\(skippedLines) malformed input line(s) skipped.\n" }
         return out
     }
 
-    /// Accuracy (%) against k with 95% intervals: voting@k, and greedy as a point at k = 1.
+    /// Accuracy (%) against k with 95% intervals: voting@k, greedy as a point at k = 1, and a
+    /// scalar reward model (one reward per response, no k) as a point at k = 1.
     public func accuracyPlot(title: String = "Accuracy against k") -> SVGLinePlot {
-        var plot = sampled.report.accuracyPlot(title: title)
-        let g = greedy.report.overall, ci = g.interval95
-        plot.series.append(
-            .init(
-                name: "greedy",
-                points: [
-                    .init(
-                        x: 1, y: g.accuracy * 100, low: ci.low * 100,
-                        high: ci.high * 100)
-                ]))
+        var plot =
+            sampled?.report.accuracyPlot(title: title)
+            ?? SVGLinePlot(title: title, xLabel: "k (samples per item)", yLabel: "accuracy (%)", series: [], logX: true)
+        for (name, run) in [("greedy", greedy), ("scalar", scalar)] {
+            guard let run else { continue }
+            let s = run.report.overall, ci = s.interval95
+            plot.series.append(.init(name: name, points: [.init(x: 1, y: s.accuracy * 100, low: ci.low * 100, high: ci.high * 100)]))
+        }
         return plot
     }
 }

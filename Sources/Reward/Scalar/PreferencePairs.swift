@@ -17,9 +17,10 @@ extension RewardItem {
     /// The comparisons an item's label states, as TRL's RewardTrainer reads them: pairwise
     /// (`chosen`/`rejected`) and `best` items give the best response against each other one;
     /// `scores` items every ordered pair with a strictly higher score (ties give no pair);
-    /// single-response 0/1 items give none. `margin` is applied to every pair (TRL's optional
-    /// per-item `margin` column).
-    public func preferencePairs(margin: Float = 0) -> [PreferencePair] {
+    /// single-response 0/1 items give none. Every pair carries `margin`, by default the item's
+    /// own (`RewardItem.margin`, TRL's optional per-row `margin` column; 0 without one).
+    public func preferencePairs(margin: Float? = nil) -> [PreferencePair] {
+        let margin = margin ?? Float(self.margin ?? 0)
         switch label {
         case let .best(b):
             return responses.indices.filter { $0 != b }.map { PreferencePair(chosen: b, rejected: $0, margin: margin) }

@@ -51,10 +51,27 @@ public final class ScalarRewardScorer {
         return out
     }
 
-    /// The pick: the response with the strictly highest reward (nil on a tie at the top).
+    /// The pick: the response with the strictly highest reward (nil on a tie at the top, or when
+    /// a reward is NaN).
     public static func pick(_ rewards: [Float]) -> Int? {
-        guard let top = rewards.max() else { return nil }
+        guard !rewards.contains(where: \.isNaN), let top = rewards.max() else { return nil }
         let at = rewards.indices.filter { rewards[$0] == top }
         return at.count == 1 ? at[0] : nil
+    }
+
+    /// The label predicted for a single response: 1 when its reward is above 0, else 0 (a
+    /// Bradley-Terry reward has no other threshold; 0 is where `--center` keeps rewards centred).
+    public static func predictedLabel(_ reward: Float) -> Int { reward > 0 ? 1 : 0 }
+
+    /// How a scalar reward model's `rewards` (one per response) judge a labelled item: with
+    /// several responses, right when the labelled best has the strictly highest reward (a tie at
+    /// the top is `.tie`, counted wrong); with a single 0/1-labelled response, right when
+    /// `predictedLabel` equals the label. Rewards never fail to parse.
+    public static func outcome(_ rewards: [Float], for item: RewardItem) -> ItemOutcome {
+        if case let .binary(label) = item.label, rewards.count == 1 {
+            return predictedLabel(rewards[0]) == label ? .correct : .wrong
+        }
+        guard let pick = pick(rewards) else { return .tie }
+        return pick == item.bestIndex ? .correct : .wrong
     }
 }

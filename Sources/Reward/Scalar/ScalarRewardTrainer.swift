@@ -55,13 +55,21 @@ public struct ScalarRewardExamples {
 
     /// Every example's responses and pairs (see `flattened(_:)`).
     public var flattened: (sequences: [[Int32]], pairs: [PreferencePair]) { flattened(Array(examples.indices)) }
+
+    /// A digest of every example's tokens, pairs and margins, in order: checkpoints record it so
+    /// that a run resumes only on the same training data.
+    public var fingerprint: String {
+        examples.map { e in "\(e.responses)|" + e.pairs.map { "\($0.chosen),\($0.rejected),\($0.margin)" }.joined(separator: ";") }
+            .joined(separator: "\n").stableDigest
+    }
 }
 
 /// Bradley-Terry training of a scalar head on a backbone adapted with LoRA (TRL's RewardTrainer
 /// with PEFT): each step reads `itemsPerStep` items (a seeded order per epoch, a pure function of
 /// (seed, step)), runs their responses as one padded batch through the model, takes each
 /// response's final-norm state at its last token, and back-propagates the pairs' loss into the
-/// head and the adapters.
+/// head and the adapters. Checkpoints resume exactly: a run stopped at step k and resumed
+/// computes the uninterrupted run's losses, head and adapters bit for bit.
 public final class ScalarRewardTrainer {
     public let model: LlamaModel
     public let head: ScalarHead
@@ -149,5 +157,44 @@ public final class ScalarRewardTrainer {
             }
         }
         return total == 0 ? 0 : right / Double(total)
+    }
+
+    // MARK: - Checkpoints
+
+    /// What a checkpoint must agree on: the trainable parameters' names and shapes, the LoRA
+    /// scales, the settings, the training data, and the caller's `extra` (for example the base file).
+    func identity(_ extra: [String: String]) -> [String: String] {
+        var m = extra
+        m["rm.mode"] = "lora"
+        m["rm.parameters"] = optimizer.parameters.map { "\($0.name)\($0.shape)" }.joined(separator: ",").stableDigest
+        m["rm.lora_scales"] =
+            model.layers.enumerated().flatMap { i, l in
+                LoRATarget.allCases.compactMap { t in l.lora[t].map { "\(i).\(t.rawValue)=\($0.scale)" } }
+            }.joined(separator: ",").stableDigest
+        m["rm.steps"] = "\(schedule.totalSteps)"
+        m["rm.batch"] = "\(itemsPerStep)"
+        m["rm.lr"] = "\(schedule.peak)"
+        m["rm.warmup"] = "\(schedule.warmupSteps)"
+        m["rm.center"] = "\(centerCoefficient)"
+        m["rm.seed"] = "\(seed)"
+        m["rm.clip"] = "\(clipNorm)"
+        m["rm.data"] = data.fingerprint
+        return m
+    }
+
+    /// Saves the head, the adapters, AdamW's state and the step atomically (GGUF), with
+    /// `metadata` that `resume` checks.
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        try Checkpoint.save(
+            to: path, step: step, parameters: optimizer.parameters, optimizer: optimizer, identity: identity(metadata),
+            name: "swift-grm reward model checkpoint")
+    }
+
+    /// Restores a checkpoint written by `save` from a run with the same parameters, settings,
+    /// data and `metadata`; a mismatch is refused naming the key.
+    public func resume(from path: String, metadata: [String: String] = [:]) throws {
+        step = try Checkpoint.resume(
+            from: path, identity: identity(metadata), parameters: optimizer.parameters, optimizer: optimizer,
+            steps: schedule.totalSteps)
     }
 }

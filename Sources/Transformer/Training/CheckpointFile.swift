@@ -168,6 +168,42 @@ extension Checkpoint {
     }
 }
 
+/// Checkpoints of a training run that resume exactly: the trainable parameters, the optimiser's
+/// state and the step, with the run's identity (settings, data fingerprint, base file; string
+/// metadata) that a resuming run must match key by key. SFT and reward-model training share it.
+extension Checkpoint {
+    /// Writes `parameters`, `optimizer`'s state, `step` and `identity` to `path` atomically.
+    public static func save(
+        to path: String, step: Int, parameters: [Variable], optimizer: Optimizer, identity: [String: String],
+        name: String = "swift-grm checkpoint"
+    ) throws {
+        try Checkpoint(step: step, parameters: parameters, optimizer: optimizer, metadata: identity).write(gguf: path, name: name)
+    }
+
+    /// Reads the checkpoint at `path`, refuses it unless every key of `identity` was saved with
+    /// the same value (the error names the key and both values) and its step is at most `steps`
+    /// (the run's length), then copies the saved values into `parameters` and `optimizer`.
+    /// Returns the saved step, from which the run continues.
+    public static func resume(
+        from path: String, identity: [String: String], parameters: [Variable], optimizer: Optimizer, steps: Int
+    ) throws -> Int {
+        let ck = try Checkpoint(gguf: path)
+        for (key, want) in identity.sorted(by: { $0.key < $1.key }) {
+            guard let saved = ck.metadata[key] else {
+                throw CheckpointError(.badMetadata, path: path, "not saved by this kind of run (no \(key))")
+            }
+            guard saved == want else {
+                throw CheckpointError(.badMetadata, path: path, "saved with \(key) = \(saved), this run has \(want)")
+            }
+        }
+        guard ck.step <= steps else {
+            throw CheckpointError(.badMetadata, path: path, "saved at step \(ck.step), past this run's \(steps) steps")
+        }
+        try ck.restore(parameters: parameters, optimizer: optimizer)
+        return ck.step
+    }
+}
+
 /// Why a checkpoint could not be written or read; names the file and the problem.
 public struct CheckpointError: Error, CustomStringConvertible {
     public enum Kind: Sendable {

@@ -155,27 +155,16 @@ public final class SFTTrainer {
     /// Saves the trainable parameters, AdamW's state and the step, atomically, with `metadata`
     /// (for example the data's fingerprint and seed) that `resume` checks.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
-        try Checkpoint(step: step, parameters: model.parameters, optimizer: optimizer, metadata: identity(metadata))
-            .write(gguf: path, name: "swift-grm SFT checkpoint")
+        try Checkpoint.save(
+            to: path, step: step, parameters: model.parameters, optimizer: optimizer, identity: identity(metadata),
+            name: "swift-grm SFT checkpoint")
     }
 
     /// Restores a checkpoint written by `save` from a run with the same parameters, settings and
     /// `metadata`; a mismatch is refused naming the key.
     public func resume(from path: String, metadata: [String: String] = [:]) throws {
-        let ck = try Checkpoint(gguf: path)
-        for (key, want) in identity(metadata).sorted(by: { $0.key < $1.key }) {
-            guard let saved = ck.metadata[key] else {
-                throw CheckpointError(.badMetadata, path: path, "not saved by this kind of run (no \(key))")
-            }
-            guard saved == want else {
-                throw CheckpointError(.badMetadata, path: path, "saved with \(key) = \(saved), this run has \(want)")
-            }
-        }
-        guard ck.step <= settings.steps else {
-            throw CheckpointError(.badMetadata, path: path, "saved at step \(ck.step), past this run's \(settings.steps) steps")
-        }
-        try ck.restore(parameters: model.parameters, optimizer: optimizer)
-        step = ck.step
+        step = try Checkpoint.resume(
+            from: path, identity: identity(metadata), parameters: model.parameters, optimizer: optimizer, steps: settings.steps)
     }
 }
 

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+@testable import Reward
+@testable import Tensor
+@testable import Transformer
+
+/// The scalar reward model's commands as a user runs them (`grm eval --rm`, `grm score --rm`,
+/// `grm train rm` with checkpoints), through the `grm` executable built beside the tests, on tiny
+/// models. Skipped when the executable is not there.
+final class RewardModelCLITests: XCTestCase {
+    var grm: String!
+    var dir: String!
+
+    override func setUpWithError() throws {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("grm").path
+        guard FileManager.default.isExecutableFile(atPath: beside) else { throw XCTSkip("no grm executable beside the tests (\(beside))") }
+        grm = beside
+        dir = try TinyRewardModels.temporaryDirectory(self, "rm-cli")
+    }
+
+    /// Runs grm with one thread; stdout and stderr go through files (no pipe can fill up).
+    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: grm)
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(["GRM_THREADS": "1"]) { $1 }
+        let outPath = dir + "stdout-\(UUID().uuidString)", errPath = dir + "stderr-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8))
+    }
+
+    func write(_ lines: [String], _ name: String) throws -> String {
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + name, atomically: false, encoding: .utf8)
+        return dir + name
+    }
+
+    func testEvalAndScoreWithARewardModel() throws {
+        let (base, rm) = try TinyRewardModels.writeDigitRewardModel(dir: dir)
+        let test = try write(try ScalarEvaluationTests.handItems().map { try $0.jsonLine() }, "test.jsonl")
+        let eval = try run(["eval", "--rm", rm, "--model", base, "--data", test, "--out", dir + "report.json"])
+        XCTAssertEqual(eval.status, 0, eval.err)
+        XCTAssertTrue(eval.out.contains("| math          |     3 |    33.3 (6.1-79.2) |"), eval.out)
+        XCTAssertTrue(eval.out.contains("| **overall**   |     8 |   50.0 (21.5-78.5) |"), eval.out)
+        XCTAssertTrue(eval.err.contains("15 responses scored in") && eval.err.contains("responses/s"), eval.err)
+        let report = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "report.json")))
+        XCTAssertEqual(report.scalar?.report.overall.correct, 4)
+        XCTAssertEqual(report.model, "digit-rm.gguf (scalar) on digit-base.gguf")
+        XCTAssertTrue(try String(contentsOfFile: dir + "report.svg", encoding: .utf8).contains("scalar"))
+
+        // Scoring reads items without labels; labelled ones are judged by the same rule.
+        let items = try write(
+            [
+                #"{"id":"u1","prompt":"q","responses":["a 9","b 2"]}"#, #"{"id":"u2","prompt":"q","response":"answer 7"}"#,
+                #"{"id":"l1","prompt":"q","response":"answer 7","label":0}"#
+            ], "items.jsonl")
+        let score = try run(["score", "--rm", rm, "--model", base, "--data", items, "--json"])
+        XCTAssertEqual(score.status, 0, score.err)
+        let lines = try score.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        XCTAssertEqual(lines.map { $0["id"] }, [.string("u1"), .string("u2"), .string("l1")])
+        XCTAssertEqual(lines[0]["pick"], .integer(0))
+        XCTAssertNil(lines[0]["correct"])
+        XCTAssertEqual(lines[1]["predicted_label"], .integer(1))
+        XCTAssertEqual(lines[2]["outcome"], .string("wrong"))
+        XCTAssertTrue(score.err.contains("0/1 labelled items right"), score.err)
+
+        // A malformed line stops every reward-model command with its file and line number.
+        let bad = try write(
+            [#"{"prompt":"q","chosen":"x 1","rejected":"y 2"}"#, "", #"{"prompt":"q","chosen":"a","rejected":"b","margin":"1"}"#], "bad.jsonl")
+        for command in [
+            ["score", "--rm", rm, "--model", base], ["eval", "--rm", rm, "--model", base],
+            ["train", "rm", "--model", base, "--head-only", "--out", dir + "x.gguf"]
+        ] {
+            let r = try run(command + ["--data", bad])
+            XCTAssertNotEqual(r.status, 0, command.joined(separator: " "))
+            XCTAssertTrue(r.err.contains("bad.jsonl:3: margin must be a number, got a string"), "\(command): \(r.err)")
+        }
+        // Evaluation needs labels: an unlabelled line is refused by number.
+        let r = try run(["eval", "--rm", rm, "--model", base, "--data", items])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.contains("items.jsonl:1: a listwise item needs"), r.err)
+    }
+
+    /// `grm train rm` with --checkpoint writes a checkpoint that --resume continues from, to the
+    /// same reward model file byte for byte; other settings, data or base are refused by name.
+    func testTrainWithCheckpointsAndResume() throws {
+        try TinyRewardModels.writeBase(to: dir + "base.gguf")
+        try TinyRewardModels.writeBase(to: dir + "other.gguf", seed: 12)
+        let train = try write(
+            (0..<6).map { i in #"{"prompt":"\#(i) + \#(i)?","chosen":"\#(2 * i)","rejected":"\#(2 * i + 1)","margin":\#(Double(i) / 4)}"# },
+            "train.jsonl")
+        let other = try write([#"{"prompt":"1 + 1?","chosen":"2","rejected":"3"}"#], "other.jsonl")
+        for mode in [["--head-only", "--batch", "2"], ["--lora-rank", "2", "--batch", "2", "--ctx", "256"]] {
+            let common = ["train", "rm", "--model", dir + "base.gguf", "--data", train, "--steps", "4", "--seed", "3"] + mode
+            let first = try run(common + ["--checkpoint", dir + "ck.gguf", "--save-every", "2", "--out", dir + "a.gguf"])
+            XCTAssertEqual(first.status, 0, first.err)
+            let again = try run(common + ["--resume", dir + "ck.gguf", "--out", dir + "b.gguf"])
+            XCTAssertEqual(again.status, 0, again.err)
+            XCTAssertTrue(again.err.contains("resumed from \(dir!)ck.gguf at step 4"), again.err)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "a.gguf")), try Data(contentsOf: URL(fileURLWithPath: dir + "b.gguf")))
+            for (change, key) in [
+                (["--lr", "0.5"], "rm.lr"), (["--data", other], "rm.data"), (["--model", dir + "other.gguf"], "rm.base")
+            ] {
+                var args = common + ["--resume", dir + "ck.gguf", "--out", dir + "c.gguf"]
+                if let i = args.firstIndex(of: change[0]), change[0] != "--lr" { args[i + 1] = change[1] } else { args += change }
+                let r = try run(args)
+                XCTAssertNotEqual(r.status, 0, "\(mode) \(change)")
+                XCTAssertTrue(r.err.contains("saved with \(key) = "), "\(mode) \(change): \(r.err)")
+            }
+        }
+    }
+}
