@@ -36,7 +36,7 @@ resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
     --out "$R/cold-start.gguf" --adapter-type f16 --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 3e-4 \
     --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing --seed 1 \
     --checkpoint "$R/cold-start.ckpt.gguf" --save-every 10 $(resume "$R/cold-start.ckpt.gguf")
-[ -f "$R/rft-items.jsonl" ] || stage rft-items $G data synth --n 300 --seed 2 --split train --out "$R/rft-items.jsonl"
+[ -f "$R/rft-items.jsonl" ] || stage rft-items $G data synth --n 150 --seed 2 --split train --out "$R/rft-items.jsonl"
 # shellcheck disable=SC2046
 [ -f "$R/rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/cold-start.gguf" --data "$R/rft-items.jsonl" \
     --out "$R/rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 --lr 1e-4 --batch 4 --accum 2 \
