@@ -15,7 +15,7 @@ run: deps weights build
 	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
-## judgements, cold-start SFT, rejective fine-tuning (about 80 minutes on 2 cores; stages resume).
+## judgements, cold-start SFT, rejective fine-tuning (about 75 minutes on 2 cores; stages resume).
 ## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
 train-grm: deps weights build
 	@mkdir -p runs/grm
