@@ -304,23 +304,15 @@ public final class GRPOTrainer {
 
     /// Saves the policy's factors, AdamW's state and the step, atomically.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
-        try Checkpoint(step: step, parameters: policy.parameters, optimizer: optimizer, metadata: identity(metadata))
-            .write(gguf: path, name: "swift-grm GRPO checkpoint")
+        try Checkpoint.save(
+            to: path, step: step, parameters: policy.parameters, optimizer: optimizer, identity: identity(metadata),
+            name: "swift-grm GRPO checkpoint")
     }
 
     /// Restores a checkpoint of a run with the same settings, items and `metadata` (a mismatch is
     /// refused naming the key).
     public func resume(from path: String, metadata: [String: String] = [:]) throws {
-        let ck = try Checkpoint(gguf: path)
-        for (key, want) in identity(metadata).sorted(by: { $0.key < $1.key }) {
-            guard ck.metadata[key] == want else {
-                throw CheckpointError(.badMetadata, path: path, "saved with \(key) = \(ck.metadata[key] ?? "nothing"), this run has \(want)")
-            }
-        }
-        guard ck.step <= settings.steps else {
-            throw CheckpointError(.badMetadata, path: path, "saved at step \(ck.step), past this run's \(settings.steps) steps")
-        }
-        try ck.restore(parameters: policy.parameters, optimizer: optimizer)
-        step = ck.step
+        step = try Checkpoint.resume(
+            from: path, identity: identity(metadata), parameters: policy.parameters, optimizer: optimizer, steps: settings.steps)
     }
 }

@@ -167,10 +167,7 @@ public final class ScalarRewardTrainer {
         var m = extra
         m["rm.mode"] = "lora"
         m["rm.parameters"] = optimizer.parameters.map { "\($0.name)\($0.shape)" }.joined(separator: ",").stableDigest
-        m["rm.lora_scales"] =
-            model.layers.enumerated().flatMap { i, l in
-                LoRATarget.allCases.compactMap { t in l.lora[t].map { "\(i).\(t.rawValue)=\($0.scale)" } }
-            }.joined(separator: ",").stableDigest
+        m["rm.lora_scales"] = model.loraScalesDigest
         m["rm.steps"] = "\(schedule.totalSteps)"
         m["rm.batch"] = "\(itemsPerStep)"
         m["rm.lr"] = "\(schedule.peak)"

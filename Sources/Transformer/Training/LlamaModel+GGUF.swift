@@ -101,6 +101,14 @@ extension LlamaModel {
         return nil
     }
 
+    /// A fingerprint of every LoRA factor's scale (alpha / r) by layer and target, for checkpoint
+    /// identities: another alpha changes no shape but trains another function.
+    public var loraScalesDigest: String {
+        layers.enumerated().flatMap { i, l in
+            LoRATarget.allCases.compactMap { t in l.lora[t].map { "\(i).\(t.rawValue)=\($0.scale)" } }
+        }.joined(separator: ",").stableDigest
+    }
+
     /// The model's LoRA factors as an adapter (sharing storage with the variables: write it out
     /// before the next step changes them). Empty pairs without LoRA.
     public func loraAdapter(metadata: [String: String] = [:]) -> LoRAAdapter {

@@ -145,10 +145,7 @@ public final class SFTTrainer {
         m["sft.warmup"] = "\(settings.warmupSteps)"
         m["sft.weight_decay"] = "\(settings.weightDecay)"
         m["sft.optimizer"] = "clip \(settings.clipNorm) betas \(settings.beta1) \(settings.beta2) eps \(settings.eps)"
-        m["sft.lora_scales"] =
-            model.layers.enumerated().flatMap { i, l in
-                LoRATarget.allCases.compactMap { t in l.lora[t].map { "\(i).\(t.rawValue)=\($0.scale)" } }
-            }.joined(separator: ",").stableDigest
+        m["sft.lora_scales"] = model.loraScalesDigest
         return m
     }
 
