@@ -14,8 +14,9 @@ struct Eval: ParsableCommand {
             parse failures count as wrong, and are reported on their own). Prints a Markdown table; \
             --out writes the JSON report and an SVG plot of accuracy against k beside it (.svg).
 
-            --rm RM.gguf (a scalar reward model from `grm train rm`, over --model, the base it was trained \
-            on) replaces both runs with one "scalar" run: one reward per response, one prefill each. An \
+            --rm RM.gguf (a scalar or semi-scalar reward model from `grm train rm`, over --model, the base it \
+            was trained on) replaces both runs with one "scalar" run: one reward per response, one prefill each \
+            (a semi-scalar model first writes each response's critique; its time is in the wall time). An \
             item is right when the labelled best response has the strictly highest reward (a tie is \
             wrong); a single response labelled 0/1 is predicted 1 when its reward is above 0, else 0. \
             The same table, JSON report and plot are written, with scoring throughput (responses/s) and \
@@ -35,7 +36,7 @@ struct Eval: ParsableCommand {
     var skipInvalid = false
     @Option(help: "Write the JSON report here (atomically), and the plot beside it with the extension .svg.")
     var out: String?
-    @Option(help: "A scalar reward model (grm train rm) over --model: evaluate its rewards instead of judgements.")
+    @Option(help: "A scalar or semi-scalar reward model (grm train rm) over --model: evaluate its rewards instead of judgements.")
     var rm: String?
 
     func voteSizes() throws -> [Int] {
@@ -113,10 +114,12 @@ struct Eval: ParsableCommand {
         let scorer = try ScalarRewardScorer(rewardModel: rmPath, base: judge.model)
         let total = items.reduce(0) { $0 + $1.responses.count }
         printError("grm eval: \(items.count) items, \(total) responses; scalar reward model \(rmPath)")
+        let kind = scorer.critic == nil ? "scalar" : "semi-scalar"
         let report = try ScalarRewardEvaluation.evaluate(
             items, scorer: scorer,
-            model: "\((rmPath as NSString).lastPathComponent) (scalar) on \((judge.model as NSString).lastPathComponent)",
-            dataset: (data as NSString).lastPathComponent, skippedLines: skipped
+            model: "\((rmPath as NSString).lastPathComponent) (\(kind)) on \((judge.model as NSString).lastPathComponent)",
+            dataset: (data as NSString).lastPathComponent, skippedLines: skipped,
+            onCritiques: { done, all in FileHandle.standardError.write(Data("\rgrm eval: critiques \(done)/\(all)".utf8)) }
         ) { done in FileHandle.standardError.write(Data("\rgrm eval: \(done)/\(total) responses".utf8)) }
         let t = report.scalar!.timing
         printError(

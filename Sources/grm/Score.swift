@@ -39,7 +39,7 @@ struct Score: ParsableCommand {
     var out: String?
     @Flag(help: "Print JSON (one object per item) instead of the readable form.")
     var json = false
-    @Option(help: "A scalar reward model (grm train rm) over --model: one reward per response instead of judgements.")
+    @Option(help: "A scalar or semi-scalar reward model (grm train rm) over --model: one reward per response instead of judgements.")
     var rm: String?
 
     func validate() throws {
@@ -181,7 +181,9 @@ struct Score: ParsableCommand {
         let scorer = try ScalarRewardScorer(rewardModel: rmPath, base: judge.model)
         let start = Date()
         let total = items.reduce(0) { $0 + $1.responses.count }
-        let rewards = try scorer.rewards(items) { done in
+        let rewards = try scorer.rewards(
+            items, onCritiques: { done, all in FileHandle.standardError.write(Data("\rgrm score: critiques \(done)/\(all)".utf8)) }
+        ) { done in
             FileHandle.standardError.write(Data("\rgrm score: \(done)/\(total) responses".utf8))
         }
         printError("")

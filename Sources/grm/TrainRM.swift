@@ -15,11 +15,17 @@ struct TrainRM: ParsableCommand {
             trains through LoRA (--lora-rank) with the head. An item's optional "margin" is subtracted inside the loss \
             of each of its pairs: -log sigmoid(r_chosen - r_rejected - margin). --out is one GGUF: the head, the adapter \
             if any, and the base file's name and SHA-256. --checkpoint/--save-every/--resume save and continue a run \
-            exactly (same data, settings and base, checked by name). Semi-scalar heads (a critique before the head) are \
-            not built yet.
+            exactly (same data, settings and base, checked by name).
+
+            --head semi-scalar: the model first writes a critique of each response (the judge's single-response \
+            prompt, greedy, at most --critique-tokens tokens), with the adapter --critic-lora if given (the trained \
+            judge), and the head reads the last token of that judging conversation. Critiques are written once into \
+            --critiques (JSONL, default OUT.critiques.jsonl), saved as they come and reused by later runs. The \
+            backbone stays frozen (--head-only is required: training it would change the critiques the head was \
+            fitted to); the critic's adapter, the judge template and the token cap go into --out.
             """)
 
-    @Option(help: "Head kind (scalar).") var head: String = "scalar"
+    @Option(help: "Head kind: scalar or semi-scalar.") var head: String = "scalar"
     @Option(help: "The base model (GGUF).") var model: String
     @Option(help: "Training items (reward JSONL).") var data: String
     @Option(help: "Validation items (reward JSONL); pair accuracy is reported every --eval-every steps.") var val: String?
@@ -39,11 +45,21 @@ struct TrainRM: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (same base, data and settings).") var resume: String?
     @Option(help: "Seed of the head, the adapters and the order.") var seed: UInt64 = 1
+    @Option(name: .customLong("critic-lora"), help: "Semi-scalar: the LoRA adapter (GGUF) that writes the critiques (the trained judge).")
+    var criticLora: String?
+    @Option(name: .customLong("critique-tokens"), help: "Semi-scalar: generated tokens per critique at most.") var critiqueTokens = 128
+    @Option(help: "Semi-scalar: the critique cache (JSONL; default OUT.critiques.jsonl).") var critiques: String?
+    @Option(name: .customLong("critique-batch"), help: "Semi-scalar: responses critiqued per batched generator call.") var critiqueBatch = 8
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the results at the end.") var json = false
 
     func validate() throws {
-        guard head == "scalar" else { throw ValidationError("--head \(head): only scalar heads are built so far") }
+        guard head == "scalar" || head == "semi-scalar" else { throw ValidationError("--head \(head): scalar or semi-scalar") }
+        if head == "semi-scalar" && !headOnly {
+            throw ValidationError("--head semi-scalar needs --head-only: the critic's backbone stays frozen")
+        }
+        if head == "scalar" && criticLora != nil { throw ValidationError("--critic-lora is for --head semi-scalar") }
+        guard critiqueTokens > 0, critiqueBatch > 0 else { throw ValidationError("--critique-tokens and --critique-batch must be positive") }
         guard batch > 0, ctx > 1, epochs > 0 else { throw ValidationError("--batch, --ctx and --epochs must be positive") }
         guard evalEvery >= 0, saveEvery >= 0 else { throw ValidationError("--eval-every and --save-every must not be negative") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
@@ -53,25 +69,62 @@ struct TrainRM: ParsableCommand {
     func run() throws {
         if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
         let file = try GGUFFile(path: model)
-        let input = ScalarRewardInput(tokenizer: try Tokenizer(metadata: file.metadata), template: try ModelChatTemplate(metadata: file.metadata))
+        let tokenizer = try Tokenizer(metadata: file.metadata)
+        let chatTemplate = try ModelChatTemplate(metadata: file.metadata)
+        let input = ScalarRewardInput(tokenizer: tokenizer, template: chatTemplate)
         let trainItems = try RewardItemReader.readAll(path: data).items
         let valItems = try val.map { try RewardItemReader.readAll(path: $0).items } ?? []
-        let train = try ScalarRewardExamples(items: trainItems, input: input, context: ctx)
-        let heldOut = try ScalarRewardExamples(items: valItems, input: input, context: ctx)
+        let critic = try criticLora.map { try EngineOptions.loadAdapter($0, scale: 1)! }
+        // The frozen backbone of a head-only run (with the critic's adapter for a semi-scalar one).
+        let engine = headOnly ? try LlamaInference(gguf: file, contextLength: ctx, adapter: critic) : nil
+        let train: ScalarRewardExamples, heldOut: ScalarRewardExamples
+        var criticIdentity = ""
+        if head == "semi-scalar", let engine {
+            criticIdentity = "\(try SHA256.file(model)) lora \(try criticLora.map { try SHA256.file($0) } ?? "none")"
+            let writer = CritiqueWriter(
+                engine: engine, tokenizer: tokenizer, chat: JudgeChatFormat(model: chatTemplate), maxTokens: critiqueTokens, batch: critiqueBatch)
+            let judgement = JudgementInput(builder: writer.grm.builder, tokenizer: tokenizer)
+            let cachePath = critiques ?? out + ".critiques.jsonl"
+            var cache = try CritiqueCache(path: cachePath)
+            func examples(_ items: [RewardItem], _ what: String) throws -> ScalarRewardExamples {
+                let t0 = Date()
+                let result = try writer.critiques(for: items, cache: cache, critic: criticIdentity) { c, done, total in
+                    try c.write(to: cachePath, items: trainItems + valItems, critic: criticIdentity, maxTokens: critiqueTokens)
+                    let perMinute = 60 * Double(done) / max(Date().timeIntervalSince(t0), 1e-9)
+                    FileHandle.standardError.write(Data(String(format: "\r\(what): critiques %d/%d (%.1f/min)", done, total, perMinute).utf8))
+                }
+                cache = result.cache
+                printError(
+                    String(
+                        format: "\r\(what): %d critiques (%d written now) in %.1f s", result.critiques.joined().count, result.generated,
+                        Date().timeIntervalSince(t0)))
+                return try ScalarRewardExamples(items: items, context: ctx) { i, j in
+                    try judgement.tokens(
+                        item: JudgementInput.singleResponseView(of: items[i], response: j), order: .identity(1), judgement: result.critiques[i][j])
+                }
+            }
+            train = try examples(trainItems, "train")
+            heldOut = try examples(valItems, "validation")
+            try cache.write(to: cachePath, items: trainItems + valItems, critic: criticIdentity, maxTokens: critiqueTokens)
+            printError("critiques: \(cachePath)")
+        } else {
+            train = try ScalarRewardExamples(items: trainItems, input: input, context: ctx)
+            heldOut = try ScalarRewardExamples(items: valItems, input: input, context: ctx)
+        }
         printError(
             "data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
                 + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
         let sha = try SHA256.file(model)
         // What a checkpoint must agree on besides the trainer's own settings and data.
-        let identity = ["rm.base": sha, "rm.data": train.fingerprint, "rm.ctx": "\(ctx)", "rm.head": head]
+        var identity = ["rm.base": sha, "rm.data": train.fingerprint, "rm.ctx": "\(ctx)", "rm.head": head]
+        if head == "semi-scalar" { identity["rm.critic"] = criticIdentity + " tokens \(critiqueTokens)" }
         let start = Date()
         let config = try LlamaConfig(gguf: file)
         let rmHead = ScalarHead(dim: config.dim, bias: bias, seed: seed)
         var adapter: LoRAAdapter?
         var trainAccuracy: Double?, valAccuracy: Double?
         var totalSteps = 0
-        if headOnly {
-            let engine = try LlamaInference(gguf: file, contextLength: ctx)
+        if headOnly, let engine {
             func features(_ ex: ScalarRewardExamples, _ what: String) throws -> (Tensor, [PreferencePair]) {
                 let (seqs, pairs) = ex.flattened
                 let t0 = Date()
@@ -141,14 +194,17 @@ struct TrainRM: ParsableCommand {
             if !heldOut.examples.isEmpty && valAccuracy == nil { valAccuracy = try trainer.accuracy(heldOut) }
             adapter = net.loraAdapter()
         }
+        if head == "semi-scalar" { adapter = critic }
         let seconds = Date().timeIntervalSince(start)
         let rm = RewardModelFile(
-            kind: .scalar, architecture: config.architecture, head: rmHead, adapter: adapter,
+            kind: head == "semi-scalar" ? .semiScalar : .scalar, architecture: config.architecture, head: rmHead, adapter: adapter,
             baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
+            judgeTemplate: head == "semi-scalar" ? JudgePromptTemplates.standard.single : nil,
+            critiqueTokens: head == "semi-scalar" ? critiqueTokens : nil,
             metadata: [
                 "mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
                 "data": (data as NSString).lastPathComponent
-            ])
+            ].merging(criticLora.map { ["critic": ($0 as NSString).lastPathComponent] } ?? [:]) { a, _ in a })
         try rm.write(gguf: out)
         printError("wrote \(out)" + (valAccuracy.map { String(format: "; validation pair accuracy %.1f%%", $0 * 100) } ?? ""))
         if json {

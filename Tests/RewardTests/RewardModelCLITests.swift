@@ -113,4 +113,53 @@ final class RewardModelCLITests: XCTestCase {
             }
         }
     }
+
+    /// `grm train rm --head semi-scalar`: critiques written once into the cache and reused (the
+    /// same reward model again, with nothing generated), the file's kind, template and cap, and
+    /// `score`/`eval --rm` over it; without --head-only it is refused.
+    func testSemiScalarTrainReusesCritiquesAndScores() throws {
+        var config = TinyRewardModels.config
+        config.contextLength = 2048
+        let base = dir + "base.gguf"
+        try TinyRewardModels.writeBase(to: base, config: config)
+        let train = try write(
+            (0..<4).map { i in #"{"id":"p\#(i)","prompt":"\#(i) + 1?","chosen":"\#(i + 1)","rejected":"\#(i + 2)"}"# }, "train.jsonl")
+        let common = [
+            "train", "rm", "--head", "semi-scalar", "--head-only", "--model", base, "--data", train, "--steps", "3", "--batch", "2",
+            "--critique-tokens", "4", "--ctx", "2048"
+        ]
+        let first = try run(common + ["--out", dir + "semi.gguf"])
+        XCTAssertEqual(first.status, 0, first.err)
+        XCTAssertTrue(first.err.contains("8 critiques (8 written now)"), first.err)
+        let cache = dir + "semi.gguf.critiques.jsonl"
+        XCTAssertEqual(try String(contentsOfFile: cache, encoding: .utf8).split(separator: "\n").count, 8)
+        XCTAssertEqual(try CritiqueCache(path: cache).entries.count, 8)
+        let again = try run(common + ["--out", dir + "semi2.gguf", "--critiques", cache])
+        XCTAssertEqual(again.status, 0, again.err)
+        XCTAssertTrue(again.err.contains("8 critiques (0 written now)"), again.err)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "semi.gguf")), try Data(contentsOf: URL(fileURLWithPath: dir + "semi2.gguf")))
+        let rm = try RewardModelFile(gguf: dir + "semi.gguf")
+        XCTAssertEqual(rm.kind, .semiScalar)
+        XCTAssertEqual(rm.critiqueTokens, 4)
+        XCTAssertEqual(rm.judgeTemplate, JudgePromptTemplates.standard.single)
+
+        let score = try run(["score", "--rm", dir + "semi.gguf", "--model", base, "--data", train, "--json"])
+        XCTAssertEqual(score.status, 0, score.err)
+        let lines = try score.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        XCTAssertEqual(lines.count, 4)
+        for line in lines {
+            guard case let .array(r)? = line["rewards"] else { return XCTFail("no rewards in \(line)") }
+            XCTAssertEqual(r.count, 2)
+        }
+        let eval = try run(["eval", "--rm", dir + "semi.gguf", "--model", base, "--data", train, "--out", dir + "semi.json"])
+        XCTAssertEqual(eval.status, 0, eval.err)
+        XCTAssertTrue(eval.err.contains("8 responses scored in"), eval.err)
+        let report = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "semi.json")))
+        XCTAssertEqual(report.model, "semi.gguf (semi-scalar) on base.gguf")
+        XCTAssertEqual(report.scalar?.report.overall.total, 4)
+
+        let refused = try run(["train", "rm", "--head", "semi-scalar", "--model", base, "--data", train, "--out", dir + "x.gguf"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("--head semi-scalar needs --head-only"), refused.err)
+    }
 }

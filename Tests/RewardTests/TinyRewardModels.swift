@@ -26,7 +26,10 @@ enum TinyRewardModels {
 
     /// Writes a base model (random weights from `seed`, changed by `edit`) with the byte
     /// vocabulary and, when given, a chat template (otherwise ChatML is used).
-    static func writeBase(to path: String, seed: UInt64 = 11, template: String? = nil, edit: ((LlamaModel) throws -> Void)? = nil) throws {
+    static func writeBase(
+        to path: String, seed: UInt64 = 11, template: String? = nil, config: LlamaConfig = config,
+        edit: ((LlamaModel) throws -> Void)? = nil
+    ) throws {
         let model = try LlamaModel(config: config, seed: seed)
         try edit?(model)
         var meta = try config.ggufMetadata(name: "tiny")

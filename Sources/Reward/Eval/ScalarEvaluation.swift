@@ -40,15 +40,17 @@ public enum ScalarRewardEvaluation {
         return RewardEvaluationReport(model: model, dataset: dataset, items: items.count, skippedLines: skippedLines, scalar: run)
     }
 
-    /// Scores every response of `items` with `scorer` (batched prefills, timed from tokenising to
-    /// the last reward; loading excluded) and reports. `onProgress` gets the responses done.
+    /// Scores every response of `items` with `scorer` (a semi-scalar one's critiques, then batched
+    /// prefills; timed from the first critique or token to the last reward, loading excluded) and
+    /// reports. `onCritiques` gets the critiques done and their total, `onProgress` the responses
+    /// prefilled.
     public static func evaluate(
         _ items: [RewardItem], scorer: ScalarRewardScorer, model: String? = nil, dataset: String? = nil,
-        skippedLines: Int = 0, onProgress: ((Int) -> Void)? = nil
+        skippedLines: Int = 0, onCritiques: ((Int, Int) -> Void)? = nil, onProgress: ((Int) -> Void)? = nil
     ) throws -> RewardEvaluationReport {
         if let n = items.firstIndex(where: { !$0.isLabelled }) { throw RewardDataError("item \(n + 1): no label to evaluate against") }
         let start = DispatchTime.now().uptimeNanoseconds
-        let rewards = try scorer.rewards(items, onProgress: onProgress)
+        let rewards = try scorer.rewards(items, onCritiques: onCritiques, onProgress: onProgress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return try report(
             items: items, rewards: rewards, seconds: seconds, model: model, dataset: dataset, skippedLines: skippedLines)

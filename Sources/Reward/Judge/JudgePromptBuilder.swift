@@ -30,10 +30,11 @@ public struct JudgeChatFormat {
         JudgeChatFormat(template: try! ChatTemplate(source: ChatTemplate.chatML), bosToken: nil, eosToken: nil)
     }
 
-    /// The prompt text for `messages`, ending with the header of the assistant's turn.
-    public func render(_ messages: [ChatMessage]) throws -> String {
+    /// The prompt text for `messages`, ending with the header of the assistant's turn (or, with
+    /// `addGenerationPrompt: false`, with the last message's turn closed as the template closes it).
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> String {
         try template.render(
-            messages: messages, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
+            messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken,
             now: now)
     }
 }
@@ -92,6 +93,14 @@ public struct JudgePromptBuilder {
     /// The final prompt text, rendered through the chat template.
     public func prompt(for item: RewardItem, order: ResponseOrder, hint: Int? = nil) throws -> String {
         try chat.render(messages(for: item, order: order, hint: hint))
+    }
+
+    /// The judging conversation with `judgement` as the assistant's finished turn: what a
+    /// semi-scalar head or a meta RM reads (the prompt `prompt(for:order:)` gives, then the
+    /// judgement and the template's end of turn).
+    public func conversation(for item: RewardItem, order: ResponseOrder, judgement: String) throws -> String {
+        try chat.render(
+            messages(for: item, order: order) + [ChatMessage(role: "assistant", content: judgement)], addGenerationPrompt: false)
     }
 
     static func roleName(_ role: String) -> String {

@@ -19,14 +19,17 @@ public struct RewardModelFile {
     public var adapter: LoRAAdapter?
     public var baseName: String
     public var baseSHA256: String
-    /// The judge prompt template used for critiques (semi-scalar).
+    /// The judge prompt template used for critiques (semi-scalar): the single-response template
+    /// of `JudgePromptTemplates`.
     public var judgeTemplate: String?
+    /// Generated tokens per critique at most (semi-scalar).
+    public var critiqueTokens: Int?
     /// Free-form string metadata (training settings, data, measured accuracy).
     public var metadata: [String: String]
 
     public init(
         kind: Kind, architecture: String, head: ScalarHead, adapter: LoRAAdapter? = nil, baseName: String,
-        baseSHA256: String, judgeTemplate: String? = nil, metadata: [String: String] = [:]
+        baseSHA256: String, judgeTemplate: String? = nil, critiqueTokens: Int? = nil, metadata: [String: String] = [:]
     ) {
         self.kind = kind
         self.architecture = architecture
@@ -35,6 +38,7 @@ public struct RewardModelFile {
         self.baseName = baseName
         self.baseSHA256 = baseSHA256
         self.judgeTemplate = judgeTemplate
+        self.critiqueTokens = critiqueTokens
         self.metadata = metadata
     }
 
@@ -51,6 +55,7 @@ public struct RewardModelFile {
         meta[Self.prefix + "base.name"] = .string(baseName)
         meta[Self.prefix + "base.sha256"] = .string(baseSHA256)
         if let judgeTemplate { meta[Self.prefix + "judge_template"] = .string(judgeTemplate) }
+        if let critiqueTokens { meta[Self.prefix + "critique_tokens"] = .uint32(UInt32(critiqueTokens)) }
         if let adapter { meta["adapter.lora.alpha"] = .float32(adapter.alpha) }
         for (k, v) in metadata.sorted(by: { $0.key < $1.key }) { meta[Self.prefix + "meta." + k] = .string(v) }
         var writer = GGUFWriter(metadata: meta)
@@ -95,11 +100,16 @@ public struct RewardModelFile {
             guard let alpha = m.float("adapter.lora.alpha") else { throw fail("LoRA factors without adapter.lora.alpha") }
             adapter = LoRAAdapter(architecture: arch, alpha: alpha, pairs: pairs)
         }
+        let template = m.string(Self.prefix + "judge_template")
+        let critiqueTokens = m.int(Self.prefix + "critique_tokens")
+        if kind == .semiScalar && (template == nil || critiqueTokens == nil) {
+            throw fail("a semi-scalar model needs \(Self.prefix)judge_template and \(Self.prefix)critique_tokens")
+        }
         var extra: [String: String] = [:]
         for (k, v) in m.entries where k.hasPrefix(Self.prefix + "meta.") { extra[String(k.dropFirst((Self.prefix + "meta.").count))] = v.stringValue }
         self.init(
             kind: kind, architecture: arch, head: head, adapter: adapter, baseName: baseName, baseSHA256: sha,
-            judgeTemplate: m.string(Self.prefix + "judge_template"), metadata: extra)
+            judgeTemplate: template, critiqueTokens: critiqueTokens, metadata: extra)
     }
 
     /// Checks that `base` is the file this model was trained on (by SHA-256) and fits its head.

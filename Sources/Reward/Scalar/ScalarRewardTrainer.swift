@@ -23,14 +23,22 @@ public struct ScalarRewardExamples {
     public var tooLong = 0, withoutPairs = 0
 
     public init(items: [RewardItem], input: ScalarRewardInput, context: Int) throws {
+        try self.init(items: items, context: context) { i, j in
+            try input.tokens(prompt: items[i].prompt, response: items[i].responses[j])
+        }
+    }
+
+    /// Items whose response j of item i reads `tokens(i, j)` (a semi-scalar model's renderings
+    /// carry each response's critique).
+    public init(items: [RewardItem], context: Int, tokens render: (Int, Int) throws -> [Int32]) throws {
         examples = []
-        for item in items {
+        for (i, item) in items.enumerated() {
             let pairs = item.preferencePairs()
             if pairs.isEmpty {
                 withoutPairs += 1
                 continue
             }
-            let tokens = try item.responses.map { try input.tokens(prompt: item.prompt, response: $0) }
+            let tokens = try item.responses.indices.map { try render(i, $0) }
             if tokens.contains(where: { $0.count > context }) {
                 tooLong += 1
                 continue
