@@ -55,8 +55,8 @@ struct Eval: ParsableCommand {
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let out, Eval.plotPath(for: out) == out { throw ValidationError("--out \(out): the plot would overwrite the report") }
-        if rm != nil && (judge.lora != nil || judge.orders != nil) {
-            throw ValidationError("--rm: the reward model file carries its own adapter; --lora and --orders are the generative judge's")
+        if rm != nil && (judge.lora != nil || judge.orders != nil || judge.meta != nil) {
+            throw ValidationError("--rm: the reward model file carries its own adapter; --lora, --orders and --meta are the generative judge's")
         }
     }
 
@@ -71,7 +71,7 @@ struct Eval: ParsableCommand {
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
         let settings = EvaluationSettings(
             ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
-            seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders)
+            seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders, metaKeep: judge.metaKeep)
         let maxK = settings.maxK
         printError(
             "grm eval: \(items.count) items; greedy, then \(maxK) samples per item at temperature "

@@ -28,11 +28,17 @@ struct JudgeModelOptions: ParsableArguments {
     var lora: String?
     @Option(help: EngineOptions.loraScaleHelp)
     var loraScale: Float = 1
+    @Option(help: "A meta reward model (grm spct metarm) over --model: rate every sample, vote with the --meta-keep best rated.")
+    var meta: String?
+    @Option(name: .customLong("meta-keep"), help: "With --meta: samples kept for the vote (default: half of k, at least 1).")
+    var metaKeep: Int?
 
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if batchItems < 1 { throw ValidationError("--batch-items must be at least 1") }
         if let orders, orders < 1 { throw ValidationError("--orders must be at least 1") }
+        if let metaKeep, metaKeep < 1 { throw ValidationError("--meta-keep must be at least 1") }
+        if metaKeep != nil && meta == nil { throw ValidationError("--meta-keep needs --meta") }
     }
 
     /// The engine-backed judge and the reward model using the model's chat template.
@@ -41,7 +47,9 @@ struct JudgeModelOptions: ParsableArguments {
         if let a = activations { try EngineOptions.useActivations(a) }
         let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale)
         let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter, adapterScale: loraScale)
-        return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat)))
+        let metaScorer = try meta.map { try MetaRewardModel(file: $0, base: model) }
+        if let meta { printError("meta: \(meta): rating every sample, voting with the \(metaKeep.map(String.init) ?? "k/2") best rated") }
+        return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat), metaScorer: metaScorer))
     }
 }
 

@@ -50,8 +50,8 @@ struct Score: ParsableCommand {
         if k < 1 { throw ValidationError("--k must be at least 1") }
         if !(temperature >= 0) || !temperature.isFinite { throw ValidationError("--temperature must be finite and >= 0") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        if rm != nil && (judge.lora != nil || judge.orders != nil) {
-            throw ValidationError("--rm: the reward model file carries its own adapter; --lora and --orders are the generative judge's")
+        if rm != nil && (judge.lora != nil || judge.orders != nil || judge.meta != nil) {
+            throw ValidationError("--rm: the reward model file carries its own adapter; --lora, --orders and --meta are the generative judge's")
         }
     }
 
@@ -66,7 +66,7 @@ struct Score: ParsableCommand {
             items = [try RewardItem(query: prompt!, responses: responses, label: responses.count == 1 ? .binary(0) : .best(0))]
         }
         let config = VotingConfig(
-            k: k, orders: judge.orders, seed: judge.seed,
+            k: k, orders: judge.orders, metaKeep: judge.metaKeep, seed: judge.seed,
             settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
         let (engine, grm) = try judge.load()
         let progress = ProgressLine(showAccuracy: false) { engine.totalGeneratedTokens + engine.piecesInCall }

@@ -9,7 +9,7 @@ struct SpctCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spct",
         abstract: "Self-Principled Critique Tuning of the generative judge (shared/docs/spct.md).",
-        subcommands: [SpctRFT.self, SpctGRPO.self])
+        subcommands: [SpctRFT.self, SpctGRPO.self, SpctMetaRM.self])
 }
 
 /// `grm spct rft`: rejective sampling from the current judge, then LoRA fine-tuning on what it kept.

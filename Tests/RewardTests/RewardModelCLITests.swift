@@ -162,4 +162,55 @@ final class RewardModelCLITests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.err.contains("--head semi-scalar needs --head-only"), refused.err)
     }
+
+    /// `grm spct metarm` on judgements saved in its trajectories file (a tiny judge writes no
+    /// parsable judgement, so they are written here): labelled by the rule, a meta RM file
+    /// written; then `grm eval --meta` reports meta-guided voting beside voting. A trajectories
+    /// line of another item is refused with its line number.
+    func testMetaRMTrainsOnSavedJudgementsAndGuidesVoting() throws {
+        var config = TinyRewardModels.config
+        config.contextLength = 2048
+        let base = dir + "base.gguf"
+        try TinyRewardModels.writeBase(to: base, config: config)
+        let net = try LlamaModel(gguf: try GGUFFile(path: base), mode: .lora(LoRASettings(rank: 2, alpha: 4, seed: 3)), contextLength: 2048)
+        try net.loraAdapter().write(gguf: dir + "judge.gguf")
+        let items = (0..<4).map { i in #"{"id":"m\#(i)","prompt":"\#(i) + 1?","responses":["\#(i + 1)","\#(i + 2)"],"best":0}"# }
+        let data = try write(items, "items.jsonl")
+        // Sample 1 of each item is right (Response 1 shown first, scored higher), sample 2 wrong.
+        let judged = (0..<4).map { i in
+            #"{"id":"m\#(i)","responses":["\#(i + 1)","\#(i + 2)"],"samples":["#
+                + #"{"order":[0,1],"text":"Scores: \\boxed{9, 2}"},{"order":[1,0],"text":"Scores: \\boxed{8, 3}"}]}"#
+        }
+        let trajectories = try write(judged, "traj.jsonl")
+        let common = [
+            "spct", "metarm", "--model", base, "--lora", dir + "judge.gguf", "--data", data, "--samples", "2", "--batch", "4",
+            "--epochs", "2", "--trajectories", trajectories
+        ]
+        let r = try run(common + ["--out", dir + "meta.gguf"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("8 judgements of 4 items (0 sampled now"), r.err)
+        XCTAssertTrue(r.err.contains("4 correct (50.0%), 0 parse failures"), r.err)
+        let meta = try RewardModelFile(gguf: dir + "meta.gguf")
+        XCTAssertEqual(meta.kind, .meta)
+        XCTAssertNotNil(meta.adapter)
+        XCTAssertNotNil(meta.head.bias)
+
+        let eval = try run([
+            "eval", "--model", base, "--lora", dir + "judge.gguf", "--meta", dir + "meta.gguf", "--meta-keep", "1", "--data", data,
+            "--k", "1,2", "--max-tokens", "3", "--out", dir + "report.json"
+        ])
+        XCTAssertEqual(eval.status, 0, eval.err)
+        XCTAssertTrue(eval.out.contains("meta@2 keep 1"), eval.out)
+        let report = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "report.json")))
+        XCTAssertEqual(report.sampled?.report.curve.map(\.metaKeep), [1, 1])
+
+        var wrong = judged
+        wrong[2] = wrong[2].replacingOccurrences(of: "\"3\",\"4\"", with: "\"3\",\"5\"")
+        let bad = try write(wrong, "bad.jsonl")
+        var args = common + ["--out", dir + "x.gguf"]
+        args[args.firstIndex(of: trajectories)!] = bad
+        let refused = try run(args)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("bad.jsonl:3: this line judges another item"), refused.err)
+    }
 }

@@ -146,7 +146,7 @@ extension ScalarHeadTests {
             ])
         let file = RewardModelFile(
             kind: .semiScalar, architecture: "llama", head: head, adapter: adapter, baseName: "base.gguf",
-            baseSHA256: String(repeating: "ab", count: 32), judgeTemplate: "judge {q}", metadata: ["steps": "7"])
+            baseSHA256: String(repeating: "ab", count: 32), judgeTemplate: "judge {q}", critiqueTokens: 96, metadata: ["steps": "7"])
         let path = NSTemporaryDirectory() + "grm-rm-\(UUID().uuidString).gguf"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try file.write(gguf: path)
@@ -157,6 +157,7 @@ extension ScalarHeadTests {
         XCTAssertEqual(back.adapter?.alpha, 16)
         XCTAssertEqual(back.adapter?.pairs["blk.0.attn_q.weight"]?.b.scalars(), adapter.pairs["blk.0.attn_q.weight"]!.b.scalars())
         XCTAssertEqual(back.judgeTemplate, "judge {q}")
+        XCTAssertEqual(back.critiqueTokens, 96)
         XCTAssertEqual(back.metadata["steps"], "7")
         XCTAssertEqual(back.baseSHA256, String(repeating: "ab", count: 32))
         let gguf = try GGUFFile(path: path)

@@ -116,12 +116,16 @@ public struct EvaluationSettings: Equatable, Sendable {
     public var batchItems: Int
     /// Response orders per item in the sampled run (`VotingConfig.orders`; nil: one per sample).
     public var orders: Int?
+    /// With a meta RM: samples kept for each meta-guided vote (`VotingConfig.metaKeep`; at each k
+    /// of the curve at most k).
+    public var metaKeep: Int?
 
     public init(
         ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
-        batchItems: Int = 4, orders: Int? = nil
+        batchItems: Int = 4, orders: Int? = nil, metaKeep: Int? = nil
     ) {
         self.orders = orders
+        self.metaKeep = metaKeep
         self.ks = ks
         self.temperature = temperature
         self.topP = topP
@@ -220,7 +224,7 @@ public final class RewardEvaluator {
                 dataset: dataset),
             timing: g.timing)
         let sampledConfig = VotingConfig(
-            k: settings.maxK, orders: settings.orders, seed: settings.seed,
+            k: settings.maxK, orders: settings.orders, metaKeep: settings.metaKeep, seed: settings.seed,
             settings: GenerationSettings(
                 temperature: settings.temperature, topP: settings.topP,
                 maxTokens: settings.maxTokens))
@@ -357,6 +361,10 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
         if let sampled {
             for p in sampled.report.curve {
                 out.append(("voting@\(p.k)", p.voting, byCategory(p.categories ?? []), parsed(sampled)))
+            }
+            // Meta-guided voting is tallied overall only (no per-category cells).
+            for p in sampled.report.curve {
+                if let meta = p.meta { out.append(("meta@\(p.k) keep \(p.metaKeep ?? 0)", meta, [:], parsed(sampled))) }
             }
         }
         if let scalar { out.append(("scalar", scalar.report.overall, byCategory(scalar.report.categories), parsed(scalar))) }

@@ -9,6 +9,7 @@ import Foundation
 ///               "principles": [{"name", "weight", "detail"}], "analysis",
 ///               "scores": [original order] | null, "parsed": bool, "parseError": {"kind", "message"} | null,
 ///               "correct": bool | null}],
+///  "metaRatings": [one per sample], "metaVoters": [sample indices kept] (only with a meta RM),
 ///  "totals": [summed scores, original order], "voters", "best": i | null (tie or no voter),
 ///  "predictedLabel": 0|1|null (single response only), "outcome": "correct"|"wrong"|"tie"|"parse-failure"|null}
 /// ```
@@ -41,6 +42,10 @@ extension RewardJudgement {
         }
         pairs.append(("label", label))
         pairs.append(("samples", .array(samples.map { $0.scoredJSON(labelled: labelled) })))
+        if let metaRatings {
+            pairs.append(("metaRatings", .array(metaRatings.map { .number($0) })))
+            pairs.append(("metaVoters", .array(voters.map { .integer($0) })))
+        }
         pairs.append(("totals", .array(vote.totals.map { .integer($0) })))
         pairs.append(("voters", .integer(vote.voters)))
         pairs.append(("best", vote.pick.map { .integer($0) } ?? .null))

@@ -3,8 +3,8 @@ import Tensor
 import Transformer
 
 /// Training a scalar head alone on hidden states computed once (the backbone frozen): Bradley-Terry
-/// over preference pairs, AdamW, seeded mini-batches of pairs. Minutes, not hours: a step is one
-/// [N, dim] x [dim] product.
+/// over preference pairs (or binary cross-entropy over 0/1 labels, `HeadObjective`), AdamW, seeded
+/// mini-batches. Minutes, not hours: a step is one [N, dim] x [dim] product.
 public struct HeadOnlyTraining: Sendable, Equatable {
     public var steps: Int
     public var pairsPerStep: Int = 64
@@ -24,14 +24,23 @@ public struct HeadOnlyTraining: Sendable, Equatable {
     /// Linear warm-up over the first tenth of the run (at most 10 steps), then cosine decay.
     public var schedule: LRSchedule { LRSchedule(peak: learningRate, warmupSteps: min(10, steps / 10), totalSteps: steps) }
 
-    /// Trains `head` on `features` [N, dim] (one row per response) and `pairs` of row indices;
-    /// returns the loss of each step. The pairs of step s are a seeded function of (seed, s).
+    /// Trains `head` on `features` [N, dim] (one row per response) and `pairs` of row indices
+    /// (or another objective); returns the loss of each step. The examples of step s are a seeded
+    /// function of (seed, s).
     @discardableResult
     public func train(
         _ head: ScalarHead, features: Tensor, pairs: [PreferencePair],
         onStep: ((Int, Float) throws -> Void)? = nil
     ) throws -> [Float] {
-        let trainer = try HeadOnlyTrainer(head: head, features: features, pairs: pairs, settings: self)
+        try train(head, features: features, objective: .bradleyTerry(pairs), onStep: onStep)
+    }
+
+    @discardableResult
+    public func train(
+        _ head: ScalarHead, features: Tensor, objective: HeadObjective,
+        onStep: ((Int, Float) throws -> Void)? = nil
+    ) throws -> [Float] {
+        let trainer = try HeadOnlyTrainer(head: head, features: features, objective: objective, settings: self)
         var losses: [Float] = []
         while trainer.step < steps {
             let loss = try trainer.trainStep()
@@ -39,6 +48,21 @@ public struct HeadOnlyTraining: Sendable, Equatable {
             try onStep?(trainer.step, loss)
         }
         return losses
+    }
+}
+
+/// What a head trains on: preference pairs of feature rows (Bradley-Terry, with
+/// `HeadOnlyTraining.centerCoefficient`), or a 0/1 label per feature row (binary cross-entropy, a
+/// meta reward model's pointwise objective). `pairsPerStep` counts pairs or rows.
+public enum HeadObjective: Sendable, Equatable {
+    case bradleyTerry([PreferencePair])
+    case binary([Float])
+
+    var count: Int {
+        switch self {
+        case let .bradleyTerry(p): return p.count
+        case let .binary(l): return l.count
+        }
     }
 }
 
@@ -51,47 +75,69 @@ public final class HeadOnlyTrainer {
     public let settings: HeadOnlyTraining
     public let optimizer: AdamW
     let features: Variable
-    let pairs: [PreferencePair]
+    public let objective: HeadObjective
     /// Optimiser steps completed.
     public private(set) var step = 0
     private var epochOrder: (epoch: Int, order: [Int])?
 
-    public init(head: ScalarHead, features: Tensor, pairs: [PreferencePair], settings: HeadOnlyTraining) throws {
-        guard settings.steps > 0, settings.pairsPerStep > 0, !pairs.isEmpty else {
-            throw RewardDataError("head training needs positive steps and pairs per step, and at least one pair")
+    public convenience init(head: ScalarHead, features: Tensor, pairs: [PreferencePair], settings: HeadOnlyTraining) throws {
+        try self.init(head: head, features: features, objective: .bradleyTerry(pairs), settings: settings)
+    }
+
+    public init(head: ScalarHead, features: Tensor, objective: HeadObjective, settings: HeadOnlyTraining) throws {
+        guard settings.steps > 0, settings.pairsPerStep > 0, objective.count > 0 else {
+            throw RewardDataError("head training needs positive steps and examples per step, and at least one example")
         }
         guard features.rank == 2, features.shape[1] == head.dim else {
             throw RewardDataError("head training needs features [responses, \(head.dim)], got \(features.shape)")
         }
-        if let bad = pairs.first(where: { max($0.chosen, $0.rejected) >= features.shape[0] || min($0.chosen, $0.rejected) < 0 }) {
-            throw RewardDataError("pair (\(bad.chosen), \(bad.rejected)) is outside the \(features.shape[0]) feature rows")
+        switch objective {
+        case let .bradleyTerry(pairs):
+            if let bad = pairs.first(where: { max($0.chosen, $0.rejected) >= features.shape[0] || min($0.chosen, $0.rejected) < 0 }) {
+                throw RewardDataError("pair (\(bad.chosen), \(bad.rejected)) is outside the \(features.shape[0]) feature rows")
+            }
+        case let .binary(labels):
+            guard labels.count == features.shape[0] else {
+                throw RewardDataError("\(labels.count) labels for \(features.shape[0]) feature rows")
+            }
+            if let bad = labels.first(where: { $0 != 0 && $0 != 1 }) { throw RewardDataError("label \(bad): binary labels are 0 or 1") }
         }
         self.head = head
         self.settings = settings
         self.features = Variable(features)
-        self.pairs = pairs
+        self.objective = objective
         optimizer = AdamW(
             parameters: head.parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay,
             noDecay: head.bias == nil ? [] : [1])
     }
 
-    var stepsPerEpoch: Int { (pairs.count + settings.pairsPerStep - 1) / settings.pairsPerStep }
+    var stepsPerEpoch: Int { (objective.count + settings.pairsPerStep - 1) / settings.pairsPerStep }
 
-    /// The pairs of step `s`: a seeded order of all pairs per epoch, cut into batches.
-    func batch(_ s: Int) -> [PreferencePair] {
+    /// The examples (indices into the pairs or rows) of step `s`: a seeded order of all of them
+    /// per epoch, cut into batches.
+    func batch(_ s: Int) -> [Int] {
         let epoch = s / stepsPerEpoch, k = s % stepsPerEpoch
         if epochOrder?.epoch != epoch {
-            epochOrder = (epoch, seededPermutation(pairs.count, seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15))
+            epochOrder = (epoch, seededPermutation(objective.count, seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15))
         }
         let order = epochOrder!.order
-        return order[(k * settings.pairsPerStep)..<min((k + 1) * settings.pairsPerStep, order.count)].map { pairs[$0] }
+        return Array(order[(k * settings.pairsPerStep)..<min((k + 1) * settings.pairsPerStep, order.count)])
     }
 
     /// One optimiser step; returns its loss (before the update).
     @discardableResult
     public func trainStep() throws -> Float {
         optimizer.learningRate = settings.schedule.rate(at: step)
-        let loss = try BradleyTerry.loss(rewards: head.rewards(features), pairs: batch(step), centerCoefficient: settings.centerCoefficient)
+        let loss: Variable
+        switch objective {
+        case let .bradleyTerry(pairs):
+            loss = try BradleyTerry.loss(
+                rewards: head.rewards(features), pairs: batch(step).map { pairs[$0] }, centerCoefficient: settings.centerCoefficient)
+        case let .binary(labels):
+            let rows = batch(step)
+            let picked = try features.embedding(rows.map { Int32($0) })
+            loss = try BinaryCrossEntropy.loss(logits: head.rewards(picked), labels: rows.map { labels[$0] })
+        }
         try loss.backward()
         try optimizer.step()
         optimizer.zeroGrad()
@@ -99,7 +145,7 @@ public final class HeadOnlyTrainer {
         return loss.item
     }
 
-    /// What a checkpoint must agree on: the head's shape, the settings, the pairs and the
+    /// What a checkpoint must agree on: the head's shape, the settings, the pairs (or labels) and the
     /// features (their bits), and the caller's `extra` (for example the data and the base file).
     func identity(_ extra: [String: String]) -> [String: String] {
         var m = extra
@@ -111,7 +157,12 @@ public final class HeadOnlyTrainer {
         m["rm.weight_decay"] = "\(settings.weightDecay)"
         m["rm.center"] = "\(settings.centerCoefficient)"
         m["rm.seed"] = "\(settings.seed)"
-        m["rm.pairs"] = pairs.map { "\($0.chosen),\($0.rejected),\($0.margin)" }.joined(separator: ";").stableDigest
+        switch objective {
+        case let .bradleyTerry(pairs):
+            m["rm.pairs"] = pairs.map { "\($0.chosen),\($0.rejected),\($0.margin)" }.joined(separator: ";").stableDigest
+        case let .binary(labels):
+            m["rm.labels"] = labels.map { $0 == 1 ? "1" : "0" }.joined().stableDigest
+        }
         m["rm.features"] = features.value.bitDigest
         return m
     }

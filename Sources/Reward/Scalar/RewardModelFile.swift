@@ -11,7 +11,9 @@ import Transformer
 /// llama.cpp cannot run a llama-architecture model with a classification head, so the file is
 /// read by this project only.
 public struct RewardModelFile {
-    public enum Kind: String, Sendable { case scalar, semiScalar = "semi-scalar" }
+    /// `meta`: a meta reward model, a pointwise head that rates a judge's sampled judgements
+    /// (`MetaRewardModel`).
+    public enum Kind: String, Sendable { case scalar, semiScalar = "semi-scalar", meta }
 
     public var kind: Kind
     public var architecture: String
@@ -74,7 +76,7 @@ public struct RewardModelFile {
         let m = file.metadata
         func fail(_ why: String) -> RewardDataError { RewardDataError(file: path, "not a swift-grm reward model: \(why)") }
         guard let kindText = m.string(Self.prefix + "kind") else { throw fail("no \(Self.prefix)kind") }
-        guard let kind = Kind(rawValue: kindText) else { throw fail("unknown kind '\(kindText)' (scalar or semi-scalar)") }
+        guard let kind = Kind(rawValue: kindText) else { throw fail("unknown kind '\(kindText)' (scalar, semi-scalar or meta)") }
         guard let arch = m.string("general.architecture") else { throw fail("no general.architecture") }
         guard let baseName = m.string(Self.prefix + "base.name"), let sha = m.string(Self.prefix + "base.sha256") else {
             throw fail("no base file name or SHA-256")

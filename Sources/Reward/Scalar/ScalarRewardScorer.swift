@@ -34,6 +34,9 @@ public final class ScalarRewardScorer {
     /// with the judge template and token cap recorded in the file.
     public convenience init(rewardModel rmPath: String, base basePath: String, contextLength: Int? = nil) throws {
         let rm = try RewardModelFile(gguf: rmPath)
+        guard rm.kind != .meta else {
+            throw RewardDataError(file: rmPath, "a meta reward model rates a judge's judgements (grm eval --meta), not responses")
+        }
         let file = try GGUFFile(path: basePath)
         let config = try LlamaConfig(gguf: file)
         try rm.validate(base: basePath, config: config)
