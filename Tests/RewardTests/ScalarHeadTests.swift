@@ -114,6 +114,26 @@ extension ScalarHeadTests {
             XCTAssertTrue("\(e)".contains("40 tokens"), "\(e)")
         }
     }
+
+    /// Consecutive sequences with a common prefix share its prefill (forked caches): the states
+    /// equal separate prefills, in every batch split, and the groups are what the rule says.
+    func testSharedPrefixHiddenStatesEqualSeparatePrefills() throws {
+        let config = LlamaConfig(vocabSize: 30, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, initStd: 0.1, contextLength: 32)
+        let engine = try LlamaInference(config: config, weights: try LlamaModel(config: config, seed: 6).inferenceWeights)
+        let p: [Int32] = [3, 1, 4, 1, 5, 9]
+        let seqs: [[Int32]] = [
+            p + [2, 6], p + [5], p + [3, 5, 8, 9], p, [7, 7] + p, [7, 7] + p + [1], [2], p + [2, 6]
+        ]
+        let groups = ScalarRewardInput.prefixGroups(seqs, minimum: 4)
+        XCTAssertEqual(groups.map(\.range), [0..<4, 4..<6, 6..<7, 7..<8])
+        // Each sequence keeps at least its last token to itself: p alone (4th) and [7, 7] + p (5th) cap their groups.
+        XCTAssertEqual(groups.map(\.shared), [5, 7, 0, 0])
+        let separate = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, sharePrefix: 0).scalars()
+        for batch in [3, 8, 2048] {
+            let shared = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, batchTokens: batch, sharePrefix: 4).scalars()
+            for (a, b) in zip(shared, separate) { XCTAssertEqual(a, b, accuracy: 1e-5, "batch \(batch)") }
+        }
+    }
 }
 
 extension ScalarHeadTests {

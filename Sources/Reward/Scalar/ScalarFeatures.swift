@@ -39,9 +39,13 @@ public struct ScalarRewardInput {
 
     /// Final-norm hidden states [sequences.count, dim] at each sequence's last token: prefills of
     /// up to `batchTokens` tokens together (one forward pass, each sequence its own cache).
-    /// A sequence longer than the model's context is refused naming it.
+    /// Consecutive sequences that begin with the same `sharePrefix` tokens or more (an item's
+    /// responses after one prompt, a judge's samples after one judging prompt) prefill that
+    /// common prefix once and fork its cache, so each of them prefills only its own rest; 0 turns
+    /// this off. A sequence longer than the model's context is refused naming it. `onProgress`
+    /// gets the sequences done.
     public static func hiddenStates(
-        engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048,
+        engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048, sharePrefix: Int = 16,
         onProgress: ((Int) -> Void)? = nil
     ) throws -> Tensor {
         let dim = engine.config.dim
@@ -49,23 +53,78 @@ public struct ScalarRewardInput {
         for (i, s) in sequences.enumerated() where s.isEmpty || s.count > engine.config.contextLength {
             throw RewardDataError("sequence \(i) has \(s.count) tokens; the model takes 1 to \(engine.config.contextLength)")
         }
+        let groups = sharePrefix > 0 ? prefixGroups(sequences, minimum: sharePrefix) : sequences.indices.map { ($0..<$0 + 1, 0) }
+        // Each group's shared prefix, prefilled (batched) into a sequence its members fork.
+        var prefixes = [KVSequence?](repeating: nil, count: groups.count)
+        var pending: [(group: Int, tokens: [Int32])] = []
+        func flushPrefixes() throws {
+            guard !pending.isEmpty else { return }
+            let requests = try pending.map { p -> ForwardRequest in
+                let seq = try engine.newSequence(capacity: p.tokens.count)
+                prefixes[p.group] = seq
+                return ForwardRequest(sequence: seq, tokens: p.tokens, logits: .none)
+            }
+            _ = try engine.forward(requests, output: .hiddenStates)
+            pending.removeAll()
+        }
+        var queued = 0
+        for (g, group) in groups.enumerated() where group.shared > 0 {
+            if queued > 0 && queued + group.shared > batchTokens {
+                try flushPrefixes()
+                queued = 0
+            }
+            pending.append((g, Array(sequences[group.range.lowerBound].prefix(group.shared))))
+            queued += group.shared
+        }
+        try flushPrefixes()
+        // Every sequence's own rest, from a fork of its group's prefix (or from empty).
+        var rests: [(index: Int, group: Int, tokens: [Int32])] = []
+        for (g, group) in groups.enumerated() {
+            for i in group.range { rests.append((i, g, Array(sequences[i].dropFirst(group.shared)))) }
+        }
         var start = 0
-        while start < sequences.count {
+        while start < rests.count {
             var end = start, tokens = 0
-            while end < sequences.count && (end == start || tokens + sequences[end].count <= batchTokens) {
-                tokens += sequences[end].count
+            while end < rests.count && (end == start || tokens + rests[end].tokens.count <= batchTokens) {
+                tokens += rests[end].tokens.count
                 end += 1
             }
-            let requests = try (start..<end).map {
-                ForwardRequest(sequence: try engine.newSequence(capacity: sequences[$0].count), tokens: sequences[$0], logits: .last)
+            let requests = try (start..<end).map { k -> ForwardRequest in
+                let r = rests[k]
+                let seq = try prefixes[r.group].map { try $0.fork(capacity: r.tokens.count) } ?? engine.newSequence(capacity: r.tokens.count)
+                return ForwardRequest(sequence: seq, tokens: r.tokens, logits: .last)
             }
             let states = try engine.forward(requests, output: .hiddenStates)
-            for (k, h) in states.enumerated() {
-                (out.floatPointer + (start + k) * dim).update(from: h!.contiguous().floatPointer, count: dim)
+            for (k, h) in zip(start..<end, states) {
+                (out.floatPointer + rests[k].index * dim).update(from: h!.contiguous().floatPointer, count: dim)
             }
             start = end
             onProgress?(start)
         }
         return out
+    }
+
+    /// Runs of consecutive sequences whose common prefix, short of each one's last token, is at
+    /// least `minimum` tokens: (the run, the prefix length), or (one sequence, 0).
+    static func prefixGroups(_ sequences: [[Int32]], minimum: Int) -> [(range: Range<Int>, shared: Int)] {
+        func common(_ a: [Int32], _ b: [Int32]) -> Int {
+            var n = 0
+            while n < a.count && n < b.count && a[n] == b[n] { n += 1 }
+            return n
+        }
+        var groups: [(range: Range<Int>, shared: Int)] = []
+        var i = 0
+        while i < sequences.count {
+            var shared = sequences[i].count - 1, j = i + 1
+            while j < sequences.count {
+                let s = min(shared, common(sequences[i], sequences[j]), sequences[j].count - 1)
+                if s < minimum { break }
+                shared = s
+                j += 1
+            }
+            groups.append(j - i > 1 ? (i..<j, shared) : (i..<i + 1, 0))
+            i = j
+        }
+        return groups
     }
 }
