@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE = -c release
 
-.PHONY: run test build bench deps weights clean format lint train-grm
+.PHONY: run test build bench deps weights clean format lint train-grm train-grm-rl train-rm
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
 ## The trained judge: a LoRA adapter on the default model (weights/README.md says how it was made).
@@ -20,6 +20,19 @@ run: deps weights build
 train-grm: deps weights build
 	@mkdir -p runs/grm
 	bash scripts/train-grm.sh 2>&1 | tee -a runs/grm/train-grm.log
+
+## SPCT stage two, after train-grm: GRPO from weights/grm-judge.gguf (50 steps, about 80 minutes),
+## then a meta reward model on the GRPO judge's sampled judgements (runs/grm/grpo.gguf, meta.gguf).
+## Background: nohup make train-grm-rl > /dev/null 2>&1 &   (log: runs/grm/train-grm-rl.log)
+train-grm-rl: deps weights build
+	@mkdir -p runs/grm
+	bash scripts/train-grm-rl.sh 2>&1 | tee -a runs/grm/train-grm-rl.log
+
+## The scalar (head-only, LoRA) and semi-scalar baselines on 2,001 pairs, evaluated on the judge's
+## 80 test items (runs/grm/rm-*.gguf, eval-rm-*.json). Log: runs/grm/train-rm.log
+train-rm: deps weights build
+	@mkdir -p runs/grm
+	bash scripts/train-rm.sh 2>&1 | tee -a runs/grm/train-rm.log
 
 ## Build and run the whole test suite, optimised (SIMD code is 10-100x slower unoptimised).
 test: deps weights

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPCT stage two for the generative judge, after scripts/train-grm.sh (stage one):
+#   rule-based GRPO from the RFT judge (weights/grm-judge.gguf) -> a meta reward model trained on
+#   the GRPO judge's own sampled judgements.
+# Outputs: $GRM_RUN/grpo.gguf (the RL judge) and $GRM_RUN/meta.gguf (the meta RM). Seeds are fixed.
+#
+# As in stage one, every stage writes atomically, is skipped when its output exists, and resumes
+# from its checkpoint (GRPO) or its saved judgements (the meta RM) when cut short: run it again to
+# continue. Each stage is sized to finish inside about 90 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+G=./.build/release/grm
+MODEL=weights/SmolLM2-135M-Instruct.Q4_1.gguf
+JUDGE=${GRM_JUDGE:-weights/grm-judge.gguf}
+R=${GRM_RUN:-runs/grm}
+mkdir -p "$R"
+export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
+
+stage() {
+    local name=$1
+    shift
+    echo "== $name: $*"
+    local start
+    start=$(date +%s)
+    "$@"
+    echo "== $name took $(($(date +%s) - start)) s"
+}
+resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
+
+# GRPO: 50 steps of 4 items x 4 judgements (about 1.6 min a step on 2 cores, measured in the smoke run).
+[ -f "$R/grpo-items.jsonl" ] || stage grpo-items $G data synth --n 400 --seed 3 --split train --out "$R/grpo-items.jsonl"
+# shellcheck disable=SC2046
+[ -f "$R/grpo.gguf" ] || stage grpo $G spct grpo --model "$MODEL" --lora "$JUDGE" --data "$R/grpo-items.jsonl" \
+    --out "$R/grpo.gguf" --group 4 --items-per-step 4 --steps 50 --max-tokens 200 --lr 1e-5 --beta 0.08 --seed 1 \
+    --checkpoint "$R/grpo.ckpt.gguf" --save-every 5 $(resume "$R/grpo.ckpt.gguf")
+# The meta RM: 8 judgements on each of 150 fresh training items, sampled by the GRPO judge.
+[ -f "$R/meta-items.jsonl" ] || stage meta-items $G data synth --n 150 --seed 4 --split train --out "$R/meta-items.jsonl"
+[ -f "$R/meta.gguf" ] || stage metarm $G spct metarm --model "$MODEL" --lora "$R/grpo.gguf" --data "$R/meta-items.jsonl" \
+    --out "$R/meta.gguf" --samples 8 --temperature 0.5 --max-tokens 256 --seed 1 \
+    --trajectories "$R/meta.trajectories.jsonl"
+sha256sum "$R/grpo.gguf" "$R/meta.gguf"
