@@ -40,5 +40,5 @@ resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
     --critiques "$R/rm-semi.critiques.jsonl" --critique-tokens 128 --critique-batch 16 --epochs 3
 for kind in head lora semi; do
     [ -f "$R/eval-rm-$kind.json" ] || stage "eval-rm-$kind" $G eval --rm "$R/rm-$kind.gguf" --model "$MODEL" \
-        --data "$R/test80.jsonl" --out "$R/eval-rm-$kind.json"
+        --data "$R/test.jsonl" --limit 80 --out "$R/eval-rm-$kind.json"
 done

@@ -39,7 +39,7 @@ public struct SVGLinePlot {
     public var width = 640.0
     public var height = 400.0
 
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
     public init(
         title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false,
