@@ -16,7 +16,8 @@ final class ReportComparisonTests: XCTestCase {
             CurvePoint(k: 1, voting: greedy, meta: nil, metaKeep: nil, categories: nil),
             CurvePoint(
                 k: 2, voting: stats([.correct, .correct, .wrong, .wrong]), meta: stats([.correct, .correct, .correct, .wrong]), metaKeep: 1,
-                categories: [CategoryAccuracy(category: "math", stats: stats([.correct, .correct, .wrong, .wrong]))])
+                categories: [CategoryAccuracy(category: "math", stats: stats([.correct, .correct, .wrong, .wrong]))],
+                metaCategories: [CategoryAccuracy(category: "math", stats: stats([.correct, .correct, .correct, .wrong]))])
         ]
         let report = EvaluationReport(
             model: "judge", dataset: "test.jsonl", overall: greedy,
@@ -55,8 +56,8 @@ final class ReportComparisonTests: XCTestCase {
             judgeRow.contains("25.0 (") && judgeRow.contains("50.0 (") && judgeRow.contains("75.0 (") && judgeRow.contains("keep 1"), judgeRow)
         let scalarRow = try XCTUnwrap(lines.first { $0.hasPrefix("| scalar ") })
         XCTAssertTrue(scalarRow.contains("75.0 (") && scalarRow.contains(" - "), scalarRow)
-        // By category: greedy / the largest k for the judge, the one pass for the scalar model.
-        XCTAssertTrue(lines.contains { $0.hasPrefix("| judge ") && $0.contains("25.0 / 50.0") }, md)
+        // By category: greedy / the largest k / meta there for the judge, the one pass for the scalar model.
+        XCTAssertTrue(lines.contains { $0.hasPrefix("| judge ") && $0.contains("25.0 / 50.0 / 75.0") }, md)
         XCTAssertTrue(lines.contains { $0.hasPrefix("| scalar ") && $0.hasSuffix("75.0 |") }, md)
         // Seconds per item: 8 / 4 greedy, 12 / 4 sampled; 1 / 4 for the scalar model.
         XCTAssertTrue(lines.contains { $0.hasPrefix("| judge ") && $0.contains("2.00") && $0.contains("3.00") }, md)

@@ -9,6 +9,8 @@ public struct CurvePoint: Codable, Equatable, Sendable {
     public var metaKeep: Int?
     /// Voting@k accuracy per category (nil in reports written before it was recorded).
     public var categories: [CategoryAccuracy]?
+    /// Meta-guided voting@k per category (nil without a meta RM).
+    public var metaCategories: [CategoryAccuracy]? = nil
 }
 
 /// Accuracy for one category.
@@ -59,15 +61,18 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         let hasMeta = !judgements.isEmpty && judgements.allSatisfy { $0.metaRatings != nil }
         let curve: [CurvePoint] = Array(Set(curveKs.filter { $0 >= 1 && $0 <= maxK })).sorted().map { k in
             var voting = AccuracyTally()
-            var meta = AccuracyStats()
+            var meta = AccuracyTally()
             let keep = config?.metaKeep.map { min($0, k) } ?? max(1, k / 2)
             for j in judgements {
                 voting.add(Voting.outcome(j.vote(firstK: k), for: j.item), category: j.item.category)
-                if hasMeta { meta.add(Voting.outcome(j.vote(firstK: k, useMeta: true, metaKeep: keep), for: j.item)) }
+                if hasMeta {
+                    meta.add(Voting.outcome(j.vote(firstK: k, useMeta: true, metaKeep: keep), for: j.item), category: j.item.category)
+                }
             }
             return CurvePoint(
-                k: k, voting: voting.overall, meta: hasMeta ? meta : nil, metaKeep: hasMeta ? keep : nil,
-                categories: voting.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) })
+                k: k, voting: voting.overall, meta: hasMeta ? meta.overall : nil, metaKeep: hasMeta ? keep : nil,
+                categories: voting.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) },
+                metaCategories: hasMeta ? meta.categories.map { CategoryAccuracy(category: $0.name, stats: $0.stats) } : nil)
         }
         return EvaluationReport(
             model: model, dataset: dataset, config: config, overall: tally.overall,

@@ -63,17 +63,19 @@ public struct ReportComparison {
             })
         let categories = Array(Set(rows.flatMap { r in (Self.single(r.report)?.report.categories ?? []).map(\.category) })).sorted()
         if !categories.isEmpty {
-            out += "\nBy category: greedy (single pass) / voting at each row's largest k.\n\n"
+            out += "\nBy category: greedy (single pass) / voting at each row's largest k / meta-guided voting there, if any.\n\n"
             out += MarkdownTable.render(
                 header: ["model"] + categories, alignRight: [false] + Array(repeating: true, count: categories.count),
                 rows: rows.map { row in
                     let single = Self.single(row.report)?.report.categories ?? []
-                    let last = row.report.sampled?.report.curve.last?.categories ?? []
+                    let last = row.report.sampled?.report.curve.last
+                    func percent(_ list: [CategoryAccuracy]?, _ c: String) -> String? {
+                        list?.first { $0.category == c }.map { MarkdownTable.percent($0.stats.accuracy) }
+                    }
                     return [row.label]
                         + categories.map { c in
-                            let g = single.first { $0.category == c }.map { MarkdownTable.percent($0.stats.accuracy) } ?? "-"
-                            let v = last.first { $0.category == c }.map { MarkdownTable.percent($0.stats.accuracy) }
-                            return v.map { g + " / " + $0 } ?? g
+                            [percent(single, c) ?? "-", percent(last?.categories, c), percent(last?.metaCategories, c)]
+                                .compactMap { $0 }.joined(separator: " / ")
                         }
                 })
         }
