@@ -71,6 +71,11 @@ public final class LlamaModel {
     /// initialisers build them.
     public init(config: LlamaConfig, tokenEmbedding: Variable, layers: [Layer], finalNorm: Variable, output: Variable) throws {
         try config.validate()
+        // The tape's block is Llama's; Gemma's extra norms, GeGLU and sliding windows run only on
+        // the inference path (LlamaInference), so training one is refused rather than done wrong.
+        guard config.gemma == nil else {
+            throw ConfigError.invalid("training a gemma3 model is not supported (inference, and LoRA adapters at inference, are)")
+        }
         self.config = config
         self.tokenEmbedding = tokenEmbedding
         self.layers = layers
