@@ -255,7 +255,9 @@ extension LlamaModel {
                     attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
                     wo: l.wo.value, ffnNorm: l.ffnNorm.value, wGate: l.wGate.value,
                     wUp: l.wUp.value, wDown: l.wDown.value,
-                    bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value)
+                    bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value,
+                    qNorm: l.qNorm?.value, kNorm: l.kNorm?.value, postAttnNorm: l.postAttnNorm?.value,
+                    postFFNNorm: l.postFFNNorm?.value)
             },
             outputNorm: finalNorm.value, output: output.value)
     }
