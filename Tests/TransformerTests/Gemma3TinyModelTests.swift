@@ -114,6 +114,18 @@ final class Gemma3TinyModelTests: XCTestCase {
         XCTAssertEqual(engine.weights.layers[0].wq.dtype, .q4_K)
         XCTAssertEqual(engine.weights.layers[3].wGate.dtype, .q6_K)
         let dequantised = Dictionary(uniqueKeysWithValues: tensors.map { ($0.0, $0.1.converted(to: .f32)) })
+        // grm merge without an adapter: the exact dequantised model (how llama.cpp's f32 reference
+        // for the real file was made), the metadata kept, nothing recorded as merged.
+        let base = try GGUFFile(path: dir + "/tiny-q.gguf")
+        try LoRAMerge.merge(base: base, adapter: nil, type: .f32, to: dir + "/tiny-f32.gguf")
+        let f32 = try GGUFFile(path: dir + "/tiny-f32.gguf")
+        XCTAssertEqual(f32.metadata.string("general.name"), "tiny gemma3")
+        XCTAssertNil(f32.metadata.float("grm.merge.lora_scale"))
+        for (name, t) in dequantised {
+            let stored = try f32.tensor(name)
+            XCTAssertEqual(stored.dtype, .f32)
+            XCTAssertEqual(stored.scalars(), t.scalars(), name)
+        }
         let want = Gemma3Reference(config: Self.config, tensors: dequantised).logits(Self.tokens)
         let got = try engine.logits(Self.tokens, allPositions: true).scalars()
         let v = Self.config.vocabSize
