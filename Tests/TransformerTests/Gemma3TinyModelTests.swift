@@ -97,6 +97,44 @@ final class Gemma3TinyModelTests: XCTestCase {
         XCTAssertLessThan(zip(far[2], want[2]).map { abs($0 - $1) }.max()!, 1e-12)
     }
 
+    /// Sliding windows across shared prefixes: continuations forked from a 7-token prompt (past the
+    /// window of 3) and decoded together, a fork of a fork, and a batched prefill of 12 rows (the
+    /// matrix path) beside one decode row, each equal to a fresh sequence's logits; f32 and f16 caches.
+    func testForkedAndBatchedSequencesMatchSingle() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.write(try Self.weights(), to: dir + "/tiny.gguf")
+        let file = try GGUFFile(path: dir + "/tiny.gguf")
+        for kv in KVCacheType.allCases {
+            let engine = try LlamaInference(gguf: file, kvType: kv)
+            let tol: Float = kv == .f32 ? 1e-4 : 3e-3
+            func close(_ a: Tensor, _ b: Tensor, _ what: String) {
+                let d = zip(a.scalars(), b.scalars()).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThan(d, tol, "\(what) (\(kv))")
+            }
+            let prompt: [Int32] = [2, 5, 9, 14, 20, 27, 35]
+            let s = try engine.newSequence()
+            _ = try engine.forward([ForwardRequest(sequence: s, tokens: prompt, logits: .none)])
+            let forks = try (0..<3).map { _ in try s.fork(capacity: 8) }
+            var tails: [[Int32]] = [[10], [20], [30]]
+            for step in 0..<4 {
+                let rows = try engine.forward(forks.indices.map { ForwardRequest(sequence: forks[$0], tokens: [tails[$0].last!]) })
+                for f in forks.indices {
+                    close(rows[f]!, try engine.logits(prompt + tails[f]), "fork \(f) step \(step)")
+                    tails[f].append(Int32(f * 7 + step + 1))
+                }
+            }
+            let deep = try forks[1].fork(at: prompt.count + 2)
+            let long: [Int32] = Array(0..<12).map { Int32($0 * 3 % 50) }
+            let other = try engine.newSequence()
+            let out = try engine.forward([
+                ForwardRequest(sequence: deep, tokens: [44]), ForwardRequest(sequence: other, tokens: long, logits: .all)
+            ])
+            close(out[0]!, try engine.logits(prompt + Array(tails[1].prefix(2)) + [44]), "fork of a fork")
+            close(out[1]!, try engine.logits(long, allPositions: true), "batched prefill")
+        }
+    }
+
     /// The K-quants and Q8_0 of the real file, each against the Double reference on the
     /// dequantised weights.
     func testQuantisedWeightsMatchReferenceOnTheirDequantisedValues() throws {
