@@ -4,7 +4,8 @@ import Tensor
 /// SwiGLU MLP, and an output projection tied to the token embedding or separate. One definition
 /// serves the `llama` family (adjacent-pair rotation), `qwen2` (q/k/v biases, rotated halves) and
 /// `gemma3` (`gemma`: scaled embeddings, q/k and post norms, GeGLU, sliding-window layers);
-/// training (`LlamaModel`, llama and qwen2) and inference (`LlamaInference`) both read it.
+/// training (`LlamaModel`; gemma3 only on sequences within its sliding window) and inference
+/// (`LlamaInference`) both read it.
 public struct LlamaConfig: Sendable, Equatable, Codable {
     public var vocabSize: Int
     public var dim: Int

@@ -31,7 +31,9 @@ public struct ForwardRequest {
 
 /// A Llama-family decoder (llama, qwen2, gemma3) for inference: no tape, weights in their stored type
 /// (quantised weights are multiplied by the quantised kernels, never expanded), a key/value cache
-/// per sequence, and batched forward passes over several sequences at once.
+/// per sequence, and batched forward passes over several sequences at once. Gemma 3's additions
+/// (`GemmaSettings`) apply where the config has them: scaled embeddings, q/k norms per head, post
+/// norms, GeGLU, and on local layers a sliding window with their own RoPE table.
 ///
 /// A forward pass stacks the new tokens of every request into one matrix, so the projections and
 /// the MLP are matrix-matrix products over all of them (prefill, or k sequences decoding together
