@@ -12,10 +12,12 @@ import _Builtin_intrinsics.intel
 /// row at position p and each query head h reading KV head g = h / (heads / kvHeads),
 /// `softmax(scale * q_h . K_g[lo...p]) V_g[lo...p]` over the sequence's shared prefixes and its own
 /// positions, where lo = 0, or with a sliding `window` lo = max(0, p - window + 1) (the key at
-/// position p0 is seen from p when p - p0 < window, as ggml's standard sliding-window mask). Each decode row, for each KV head, reads each cached key once for all the query heads
-/// of its group, and each value once per three of them (heads of 64 values; the generic kernel once
-/// per head); rows whose sequences share a cached prefix run one after another in one task per KV
-/// head (`sharingPieces`). The result does not depend on how rows are grouped or tasks fall on threads.
+/// position p0 is seen from p when p - p0 < window, as ggml's standard sliding-window mask). Each
+/// decode row, for each KV head, reads each cached key once for all the query heads of its group,
+/// and each value once per three of them (heads of 64 values without a window; the generic kernel
+/// once per head); rows whose sequences share a cached prefix run one after another in one task per
+/// KV head (`sharingPieces`). The result does not depend on how rows are grouped or tasks fall on
+/// threads.
 public enum CachedAttention {
     /// Rows `row ..< row + count` of the stacked matrices belong to `sequence`.
     public struct Item {
