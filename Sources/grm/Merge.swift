@@ -6,12 +6,12 @@ import Transformer
 /// `grm merge`: a LoRA adapter merged into its base model, written as a new GGUF model.
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Merge a LoRA adapter into its base model (a new GGUF model that needs no adapter).")
+        abstract: "Merge a LoRA adapter into its base model (a new GGUF model that needs no adapter), or convert a model's matrices.")
 
     @Option(help: "The base GGUF model.")
     var model: String
-    @Option(help: "The LoRA adapter GGUF (llama.cpp's format).")
-    var lora: String
+    @Option(help: "The LoRA adapter GGUF (llama.cpp's format); without it the model is only converted to --type.")
+    var lora: String?
     @Option(help: "The merged model to write (atomically).")
     var out: String
     @Option(
@@ -36,7 +36,7 @@ struct Merge: ParsableCommand {
     func run() throws {
         let start = DispatchTime.now().uptimeNanoseconds
         let base = try GGUFFile(path: model)
-        guard let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale, base: base) else { return }
+        let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale, base: base)
         let report = try LoRAMerge.merge(
             base: base, adapter: adapter, scale: loraScale, type: LoRAMerge.outputType(named: type)!,
             to: out, name: name)

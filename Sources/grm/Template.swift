@@ -6,7 +6,8 @@ import Transformer
 /// `grm template`: a model's chat template applied to a conversation.
 struct Template: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the prompt a model's chat template (tokenizer.chat_template; ChatML if absent) makes of messages.")
+        abstract:
+            "Print the prompt a model's chat template (tokenizer.chat_template; if absent, the family's built-in one or ChatML) makes of messages.")
 
     @Option(help: "GGUF model whose chat template to use.")
     var model: String
@@ -23,7 +24,10 @@ struct Template: ParsableCommand {
             return String(decoding: data, as: UTF8.self)
         }
         let template = try ModelChatTemplate(path: model)
-        if !template.fromModel { printError("grm template: \(model) has no tokenizer.chat_template; using ChatML") }
+        if !template.fromModel {
+            printError(
+                "grm template: \(model) has no tokenizer.chat_template; using \(template.builtin.map { "the built-in \($0) template" } ?? "ChatML")")
+        }
         do {
             let prompt = try template.render(
                 messagesJSON: try read(messages), toolsJSON: try tools.map(read),

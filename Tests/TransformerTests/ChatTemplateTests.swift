@@ -191,6 +191,28 @@ final class ChatTemplateTests: XCTestCase {
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
     }
 
+    /// A gemma3 file without a template gets Gemma 3's (the fixture's text, so the jinja2 renders
+    /// of testGemma3Template hold for it); other architectures still get ChatML.
+    func testBuiltinGemma3TemplateWhenTheFileHasNone() throws {
+        XCTAssertEqual(BuiltinChatTemplates.gemma3 + "\n", try Self.templateSource("gemma3"))
+        var meta = GGUFMetadata([
+            ("general.architecture", .string("gemma3")),
+            ("tokenizer.ggml.tokens", .array(.string(["<pad>", "<eos>", "<bos>"]))),
+            ("tokenizer.ggml.bos_token_id", .uint32(2)), ("tokenizer.ggml.eos_token_id", .uint32(1))
+        ])
+        let model = try ModelChatTemplate(metadata: meta)
+        XCTAssertFalse(model.fromModel)
+        XCTAssertEqual(model.builtin, "gemma3")
+        let messages = [
+            ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: " U "), ChatMessage(role: "assistant", content: "A")
+        ]
+        XCTAssertEqual(
+            try model.render(messages: messages, addGenerationPrompt: false),
+            "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n")
+        meta["general.architecture"] = .string("llama")
+        XCTAssertNil(try ModelChatTemplate(metadata: meta).builtin)
+    }
+
     func testUnsupportedConstructsAreNamed() {
         let refused: [(String, String)] = [
             ("{% macro m() %}x{% endmacro %}", "{% macro %}"),

@@ -10,11 +10,14 @@ import _Builtin_intrinsics.intel
 /// For every item the call first stores its new keys and values in the item's `KVSequence` (as
 /// pending positions; the caller commits them after the last layer), then computes, for each new
 /// row at position p and each query head h reading KV head g = h / (heads / kvHeads),
-/// `softmax(scale * q_h . K_g[0...p]) V_g[0...p]` over the sequence's shared prefixes and its own
-/// positions. Each decode row, for each KV head, reads each cached key once for all the query heads
-/// of its group, and each value once per three of them (heads of 64 values; the generic kernel once
-/// per head); rows whose sequences share a cached prefix run one after another in one task per KV
-/// head (`sharingPieces`). The result does not depend on how rows are grouped or tasks fall on threads.
+/// `softmax(scale * q_h . K_g[lo...p]) V_g[lo...p]` over the sequence's shared prefixes and its own
+/// positions, where lo = 0, or with a sliding `window` lo = max(0, p - window + 1) (the key at
+/// position p0 is seen from p when p - p0 < window, as ggml's standard sliding-window mask). Each
+/// decode row, for each KV head, reads each cached key once for all the query heads of its group,
+/// and each value once per three of them (heads of 64 values without a window; the generic kernel
+/// once per head); rows whose sequences share a cached prefix run one after another in one task per
+/// KV head (`sharingPieces`). The result does not depend on how rows are grouped or tasks fall on
+/// threads.
 public enum CachedAttention {
     /// Rows `row ..< row + count` of the stacked matrices belong to `sequence`.
     public struct Item {
@@ -29,11 +32,14 @@ public enum CachedAttention {
     }
 
     /// - q: [rows, heads * headDim]; k, v: [rows, kvHeads * headDim] (f32, rotated already);
-    ///   out: [rows, heads * headDim], written.
+    ///   out: [rows, heads * headDim], written. `window`: nil (every earlier position) or positive.
     public static func run(
         q: Tensor, k: Tensor, v: Tensor, items: [Item], layer: Int, heads: Int, kvHeads: Int,
-        headDim: Int, scale: Float, out: Tensor
+        headDim: Int, scale: Float, window: Int? = nil, out: Tensor
     ) throws {
+        if let window, window <= 0 {
+            throw TensorError.invalidShape(op: "attention", shape: [window], reason: "the sliding window must be positive")
+        }
         let rows = q.shape.first ?? 0
         let qDim = heads * headDim, kvDim = kvHeads * headDim
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0, headDim > 0 else {
@@ -101,7 +107,8 @@ public enum CachedAttention {
                         let job = Job(
                             q: qp + row * qDim + g * group * headDim, out: op + row * qDim + g * group * headDim,
                             group: group, headDim: headDim, kvDim: kvDim, offset: g * headDim, scale: scale,
-                            visible: visible, scores: buffer.floats, stride: maxLength)
+                            first: window.map { max(0, visible - $0) } ?? 0, visible: visible, scores: buffer.floats,
+                            stride: maxLength)
                         switch type {
                         case .f32: job.run(parts[rowItem[row]], F32Row.self)
                         case .f16: job.run(parts[rowItem[row]], F16Row.self)
@@ -113,7 +120,7 @@ public enum CachedAttention {
         for i in big {
             matrixPath(
                 items[i], parts: parts[i], q: qp, out: op, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                scale: scale, type: type)
+                scale: scale, window: window, type: type)
         }
     }
 
@@ -160,7 +167,7 @@ public enum CachedAttention {
     static func matrixPath(
         _ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)],
         q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int,
-        headDim: Int, scale: Float, type: KVCacheType
+        headDim: Int, scale: Float, window: Int?, type: KVCacheType
     ) {
         let kvDim = kvHeads * headDim, qDim = heads * headDim
         let start = item.sequence.length, total = start + item.count
@@ -211,8 +218,10 @@ public enum CachedAttention {
                 a: rowsQ, lda: qDim, b: keys + g * headDim, ldb: kvDim, beta: 0, c: scores, ldc: columns)
             for i in 0..<rb {
                 let visible = start + r0 + i + 1
+                let first = window.map { max(0, visible - $0) } ?? 0
                 let row = scores + i * columns
-                Softmax.row(row, row, count: visible)
+                Softmax.row(row + first, row + first, count: visible - first)
+                row.update(repeating: 0, count: first)
                 if visible < columns { (row + visible).update(repeating: 0, count: columns - visible) }
             }
             GEMM.ownSgemm(
@@ -228,19 +237,21 @@ public enum CachedAttention {
         let out: UnsafeMutablePointer<Float>
         let group, headDim, kvDim, offset: Int
         let scale: Float
+        /// Positions first..<visible are attended (first > 0 only with a sliding window).
+        let first: Int
         let visible: Int
         let scores: UnsafeMutablePointer<Float>
         let stride: Int
 
         @inline(__always) func run<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
             #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
-            if headDim == 64 { return run64(parts, E.self) }
+            if headDim == 64 && first == 0 { return run64(parts, E.self) }
             #endif
-            // Scores, part by part, up to the visible length.
+            // Scores, part by part, over the attended positions.
             var base = 0
             for part in parts where base < visible {
                 let n = min(part.count, visible - base)
-                for j in 0..<n {
+                for j in min(n, max(0, first - base))..<n {
                     let key = part.keys + ((j * kvDim) + offset) * E.bytes
                     for h in 0..<group {
                         scores[h * stride + base + j] = scale * E.dot(q + h * headDim, key, headDim)
@@ -249,13 +260,13 @@ public enum CachedAttention {
                 base += n
             }
             for h in 0..<group {
-                Softmax.row(scores + h * stride, scores + h * stride, count: visible)
+                Softmax.row(scores + h * stride + first, scores + h * stride + first, count: visible - first)
                 (out + h * headDim).update(repeating: 0, count: headDim)
             }
             base = 0
             for part in parts where base < visible {
                 let n = min(part.count, visible - base)
-                for j in 0..<n {
+                for j in min(n, max(0, first - base))..<n {
                     let value = part.values + ((j * kvDim) + offset) * E.bytes
                     for h in 0..<group {
                         E.axpy(scores[h * stride + base + j], value, out + h * headDim, headDim)

@@ -39,6 +39,12 @@ public enum SwiGLU: BinaryFunction {
     @inline(always) public static func apply(_ gate: Vec, _ up: Vec) -> Vec { VectorMath.silu(gate) * up }
 }
 
+/// GeGLU gating: gelu(gate) * up with the tanh GELU (Gemma's MLP), one pass instead of two.
+public enum GeGLU: BinaryFunction {
+    public static let name = "geglu"
+    @inline(always) public static func apply(_ gate: Vec, _ up: Vec) -> Vec { VectorMath.gelu(gate) * up }
+}
+
 public struct Scale: UnaryFunction {
     public var factor: Float
     public init(_ factor: Float) { self.factor = factor }

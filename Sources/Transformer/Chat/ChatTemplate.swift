@@ -97,8 +97,11 @@ public struct ChatTemplate {
 /// A GGUF model's chat template with the model's BOS/EOS token texts.
 public struct ModelChatTemplate {
     public let template: ChatTemplate
-    /// False when the file has no `tokenizer.chat_template` and ChatML is used instead.
+    /// False when the file has no `tokenizer.chat_template` and a built-in template or ChatML is used instead.
     public let fromModel: Bool
+    /// The built-in template used for a file without one whose architecture has a known template
+    /// ("gemma3"), or nil.
+    public let builtin: String?
     public let bosToken: String?
     public let eosToken: String?
 
@@ -110,9 +113,15 @@ public struct ModelChatTemplate {
         if let source = m.string("tokenizer.chat_template") {
             template = try ChatTemplate(source: source)
             fromModel = true
+            builtin = nil
+        } else if let known = BuiltinChatTemplates.forArchitecture(m.string("general.architecture")) {
+            template = try ChatTemplate(source: known.source)
+            fromModel = false
+            builtin = known.name
         } else {
             template = try ChatTemplate(source: ChatTemplate.chatML)
             fromModel = false
+            builtin = nil
         }
         let tokens = m.strings("tokenizer.ggml.tokens")
         func text(_ key: String) -> String? {

@@ -29,9 +29,11 @@ public struct ForwardRequest {
     }
 }
 
-/// A Llama-family decoder (llama, qwen2) for inference: no tape, weights in their stored type
+/// A Llama-family decoder (llama, qwen2, gemma3) for inference: no tape, weights in their stored type
 /// (quantised weights are multiplied by the quantised kernels, never expanded), a key/value cache
-/// per sequence, and batched forward passes over several sequences at once.
+/// per sequence, and batched forward passes over several sequences at once. Gemma 3's additions
+/// (`GemmaSettings`) apply where the config has them: scaled embeddings, q/k norms per head, post
+/// norms, GeGLU, and on local layers a sliding window with their own RoPE table.
 ///
 /// A forward pass stacks the new tokens of every request into one matrix, so the projections and
 /// the MLP are matrix-matrix products over all of them (prefill, or k sequences decoding together
@@ -52,6 +54,8 @@ public final class LlamaInference: @unchecked Sendable {
     public let adapterScale: Float
     private let lora: LoRADeltas?
     private let ropeTable: RoPETable
+    /// Gemma 3's local layers rotate with their own base.
+    private let localRopeTable: RoPETable?
 
     /// The adapter, if given, must fit `config` (architecture, projection shapes; only the
     /// projections `LoRATarget` names are applied, others are refused).
@@ -71,6 +75,11 @@ public final class LlamaInference: @unchecked Sendable {
         ropeTable = RoPETable(
             rope: RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout),
             positions: config.contextLength)
+        localRopeTable = config.gemma.map {
+            RoPETable(
+                rope: RoPE(base: $0.localRopeBase, dims: config.headDim, layout: config.ropeLayout),
+                positions: config.contextLength)
+        }
     }
 
     /// Loads a GGUF model (memory-mapped).
@@ -146,9 +155,10 @@ public final class LlamaInference: @unchecked Sendable {
         if rows == 0 { return [] }
 
         let h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
+        if c.gemma != nil { try h.map(Scale(Float(c.dim).squareRoot()), into: h) }
         let x = Tensor.uninitialized([rows, c.dim])
-        let attn = Tensor.uninitialized([rows, c.dim])
-        let scale = 1 / Float(c.headDim).squareRoot()
+        let attn = Tensor.uninitialized([rows, c.qDim])
+        let scale = c.gemma?.attentionScale ?? 1 / Float(c.headDim).squareRoot()
         do {
             for (li, l) in weights.layers.enumerated() {
                 try h.rmsNorm(weight: l.attnNorm, eps: c.normEps, into: x)
@@ -162,13 +172,18 @@ public final class LlamaInference: @unchecked Sendable {
                     try d.v?.apply(x, into: qkv[2])
                 }
                 let q = try addBias(qkv[0], l.bq), k = try addBias(qkv[1], l.bk), v = try addBias(qkv[2], l.bv)
-                try ropeTable.apply(q, heads: c.heads, positions: positions)
-                try ropeTable.apply(k, heads: c.kvHeads, positions: positions)
+                try headNorm(q, l.qNorm, heads: c.heads)
+                try headNorm(k, l.kNorm, heads: c.kvHeads)
+                let local = c.gemma?.isLocal(layer: li) == true
+                let table = local ? localRopeTable ?? ropeTable : ropeTable
+                try table.apply(q, heads: c.heads, positions: positions)
+                try table.apply(k, heads: c.kvHeads, positions: positions)
                 try CachedAttention.run(
                     q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
-                    headDim: c.headDim, scale: scale, out: attn)
+                    headDim: c.headDim, scale: scale, window: local ? c.gemma?.slidingWindow : nil, out: attn)
                 let o = try attn.linear(l.wo)
                 try d?.o?.apply(attn, into: o)
+                if let n = l.postAttnNorm { try o.rmsNorm(weight: n, eps: c.normEps, into: o) }
                 try Tensor.binary(Add.self, h, o, into: h)
                 try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
                 let gateUp = try x.linear([l.wGate, l.wUp])
@@ -177,9 +192,14 @@ public final class LlamaInference: @unchecked Sendable {
                     try d.up?.apply(x, into: gateUp[1])
                 }
                 let gate = gateUp[0]
-                try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
+                if c.gemma != nil {
+                    try Tensor.binary(GeGLU.self, gate, gateUp[1], into: gate)
+                } else {
+                    try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
+                }
                 let down = try gate.linear(l.wDown)
                 try d?.down?.apply(gate, into: down)
+                if let n = l.postFFNNorm { try down.rmsNorm(weight: n, eps: c.normEps, into: down) }
                 try Tensor.binary(Add.self, h, down, into: h)
             }
         } catch {
@@ -214,6 +234,13 @@ public final class LlamaInference: @unchecked Sendable {
     public func logits(_ tokens: [Int32], allPositions: Bool = false) throws -> Tensor {
         let s = try newSequence(capacity: tokens.count)
         return try forward([ForwardRequest(sequence: s, tokens: tokens, logits: allPositions ? .all : .last)])[0]!
+    }
+
+    /// RMSNorm of each head of `y` ([rows, heads * headDim], contiguous) in place (Gemma's q/k norms).
+    private func headNorm(_ y: Tensor, _ w: Tensor?, heads: Int) throws {
+        guard let w else { return }
+        let perHead = try y.reshaped([y.shape[0] * heads, config.headDim])
+        try perHead.rmsNorm(weight: w, eps: config.normEps, into: perHead)
     }
 
     private func addBias(_ y: Tensor, _ b: Tensor?) throws -> Tensor {

@@ -7,9 +7,13 @@ public struct LlamaWeights {
     public struct Layer {
         public var attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown: Tensor
         public var bq, bk, bv: Tensor?
+        /// Gemma 3: RMSNorm weights of q and k per head ([headDim]) and of the attention and MLP
+        /// outputs ([dim]); nil for llama and qwen2.
+        public var qNorm, kNorm, postAttnNorm, postFFNNorm: Tensor?
         public init(
             attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, ffnNorm: Tensor,
-            wGate: Tensor, wUp: Tensor, wDown: Tensor, bq: Tensor? = nil, bk: Tensor? = nil, bv: Tensor? = nil
+            wGate: Tensor, wUp: Tensor, wDown: Tensor, bq: Tensor? = nil, bk: Tensor? = nil, bv: Tensor? = nil,
+            qNorm: Tensor? = nil, kNorm: Tensor? = nil, postAttnNorm: Tensor? = nil, postFFNNorm: Tensor? = nil
         ) {
             self.attnNorm = attnNorm
             self.wq = wq
@@ -23,6 +27,10 @@ public struct LlamaWeights {
             self.bq = bq
             self.bk = bk
             self.bv = bv
+            self.qNorm = qNorm
+            self.kNorm = kNorm
+            self.postAttnNorm = postAttnNorm
+            self.postFFNNorm = postFFNNorm
         }
     }
 
@@ -41,7 +49,7 @@ public struct LlamaWeights {
 
     /// Checks every tensor's shape and type against `config`; errors name the tensor.
     public func validate(_ config: LlamaConfig) throws {
-        let d = config.dim, kv = config.kvDim, f = config.ffnDim
+        let d = config.dim, kv = config.kvDim, f = config.ffnDim, qd = config.qDim
         func check(_ t: Tensor, _ name: String, _ shape: [Int], matrix: Bool) throws {
             guard t.shape == shape else {
                 throw ModelError.badTensor(name, "shape \(t.shape), expected \(shape)")
@@ -61,10 +69,10 @@ public struct LlamaWeights {
         for (i, l) in layers.enumerated() {
             let p = "blk.\(i)."
             try check(l.attnNorm, p + "attn_norm.weight", [d], matrix: false)
-            try check(l.wq, p + "attn_q.weight", [d, d], matrix: true)
+            try check(l.wq, p + "attn_q.weight", [qd, d], matrix: true)
             try check(l.wk, p + "attn_k.weight", [kv, d], matrix: true)
             try check(l.wv, p + "attn_v.weight", [kv, d], matrix: true)
-            try check(l.wo, p + "attn_output.weight", [d, d], matrix: true)
+            try check(l.wo, p + "attn_output.weight", [d, qd], matrix: true)
             try check(l.ffnNorm, p + "ffn_norm.weight", [d], matrix: false)
             try check(l.wGate, p + "ffn_gate.weight", [f, d], matrix: true)
             try check(l.wUp, p + "ffn_up.weight", [f, d], matrix: true)
@@ -73,6 +81,18 @@ public struct LlamaWeights {
                 for (b, name, n) in [(l.bq, "attn_q.bias", d), (l.bk, "attn_k.bias", kv), (l.bv, "attn_v.bias", kv)] {
                     guard let b else { throw ModelError.missingTensor(p + name) }
                     try check(b, p + name, [n], matrix: false)
+                }
+            }
+            let gemmaNorms = [
+                (l.qNorm, "attn_q_norm.weight", config.headDim), (l.kNorm, "attn_k_norm.weight", config.headDim),
+                (l.postAttnNorm, "post_attention_norm.weight", d), (l.postFFNNorm, "post_ffw_norm.weight", d)
+            ]
+            for (w, name, n) in gemmaNorms {
+                if config.gemma != nil {
+                    guard let w else { throw ModelError.missingTensor(p + name) }
+                    try check(w, p + name, [n], matrix: false)
+                } else if w != nil {
+                    throw ModelError.badTensor(p + name, "only gemma3 layers have this norm")
                 }
             }
         }
@@ -92,7 +112,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedArchitecture(let a):
-            return "unsupported architecture '\(a)' (supported: llama, qwen2)"
+            return "unsupported architecture '\(a)' (supported: llama, qwen2, gemma3)"
         case .missingKey(let k): return "missing metadata key '\(k)'"
         case .missingTensor(let t): return "missing tensor '\(t)'"
         case .badTensor(let t, let why): return "tensor '\(t)': \(why)"
@@ -110,6 +130,10 @@ extension LlamaConfig {
     public init(gguf file: GGUFFile) throws {
         let m = file.metadata
         guard let arch = m.string("general.architecture") else { throw ModelError.missingKey("general.architecture") }
+        if arch == "gemma3" {
+            try self.init(gemma3: file)
+            return
+        }
         guard arch == "llama" || arch == "qwen2" else { throw ModelError.unsupportedArchitecture(arch) }
         func int(_ key: String) throws -> Int {
             guard let v = m.int("\(arch).\(key)") else { throw ModelError.missingKey("\(arch).\(key)") }
@@ -158,27 +182,29 @@ extension LlamaConfig {
             guard ropeLayout == .halves, attentionBias else {
                 throw ConfigError.invalid("a qwen2 GGUF model rotates halves and has q/k/v biases")
             }
+        case "gemma3": break  // validate() checked the layout
         default: throw ModelError.unsupportedArchitecture(arch)
         }
         func u32(_ v: Int) throws -> GGUFValue {
             guard let x = UInt32(exactly: v) else { throw ConfigError.invalid("\(v) does not fit GGUF's uint32") }
             return .uint32(x)
         }
-        return try GGUFMetadata([
-            ("general.architecture", .string(arch)),
-            ("general.name", .string(name)),
-            ("general.file_type", .uint32(0)),
-            ("\(arch).vocab_size", u32(vocabSize)),
-            ("\(arch).context_length", u32(contextLength)),
-            ("\(arch).embedding_length", u32(dim)),
-            ("\(arch).block_count", u32(layers)),
-            ("\(arch).feed_forward_length", u32(ffnDim)),
-            ("\(arch).attention.head_count", u32(heads)),
-            ("\(arch).attention.head_count_kv", u32(kvHeads)),
-            ("\(arch).rope.dimension_count", u32(headDim)),
-            ("\(arch).rope.freq_base", .float32(ropeBase)),
-            ("\(arch).attention.layer_norm_rms_epsilon", .float32(normEps))
-        ])
+        return try GGUFMetadata(
+            [
+                ("general.architecture", .string(arch)),
+                ("general.name", .string(name)),
+                ("general.file_type", .uint32(0)),
+                ("\(arch).vocab_size", u32(vocabSize)),
+                ("\(arch).context_length", u32(contextLength)),
+                ("\(arch).embedding_length", u32(dim)),
+                ("\(arch).block_count", u32(layers)),
+                ("\(arch).feed_forward_length", u32(ffnDim)),
+                ("\(arch).attention.head_count", u32(heads)),
+                ("\(arch).attention.head_count_kv", u32(kvHeads)),
+                ("\(arch).rope.dimension_count", u32(headDim)),
+                ("\(arch).rope.freq_base", .float32(ropeBase)),
+                ("\(arch).attention.layer_norm_rms_epsilon", .float32(normEps))
+            ] + (try gemma.map { try gemmaMetadata($0) } ?? []))
     }
 }
 
@@ -204,7 +230,11 @@ extension LlamaWeights {
                 wGate: try t(p + "ffn_gate.weight"), wUp: try t(p + "ffn_up.weight"), wDown: try t(p + "ffn_down.weight"),
                 bq: config.attentionBias ? try t(p + "attn_q.bias") : nil,
                 bk: config.attentionBias ? try t(p + "attn_k.bias") : nil,
-                bv: config.attentionBias ? try t(p + "attn_v.bias") : nil)
+                bv: config.attentionBias ? try t(p + "attn_v.bias") : nil,
+                qNorm: config.gemma != nil ? try t(p + "attn_q_norm.weight") : nil,
+                kNorm: config.gemma != nil ? try t(p + "attn_k_norm.weight") : nil,
+                postAttnNorm: config.gemma != nil ? try t(p + "post_attention_norm.weight") : nil,
+                postFFNNorm: config.gemma != nil ? try t(p + "post_ffw_norm.weight") : nil)
         }
         self.init(
             tokenEmbedding: embd, layers: layers, outputNorm: try t("output_norm.weight"),
@@ -225,7 +255,9 @@ extension LlamaModel {
                     attnNorm: l.attnNorm.value, wq: l.wq.value, wk: l.wk.value, wv: l.wv.value,
                     wo: l.wo.value, ffnNorm: l.ffnNorm.value, wGate: l.wGate.value,
                     wUp: l.wUp.value, wDown: l.wDown.value,
-                    bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value)
+                    bq: l.bq?.value, bk: l.bk?.value, bv: l.bv?.value,
+                    qNorm: l.qNorm?.value, kNorm: l.kNorm?.value, postAttnNorm: l.postAttnNorm?.value,
+                    postFFNNorm: l.postFFNNorm?.value)
             },
             outputNorm: finalNorm.value, output: output.value)
     }

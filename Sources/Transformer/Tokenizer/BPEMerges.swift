@@ -18,13 +18,13 @@ public struct BPEMerges: Sendable {
 
     public init(vocabulary v: Vocabulary, merges: [String]) {
         tokenCount = v.count
-        var synthetic: [String: TokenID] = [:]
+        var synthetic: [TokenText: TokenID] = [:]  // by bytes, as the vocabulary
         var syntheticTexts: [String] = []
         func symbol(_ text: String) -> TokenID {
-            if let t = v.idsByText[text] { return t }
-            if let t = synthetic[text] { return t }
+            if let t = v.id(of: text) { return t }
+            if let t = synthetic[TokenText(text)] { return t }
             let t = TokenID(v.count + syntheticTexts.count)
-            synthetic[text] = t
+            synthetic[TokenText(text)] = t
             syntheticTexts.append(text)
             return t
         }
@@ -47,7 +47,7 @@ public struct BPEMerges: Sendable {
         }
         pairs = table
         fallback = syntheticTexts.map { text in
-            text.utf8.compactMap { b in b < 0x80 ? v.idsByText[String(UnicodeScalar(b))] : nil }
+            text.utf8.compactMap { b in b < 0x80 ? v.id(of: String(UnicodeScalar(b))) : nil }
         }
     }
 

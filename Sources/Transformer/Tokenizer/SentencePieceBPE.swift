@@ -13,8 +13,8 @@ struct SentencePieceBPE: Sendable {
         vocabulary = v
         let hex = Array("0123456789ABCDEF")
         byteTokens = (0..<256).map { b in
-            v.idsByText["<0x\(hex[b >> 4])\(hex[b & 15])>"]
-                ?? (b < 0x80 ? v.idsByText[String(UnicodeScalar(UInt8(b)))] : nil)
+            v.id(of: "<0x\(hex[b >> 4])\(hex[b & 15])>")
+                ?? (b < 0x80 ? v.id(of: String(UnicodeScalar(UInt8(b)))) : nil)
                 ?? v.unk
         }
     }
@@ -23,7 +23,7 @@ struct SentencePieceBPE: Sendable {
     private func token(_ bytes: ArraySlice<UInt8>) -> TokenID? {
         let s = String(decoding: bytes, as: UTF8.self)
         guard s.utf8.count == bytes.count, s.utf8.elementsEqual(bytes) else { return nil }
-        return vocabulary.idsByText[s]
+        return vocabulary.id(of: s)
     }
 
     /// Escapes spaces and appends the tokens of `text` (one fragment between special tokens).

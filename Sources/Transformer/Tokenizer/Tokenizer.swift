@@ -170,7 +170,7 @@ public final class Tokenizer: Sendable {
             return
         }
         let start = out.count
-        if config?.ignoreMerges == true, let id = vocabulary.idsByText[String(decoding: ByteLevel.encode(s.word), as: UTF8.self)] {
+        if config?.ignoreMerges == true, let id = vocabulary.id(of: String(decoding: ByteLevel.encode(s.word), as: UTF8.self)) {
             out.append(id)
         } else {
             s.word.withUnsafeBufferPointer { merges?.encode($0, &s.scratch, into: &out) }

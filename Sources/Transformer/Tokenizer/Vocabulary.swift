@@ -12,11 +12,14 @@ public struct Vocabulary: Sendable {
     public let model: String
     /// `tokenizer.ggml.pre` ("" when absent).
     public let pre: String
+    /// The text of every id (texts may repeat).
     public let tokens: [String]
     public private(set) var types: [TokenType]
     /// Scores (SentencePiece); zeros when absent.
     public let scores: [Float]
-    public let idsByText: [String: TokenID]
+    /// One id per text (bytes, not canonical equivalence: `TokenText`): the last id with that
+    /// text (llama.cpp's rule).
+    public let idsByText: [TokenText: TokenID]
 
     public var bos: TokenID?
     public var eos: TokenID?
@@ -52,13 +55,13 @@ public struct Vocabulary: Sendable {
             throw GGUFError(.invalidValue, "tokenizer.ggml.tokens is empty")
         }
         var texts = list
-        var byText: [String: TokenID] = [:]
+        var byText: [TokenText: TokenID] = [:]
         byText.reserveCapacity(texts.count)
+        // Texts may repeat: every id keeps its text, and the text maps to the LAST id that has
+        // it, as llama.cpp's `token_to_id[word] = i` in id order.
         for i in texts.indices {
             if texts[i].isEmpty { texts[i] = "[EMPTY_\(i)]" }
-            if let other = byText.updateValue(TokenID(i), forKey: texts[i]) {
-                throw GGUFError(.invalidValue, "duplicate token in vocabulary: '\(texts[i])' has ids \(other) and \(i)")
-            }
+            byText[TokenText(texts[i])] = TokenID(i)
         }
         tokens = texts
         idsByText = byText
@@ -126,17 +129,17 @@ public struct Vocabulary: Sendable {
 
         // Auto-detection by text, as llama.cpp does (its hash-map order made deterministic: the
         // first text of the list that is present wins).
-        if eot == nil, let t = Vocabulary.eotTexts.lazy.compactMap({ byText[$0] }).first {
+        if eot == nil, let t = Vocabulary.eotTexts.lazy.compactMap({ byText[TokenText($0)] }).first {
             eot = t
             if types[Int(t)] != .control { types[Int(t)] = .control }
         }
-        if eom == nil, let t = byText["<|eom_id|>"] {
+        if eom == nil, let t = byText[TokenText("<|eom_id|>")] {
             eom = t
             types[Int(t)] = .control
         }
         var eog = Set<TokenID>()
         for text in Vocabulary.eogTexts {
-            if let t = byText[text] {
+            if let t = byText[TokenText(text)] {
                 eog.insert(t)
                 types[Int(t)] = .control
             }
@@ -146,7 +149,8 @@ public struct Vocabulary: Sendable {
     }
 
     public func type(_ id: TokenID) -> TokenType { types[Int(id)] }
-    public func id(of text: String) -> TokenID? { idsByText[text] }
+    /// The id of exactly these UTF-8 bytes (the last id with them), if any.
+    public func id(of text: String) -> TokenID? { idsByText[TokenText(text)] }
 
     /// Control, unknown and user-defined tokens, longest text first: the ones whose text can be
     /// matched in the input (user-defined always, the others only with special parsing on).

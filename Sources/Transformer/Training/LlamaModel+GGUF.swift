@@ -35,7 +35,8 @@ public struct LoRASettings: Sendable, Equatable {
 }
 
 extension LlamaModel {
-    /// A trainable model from a GGUF file's weights (llama or qwen2).
+    /// A trainable model from a GGUF file's weights (llama, qwen2 or gemma3; gemma3 sequences no
+    /// longer than its sliding window).
     ///
     /// `.full`: every tensor becomes an f32 copy that trains (quantised weights dequantised, as
     /// ggml dequantises them). `.lora`: the file's tensors stay as they are (zero-copy views of
@@ -71,7 +72,11 @@ extension LlamaModel {
                     wGate: variable(w.wGate, p + "ffn_gate.weight"), wUp: variable(w.wUp, p + "ffn_up.weight"),
                     wDown: variable(w.wDown, p + "ffn_down.weight"),
                     bq: w.bq.map { variable($0, p + "attn_q.bias") }, bk: w.bk.map { variable($0, p + "attn_k.bias") },
-                    bv: w.bv.map { variable($0, p + "attn_v.bias") }))
+                    bv: w.bv.map { variable($0, p + "attn_v.bias") },
+                    qNorm: w.qNorm.map { variable($0, p + "attn_q_norm.weight") },
+                    kNorm: w.kNorm.map { variable($0, p + "attn_k_norm.weight") },
+                    postAttnNorm: w.postAttnNorm.map { variable($0, p + "post_attention_norm.weight") },
+                    postFFNNorm: w.postFFNNorm.map { variable($0, p + "post_ffw_norm.weight") }))
         }
         if case .lora(let s) = mode {
             try s.validate()

@@ -1,6 +1,6 @@
 import Tensor
 
-/// A Llama-style decoder (llama, qwen2) on the autograd tape, for training: from random
+/// A Llama-style decoder (llama, qwen2, gemma3) on the autograd tape, for training: from random
 /// initialisation, or from a GGUF model (`LlamaModel+GGUF.swift`) fine-tuned in full or through
 /// LoRA adapters over its frozen weights.
 ///
@@ -31,6 +31,8 @@ public final class LlamaModel {
         public let attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown: Variable
         /// q/k/v biases (qwen2).
         public let bq, bk, bv: Variable?
+        /// Gemma 3's q/k norms per head and post-attention / post-MLP norms (nil otherwise).
+        public var qNorm, kNorm, postAttnNorm, postFFNNorm: Variable?
         /// LoRA factors of the adapted projections.
         public var lora: [LoRATarget: LoRAFactors] = [:]
 
@@ -49,7 +51,7 @@ public final class LlamaModel {
         /// Every variable of the layer, trainable or not, in a fixed order (base weights, biases,
         /// then LoRA factors in `LoRATarget` order).
         public var variables: [Variable] {
-            [attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown] + [bq, bk, bv].compactMap { $0 }
+            [attnNorm, wq, wk, wv, wo, ffnNorm, wGate, wUp, wDown] + [bq, bk, bv, qNorm, kNorm, postAttnNorm, postFFNNorm].compactMap { $0 }
                 + LoRATarget.allCases.flatMap { t in lora[t].map { [$0.a, $0.b] } ?? [] }
         }
     }
@@ -61,6 +63,8 @@ public final class LlamaModel {
     /// The output projection [vocab, dim]: the token embedding when tied.
     public let output: Variable
     public let rope: RoPE
+    /// Gemma 3's local layers rotate with their own base.
+    public let localRope: RoPE?
     /// Recompute each block's activations in the backward instead of keeping them (PyTorch's
     /// activation checkpointing, TRL's `gradient_checkpointing`): the tape then holds one
     /// [rows, dim] tensor per block, at the cost of a second forward through the blocks. Same
@@ -77,6 +81,7 @@ public final class LlamaModel {
         self.finalNorm = finalNorm
         self.output = output
         rope = RoPE(base: config.ropeBase, dims: config.headDim, layout: config.ropeLayout)
+        localRope = config.gemma.map { RoPE(base: $0.localRopeBase, dims: config.headDim, layout: config.ropeLayout) }
         try LlamaWeights(config: config) { name in variablesByName[name]?.value }.validate(config)
     }
 
@@ -94,20 +99,28 @@ public final class LlamaModel {
         func ones(_ n: Int, _ name: String) -> Variable {
             Variable(Tensor(shape: [n], repeating: 1), requiresGrad: true, name: name)
         }
-        let d = config.dim, kv = config.kvDim
+        let d = config.dim, kv = config.kvDim, qd = config.qDim
         let embedding = weight([config.vocabSize, d], "token_embd.weight", std: std)
         let layers = (0..<config.layers).map { i in
-            Layer(
+            var l = Layer(
                 attnNorm: ones(d, "blk.\(i).attn_norm.weight"),
-                wq: weight([d, d], "blk.\(i).attn_q.weight", std: std),
+                wq: weight([qd, d], "blk.\(i).attn_q.weight", std: std),
                 wk: weight([kv, d], "blk.\(i).attn_k.weight", std: std),
                 wv: weight([kv, d], "blk.\(i).attn_v.weight", std: std),
-                wo: weight([d, d], "blk.\(i).attn_output.weight", std: residualStd),
+                wo: weight([d, qd], "blk.\(i).attn_output.weight", std: residualStd),
                 ffnNorm: ones(d, "blk.\(i).ffn_norm.weight"),
                 wGate: weight([config.ffnDim, d], "blk.\(i).ffn_gate.weight", std: std),
                 wUp: weight([config.ffnDim, d], "blk.\(i).ffn_up.weight", std: std),
                 wDown: weight([d, config.ffnDim], "blk.\(i).ffn_down.weight", std: residualStd),
                 bq: nil, bk: nil, bv: nil)
+            if config.gemma != nil {
+                // Stored norms are 1 + Gemma's w, which starts at 0.
+                l.qNorm = ones(config.headDim, "blk.\(i).attn_q_norm.weight")
+                l.kNorm = ones(config.headDim, "blk.\(i).attn_k_norm.weight")
+                l.postAttnNorm = ones(d, "blk.\(i).post_attention_norm.weight")
+                l.postFFNNorm = ones(d, "blk.\(i).post_ffw_norm.weight")
+            }
+            return l
         }
         let finalNorm = ones(d, "output_norm.weight")
         let output = config.tiedEmbeddings ? embedding : weight([config.vocabSize, d], "output.weight", std: std)
@@ -149,29 +162,54 @@ public final class LlamaModel {
         precondition(ids.count == batch * length, "ids must hold batch * length tokens")
         guard length <= config.contextLength else { throw ModelError.contextExceeded(tokens: length, context: config.contextLength) }
         let c = config
+        // The tape's attention is causal over the whole sequence, which is Gemma's sliding window
+        // exactly when no sequence is longer than the window.
+        if let g = c.gemma, length > g.slidingWindow {
+            throw ModelError.badValue(
+                "gemma3.attention.sliding_window",
+                "training sequences of \(length) tokens exceed the sliding window of \(g.slidingWindow) (not supported on the tape)")
+        }
         let positions = (0..<length).map(Int32.init)
         var h = try tokenEmbedding.embedding(ids)
-        for l in layers {
+        if c.gemma != nil { h = try h.scaled(by: Float(c.dim).squareRoot()) }
+        for (i, l) in layers.enumerated() {
             h =
                 gradientCheckpointing
-                ? try Autograd.checkpoint(h) { try self.block($0, l, batch: batch, length: length, positions: positions) }
-                : try block(h, l, batch: batch, length: length, positions: positions)
+                ? try Autograd.checkpoint(h) { try self.block($0, l, index: i, batch: batch, length: length, positions: positions) }
+                : try block(h, l, index: i, batch: batch, length: length, positions: positions)
         }
         return try h.rmsNorm(weight: finalNorm, eps: c.normEps)
     }
 
-    /// One decoder block on the residual stream h [batch * length, dim].
-    func block(_ input: Variable, _ l: Layer, batch: Int, length: Int, positions: [Int32]) throws -> Variable {
+    /// One decoder block (layer `index`) on the residual stream h [batch * length, dim]. Gemma's
+    /// additions (see `GemmaSettings`) where its norms are present.
+    func block(_ input: Variable, _ l: Layer, index: Int, batch: Int, length: Int, positions: [Int32]) throws -> Variable {
         let c = config, rows = batch * length
+        let r = c.gemma?.isLocal(layer: index) == true ? localRope ?? rope : rope
         let x = try input.rmsNorm(weight: l.attnNorm, eps: c.normEps)
-        let q = try addBias(projection(x, l, .q), l.bq).reshaped([batch, length, c.heads, c.headDim]).rope(rope, positions: positions)
-        let k = try addBias(projection(x, l, .k), l.bk).reshaped([batch, length, c.kvHeads, c.headDim]).rope(rope, positions: positions)
+        var q = try addBias(projection(x, l, .q), l.bq).reshaped([batch, length, c.heads, c.headDim])
+        var k = try addBias(projection(x, l, .k), l.bk).reshaped([batch, length, c.kvHeads, c.headDim])
+        if let n = l.qNorm { q = try q.rmsNorm(weight: n, eps: c.normEps) }
+        if let n = l.kNorm { k = try k.rmsNorm(weight: n, eps: c.normEps) }
+        q = try q.rope(r, positions: positions)
+        k = try k.rope(r, positions: positions)
+        // The fused kernel scales by 1/sqrt(headDim); another scale is folded into q.
+        if let g = c.gemma, g.attentionScale != 1 / Float(c.headDim).squareRoot() {
+            q = try q.scaled(by: g.attentionScale * Float(c.headDim).squareRoot())
+        }
         let v = try addBias(projection(x, l, .v), l.bv).reshaped([batch, length, c.kvHeads, c.headDim])
-        let a = try Variable.causalAttention(q: q, k: k, v: v).reshaped([rows, c.dim])
-        let h = try input + projection(a, l, .o)
+        let a = try Variable.causalAttention(q: q, k: k, v: v).reshaped([rows, c.qDim])
+        var o = try projection(a, l, .o)
+        if let n = l.postAttnNorm { o = try o.rmsNorm(weight: n, eps: c.normEps) }
+        let h = try input + o
         let y = try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps)
-        let m = try Variable.swiglu(gate: projection(y, l, .gate), up: projection(y, l, .up))
-        return try h + projection(m, l, .down)
+        let m =
+            c.gemma != nil
+            ? try projection(y, l, .gate).gelu() * projection(y, l, .up)
+            : try Variable.swiglu(gate: projection(y, l, .gate), up: projection(y, l, .up))
+        var down = try projection(m, l, .down)
+        if let n = l.postFFNNorm { down = try down.rmsNorm(weight: n, eps: c.normEps) }
+        return try h + down
     }
 
     /// x W^T through a trainable f32 weight (both get gradients) or a frozen one of any type.

@@ -197,7 +197,8 @@ extension LoRATarget {
     public func shape(_ config: LlamaConfig) -> [Int] {
         let d = config.dim, kv = config.kvDim, f = config.ffnDim
         switch self {
-        case .q, .o: return [d, d]
+        case .q: return [config.qDim, d]
+        case .o: return [d, config.qDim]
         case .k, .v: return [kv, d]
         case .gate, .up: return [f, d]
         case .down: return [d, f]

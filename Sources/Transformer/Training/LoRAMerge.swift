@@ -35,9 +35,11 @@ public enum LoRAMerge {
 
     /// Merges `adapter` (times `scale`) into `base` and writes the model to `path` as `type`.
     /// The adapter must fit the base (architecture, shapes); nothing is written otherwise.
+    /// Without an adapter the base is only converted (`general.name` kept unless given, no
+    /// `grm.merge.*` keys): `type` f32 gives the exact dequantised model.
     @discardableResult
     public static func merge(
-        base: GGUFFile, adapter: LoRAAdapter, scale: Float = 1, type: DType, to path: String,
+        base: GGUFFile, adapter: LoRAAdapter?, scale: Float = 1, type: DType, to path: String,
         name: String? = nil
     ) throws -> Report {
         guard outputTypes.contains(type) else {
@@ -45,15 +47,19 @@ public enum LoRAMerge {
                 "type", "cannot store a merged model as \(type) (types: \(outputTypes.map(\.description).joined(separator: ", ")))")
         }
         guard scale.isFinite else { throw ModelError.badValue("LoRA scale", "\(scale) is not finite") }
-        try adapter.validate(against: base)
+        try adapter?.validate(against: base)
 
         var meta = base.metadata
         let baseName = base.metadata.string("general.name") ?? "model"
-        meta["general.name"] = .string(name ?? baseName + " (LoRA merged)")
         meta["general.file_type"] = .uint32(fileType(type))
-        meta["grm.merge.lora_scale"] = .float32(scale)
-        meta["grm.merge.lora_alpha"] = .float32(adapter.alpha)
-        for (k, v) in adapter.metadata.sorted(by: { $0.key < $1.key }) { meta["grm.merge.adapter." + k] = .string(v) }
+        if let adapter {
+            meta["general.name"] = .string(name ?? baseName + " (LoRA merged)")
+            meta["grm.merge.lora_scale"] = .float32(scale)
+            meta["grm.merge.lora_alpha"] = .float32(adapter.alpha)
+            for (k, v) in adapter.metadata.sorted(by: { $0.key < $1.key }) { meta["grm.merge.adapter." + k] = .string(v) }
+        } else if let name {
+            meta["general.name"] = .string(name)
+        }
 
         var writer = GGUFWriter(metadata: meta)
         var report = Report(type: type, adapted: [], fallbacks: [], tensorCount: base.tensors.count)
@@ -65,7 +71,7 @@ public enum LoRAMerge {
             } else {
                 let target = storageType(type, rowLength: info.dims[0])
                 if target != type { report.fallbacks.append((info.name, target)) }
-                if let pair = adapter.pairs[info.name], let s = adapter.scale(for: info.name), s * scale != 0 {
+                if let adapter, let pair = adapter.pairs[info.name], let s = adapter.scale(for: info.name), s * scale != 0 {
                     out = try mergedWeight(w, pair, scale: s * scale).converted(to: target)
                     report.adapted.append(info.name)
                 } else {
