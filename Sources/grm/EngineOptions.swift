@@ -51,6 +51,12 @@ struct EngineOptions: ParsableArguments {
         return adapter
     }
 
+    /// The type an adapter file stores its factors in (`general.file_type` 1: f16, else f32): a
+    /// frozen copy written in that type is exact.
+    static func storedType(ofAdapter path: String) throws -> DType {
+        try GGUFFile(path: path).metadata.int("general.file_type") == 1 ? .f16 : .f32
+    }
+
     /// Sets `EngineSettings.current.activations` from an option value.
     static func useActivations(_ value: String) throws {
         switch value {

@@ -105,7 +105,7 @@ struct SpctMetaRM: ParsableCommand {
                 "samples": "\(samples)", "temperature": "\(temperature)", "steps": "\(steps)",
                 "train_accuracy": String(format: "%.4f", accuracy)
             ]
-        ).write(gguf: out)
+        ).write(gguf: out, adapterType: try EngineOptions.storedType(ofAdapter: lora))
         printError(
             String(
                 format: "metarm: wrote %@ (training accuracy %.1f%%, final loss %.4f, %.0f s in all)", out, accuracy * 100, losses.last ?? 0,

@@ -205,7 +205,9 @@ struct TrainRM: ParsableCommand {
                 "mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
                 "data": (data as NSString).lastPathComponent
             ].merging(criticLora.map { ["critic": ($0 as NSString).lastPathComponent] } ?? [:]) { a, _ in a })
-        try rm.write(gguf: out)
+        // A semi-scalar model's adapter is the critic's, frozen: kept in the critic file's own type.
+        try rm.write(
+            gguf: out, adapterType: head == "semi-scalar" ? try criticLora.map { try EngineOptions.storedType(ofAdapter: $0) } ?? .f32 : .f32)
         printError("wrote \(out)" + (valAccuracy.map { String(format: "; validation pair accuracy %.1f%%", $0 * 100) } ?? ""))
         if json {
             var o: [String: Any] = [

@@ -178,6 +178,14 @@ extension ScalarHeadTests {
         XCTAssertEqual(back.adapter?.pairs["blk.0.attn_q.weight"]?.b.scalars(), adapter.pairs["blk.0.attn_q.weight"]!.b.scalars())
         XCTAssertEqual(back.judgeTemplate, "judge {q}")
         XCTAssertEqual(back.critiqueTokens, 96)
+        // A frozen adapter copied from an f16 file is written in f16: read back as the rounded values.
+        let half = NSTemporaryDirectory() + "grm-rm16-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: half) }
+        try file.write(gguf: half, adapterType: .f16)
+        XCTAssertEqual(try GGUFFile(path: half).info("blk.0.attn_q.weight.lora_a")?.dtype, .f16)
+        let rounded = adapter.pairs["blk.0.attn_q.weight"]!.a.converted(to: .f16).converted(to: .f32).scalars()
+        XCTAssertEqual(try RewardModelFile(gguf: half).adapter?.pairs["blk.0.attn_q.weight"]?.a.scalars(), rounded)
+        XCTAssertThrowsError(try file.write(gguf: half, adapterType: .q8_0))
         XCTAssertEqual(back.metadata["steps"], "7")
         XCTAssertEqual(back.baseSHA256, String(repeating: "ab", count: 32))
         let gguf = try GGUFFile(path: path)

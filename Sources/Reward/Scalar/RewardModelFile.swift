@@ -46,8 +46,12 @@ public struct RewardModelFile {
 
     static let prefix = "grm.reward."
 
-    /// Writes the file atomically.
-    public func write(gguf path: String) throws {
+    /// Writes the file atomically, the LoRA factors as `adapterType` (.f32, or .f16 for a frozen
+    /// copy of an adapter stored in f16, which keeps it exact and the file half the size).
+    public func write(gguf path: String, adapterType: DType = .f32) throws {
+        guard adapterType == .f32 || adapterType == .f16 else {
+            throw RewardDataError(file: path, "LoRA factors are written as f32 or f16, not \(adapterType)")
+        }
         var meta = GGUFMetadata()
         meta["general.architecture"] = .string(architecture)
         meta["general.type"] = .string("model")
@@ -64,8 +68,8 @@ public struct RewardModelFile {
         try writer.add(ScalarHead.weightName, head.weight.value)
         if let b = head.bias { try writer.add(ScalarHead.biasName, b.value) }
         for (name, pair) in (adapter?.pairs ?? [:]).sorted(by: { $0.key < $1.key }) {
-            try writer.add(name + ".lora_a", pair.a)
-            try writer.add(name + ".lora_b", pair.b)
+            try writer.add(name + ".lora_a", pair.a.converted(to: adapterType))
+            try writer.add(name + ".lora_b", pair.b.converted(to: adapterType))
         }
         try writer.write(to: path)
     }
@@ -81,17 +85,21 @@ public struct RewardModelFile {
         guard let baseName = m.string(Self.prefix + "base.name"), let sha = m.string(Self.prefix + "base.sha256") else {
             throw fail("no base file name or SHA-256")
         }
-        func tensor(_ name: String) throws -> Tensor? {
+        func tensor(_ name: String, allowF16: Bool = false) throws -> Tensor? {
             guard let info = file.info(name) else { return nil }
-            guard info.dtype == .f32 else { throw fail("tensor \(name) is \(info.dtype), expected f32") }
-            return try file.tensor(name).copied()
+            guard info.dtype == .f32 || (allowF16 && info.dtype == .f16) else {
+                throw fail("tensor \(name) is \(info.dtype), expected f32\(allowF16 ? " or f16" : "")")
+            }
+            return try file.tensor(name).converted(to: .f32).copied()
         }
         guard let w = try tensor(ScalarHead.weightName) else { throw fail("no \(ScalarHead.weightName)") }
         let head = try ScalarHead(weight: w, bias: try tensor(ScalarHead.biasName))
         var pairs: [String: LoRAAdapter.Pair] = [:]
         for info in file.tensors where info.name.hasSuffix(".lora_a") {
             let stem = String(info.name.dropLast(".lora_a".count))
-            guard let a = try tensor(info.name), let b = try tensor(stem + ".lora_b") else { throw fail("\(stem).lora_b is missing") }
+            guard let a = try tensor(info.name, allowF16: true), let b = try tensor(stem + ".lora_b", allowF16: true) else {
+                throw fail("\(stem).lora_b is missing")
+            }
             pairs[stem] = LoRAAdapter.Pair(a: a, b: b)
         }
         for info in file.tensors where info.name.hasSuffix(".lora_b") && pairs[String(info.name.dropLast(".lora_b".count))] == nil {
