@@ -327,10 +327,8 @@ extension CachedAttention.Job {
         }
         /// The dot product with a key, as 8 lanes: two chains of four FMAs, summed.
         @inline(__always) func dot<E: KVRow>(_ k: UnsafeRawPointer, _: E.Type) -> V8 {
-            let a = (q0 * E.load8(k, 0)).addingProduct(q1, E.load8(k, 8)).addingProduct(q2, E.load8(k, 16))
-                .addingProduct(q3, E.load8(k, 24))
-            let b = (q4 * E.load8(k, 32)).addingProduct(q5, E.load8(k, 40)).addingProduct(q6, E.load8(k, 48))
-                .addingProduct(q7, E.load8(k, 56))
+            let a = fma(q3, E.load8(k, 24), fma(q2, E.load8(k, 16), fma(q1, E.load8(k, 8), q0 * E.load8(k, 0))))
+            let b = fma(q7, E.load8(k, 56), fma(q6, E.load8(k, 48), fma(q5, E.load8(k, 40), q4 * E.load8(k, 32))))
             return a + b
         }
     }
@@ -354,17 +352,17 @@ extension CachedAttention.Job {
             for j in base..<(base + n) {
                 let v0 = E.load8(v, 0), v1 = E.load8(v, 8)
                 let p = V8(repeating: s0[j])
-                a0 = a0.addingProduct(p, v0)
-                a1 = a1.addingProduct(p, v1)
+                a0 = fma(p, v0, a0)
+                a1 = fma(p, v1, a1)
                 if heads > 1 {
                     let p = V8(repeating: s1[j])
-                    b0 = b0.addingProduct(p, v0)
-                    b1 = b1.addingProduct(p, v1)
+                    b0 = fma(p, v0, b0)
+                    b1 = fma(p, v1, b1)
                 }
                 if heads > 2 {
                     let p = V8(repeating: s2[j])
-                    c0 = c0.addingProduct(p, v0)
-                    c1 = c1.addingProduct(p, v1)
+                    c0 = fma(p, v0, c0)
+                    c1 = fma(p, v1, c1)
                 }
                 v += row
             }
@@ -382,6 +380,9 @@ extension CachedAttention.Job {
 
     @inline(__always) func m(_ v: V8) -> __m256 { unsafeBitCast(v, to: __m256.self) }
 }
+
+/// a * b + c with one rounding (`c.addingProduct(a, b)`), as one `vfmadd` (see `AVX2Q.fma`).
+@inline(__always) private func fma(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> { AVX2Q.fma(a, b, c) }
 #endif
 
 /// How attention reads a cached row of f32 or f16 values.
