@@ -14,7 +14,8 @@ import _Builtin_intrinsics.intel
 /// block results differ from the exact path by at most about max|x| / 254 * sum |w| plus 0.05%
 /// of sum |x w| (the bound the tests check, with margin). Off by default
 /// (see `defaultActivationMode`). Each element is computed the same way whatever m, the thread count or the W rows next
-/// to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
+/// to it. Needs `KernelISA.level` avx2 or above (the block dot: QuantMatmulQ8Dot.swift, `vpdpbusd`
+/// from avx512-vnni); below, `.q8` falls back to the exact kernels.
 extension QuantMatmul {
     public enum ActivationMode: Sendable {
         /// f32 activations, never rounded (the default).
