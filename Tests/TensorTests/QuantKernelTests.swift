@@ -163,6 +163,9 @@ final class QuantQ8ActivationTests: XCTestCase {
                     }
                     for m in Array(1...9) + [16, 32] {
                         let x = randomTensor([m, k], seed: seed &* 7 &+ UInt64(m))
+                        // The two runs really take different paths.
+                        XCTAssertEqual(EngineSettings.with({ $0.isa = .avx2 }) { KernelISA.level }, .avx2)
+                        XCTAssertEqual(EngineSettings.with({ $0.isa = .avx512vnni }) { KernelISA.level }, .avx512vnni)
                         let wide = try EngineSettings.with({ $0.isa = .avx512vnni }) { try x.linear(w).scalars() }
                         let narrow = try EngineSettings.with({ $0.isa = .avx2 }) { try x.linear(w).scalars() }
                         XCTAssertEqual(wide, narrow, "\(type) m \(m) n \(n) k \(k)")
@@ -177,6 +180,7 @@ final class QuantQ8ActivationTests: XCTestCase {
         try requireKernelPath(.generic)
         let w = QuantKernelTests.randomWeight(.q4_1, n: 21, k: 96, seed: 4200)
         let x = randomTensor([5, 96], seed: 4201)
+        XCTAssertFalse(EngineSettings.with({ $0.isa = .generic }) { QuantMatmul.hasQ8Kernel(.q4_1) })
         let q8 = try EngineSettings.with({
             $0.activations = .q8
             $0.isa = .generic

@@ -74,9 +74,7 @@ public enum QuantMatmul {
         }
         let settings = EngineSettings.current
         #if arch(x86_64) && GRM_AVX2
-        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows
-            && KernelISA.level >= .avx2
-        {
+        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
             q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
         }

@@ -34,8 +34,9 @@ extension QuantMatmul {
     /// sharing a prompt prefix changes sampled tokens.
     public static var activationMode: ActivationMode { EngineSettings.current.activations }
 
-    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
-    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
+    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`), when
+    /// the kernel path in force has one (`KernelISA.level` avx2 or above).
+    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel && KernelISA.level >= .avx2 }
 
     #if arch(x86_64) && GRM_AVX2
     /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
