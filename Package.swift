@@ -23,8 +23,12 @@ let hostHasAVX512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(h
 // GRM_AVX2: the quantised-weight kernels (Quant/QuantAVX2.swift) use AVX2/FMA/F16C intrinsics,
 // which only compile when the target CPU has them; elsewhere they fall back to portable Swift.
 let hostHasAVX2 = ["avx2", "fma", "f16c"].allSatisfy(hostFlags.contains)
+// GRM_AVX512VNNI: the int8 products' `vpdpbusd` variant (Quant/QuantMatmulQ8Dot.swift), chosen at
+// run time among the compiled paths (Threads/KernelISA.swift).
+let hostHasVNNI = hostHasAVX512 && hostFlags.contains("avx512_vnni")
 let vectorWidth: [SwiftSetting] =
     (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
+    + (hostHasVNNI ? [.define("GRM_AVX512VNNI")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost

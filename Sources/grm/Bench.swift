@@ -184,7 +184,15 @@ extension BenchCommand {
             guard process.terminationStatus == 0 else {
                 throw ValidationError("the OpenBLAS \(core) child process failed (status \(process.terminationStatus))")
             }
-            return try JSONDecoder().decode([Row].self, from: data)
+            // The child prints its rows as one JSON line, last; a library that writes to stdout
+            // (OpenBLAS warnings, say) must not break the report, so only that line is decoded.
+            let text = String(decoding: data, as: UTF8.self)
+            guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("[") }),
+                let rows = try? JSONDecoder().decode([Row].self, from: Data(line.utf8))
+            else {
+                throw ValidationError("the OpenBLAS \(core) child process printed no JSON rows:\n\(text.suffix(2000))")
+            }
+            return rows
         }
     }
 

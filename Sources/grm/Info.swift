@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Tensor
 
@@ -11,6 +12,11 @@ struct Info: ParsableCommand {
             .filter { CPU.flags.contains($0) }
         print("features:  \(features.joined(separator: " "))")
         print("vectors:   \(CPU.vectorFloats) floats per register the kernels plan for")
+        let forced = KernelISA.level < KernelISA.supported ? " (lowered by GRM_ISA)" : ""
+        print("kernels:   \(KernelISA.level)\(forced); build \(KernelISA.compiled), cpu \(KernelISA.cpu); GRM_ISA=generic|avx2|avx512|vnni lowers it")
+        for (family, path) in KernelISA.families() {
+            print("  \(family.padding(toLength: 52, withPad: " ", startingAt: 0)) \(path)")
+        }
         print("threads:   \(ThreadPool.shared.threadCount) (set GRM_THREADS to change)")
         if OpenBLAS.isAvailable {
             print("openblas:  \(OpenBLAS.coreName ?? "?") core, \(OpenBLAS.config ?? "")")

@@ -5,8 +5,13 @@ import XCTest
 /// Double, for the head sizes with their own kernel (64) and the generic one, every group size the
 /// supported models have (1-7 query heads per KV head: the 64-value kernel takes them three at a
 /// time), f32 and f16 caches, sequences forked from a shared prefix with tails of their own.
-/// (The 64-value kernel is the AVX2 build's; an AVX-512 build runs the generic one for both sizes.)
+/// (The 64-value kernel is the AVX2 path's, `KernelISA.level` avx2 and up; the generic path runs
+/// the generic one for both sizes.)
 final class CachedAttentionTests: XCTestCase {
+    /// The same checks with the kernels held to each path (skipped by name where not available).
+    func testDecodeRowsOnGenericPath() throws { try onKernelPath(.generic) { try testDecodeRowsAgainstReference() } }
+    func testDecodeRowsOnAVX2Path() throws { try onKernelPath(.avx2) { try testDecodeRowsAgainstReference() } }
+
     func testDecodeRowsAgainstReference() throws {
         let kvHeads = 2
         for headDim in [64, 24] {

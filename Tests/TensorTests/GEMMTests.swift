@@ -121,11 +121,16 @@ final class GEMMTests: XCTestCase {
         checkMany(Self.own, "own")
     }
 
+    /// The own GEMM with the kernels held to each path (micro-kernel and small-row vectors follow
+    /// `KernelISA.level`); a path this build or CPU lacks is skipped by name.
+    func testOwnOnAVX2Path() throws { try onKernelPath(.avx2) { checkMany(Self.own, "own, avx2 path") } }
+    func testOwnOnAVX512Path() throws { try onKernelPath(.avx512) { checkMany(Self.own, "own, avx512 path") } }
+
     func testOtherMicroKernelAgainstReference() {
         // The micro-kernel this machine does not use still runs here (SIMD16 on AVX2 or vice versa).
-        let saved = GEMM.kernel
-        GEMM.kernel = CPU.hasAVX512 ? .avx2 : .avx512
-        defer { GEMM.kernel = saved }
+        let saved = GEMM.kernelOverride
+        GEMM.kernel = KernelISA.level >= .avx512 ? .avx2 : .avx512
+        defer { GEMM.kernelOverride = saved }
         for (m, n, k) in [(9, 1, 1), (13, 33, 17), (63, 63, 63), (577, 63, 17), (25, 70, 450), (100, 4100, 5)] {
             for tA in [false, true] {
                 for tB in [false, true] {

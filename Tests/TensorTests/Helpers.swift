@@ -86,3 +86,16 @@ func assertThreadCountIndependent(
         XCTAssertEqual(one, other, "\(name) differs between 1 and \(threads) threads", file: file, line: line)
     }
 }
+
+/// Throws XCTSkip, naming the path, when this build or CPU cannot run kernel path `level`.
+func requireKernelPath(_ level: KernelISA) throws {
+    guard level <= KernelISA.supported else {
+        throw XCTSkip("kernel path \(level) not available here (build \(KernelISA.compiled), cpu \(KernelISA.cpu))")
+    }
+}
+
+/// Runs `body` with the kernels held to path `level` (skipped, naming it, where it is not available).
+func onKernelPath<T>(_ level: KernelISA, _ body: () throws -> T) throws -> T {
+    try requireKernelPath(level)
+    return try EngineSettings.with({ $0.isa = level }, body)
+}

@@ -139,7 +139,60 @@ final class QuantKernelTests: XCTestCase {
 /// The int8-activation path (`activationMode = .q8`), against dequantise-then-f32 within the
 /// rounding of the activations.
 final class QuantQ8ActivationTests: XCTestCase {
-    func testQ8ActivationsWithinRoundingOfExact() throws {
+    func testQ8ActivationsWithinRoundingOfExact() throws { try checkQ8Contract() }
+
+    /// The same contract on each int8 path the kernels can take; a path this build or CPU lacks
+    /// is skipped by name.
+    func testQ8ContractOnAVX2Path() throws { try onKernelPath(.avx2) { try checkQ8Contract() } }
+    func testQ8ContractOnVNNIPath() throws { try onKernelPath(.avx512vnni) { try checkQ8Contract() } }
+
+    /// `vpdpbusd` gives the integers `vpmaddubsw` + `vpmaddwd` give (no saturation with these
+    /// levels), and the rest of the arithmetic is shared: the VNNI path equals the AVX2 path bit
+    /// for bit, for every row count and type, signed Q8_0 levels of -128 included.
+    func testVNNIPathEqualsAVX2PathBitForBit() throws {
+        try requireKernelPath(.avx512vnni)
+        try EngineSettings.with({ $0.activations = .q8 }) {
+            var seed: UInt64 = 4100
+            for type in [DType.q4_0, .q4_1, .q8_0] {
+                for (n, k) in [(37, 32 * 19), (9, 64), (4, 576)] {
+                    seed += 1
+                    let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
+                    if type == .q8_0 {
+                        // Extreme levels: the first value of every block at -128.
+                        for b in 0..<(n * k / 32) { w.rawPointer.storeBytes(of: 0x80, toByteOffset: 34 * b + 2, as: UInt8.self) }
+                    }
+                    for m in Array(1...9) + [16, 32] {
+                        let x = randomTensor([m, k], seed: seed &* 7 &+ UInt64(m))
+                        // The two runs really take different paths.
+                        XCTAssertEqual(EngineSettings.with({ $0.isa = .avx2 }) { KernelISA.level }, .avx2)
+                        XCTAssertEqual(EngineSettings.with({ $0.isa = .avx512vnni }) { KernelISA.level }, .avx512vnni)
+                        let wide = try EngineSettings.with({ $0.isa = .avx512vnni }) { try x.linear(w).scalars() }
+                        let narrow = try EngineSettings.with({ $0.isa = .avx2 }) { try x.linear(w).scalars() }
+                        XCTAssertEqual(wide, narrow, "\(type) m \(m) n \(n) k \(k)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Below AVX2 there is no int8 kernel: `.q8` products are the exact ones, bit for bit.
+    func testGenericPathRunsExactProducts() throws {
+        try requireKernelPath(.generic)
+        let w = QuantKernelTests.randomWeight(.q4_1, n: 21, k: 96, seed: 4200)
+        let x = randomTensor([5, 96], seed: 4201)
+        XCTAssertFalse(EngineSettings.with({ $0.isa = .generic }) { QuantMatmul.hasQ8Kernel(.q4_1) })
+        let q8 = try EngineSettings.with({
+            $0.activations = .q8
+            $0.isa = .generic
+        }) { try x.linear(w).scalars() }
+        let exact = try EngineSettings.with({
+            $0.activations = .exact
+            $0.isa = .generic
+        }) { try x.linear(w).scalars() }
+        XCTAssertEqual(q8, exact)
+    }
+
+    func checkQ8Contract() throws {
         try EngineSettings.with({ $0.activations = .q8 }) {
             var seed: UInt64 = 900
             for type in [DType.q4_0, .q4_1, .q8_0] {

@@ -38,6 +38,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// New rows of a sequence from which cached attention runs as matrix products rather than row
     /// by row.
     public var attentionMatrixRows = 16
+    /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni`;
+    /// default: the highest there is). `KernelISA.level` is the lower of this and what the build
+    /// and the CPU support; lowering it runs the lower paths (benchmarks, tests comparing paths).
+    public var isa: KernelISA = .avx512vnni
     /// Threads that compute, the caller included (`GRM_THREADS`, default: every core). Changing
     /// it in `with` runs the scope on a pool of that size.
     public var threads = max(1, CPU.cores)
@@ -55,6 +59,13 @@ public struct EngineSettings: Equatable, Sendable {
         if let v = env["GRM_QMM_CHUNK_ROWS"].flatMap({ Int($0) }) { fusedChunkMaxRows = v }
         if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
         if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
+        if let v = env["GRM_ISA"] {
+            if let level = KernelISA(name: v) {
+                isa = level
+            } else {
+                FileHandle.standardError.write(Data("warning: GRM_ISA=\(v) ignored (expected generic, avx2, avx512 or vnni)\n".utf8))
+            }
+        }
         if let v = int("GRM_THREADS", min: 1) { threads = v }
         if let v = int("GRM_SPIN_US", min: 0) { spinMicroseconds = v }
         if let v = int("GRM_BUFFER_CACHE_MB", min: 0) { bufferCacheBytes = v << 20 }

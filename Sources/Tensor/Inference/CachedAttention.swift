@@ -244,8 +244,8 @@ public enum CachedAttention {
         let stride: Int
 
         @inline(__always) func run<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
-            #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
-            if headDim == 64 && first == 0 { return run64(parts, E.self) }
+            #if arch(x86_64) && GRM_AVX2
+            if headDim == 64 && first == 0 && KernelISA.level >= .avx2 { return run64(parts, E.self) }
             #endif
             // Scores, part by part, over the attended positions.
             var base = 0
@@ -278,7 +278,7 @@ public enum CachedAttention {
     }
 }
 
-#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+#if arch(x86_64) && GRM_AVX2
 extension CachedAttention.Job {
     typealias V8 = SIMD8<Float>
 
@@ -338,10 +338,8 @@ extension CachedAttention.Job {
         }
         /// The dot product with a key, as 8 lanes: two chains of four FMAs, summed.
         @inline(__always) func dot<E: KVRow>(_ k: UnsafeRawPointer, _: E.Type) -> V8 {
-            let a = (q0 * E.load(k, 0)).addingProduct(q1, E.load(k, 8)).addingProduct(q2, E.load(k, 16))
-                .addingProduct(q3, E.load(k, 24))
-            let b = (q4 * E.load(k, 32)).addingProduct(q5, E.load(k, 40)).addingProduct(q6, E.load(k, 48))
-                .addingProduct(q7, E.load(k, 56))
+            let a = fma(q3, E.load8(k, 24), fma(q2, E.load8(k, 16), fma(q1, E.load8(k, 8), q0 * E.load8(k, 0))))
+            let b = fma(q7, E.load8(k, 56), fma(q6, E.load8(k, 48), fma(q5, E.load8(k, 40), q4 * E.load8(k, 32))))
             return a + b
         }
     }
@@ -363,19 +361,19 @@ extension CachedAttention.Job {
             let row = kvDim * E.bytes
             var v = part.values + (offset + d0) * E.bytes
             for j in base..<(base + n) {
-                let v0 = E.load(v, 0), v1 = E.load(v, 8)
+                let v0 = E.load8(v, 0), v1 = E.load8(v, 8)
                 let p = V8(repeating: s0[j])
-                a0 = a0.addingProduct(p, v0)
-                a1 = a1.addingProduct(p, v1)
+                a0 = fma(p, v0, a0)
+                a1 = fma(p, v1, a1)
                 if heads > 1 {
                     let p = V8(repeating: s1[j])
-                    b0 = b0.addingProduct(p, v0)
-                    b1 = b1.addingProduct(p, v1)
+                    b0 = fma(p, v0, b0)
+                    b1 = fma(p, v1, b1)
                 }
                 if heads > 2 {
                     let p = V8(repeating: s2[j])
-                    c0 = c0.addingProduct(p, v0)
-                    c1 = c1.addingProduct(p, v1)
+                    c0 = fma(p, v0, c0)
+                    c1 = fma(p, v1, c1)
                 }
                 v += row
             }
@@ -393,6 +391,9 @@ extension CachedAttention.Job {
 
     @inline(__always) func m(_ v: V8) -> __m256 { unsafeBitCast(v, to: __m256.self) }
 }
+
+/// a * b + c with one rounding (`c.addingProduct(a, b)`), as one `vfmadd` (see `AVX2Q.fma`).
+@inline(__always) private func fma(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> { AVX2Q.fma(a, b, c) }
 #endif
 
 /// How attention reads a cached row of f32 or f16 values.
@@ -400,6 +401,8 @@ protocol KVRow {
     static var bytes: Int { get }
     static func load(_ p: UnsafeRawPointer, _ i: Int) -> Vec
     static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec
+    /// Eight values from index i (the 64-wide kernel's vectors, whatever the build's `Vec`).
+    static func load8(_ p: UnsafeRawPointer, _ i: Int) -> SIMD8<Float>
 }
 
 extension KVRow {
@@ -445,6 +448,9 @@ enum F32Row: KVRow {
     @inline(__always) static func load(_ p: UnsafeRawPointer, _ i: Int, count: Int) -> Vec {
         VectorMath.load(p.assumingMemoryBound(to: Float.self) + i, stride: 1, count: count)
     }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
+        (p + 4 * i).loadUnaligned(as: SIMD8<Float>.self)
+    }
 }
 
 enum F16Row: KVRow {
@@ -457,5 +463,12 @@ enum F16Row: KVRow {
         let h = p.assumingMemoryBound(to: UInt16.self) + i
         for l in 0..<count { v[l] = Half.toFloat(h[l]) }
         return v
+    }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
+        #if arch(x86_64) && GRM_AVX2
+        unsafeBitCast(_mm256_cvtph_ps((p + 2 * i).loadUnaligned(as: __m128i.self)), to: SIMD8<Float>.self)
+        #else
+        SIMD8<Float>((p + 2 * i).loadUnaligned(as: SIMD8<Float16>.self))
+        #endif
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 /// Own implementation (`ownSgemm`), BLIS-style:
 /// - m > 8: op(A) and op(B) are packed into aligned panel buffers (reused across calls) and a
 ///   register-blocked micro-kernel runs over them: 6x16 with 8-float vectors (AVX2), or 12x32 with
-///   16-float vectors on AVX-512 machines (chosen at run time, `CPU.hasAVX512`). K is split into
+///   16-float vectors on AVX-512 machines (chosen at run time, `KernelISA.level`). K is split into
 ///   blocks of at most KC, C's rows into blocks of at most MC rows (per-task packed A, L2) and its
 ///   columns into blocks of at most NC (shared packed B, L3). Threads split C's (row block, column
 ///   chunk) tiles; the split and every element's K order depend on the shape only.
@@ -95,7 +95,7 @@ public enum GEMM {
         precondition(lda >= (transA ? m : k), "GEMM: lda too small")
         precondition(ldb >= (transB ? k : n), "GEMM: ldb too small")
         if m <= smallRows {
-            if CPU.hasAVX512 {
+            if KernelISA.level >= .avx512 {
                 small(
                     SIMD16<Float>.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -114,8 +114,13 @@ public enum GEMM {
     /// Products with at most this many rows take the unpacked path.
     static let smallRows = 8
 
-    /// The packed path's micro-kernel (tests may swap in the other one: both run everywhere).
-    nonisolated(unsafe) static var kernel: MicroKernel = CPU.hasAVX512 ? .avx512 : .avx2
+    /// The packed path's micro-kernel: 16-float vectors from `KernelISA.level` avx512 up, else 8
+    /// (tests may set the other one: both run everywhere; setting it overrides the choice).
+    static var kernel: MicroKernel {
+        get { kernelOverride ?? (KernelISA.level >= .avx512 ? .avx512 : .avx2) }
+        set { kernelOverride = newValue }
+    }
+    nonisolated(unsafe) static var kernelOverride: MicroKernel?
 
     /// Name of the packed micro-kernel in use (for logs and benchmarks).
     public static var kernelName: String { kernel.name }

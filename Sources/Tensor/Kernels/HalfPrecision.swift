@@ -1,4 +1,4 @@
-#if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+#if arch(x86_64) && GRM_AVX2
 import _Builtin_intrinsics.intel
 #endif
 
@@ -15,11 +15,13 @@ public enum Half {
         Float16(x).bitPattern
     }
 
-    /// `Vec.scalarCount` f16 values at `p` as f32. With AVX2 one `vcvtph2ps` (the same values):
+    /// `Vec.scalarCount` f16 values at `p` as f32. With AVX2 or AVX-512 one `vcvtph2ps` (the same values):
     /// the standard library's generic SIMD conversion stays an out-of-line call here, a visible
     /// share of decoding attention with an f16 cache.
     @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Vec {
-        #if arch(x86_64) && GRM_AVX2 && !GRM_AVX512
+        #if arch(x86_64) && GRM_AVX512
+        unsafeBitCast(_mm512_cvtph_ps(p.loadUnaligned(as: __m256i.self)), to: Vec.self)
+        #elseif arch(x86_64) && GRM_AVX2
         unsafeBitCast(_mm256_cvtph_ps(p.loadUnaligned(as: __m128i.self)), to: Vec.self)
         #else
         Vec(p.loadUnaligned(as: HVec.self))

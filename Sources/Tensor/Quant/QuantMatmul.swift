@@ -72,8 +72,8 @@ public enum QuantMatmul {
             for p in parts { for i in 0..<m { (p.y + i * p.ldy).update(repeating: 0, count: p.n) } }
             return
         }
-        #if arch(x86_64) && GRM_AVX2
         let settings = EngineSettings.current
+        #if arch(x86_64) && GRM_AVX2
         if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
             q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
             return
@@ -93,7 +93,7 @@ public enum QuantMatmul {
         }
         for p in parts {
             if m <= GEMM.smallRows {
-                if CPU.hasAVX512 {
+                if KernelISA.level >= .avx512 {
                     small(SIMD16<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
                 } else {
                     small(SIMD8<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)

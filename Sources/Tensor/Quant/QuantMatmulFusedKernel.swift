@@ -91,12 +91,19 @@ extension QuantMatmul {
         _: F.Type, _ acc: SIMD8<Float>, _ x: X4, _ l: Levels,
         _ dA: Float, _ dB: Float
     ) -> SIMD8<Float> {
+        #if arch(x86_64) && GRM_AVX2
+        let sA = AVX2Q.fma(x.1, l.q1, x.0 * l.q0)
+        let sB = AVX2Q.fma(x.3, l.q3, x.2 * l.q2)
+        if F.twoScales { return AVX2Q.fma(sB, SIMD8(repeating: dB), AVX2Q.fma(sA, SIMD8(repeating: dA), acc)) }
+        return AVX2Q.fma(sA + sB, SIMD8(repeating: dA), acc)
+        #else
         let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
         let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
         if F.twoScales {
             return acc.addingProduct(sA, SIMD8(repeating: dA)).addingProduct(sB, SIMD8(repeating: dB))
         }
         return acc.addingProduct(sA + sB, SIMD8(repeating: dA))
+        #endif
     }
 
     /// `sum_b c[b] * xs[b]`: 8 lanes over whole groups of 8 (lanes summed pairwise), then the rest in order.

@@ -14,7 +14,8 @@ import _Builtin_intrinsics.intel
 /// block results differ from the exact path by at most about max|x| / 254 * sum |w| plus 0.05%
 /// of sum |x w| (the bound the tests check, with margin). Off by default
 /// (see `defaultActivationMode`). Each element is computed the same way whatever m, the thread count or the W rows next
-/// to it. Needs AVX2; elsewhere `.q8` falls back to the exact kernels.
+/// to it. Needs `KernelISA.level` avx2 or above (the block dot: QuantMatmulQ8Dot.swift, `vpdpbusd`
+/// from avx512-vnni); below, `.q8` falls back to the exact kernels.
 extension QuantMatmul {
     public enum ActivationMode: Sendable {
         /// f32 activations, never rounded (the default).
@@ -33,8 +34,9 @@ extension QuantMatmul {
     /// sharing a prompt prefix changes sampled tokens.
     public static var activationMode: ActivationMode { EngineSettings.current.activations }
 
-    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`).
-    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel }
+    /// Types with an int8-activation kernel in this build (`DTypeTraits.hasInt8Kernel`), when
+    /// the kernel path in force has one (`KernelISA.level` avx2 or above).
+    static func hasQ8Kernel(_ type: DType) -> Bool { type.traits.hasInt8Kernel && KernelISA.level >= .avx2 }
 
     #if arch(x86_64) && GRM_AVX2
     /// `y = x * W^T` for every part's W, with activations rounded to int8 per block, for any m:
@@ -75,6 +77,7 @@ extension QuantMatmul {
             }
         }
         let tile = max(4, (16384 / rowBytes) / 4 * 4), count = parts.count
+        let vnni = KernelISA.level >= .avx512vnni
         args.withUnsafeBufferPointer { args in
             forPartRanges(parts, k: k, unit: 4) { part, j0, j1 in
                 var t0 = j0
@@ -82,10 +85,20 @@ extension QuantMatmul {
                     let t1 = chunks == 1 ? j1 : min(j1, t0 + tile)
                     for c in 0..<chunks {
                         let a = args[c * count + part]
+                        #if GRM_AVX512VNNI
+                        if vnni {
+                            switch type {
+                            case .q4_0: q8Task(Q8WQ4_0.self, Q8DotVNNI.self, a, t0, t1)
+                            case .q4_1: q8Task(Q8WQ4_1.self, Q8DotVNNI.self, a, t0, t1)
+                            default: q8Task(Q8WQ8_0.self, Q8DotVNNI.self, a, t0, t1)
+                            }
+                            continue
+                        }
+                        #endif
                         switch type {
-                        case .q4_0: q8Task(Q8WQ4_0.self, a, t0, t1)
-                        case .q4_1: q8Task(Q8WQ4_1.self, a, t0, t1)
-                        default: q8Task(Q8WQ8_0.self, a, t0, t1)
+                        case .q4_0: q8Task(Q8WQ4_0.self, Q8DotAVX2.self, a, t0, t1)
+                        case .q4_1: q8Task(Q8WQ4_1.self, Q8DotAVX2.self, a, t0, t1)
+                        default: q8Task(Q8WQ8_0.self, Q8DotAVX2.self, a, t0, t1)
                         }
                     }
                     t0 = t1
@@ -137,18 +150,18 @@ extension QuantMatmul {
         let y: UnsafeMutablePointer<Float>, ldy: Int
     }
 
-    static func q8Task<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int) {
+    static func q8Task<F: Q8Weights, D: Q8Dot>(_ f: F.Type, _ d: D.Type, _ a: Q8Args, _ j0: Int, _ j1: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 16) { buf in
             let cs = buf.baseAddress!
             switch a.m {
-            case 1: q8Vec4(f, a, j0, j1, cs)
-            case 2: q8Rows(f, FusedRows2.self, a, j0, j1, cs)
-            case 3: q8Rows(f, FusedRows3.self, a, j0, j1, cs)
-            case 4: q8Rows(f, FusedRows4.self, a, j0, j1, cs)
-            case 5: q8Rows(f, FusedRows5.self, a, j0, j1, cs)
-            case 6: q8Rows(f, FusedRows6.self, a, j0, j1, cs)
-            case 7: q8Rows(f, FusedRows7.self, a, j0, j1, cs)
-            default: q8Rows(f, FusedRows8.self, a, j0, j1, cs)
+            case 1: q8Vec4(f, d, a, j0, j1, cs)
+            case 2: q8Rows(f, d, FusedRows2.self, a, j0, j1, cs)
+            case 3: q8Rows(f, d, FusedRows3.self, a, j0, j1, cs)
+            case 4: q8Rows(f, d, FusedRows4.self, a, j0, j1, cs)
+            case 5: q8Rows(f, d, FusedRows5.self, a, j0, j1, cs)
+            case 6: q8Rows(f, d, FusedRows6.self, a, j0, j1, cs)
+            case 7: q8Rows(f, d, FusedRows7.self, a, j0, j1, cs)
+            default: q8Rows(f, d, FusedRows8.self, a, j0, j1, cs)
             }
         }
     }
@@ -161,20 +174,18 @@ extension QuantMatmul {
         finish(acc, hasOffset: F.hasOffset, c, s, nb)
     }
 
-    /// A block's integer dot product of weight levels `wq` and activation levels `xq`, as 8 floats.
-    @inline(always) static func q8Dot<F: Q8Weights>(_: F.Type, _ wq: __m256i, _ xq: __m256i) -> SIMD8<Float> {
-        let p =
-            F.signed
-            ? _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq))
-            : _mm256_maddubs_epi16(wq, xq)
-        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+    /// A block's integer dot product of weight levels `wq` and activation levels `xq`, as 8 floats
+    /// (signed weights: their magnitudes against the activations with the weights' signs).
+    @inline(always) static func q8Dot<F: Q8Weights, D: Q8Dot>(_: F.Type, _: D.Type, _ wq: __m256i, _ xq: __m256i) -> SIMD8<Float> {
+        let p = F.signed ? D.dot(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq)) : D.dot(wq, xq)
+        return _mm256_cvtepi32_ps(p)
     }
 
     /// m = 1: four W rows at a time (the activation levels loaded once per block for all four),
     /// prefetching ahead as the exact kernels do; the last 0-3 W rows through `q8Rows`, whose
     /// per-element arithmetic is the same.
     @inline(never)
-    static func q8Vec4<F: Q8Weights>(_ f: F.Type, _ a: Q8Args, _ j0: Int, _ j1: Int, _ cs: UnsafeMutablePointer<Float>) {
+    static func q8Vec4<F: Q8Weights, D: Q8Dot>(_ f: F.Type, _ dk: D.Type, _ a: Q8Args, _ j0: Int, _ j1: Int, _ cs: UnsafeMutablePointer<Float>) {
         let nb = a.nb, rowBytes = a.rowBytes
         let c0 = cs, c1 = cs + nb, c2 = cs + 2 * nb, c3 = cs + 3 * nb
         var j = j0
@@ -186,13 +197,13 @@ extension QuantMatmul {
                 let xq = UnsafeRawPointer(a.qx + 32 * b).loadUnaligned(as: __m256i.self)
                 let dx = a.dx[b], o = b * F.blockBytes
                 let (q0, d0, e0) = F.levels(w0 + o)
-                a0 = a0.addingProduct(q8Dot(f, q0, xq), SIMD8(repeating: d0 * dx))
+                a0 = a0.addingProduct(q8Dot(f, dk, q0, xq), SIMD8(repeating: d0 * dx))
                 let (q1, d1, e1) = F.levels(w1 + o)
-                a1 = a1.addingProduct(q8Dot(f, q1, xq), SIMD8(repeating: d1 * dx))
+                a1 = a1.addingProduct(q8Dot(f, dk, q1, xq), SIMD8(repeating: d1 * dx))
                 let (q2, d2, e2) = F.levels(w2 + o)
-                a2 = a2.addingProduct(q8Dot(f, q2, xq), SIMD8(repeating: d2 * dx))
+                a2 = a2.addingProduct(q8Dot(f, dk, q2, xq), SIMD8(repeating: d2 * dx))
                 let (q3, d3, e3) = F.levels(w3 + o)
-                a3 = a3.addingProduct(q8Dot(f, q3, xq), SIMD8(repeating: d3 * dx))
+                a3 = a3.addingProduct(q8Dot(f, dk, q3, xq), SIMD8(repeating: d3 * dx))
                 if F.hasOffset {
                     c0[b] = e0
                     c1[b] = e1
@@ -206,7 +217,7 @@ extension QuantMatmul {
             a.y[j + 3] = q8Finish(f, a3, c3, a.sx, nb)
             j += 4
         }
-        if j < j1 { q8Rows(f, FusedRows1.self, a, j, j1, cs) }
+        if j < j1 { q8Rows(f, dk, FusedRows1.self, a, j, j1, cs) }
     }
 
     /// R = m activation rows (1...8), W rows j0..<j1 one at a time. Per block the weight levels
@@ -216,13 +227,12 @@ extension QuantMatmul {
     /// `vpmaddwd`, one conversion and one FMA into its own register accumulator. Per element the
     /// arithmetic is `q8Vec4`'s (the same products, the same rounding, the same order).
     @inline(never)
-    static func q8Rows<F: Q8Weights, R: FusedRows>(
-        _ f: F.Type, _: R.Type, _ a: Q8Args, _ j0: Int, _ j1: Int,
+    static func q8Rows<F: Q8Weights, D: Q8Dot, R: FusedRows>(
+        _ f: F.Type, _: D.Type, _: R.Type, _ a: Q8Args, _ j0: Int, _ j1: Int,
         _ cs: UnsafeMutablePointer<Float>
     ) {
         guard j0 < j1 else { return }
         let nb = a.nb, n = R.count, ldq = a.ldq, rowBytes = a.rowBytes
-        let ones = _mm256_set1_epi16(1)
         // The block's scales d_w * d_x_i, lane i; broadcast from here (a load, not a shuffle).
         let st = cs + 2 * nb
         let x0 = UnsafeRawPointer(a.qx), x1 = x0 + ldq, x2 = x1 + ldq, x3 = x2 + ldq
@@ -241,7 +251,7 @@ extension QuantMatmul {
                 @inline(__always) func step(_ acc: SIMD8<Float>, _ x: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
                     var xq = (x + o).loadUnaligned(as: __m256i.self)
                     if F.signed { xq = _mm256_sign_epi8(xq, wq) }
-                    let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, xq), ones))
+                    let p = _mm256_cvtepi32_ps(D.dot(wu, xq))
                     return acc.addingProduct(
                         unsafeBitCast(p, to: SIMD8<Float>.self),
                         unsafeBitCast(_mm256_broadcast_ss(st + i), to: SIMD8<Float>.self))
