@@ -21,20 +21,28 @@ final class ReadmeCommandLineTests: XCTestCase {
         ("bench tokenizer", "--repeats 1"),
         ("bench ", "-p 16 -n 4 -r 1"),
         ("train sft", "--steps 1"),
+        ("train rm --model $M --data train.jsonl --head semi-scalar", "--steps 1 --critique-tokens 4 --ctx 4096"),
         ("train rm", "--steps 1"),
         ("train-bench", "--layers 1 --batch 1 --seq 16 --steps 1"),
         ("train-toy", "--steps 2 --eval 2"),
         ("data synth", "--n 6"),
         ("eval --model", "--max-tokens 4 --limit 2"),
+        ("eval --rm", "--limit 2"),
         ("score --model", "--max-tokens 4"),
         ("spct rft", "--max-tokens 4 --samples 1"),
-        ("spct grpo", "--steps 1 --max-tokens 4 --ctx 4096")
+        ("spct grpo", "--steps 1 --max-tokens 4 --ctx 4096"),
+        ("spct metarm", "--samples 2 --max-tokens 4 --limit 3")
     ]
 
     /// The one documented refusal a random model meets: rejective fine-tuning samples and filters
     /// every item, keeps no correct judgement (a random model writes none) and stops before
     /// training, exit status 1 with this message; any other failure of that line still fails.
-    static let refusals: [(prefix: String, message: String)] = [("spct rft", "rft: nothing was kept: no adapter to train")]
+    /// The meta RM's trainer likewise finds no correct judgement to learn from; the test then
+    /// writes a meta RM file for the lines that use one.
+    static let refusals: [(prefix: String, message: String)] = [
+        ("spct rft", "rft: nothing was kept: no adapter to train"),
+        ("spct metarm", "metarm: every judgement has the same label: nothing to learn")
+    ]
 
     /// The tiny model's vocabulary: the 256 byte tokens, then filler tokens up to this size, so the
     /// README's token ids (up to 19556, SmolLM2's) exist.
@@ -55,8 +63,18 @@ final class ReadmeCommandLineTests: XCTestCase {
         for line in lines {
             // Adapters the README's lines read but make in prose (the cold start) or, on a model
             // that cannot judge, not at all (rejective fine-tuning keeps nothing): the SFT line's.
-            for name in ["cold.gguf", "rft.gguf"] where line.contains("--lora \(name)") && !FileManager.default.fileExists(atPath: dir + name) {
+            // The judge adapter the semi-scalar line names is the shipped one; here, the SFT line's too.
+            for (option, name) in [("--lora", "cold.gguf"), ("--lora", "rft.gguf"), ("--critic-lora", "weights/grm-judge.gguf")]
+            where line.contains("\(option) \(name)") && !FileManager.default.fileExists(atPath: dir + name) {
+                try FileManager.default.createDirectory(
+                    atPath: (dir + name as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try FileManager.default.copyItem(atPath: dir + "adapter.gguf", toPath: dir + name)
+            }
+            if line.contains("--meta meta.gguf") && !FileManager.default.fileExists(atPath: dir + "meta.gguf") {
+                try RewardModelFile(
+                    kind: .meta, architecture: "llama", head: ScalarHead(dim: TinyRewardModels.config.dim, bias: true), baseName: "tiny.gguf",
+                    baseSHA256: try SHA256.file(dir + "tiny.gguf"), judgeTemplate: JudgePromptTemplates.standard.multi
+                ).write(gguf: dir + "meta.gguf")
             }
             let command = Self.runnable(line)
             let (status, output) = try run(command, grm: grm, dir: dir)
