@@ -83,7 +83,20 @@ public struct SVGLinePlot {
     /// The SVG document.
     public func render() -> String {
         let points = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }
-        let (left, right, top, bottom) = (64.0, width - 24, 40.0, height - 84)
+        // Legend entries flow left to right below the plot, wrapping to new rows of 18 px; the
+        // plot area shrinks by the rows past the first. Widths assume about 7 px per character.
+        var legend: [(x: Double, row: Int)] = []
+        var lx = 64.0, row = 0
+        for line in series {
+            let w = 28 + 7 * Double(line.name.count) + 18
+            if lx > 64 && lx + w > width - 8 {
+                lx = 64
+                row += 1
+            }
+            legend.append((lx, row))
+            lx += w
+        }
+        let (left, right, top, bottom) = (64.0, width - 24, 40.0, height - 84 - 18 * Double(row))
         var xs = points.map { logX ? log2($0.x) : $0.x }
         if xs.isEmpty { xs = [0, 1] }
         var xMin = xs.min()!, xMax = xs.max()!
@@ -156,7 +169,7 @@ public struct SVGLinePlot {
                 s += "<circle cx=\"\(SVGLinePlot.f(x))\" cy=\"\(SVGLinePlot.f(y))\" r=\"3.5\"/>\n"
             }
             // Legend entry below the plot.
-            let lx = left + Double(i) * 170, ly = height - 18
+            let lx = legend[i].x, ly = height - 18 - 18 * Double(row - legend[i].row)
             s +=
                 "<line x1=\"\(SVGLinePlot.f(lx))\" y1=\"\(SVGLinePlot.f(ly))\" x2=\"\(SVGLinePlot.f(lx + 22))\" "
                 + "y2=\"\(SVGLinePlot.f(ly))\" stroke-width=\"2\"/>\n"
