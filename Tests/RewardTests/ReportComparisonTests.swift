@@ -73,4 +73,20 @@ final class ReportComparisonTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("reports must cover the same items"), "\($0)")
         }
     }
+
+    /// Long legend entries wrap onto rows below the plot instead of overlapping.
+    func testLegendWraps() throws {
+        let names = (0..<4).map { "a rather long series name no \($0)" }
+        let plot = SVGLinePlot(
+            title: "t", xLabel: "x", yLabel: "y",
+            series: names.map { .init(name: $0, points: [.init(x: 1, y: 1), .init(x: 2, y: 2)]) })
+        let svg = plot.render()
+        var rows: Set<String> = []
+        for name in names {
+            let text = try XCTUnwrap(svg.range(of: "dominant-baseline=\"middle\">\(name)</text>"))
+            let tag = svg[..<text.lowerBound].components(separatedBy: "<text ").last!
+            rows.insert(String(tag.split(separator: " ").first { $0.hasPrefix("y=") }!))
+        }
+        XCTAssertEqual(rows.count, 2, svg)
+    }
 }

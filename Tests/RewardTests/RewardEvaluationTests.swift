@@ -177,6 +177,26 @@ final class RewardEvaluationTests: XCTestCase {
         }
     }
 
+    /// A meta RM rates the sampled run's judgements only (the greedy run has one sample to keep),
+    /// and its keep setting reaches the curve.
+    func testMetaRatesOnlyTheSampledRun() throws {
+        final class Counting: TrajectoryScorer {
+            var rated: [Int] = []
+            func rate(_ samples: [JudgeSample], for item: RewardItem) throws -> [Double] {
+                rated.append(samples.count)
+                return samples.map { -Double($0.index) }
+            }
+        }
+        let meta = Counting()
+        let grm = GenerativeRewardModel(generator: scriptedJudge(), metaScorer: meta)
+        let report = try RewardEvaluator(model: grm).evaluate(
+            try singleItems(), settings: EvaluationSettings(ks: [1, 4], temperature: 0.7, batchItems: 4, metaKeep: 1))
+        XCTAssertEqual(meta.rated, Array(repeating: 4, count: 6), "6 items x 4 samples, nothing from the greedy run")
+        XCTAssertNotNil(grm.metaScorer, "restored after the greedy run")
+        XCTAssertEqual(report.sampled?.report.curve.map(\.metaKeep), [1, 1])
+        XCTAssertNil(report.greedy?.report.curve.first?.meta)
+    }
+
     func testBadSettingsAreRefused() throws {
         let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: scriptedJudge()))
         for bad in [

@@ -201,8 +201,9 @@ public final class RewardEvaluator {
         )
     }
 
-    /// The greedy run (temperature 0, one sample per item) and one sampled run of max(ks) samples
-    /// per item, whose first k samples give the accuracy at every smaller k. Each run starts with
+    /// The greedy run (temperature 0, one sample per item, never rated by a meta RM) and one
+    /// sampled run of max(ks) samples per item, whose first k samples give the accuracy at every
+    /// smaller k. Each run starts with
     /// the generator's prompt cache empty: the sampled run would otherwise find the greedy run's
     /// last prompts there (its first response order is greedy's) and skip their prefill, and its
     /// time would not compare with greedy's.
@@ -216,7 +217,12 @@ public final class RewardEvaluator {
             k: 1, seed: settings.seed,
             settings: GenerationSettings(temperature: 0, topP: 1, maxTokens: settings.maxTokens))
         model.generator.forgetEarlierPrompts()
-        let g = try judgeAll(items, config: greedyConfig, batchItems: settings.batchItems, run: "greedy", progress: progress)
+        // A meta RM has nothing to choose from one greedy sample: it rates the sampled run only.
+        let meta = model.metaScorer
+        model.metaScorer = nil
+        let greedyRun = Result { try judgeAll(items, config: greedyConfig, batchItems: settings.batchItems, run: "greedy", progress: progress) }
+        model.metaScorer = meta
+        let g = try greedyRun.get()
         let greedy = EvaluationRun(
             name: "greedy", temperature: 0, k: 1,
             report: EvaluationReport.build(
