@@ -10,23 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-G=./.build/release/grm
-MODEL=weights/SmolLM2-135M-Instruct.Q4_1.gguf
+# shellcheck source=scripts/stages.sh
+. scripts/stages.sh
 JUDGE=${GRM_JUDGE:-weights/grm-judge.gguf}
-R=${GRM_RUN:-runs/grm}
-mkdir -p "$R"
 export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
-
-stage() {
-    local name=$1
-    shift
-    echo "== $name: $*"
-    local start
-    start=$(date +%s)
-    "$@"
-    echo "== $name took $(($(date +%s) - start)) s"
-}
-resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
 
 # GRPO: 50 steps of 4 items x 4 judgements (about 1.6 min a step on 2 cores, measured in the smoke run).
 [ -f "$R/grpo-items.jsonl" ] || stage grpo-items $G data synth --n 400 --seed 3 --split train --out "$R/grpo-items.jsonl"

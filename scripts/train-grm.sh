@@ -10,24 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-G=./.build/release/grm
-MODEL=weights/SmolLM2-135M-Instruct.Q4_1.gguf
-R=${GRM_RUN:-runs/grm}
-mkdir -p "$R"
+# shellcheck source=scripts/stages.sh
+. scripts/stages.sh
 # Training without activation recomputation holds ~11 GB; keep freed buffers for reuse.
 export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
-
-stage() {
-    local name=$1
-    shift
-    echo "== $name: $*"
-    local start
-    start=$(date +%s)
-    "$@"
-    echo "== $name took $(($(date +%s) - start)) s"
-}
-# --resume CHECKPOINT when a checkpoint of an unfinished stage exists.
-resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
 
 [ -f "$R/train.jsonl" ] || stage items $G data synth --n 720 --seed 1 --split train --out "$R/train.jsonl"
 [ -f "$R/cold.jsonl" ] || stage judgements $G data judgements --data "$R/train.jsonl" --out "$R/cold.jsonl"

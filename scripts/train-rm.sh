@@ -10,21 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-G=./.build/release/grm
-MODEL=weights/SmolLM2-135M-Instruct.Q4_1.gguf
-R=${GRM_RUN:-runs/grm}
-mkdir -p "$R"
-
-stage() {
-    local name=$1
-    shift
-    echo "== $name: $*"
-    local start
-    start=$(date +%s)
-    "$@"
-    echo "== $name took $(($(date +%s) - start)) s"
-}
-resume() { if [ -f "$1" ]; then echo "--resume $1"; fi; }
+# shellcheck source=scripts/stages.sh
+. scripts/stages.sh
 
 [ -f "$R/rm-train.jsonl" ] || stage rm-items $G data synth --n 1000 --seed 11 --split train --out "$R/rm-train.jsonl"
 [ -f "$R/test.jsonl" ] || stage test-items $G data synth --n 100 --seed 7 --split test --out "$R/test.jsonl"

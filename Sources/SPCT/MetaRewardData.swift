@@ -26,7 +26,7 @@ public struct MetaRewardSampler {
     public func judgements(
         for items: [RewardItem], path: String, onChunk: ((Int, Int) -> Void)? = nil
     ) throws -> (judgements: [RewardJudgement], sampled: Int) {
-        var out = try MetaRewardSampler.read(path, items: items, k: config.k)
+        var out = try read(path, items: items)
         let reused = out.count
         var lines = try out.map { try $0.scoredJSON().serialized() }
         while out.count < items.count {
@@ -41,8 +41,10 @@ public struct MetaRewardSampler {
     }
 
     /// Reads the judged items saved in `path` (none when it does not exist): line n must be item
-    /// n (same id and responses) with `k` samples; anything else is an error naming the line.
-    public static func read(_ path: String, items: [RewardItem], k: Int) throws -> [RewardJudgement] {
+    /// n (same id and responses) with `config.k` samples; anything else is an error naming the
+    /// line. The samples are parsed, labelled and voted on as the model concludes fresh ones.
+    public func read(_ path: String, items: [RewardItem]) throws -> [RewardJudgement] {
+        let k = config.k
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         let reader = try LineReader(path: path)
         var out: [RewardJudgement] = []
@@ -73,11 +75,7 @@ public struct MetaRewardSampler {
                 }
                 parsed.append(GenerativeRewardModel.sample(text, index: i, group: i, order: order, item: item))
             }
-            let vote = Voting.vote(parsed.compactMap(\.scores), responses: item.responses.count)
-            out.append(
-                RewardJudgement(
-                    item: item, samples: parsed, metaRatings: nil, voters: parsed.indices.filter { parsed[$0].scores != nil }, vote: vote,
-                    outcome: Voting.outcome(vote, for: item)))
+            out.append(try grm.conclude(item, samples: parsed, config: config))
         }
         return out
     }

@@ -78,8 +78,7 @@ struct SpctMetaRM: ParsableCommand {
             throw ExitCode(1)
         }
 
-        let file = try GGUFFile(path: model)
-        let config0 = try LlamaConfig(gguf: file)
+        let config0 = judge.generator.engine.config
         let head = ScalarHead(dim: config0.dim, bias: true, seed: seed)
         let meta = try MetaRewardModel(
             engine: judge.generator.engine, input: JudgementInput(builder: grm.builder, tokenizer: judge.generator.tokenizer), head: head)

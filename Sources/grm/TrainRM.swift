@@ -74,13 +74,14 @@ struct TrainRM: ParsableCommand {
         let input = ScalarRewardInput(tokenizer: tokenizer, template: chatTemplate)
         let trainItems = try RewardItemReader.readAll(path: data).items
         let valItems = try val.map { try RewardItemReader.readAll(path: $0).items } ?? []
+        let sha = try SHA256.file(model)
         let critic = try criticLora.map { try EngineOptions.loadAdapter($0, scale: 1)! }
         // The frozen backbone of a head-only run (with the critic's adapter for a semi-scalar one).
         let engine = headOnly ? try LlamaInference(gguf: file, contextLength: ctx, adapter: critic) : nil
         let train: ScalarRewardExamples, heldOut: ScalarRewardExamples
         var criticIdentity = ""
         if head == "semi-scalar", let engine {
-            criticIdentity = "\(try SHA256.file(model)) lora \(try criticLora.map { try SHA256.file($0) } ?? "none")"
+            criticIdentity = "\(sha) lora \(try criticLora.map { try SHA256.file($0) } ?? "none")"
             let writer = CritiqueWriter(
                 engine: engine, tokenizer: tokenizer, chat: JudgeChatFormat(model: chatTemplate), maxTokens: critiqueTokens, batch: critiqueBatch)
             let judgement = JudgementInput(builder: writer.grm.builder, tokenizer: tokenizer)
@@ -114,7 +115,6 @@ struct TrainRM: ParsableCommand {
         printError(
             "data: \(train.examples.count) training items (\(train.pairCount) pairs; \(train.tooLong) longer than --ctx "
                 + "\(ctx) and \(train.withoutPairs) without pairs left out), \(heldOut.examples.count) validation items")
-        let sha = try SHA256.file(model)
         // What a checkpoint must agree on besides the trainer's own settings and data.
         var identity = ["rm.base": sha, "rm.data": train.fingerprint, "rm.ctx": "\(ctx)", "rm.head": head]
         if head == "semi-scalar" { identity["rm.critic"] = criticIdentity + " tokens \(critiqueTokens)" }

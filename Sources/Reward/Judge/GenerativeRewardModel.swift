@@ -71,17 +71,6 @@ public struct RewardJudgement: Sendable {
 
     public var isCorrect: Bool { outcome == .correct }
 
-    public init(
-        item: RewardItem, samples: [JudgeSample], metaRatings: [Double]?, voters: [Int], vote: VoteResult, outcome: ItemOutcome
-    ) {
-        self.item = item
-        self.samples = samples
-        self.metaRatings = metaRatings
-        self.voters = voters
-        self.vote = vote
-        self.outcome = outcome
-    }
-
     /// The vote of the first `k` samples only (for accuracy-vs-k curves from one run of K >= k
     /// samples); with meta ratings, of the best rated `metaKeep` of those (nil = k/2, at least 1).
     public func vote(firstK k: Int, useMeta: Bool = false, metaKeep: Int? = nil) -> VoteResult {
