@@ -21,8 +21,9 @@ train-grm: deps weights build
 	@mkdir -p runs/grm
 	bash scripts/train-grm.sh 2>&1 | tee -a runs/grm/train-grm.log
 
-## SPCT stage two, after train-grm: GRPO from weights/grm-judge.gguf (50 steps, about 80 minutes),
-## then a meta reward model on the GRPO judge's sampled judgements (runs/grm/grpo.gguf, meta.gguf).
+## SPCT stage two, after train-grm: GRPO from weights/grm-judge.gguf (40 steps, about 65 minutes),
+## a meta reward model on the GRPO judge's sampled judgements (runs/grm/grpo.gguf, meta.gguf), and
+## the RL judge's evaluation with voting and the meta RM (runs/grm/eval-grpo.json).
 ## Background: nohup make train-grm-rl > /dev/null 2>&1 &   (log: runs/grm/train-grm-rl.log)
 train-grm-rl: deps weights build
 	@mkdir -p runs/grm

@@ -15,15 +15,21 @@ cd "$(dirname "$0")/.."
 JUDGE=${GRM_JUDGE:-weights/grm-judge.gguf}
 export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
 
-# GRPO: 50 steps of 4 items x 4 judgements (about 1.6 min a step on 2 cores, measured in the smoke run).
+# GRPO: 40 steps of 4 items x 4 judgements (about 1.6 min a step on 2 cores, measured in the smoke run).
 [ -f "$R/grpo-items.jsonl" ] || stage grpo-items $G data synth --n 400 --seed 3 --split train --out "$R/grpo-items.jsonl"
 # shellcheck disable=SC2046
 [ -f "$R/grpo.gguf" ] || stage grpo $G spct grpo --model "$MODEL" --lora "$JUDGE" --data "$R/grpo-items.jsonl" \
-    --out "$R/grpo.gguf" --group 4 --items-per-step 4 --steps 50 --max-tokens 200 --lr 1e-5 --beta 0.08 --seed 1 \
+    --out "$R/grpo.gguf" --group 4 --items-per-step 4 --steps 40 --max-tokens 200 --lr 2e-5 --beta 0.08 --seed 1 \
     --checkpoint "$R/grpo.ckpt.gguf" --save-every 5 $(resume "$R/grpo.ckpt.gguf")
 # The meta RM: 8 judgements on each of 150 fresh training items, sampled by the GRPO judge.
 [ -f "$R/meta-items.jsonl" ] || stage meta-items $G data synth --n 150 --seed 4 --split train --out "$R/meta-items.jsonl"
 [ -f "$R/meta.gguf" ] || stage metarm $G spct metarm --model "$MODEL" --lora "$R/grpo.gguf" --data "$R/meta-items.jsonl" \
     --out "$R/meta.gguf" --samples 8 --temperature 0.5 --max-tokens 256 --seed 1 \
     --trajectories "$R/meta.trajectories.jsonl"
+[ -f "$R/test.jsonl" ] || stage test-items $G data synth --n 100 --seed 7 --split test --out "$R/test.jsonl"
+# The RL judge on the 80 test items, as the RFT judge was (same seed, orders and budget), with
+# voting up to 16 samples and the meta RM choosing the half it votes with.
+[ -f "$R/eval-grpo.json" ] || stage eval-grpo $G eval --model "$MODEL" --lora "$R/grpo.gguf" --meta "$R/meta.gguf" \
+    --data "$R/test.jsonl" --limit 80 --k 1,2,4,8,16 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
+    --out "$R/eval-grpo.json"
 sha256sum "$R/grpo.gguf" "$R/meta.gguf"

@@ -115,8 +115,8 @@ extension ScalarHeadTests {
         }
     }
 
-    /// Consecutive sequences with a common prefix share its prefill (forked caches): the states
-    /// equal separate prefills, in every batch split, and the groups are what the rule says.
+    /// Sequences with a common prefix share its prefill (forked caches), wherever they stand: the
+    /// states equal separate prefills, in every batch split, and the groups are what the rule says.
     func testSharedPrefixHiddenStatesEqualSeparatePrefills() throws {
         let config = LlamaConfig(vocabSize: 30, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, initStd: 0.1, contextLength: 32)
         let engine = try LlamaInference(config: config, weights: try LlamaModel(config: config, seed: 6).inferenceWeights)
@@ -128,6 +128,15 @@ extension ScalarHeadTests {
         XCTAssertEqual(groups.map(\.range), [0..<4, 4..<6, 6..<7, 7..<8])
         // Each sequence keeps at least its last token to itself: p alone (4th) and [7, 7] + p (5th) cap their groups.
         XCTAssertEqual(groups.map(\.shared), [5, 7, 0, 0])
+        // The plan sorts first: the last sequence, a copy of the first, joins the first group;
+        // samples alternating between two prompts (two response orders) form one group per prompt.
+        let plan = ScalarRewardInput.prefixPlan(seqs, minimum: 4)
+        XCTAssertEqual(plan.groups.map { $0.range.map { plan.order[$0] }.sorted() }, [[6], [0, 1, 2, 3, 7], [4, 5]])
+        XCTAssertEqual(plan.groups.map(\.shared), [0, 5, 7])
+        let q: [Int32] = [8, 8, 1, 2, 3]
+        let alternating = ScalarRewardInput.prefixPlan([p + [1], q + [1], p + [2], q + [2]], minimum: 4)
+        XCTAssertEqual(alternating.groups.map { $0.range.map { alternating.order[$0] } }, [[0, 2], [1, 3]])
+        XCTAssertEqual(ScalarRewardInput.prefixPlan(seqs, minimum: 0).order, Array(seqs.indices))
         let separate = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, sharePrefix: 0).scalars()
         for batch in [3, 8, 2048] {
             let shared = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, batchTokens: batch, sharePrefix: 4).scalars()

@@ -39,10 +39,10 @@ public struct ScalarRewardInput {
 
     /// Final-norm hidden states [sequences.count, dim] at each sequence's last token: prefills of
     /// up to `batchTokens` tokens together (one forward pass, each sequence its own cache).
-    /// Consecutive sequences that begin with the same `sharePrefix` tokens or more (an item's
-    /// responses after one prompt, a judge's samples after one judging prompt) prefill that
-    /// common prefix once and fork its cache, so each of them prefills only its own rest; 0 turns
-    /// this off. A sequence longer than the model's context is refused naming it. `onProgress`
+    /// Sequences that begin with the same `sharePrefix` tokens or more (an item's responses after
+    /// one prompt, a judge's samples after one judging prompt), wherever they stand in the list,
+    /// prefill that common prefix once and fork its cache, so each of them prefills only its own
+    /// rest; 0 turns this off. Rows keep the order of `sequences`. A sequence longer than the model's context is refused naming it. `onProgress`
     /// gets the sequences done.
     public static func hiddenStates(
         engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048, sharePrefix: Int = 16,
@@ -53,7 +53,8 @@ public struct ScalarRewardInput {
         for (i, s) in sequences.enumerated() where s.isEmpty || s.count > engine.config.contextLength {
             throw RewardDataError("sequence \(i) has \(s.count) tokens; the model takes 1 to \(engine.config.contextLength)")
         }
-        let groups = sharePrefix > 0 ? prefixGroups(sequences, minimum: sharePrefix) : sequences.indices.map { ($0..<$0 + 1, 0) }
+        let (order, groups) = prefixPlan(sequences, minimum: sharePrefix)
+        let sorted = order.map { sequences[$0] }
         // Each group's shared prefix, prefilled (batched) into a sequence its members fork.
         var prefixes = [KVSequence?](repeating: nil, count: groups.count)
         var pending: [(group: Int, tokens: [Int32])] = []
@@ -73,14 +74,14 @@ public struct ScalarRewardInput {
                 try flushPrefixes()
                 queued = 0
             }
-            pending.append((g, Array(sequences[group.range.lowerBound].prefix(group.shared))))
+            pending.append((g, Array(sorted[group.range.lowerBound].prefix(group.shared))))
             queued += group.shared
         }
         try flushPrefixes()
         // Every sequence's own rest, from a fork of its group's prefix (or from empty).
         var rests: [(index: Int, group: Int, tokens: [Int32])] = []
         for (g, group) in groups.enumerated() {
-            for i in group.range { rests.append((i, g, Array(sequences[i].dropFirst(group.shared)))) }
+            for k in group.range { rests.append((order[k], g, Array(sorted[k].dropFirst(group.shared)))) }
         }
         var start = 0
         while start < rests.count {
@@ -102,6 +103,16 @@ public struct ScalarRewardInput {
             onProgress?(start)
         }
         return out
+    }
+
+    /// How `hiddenStates` shares prefills: the sequences sorted (so that those with a common
+    /// prefix stand together, which samples dealt round-robin over response orders do not;
+    /// `order[k]` is the index of the k-th sorted sequence) and the `prefixGroups` of that sorted
+    /// list. `minimum` 0 keeps the given order and shares nothing.
+    static func prefixPlan(_ sequences: [[Int32]], minimum: Int) -> (order: [Int], groups: [(range: Range<Int>, shared: Int)]) {
+        guard minimum > 0 else { return (Array(sequences.indices), sequences.indices.map { ($0..<$0 + 1, 0) }) }
+        let order = sequences.indices.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) }
+        return (order, prefixGroups(order.map { sequences[$0] }, minimum: minimum))
     }
 
     /// Runs of consecutive sequences whose common prefix, short of each one's last token, is at
