@@ -115,8 +115,9 @@ extension ScalarHeadTests {
         }
     }
 
-    /// Sequences with a common prefix share its prefill (forked caches), wherever they stand: the
-    /// states equal separate prefills, in every batch split, and the groups are what the rule says.
+    /// Sequences with common prefixes share their prefills (a tree of forked caches), wherever
+    /// they stand: the states equal separate prefills, in every batch split, and the tree is what
+    /// the rule says.
     func testSharedPrefixHiddenStatesEqualSeparatePrefills() throws {
         let config = LlamaConfig(vocabSize: 30, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, initStd: 0.1, contextLength: 32)
         let engine = try LlamaInference(config: config, weights: try LlamaModel(config: config, seed: 6).inferenceWeights)
@@ -124,23 +125,42 @@ extension ScalarHeadTests {
         let seqs: [[Int32]] = [
             p + [2, 6], p + [5], p + [3, 5, 8, 9], p, [7, 7] + p, [7, 7] + p + [1], [2], p + [2, 6]
         ]
-        let groups = ScalarRewardInput.prefixGroups(seqs, minimum: 4)
-        XCTAssertEqual(groups.map(\.range), [0..<4, 4..<6, 6..<7, 7..<8])
-        // Each sequence keeps at least its last token to itself: p alone (4th) and [7, 7] + p (5th) cap their groups.
-        XCTAssertEqual(groups.map(\.shared), [5, 7, 0, 0])
-        // The plan sorts first: the last sequence, a copy of the first, joins the first group;
-        // samples alternating between two prompts (two response orders) form one group per prompt.
-        let plan = ScalarRewardInput.prefixPlan(seqs, minimum: 4)
-        XCTAssertEqual(plan.groups.map { $0.range.map { plan.order[$0] }.sorted() }, [[6], [0, 1, 2, 3, 7], [4, 5]])
-        XCTAssertEqual(plan.groups.map(\.shared), [0, 5, 7])
-        let q: [Int32] = [8, 8, 1, 2, 3]
-        let alternating = ScalarRewardInput.prefixPlan([p + [1], q + [1], p + [2], q + [2]], minimum: 4)
-        XCTAssertEqual(alternating.groups.map { $0.range.map { alternating.order[$0] } }, [[0, 2], [1, 3]])
-        XCTAssertEqual(ScalarRewardInput.prefixPlan(seqs, minimum: 0).order, Array(seqs.indices))
-        let separate = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, sharePrefix: 0).scalars()
-        for batch in [3, 8, 2048] {
-            let shared = try ScalarRewardInput.hiddenStates(engine: engine, sequences: seqs, batchTokens: batch, sharePrefix: 4).scalars()
-            for (a, b) in zip(shared, separate) { XCTAssertEqual(a, b, accuracy: 1e-5, "batch \(batch)") }
+        let tree = PrefixTree(seqs, members: Array(seqs.indices), minimum: 4)
+        // p's first 5 tokens (p itself keeps its last token), and [7, 7] + p short of its last.
+        XCTAssertEqual(
+            tree.nodes,
+            [.init(parent: nil, sequence: 3, range: 0..<5, level: 0), .init(parent: nil, sequence: 4, range: 0..<7, level: 0)])
+        // The last sequence, a copy of the first, joins its group; a 1-token extension (p + [3...]
+        // and p + [5] share 6) is too short for a node of its own.
+        let leaves = Dictionary(uniqueKeysWithValues: tree.leaves.map { ($0.sequence, $0) })
+        XCTAssertEqual(leaves.count, 8)
+        XCTAssertEqual(leaves[6], .init(sequence: 6, parent: nil, start: 0))
+        for i in [0, 1, 2, 3, 7] { XCTAssertEqual(leaves[i], .init(sequence: i, parent: 0, start: 5)) }
+        for i in [4, 5] { XCTAssertEqual(leaves[i], .init(sequence: i, parent: 1, start: 7)) }
+        XCTAssertEqual(PrefixTree(seqs, members: Array(seqs.indices), minimum: 0).nodes, [])
+        // A system prompt, then two prompts with their responses listed alternately: a root and a
+        // node per prompt under it.
+        let system: [Int32] = [1, 2, 3, 4, 5], u1: [Int32] = [6, 6, 6, 6, 6], u2: [Int32] = [8, 8, 8, 8, 8]
+        let nested = [system + u1 + [10], system + u2 + [11], system + u1 + [12], system + u2 + [13]]
+        let nestedTree = PrefixTree(nested, members: [0, 1, 2, 3], minimum: 4)
+        XCTAssertEqual(
+            nestedTree.nodes,
+            [
+                .init(parent: nil, sequence: 0, range: 0..<5, level: 0), .init(parent: 0, sequence: 0, range: 5..<10, level: 1),
+                .init(parent: 0, sequence: 1, range: 5..<10, level: 1)
+            ])
+        XCTAssertEqual(nestedTree.leaves.map(\.sequence), [0, 2, 1, 3])
+        XCTAssertEqual(nestedTree.leaves.map(\.parent), [1, 1, 2, 2])
+        for list in [seqs, nested] {
+            let separate = try ScalarRewardInput.hiddenStates(engine: engine, sequences: list, sharePrefix: 0).scalars()
+            for batch in [3, 8, 2048] {
+                var progress: [Int] = []
+                let shared = try ScalarRewardInput.hiddenStates(
+                    engine: engine, sequences: list, batchTokens: batch, sharePrefix: 4, onProgress: { progress.append($0) }
+                ).scalars()
+                for (a, b) in zip(shared, separate) { XCTAssertEqual(a, b, accuracy: 1e-5, "batch \(batch)") }
+                XCTAssertEqual(progress.last, list.count)
+            }
         }
     }
 }

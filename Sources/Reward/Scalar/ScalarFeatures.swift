@@ -37,13 +37,13 @@ public struct ScalarRewardInput {
         return (sequences, origin)
     }
 
-    /// Final-norm hidden states [sequences.count, dim] at each sequence's last token: prefills of
-    /// up to `batchTokens` tokens together (one forward pass, each sequence its own cache).
-    /// Sequences that begin with the same `sharePrefix` tokens or more (an item's responses after
-    /// one prompt, a judge's samples after one judging prompt), wherever they stand in the list,
-    /// prefill that common prefix once and fork its cache, so each of them prefills only its own
-    /// rest; 0 turns this off. Rows keep the order of `sequences`. A sequence longer than the model's context is refused naming it. `onProgress`
-    /// gets the sequences done.
+    /// Final-norm hidden states [sequences.count, dim] at each sequence's last token (rows in the
+    /// order of `sequences`): prefills of up to `batchTokens` tokens together (one forward pass,
+    /// each sequence its own cache). Stretches of `sharePrefix` tokens or more that several
+    /// sequences begin with (a system prompt, an item's prompt before its responses, a judging
+    /// prompt before its samples), wherever they stand in the list, are prefilled once and their
+    /// caches forked (`PrefixTree`); 0 turns this off. A sequence longer than the model's context
+    /// is refused naming it. `onProgress` gets the sequences done.
     public static func hiddenStates(
         engine: LlamaInference, sequences: [[Int32]], batchTokens: Int = 2048, sharePrefix: Int = 16,
         onProgress: ((Int) -> Void)? = nil
@@ -53,89 +53,72 @@ public struct ScalarRewardInput {
         for (i, s) in sequences.enumerated() where s.isEmpty || s.count > engine.config.contextLength {
             throw RewardDataError("sequence \(i) has \(s.count) tokens; the model takes 1 to \(engine.config.contextLength)")
         }
-        let (order, groups) = prefixPlan(sequences, minimum: sharePrefix)
-        let sorted = order.map { sequences[$0] }
-        // Each group's shared prefix, prefilled (batched) into a sequence its members fork.
-        var prefixes = [KVSequence?](repeating: nil, count: groups.count)
-        var pending: [(group: Int, tokens: [Int32])] = []
-        func flushPrefixes() throws {
-            guard !pending.isEmpty else { return }
-            let requests = try pending.map { p -> ForwardRequest in
-                let seq = try engine.newSequence(capacity: p.tokens.count)
-                prefixes[p.group] = seq
-                return ForwardRequest(sequence: seq, tokens: p.tokens, logits: .none)
+        // Trees over chunks of the sorted list, so that the shared caches alive at once stay
+        // bounded (a chunk's nodes hold at most its tokens).
+        let order = sharePrefix > 0 ? sequences.indices.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) } : Array(sequences.indices)
+        let chunkTokens = max(batchTokens, 16_384)
+        var done = 0, chunkStart = 0
+        while chunkStart < order.count {
+            var chunkEnd = chunkStart, tokens = 0
+            while chunkEnd < order.count && (chunkEnd == chunkStart || tokens + sequences[order[chunkEnd]].count <= chunkTokens) {
+                tokens += sequences[order[chunkEnd]].count
+                chunkEnd += 1
             }
-            _ = try engine.forward(requests, output: .hiddenStates)
-            pending.removeAll()
-        }
-        var queued = 0
-        for (g, group) in groups.enumerated() where group.shared > 0 {
-            if queued > 0 && queued + group.shared > batchTokens {
-                try flushPrefixes()
-                queued = 0
+            let tree = PrefixTree(sequences, members: Array(order[chunkStart..<chunkEnd]), minimum: sharePrefix)
+            var caches = [KVSequence?](repeating: nil, count: tree.nodes.count)
+            // Nodes level by level (each forks its parent's finished cache), batched.
+            let byLevel = tree.nodes.indices.sorted { (tree.nodes[$0].level, $0) < (tree.nodes[$1].level, $1) }
+            try forEachBatch(
+                byLevel, tokens: { tree.nodes[$0].range.count }, limit: batchTokens, sameBatch: { tree.nodes[$0].level == tree.nodes[$1].level }
+            ) { batch in
+                let requests = try batch.map { n -> ForwardRequest in
+                    let node = tree.nodes[n]
+                    let seq =
+                        try node.parent.map { try caches[$0]!.fork(capacity: node.range.count) } ?? engine.newSequence(capacity: node.range.count)
+                    caches[n] = seq
+                    return ForwardRequest(sequence: seq, tokens: Array(sequences[node.sequence][node.range]), logits: .none)
+                }
+                _ = try engine.forward(requests, output: .hiddenStates)
             }
-            pending.append((g, Array(sorted[group.range.lowerBound].prefix(group.shared))))
-            queued += group.shared
-        }
-        try flushPrefixes()
-        // Every sequence's own rest, from a fork of its group's prefix (or from empty).
-        var rests: [(index: Int, group: Int, tokens: [Int32])] = []
-        for (g, group) in groups.enumerated() {
-            for k in group.range { rests.append((order[k], g, Array(sorted[k].dropFirst(group.shared)))) }
-        }
-        var start = 0
-        while start < rests.count {
-            var end = start, tokens = 0
-            while end < rests.count && (end == start || tokens + rests[end].tokens.count <= batchTokens) {
-                tokens += rests[end].tokens.count
-                end += 1
+            // Every sequence's own rest, its state at the last token.
+            try forEachBatch(
+                Array(tree.leaves.indices), tokens: { sequences[tree.leaves[$0].sequence].count - tree.leaves[$0].start }, limit: batchTokens
+            ) { batch in
+                let requests = try batch.map { l -> ForwardRequest in
+                    let leaf = tree.leaves[l]
+                    let rest = Array(sequences[leaf.sequence][leaf.start...])
+                    let seq = try leaf.parent.map { try caches[$0]!.fork(capacity: rest.count) } ?? engine.newSequence(capacity: rest.count)
+                    return ForwardRequest(sequence: seq, tokens: rest, logits: .last)
+                }
+                let states = try engine.forward(requests, output: .hiddenStates)
+                for (l, h) in zip(batch, states) {
+                    (out.floatPointer + tree.leaves[l].sequence * dim).update(from: h!.contiguous().floatPointer, count: dim)
+                }
+                done += batch.count
+                onProgress?(done)
             }
-            let requests = try (start..<end).map { k -> ForwardRequest in
-                let r = rests[k]
-                let seq = try prefixes[r.group].map { try $0.fork(capacity: r.tokens.count) } ?? engine.newSequence(capacity: r.tokens.count)
-                return ForwardRequest(sequence: seq, tokens: r.tokens, logits: .last)
-            }
-            let states = try engine.forward(requests, output: .hiddenStates)
-            for (k, h) in zip(start..<end, states) {
-                (out.floatPointer + rests[k].index * dim).update(from: h!.contiguous().floatPointer, count: dim)
-            }
-            start = end
-            onProgress?(start)
+            chunkStart = chunkEnd
         }
         return out
     }
 
-    /// How `hiddenStates` shares prefills: the sequences sorted (so that those with a common
-    /// prefix stand together, which samples dealt round-robin over response orders do not;
-    /// `order[k]` is the index of the k-th sorted sequence) and the `prefixGroups` of that sorted
-    /// list. `minimum` 0 keeps the given order and shares nothing.
-    static func prefixPlan(_ sequences: [[Int32]], minimum: Int) -> (order: [Int], groups: [(range: Range<Int>, shared: Int)]) {
-        guard minimum > 0 else { return (Array(sequences.indices), sequences.indices.map { ($0..<$0 + 1, 0) }) }
-        let order = sequences.indices.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) }
-        return (order, prefixGroups(order.map { sequences[$0] }, minimum: minimum))
-    }
-
-    /// Runs of consecutive sequences whose common prefix, short of each one's last token, is at
-    /// least `minimum` tokens: (the run, the prefix length), or (one sequence, 0).
-    static func prefixGroups(_ sequences: [[Int32]], minimum: Int) -> [(range: Range<Int>, shared: Int)] {
-        func common(_ a: [Int32], _ b: [Int32]) -> Int {
-            var n = 0
-            while n < a.count && n < b.count && a[n] == b[n] { n += 1 }
-            return n
-        }
-        var groups: [(range: Range<Int>, shared: Int)] = []
-        var i = 0
-        while i < sequences.count {
-            var shared = sequences[i].count - 1, j = i + 1
-            while j < sequences.count {
-                let s = min(shared, common(sequences[i], sequences[j]), sequences[j].count - 1)
-                if s < minimum { break }
-                shared = s
-                j += 1
+    /// Calls `body` with consecutive runs of `work` whose `tokens` add up to at most `limit` (a
+    /// longer one alone), and which `sameBatch` accepts pairwise with the run's first.
+    private static func forEachBatch(
+        _ work: [Int], tokens: (Int) -> Int, limit: Int, sameBatch: (Int, Int) -> Bool = { _, _ in true },
+        _ body: ([Int]) throws -> Void
+    ) rethrows {
+        var start = 0
+        while start < work.count {
+            var end = start, total = 0
+            while end < work.count
+                && (end == start || (total + tokens(work[end]) <= limit && sameBatch(work[start], work[end])))
+            {
+                total += tokens(work[end])
+                end += 1
             }
-            groups.append(j - i > 1 ? (i..<j, shared) : (i..<i + 1, 0))
-            i = j
+            try body(Array(work[start..<end]))
+            start = end
         }
-        return groups
     }
 }
