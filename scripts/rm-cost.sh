@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What a reward costs, by kind, in one back-to-back run on the judge's 80 test items (after
 # scripts/train-rm.sh and scripts/train-grm-rl.sh): greedy judging by the shipped judge between two
-# runs of the head-only scalar model, then the LoRA scalar model (the semi-scalar model writes a
-# greedy critique per response, so its eval report's wall time already includes a judging-like cost). Each `grm eval`
-# prints its wall time ("scored in"); `grm score` prints the judging's. Nothing else should run.
+# runs of the head-only scalar model, then the LoRA scalar model. (The semi-scalar model writes a
+# greedy critique per response, so its own eval report's wall time holds a judging-like cost.)
+# Each `grm eval` prints its wall time ("scored in"), `grm score` the judging's. Run nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,7 +2,8 @@
 # SPCT stage two for the generative judge, after scripts/train-grm.sh (stage one):
 #   rule-based GRPO from the RFT judge (weights/grm-judge.gguf) -> a meta reward model trained on
 #   the GRPO judge's own sampled judgements.
-# Outputs: $GRM_RUN/grpo.gguf (the RL judge) and $GRM_RUN/meta.gguf (the meta RM). Seeds are fixed.
+# Outputs: $GRM_RUN/grpo.gguf (the RL judge) and $GRM_RUN/meta.gguf (the meta RM), copied to
+# weights/grm-judge-grpo.gguf and weights/grm-meta.gguf, and their evaluations. Seeds are fixed.
 #
 # As in stage one, every stage writes atomically, is skipped when its output exists, and resumes
 # from its checkpoint (GRPO) or its saved judgements (the meta RM) when cut short: run it again to
@@ -27,9 +28,19 @@ export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
     --out "$R/meta.gguf" --samples 8 --temperature 0.5 --max-tokens 256 --seed 1 \
     --trajectories "$R/meta.trajectories.jsonl"
 [ -f "$R/test.jsonl" ] || stage test-items $G data synth --n 100 --seed 7 --split test --out "$R/test.jsonl"
-# The RL judge on the 80 test items, as the RFT judge was (same seed, orders and budget), with
-# voting up to 16 samples and the meta RM choosing the half it votes with.
+# The RL judge on the 80 test items and on the 24 hand-written unseen pairs, as the RFT judge was
+# (same seed, orders and budget), with voting and the meta RM choosing the half it votes with.
 [ -f "$R/eval-grpo.json" ] || stage eval-grpo $G eval --model "$MODEL" --lora "$R/grpo.gguf" --meta "$R/meta.gguf" \
     --data "$R/test.jsonl" --limit 80 --k 1,2,4,8,16 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
     --out "$R/eval-grpo.json"
-sha256sum "$R/grpo.gguf" "$R/meta.gguf"
+[ -f "$R/eval-grpo-unseen.json" ] || stage eval-grpo-unseen $G eval --model "$MODEL" --lora "$R/grpo.gguf" \
+    --meta "$R/meta.gguf" --data examples/unseen-chat.jsonl --k 1,8 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
+    --out "$R/eval-grpo-unseen.json"
+# The RFT judge (stage one's) with the same meta RM: its samples again (same seed), rated.
+[ -f "$R/eval-rft-meta.json" ] || stage eval-rft-meta $G eval --model "$MODEL" --lora "$JUDGE" --meta "$R/meta.gguf" \
+    --data "$R/test.jsonl" --limit 80 --k 1,2,4,8 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
+    --out "$R/eval-rft-meta.json"
+for f in grpo:grm-judge-grpo meta:grm-meta; do
+    cp "$R/${f%%:*}.gguf" "weights/${f#*:}.gguf.tmp" && mv "weights/${f#*:}.gguf.tmp" "weights/${f#*:}.gguf"
+done
+sha256sum weights/grm-judge-grpo.gguf weights/grm-meta.gguf

@@ -201,6 +201,10 @@ final class RewardModelCLITests: XCTestCase {
         ])
         XCTAssertEqual(eval.status, 0, eval.err)
         XCTAssertTrue(eval.out.contains("meta@2 keep 1"), eval.out)
+        // The accuracy table's category rows fill the meta columns too (header, rule, then categories).
+        let tableRows = eval.out.split(separator: "\n").filter { $0.hasPrefix("|") }
+        let firstCategory = tableRows[2].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertFalse(firstCategory.last!.isEmpty, "no meta@2 cell: \(tableRows[2])")
         let report = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "report.json")))
         XCTAssertEqual(report.sampled?.report.curve.map(\.metaKeep), [1, 1])
 

@@ -368,9 +368,11 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
             for p in sampled.report.curve {
                 out.append(("voting@\(p.k)", p.voting, byCategory(p.categories ?? []), parsed(sampled)))
             }
-            // Meta-guided voting is tallied overall only (no per-category cells).
+            // Meta-guided voting, overall and per category (blank cells for reports without them).
             for p in sampled.report.curve {
-                if let meta = p.meta { out.append(("meta@\(p.k) keep \(p.metaKeep ?? 0)", meta, [:], parsed(sampled))) }
+                if let meta = p.meta {
+                    out.append(("meta@\(p.k) keep \(p.metaKeep ?? 0)", meta, byCategory(p.metaCategories ?? []), parsed(sampled)))
+                }
             }
         }
         if let scalar { out.append(("scalar", scalar.report.overall, byCategory(scalar.report.categories), parsed(scalar))) }
