@@ -5,14 +5,17 @@ RELEASE = -c release
 .PHONY: run test build bench deps weights clean format lint train-grm train-grm-rl train-rm
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
-## The trained judge: a LoRA adapter on the default model (weights/README.md says how it was made).
-JUDGE = weights/grm-judge.gguf
+## The trained judge: a LoRA adapter on the default model after SPCT's two stages, and the meta
+## reward model that picks which of its judgements vote (weights/README.md says how both were made;
+## `make run JUDGE=weights/grm-judge.gguf` uses stage one's judge instead).
+JUDGE = weights/grm-judge-grpo.gguf
+META = weights/grm-meta.gguf
 
 ## The main job: fetch the default model, build in release mode, and have the trained generative
-## reward model judge the bundled examples: 4 sampled judgements per item (principles, summed
-## scores, pick).
+## reward model judge the bundled examples: 8 sampled judgements per item (principles, scores), the
+## meta RM's 4 best-rated of them voting.
 run: deps weights build
-	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --data examples/judge-examples.jsonl --k 4 --max-tokens 256
+	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --meta $(META) --data examples/judge-examples.jsonl --k 8 --meta-keep 4 --max-tokens 256
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
 ## judgements, cold-start SFT, rejective fine-tuning (about 75 minutes on 2 cores; stages resume).

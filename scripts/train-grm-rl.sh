@@ -36,10 +36,6 @@ export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
 [ -f "$R/eval-grpo-unseen.json" ] || stage eval-grpo-unseen $G eval --model "$MODEL" --lora "$R/grpo.gguf" \
     --meta "$R/meta.gguf" --data examples/unseen-chat.jsonl --k 1,8 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
     --out "$R/eval-grpo-unseen.json"
-# The RFT judge (stage one's) with the same meta RM: its samples again (same seed), rated.
-[ -f "$R/eval-rft-meta.json" ] || stage eval-rft-meta $G eval --model "$MODEL" --lora "$JUDGE" --meta "$R/meta.gguf" \
-    --data "$R/test.jsonl" --limit 80 --k 1,2,4,8 --orders 2 --max-tokens 256 --batch-items 8 --seed 3 \
-    --out "$R/eval-rft-meta.json"
 for f in grpo:grm-judge-grpo meta:grm-meta; do
     cp "$R/${f%%:*}.gguf" "weights/${f#*:}.gguf.tmp" && mv "weights/${f#*:}.gguf.tmp" "weights/${f#*:}.gguf"
 done

@@ -139,17 +139,20 @@ struct Score: ParsableCommand {
         }
         lines.append("Analysis (sample \(shownSample.index + 1)): " + (shownSample.analysis.map { excerpt($0) } ?? "(none found)"))
         lines.append("Samples:")
-        for s in j.samples {
+        for (i, s) in j.samples.enumerated() {
             let shownOrder = s.order.shownToOriginal.map { String($0 + 1) }.joined(separator: ",")
+            // With a meta RM: its rating (a logit) and whether the sample is among those that vote.
+            let meta = j.metaRatings.map { String(format: "  meta %+.2f ", $0[i]) + (j.voters.contains(i) ? "kept" : "dropped") } ?? ""
             if let scores = s.scores {
                 lines.append(
                     "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)"
-                        + (labelled ? (s.isCorrect ? "  right" : "  wrong") : ""))
+                        + (labelled ? (s.isCorrect ? "  right" : "  wrong") : "") + meta)
             } else {
-                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))")
+                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))" + meta)
             }
         }
-        var verdict = "Summed scores: \(j.vote.totals) over \(j.vote.voters) parsed sample(s) -> "
+        let whose = j.metaRatings == nil ? "parsed sample(s)" : "sample(s) the meta RM kept"
+        var verdict = "Summed scores: \(j.vote.totals) over \(j.vote.voters) \(whose) -> "
         if item.responses.count == 1 {
             verdict += j.vote.predictedLabel.map { "predicted label \($0)" } ?? (j.vote.voters == 0 ? "no vote" : "undecided (tie)")
         } else {

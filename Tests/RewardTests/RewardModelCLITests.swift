@@ -207,6 +207,16 @@ final class RewardModelCLITests: XCTestCase {
         XCTAssertFalse(firstCategory.last!.isEmpty, "no meta@2 cell: \(tableRows[2])")
         let report = try JSONDecoder().decode(RewardEvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "report.json")))
         XCTAssertEqual(report.sampled?.report.curve.map(\.metaKeep), [1, 1])
+        // grm score shows each sample's rating and which of them voted.
+        let scored = try run([
+            "score", "--model", base, "--lora", dir + "judge.gguf", "--meta", dir + "meta.gguf", "--meta-keep", "1", "--data", data,
+            "--k", "2", "--max-tokens", "3"
+        ])
+        XCTAssertEqual(scored.status, 0, scored.err)
+        let sampleLines = scored.out.split(separator: "\n").filter { $0.contains(" shown as [") }
+        XCTAssertFalse(sampleLines.isEmpty, scored.out)
+        XCTAssertTrue(sampleLines.allSatisfy { $0.contains(" meta ") && ($0.hasSuffix("kept") || $0.hasSuffix("dropped")) }, scored.out)
+        XCTAssertTrue(scored.out.contains("sample(s) the meta RM kept"), scored.out)
 
         var wrong = judged
         wrong[2] = wrong[2].replacingOccurrences(of: "\"3\",\"4\"", with: "\"3\",\"5\"")
