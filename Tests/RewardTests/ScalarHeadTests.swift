@@ -125,7 +125,7 @@ extension ScalarHeadTests {
         let seqs: [[Int32]] = [
             p + [2, 6], p + [5], p + [3, 5, 8, 9], p, [7, 7] + p, [7, 7] + p + [1], [2], p + [2, 6]
         ]
-        let tree = PrefixTree(seqs, members: Array(seqs.indices), minimum: 4)
+        let tree = PrefixTree(seqs, members: PrefixTree.sorted(seqs, members: Array(seqs.indices)), minimum: 4)
         // p's first 5 tokens (p itself keeps its last token), and [7, 7] + p short of its last.
         XCTAssertEqual(
             tree.nodes,
@@ -142,7 +142,7 @@ extension ScalarHeadTests {
         // node per prompt under it.
         let system: [Int32] = [1, 2, 3, 4, 5], u1: [Int32] = [6, 6, 6, 6, 6], u2: [Int32] = [8, 8, 8, 8, 8]
         let nested = [system + u1 + [10], system + u2 + [11], system + u1 + [12], system + u2 + [13]]
-        let nestedTree = PrefixTree(nested, members: [0, 1, 2, 3], minimum: 4)
+        let nestedTree = PrefixTree(nested, members: PrefixTree.sorted(nested, members: [0, 1, 2, 3]), minimum: 4)
         XCTAssertEqual(
             nestedTree.nodes,
             [

@@ -21,17 +21,23 @@ struct PrefixTree: Equatable {
     }
     /// Parents before their children.
     private(set) var nodes: [Node] = []
-    /// One per member, in sorted order (sequences with common prefixes side by side).
+    /// One per member, in the members' order.
     private(set) var leaves: [Leaf] = []
 
-    /// The tree over the sequences `members` lists (indices into `sequences`, any order); with
-    /// `minimum` 0 it has no nodes and every leaf is a whole sequence.
-    init(_ sequences: [[Int32]], members: [Int], minimum: Int) {
+    /// `members` (indices into `sequences`) ordered so that sequences with common prefixes stand
+    /// side by side: the order in which a tree shares the most.
+    static func sorted(_ sequences: [[Int32]], members: [Int]) -> [Int] {
+        members.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) }
+    }
+
+    /// The tree over the sequences `members` lists, in that order (`sorted` for the most sharing;
+    /// any order is correct, since a run's smallest neighbour-to-neighbour common prefix is common
+    /// to the whole run). With `minimum` 0 it has no nodes and every leaf is a whole sequence.
+    init(_ sequences: [[Int32]], members sorted: [Int], minimum: Int) {
         guard minimum > 0 else {
-            leaves = members.map { Leaf(sequence: $0, parent: nil, start: 0) }
+            leaves = sorted.map { Leaf(sequence: $0, parent: nil, start: 0) }
             return
         }
-        let sorted = members.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) }
         // lcp[k]: what sorted k and k + 1 can share, short of either one's last token.
         let lcp = zip(sorted, sorted.dropFirst()).map { a, b -> Int in
             let (x, y) = (sequences[a], sequences[b])

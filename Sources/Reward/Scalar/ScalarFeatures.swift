@@ -55,7 +55,7 @@ public struct ScalarRewardInput {
         }
         // Trees over chunks of the sorted list, so that the shared caches alive at once stay
         // bounded (a chunk's nodes hold at most its tokens).
-        let order = sharePrefix > 0 ? sequences.indices.sorted { sequences[$0].lexicographicallyPrecedes(sequences[$1]) } : Array(sequences.indices)
+        let order = sharePrefix > 0 ? PrefixTree.sorted(sequences, members: Array(sequences.indices)) : Array(sequences.indices)
         let chunkTokens = max(batchTokens, 16_384)
         var done = 0, chunkStart = 0
         while chunkStart < order.count {
