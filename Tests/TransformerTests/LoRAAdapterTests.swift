@@ -197,7 +197,7 @@ final class LoRAAdapterTests: XCTestCase {
     /// The low-rank kernel against a naive sum, on odd shapes, rows split or not.
     func testAddLowRankMatchesNaive() throws {
         var rng = SeededRandom(seed: 3)
-        for (m, k, n, r) in [(1, 5, 7, 1), (3, 64, 40, 4), (37, 130, 300, 9), (200, 64, 96, 16)] {
+        for (m, k, n, r) in [(1, 5, 7, 1), (3, 64, 40, 4), (37, 130, 300, 9), (200, 64, 96, 16), (2, 576, 1536, 16), (5, 47, 131, 7)] {
             let x = Tensor.randomNormal([m, k], rng: &rng), a = Tensor.randomNormal([r, k], rng: &rng)
             let bt = Tensor.randomNormal([r, n], rng: &rng), y0 = Tensor.randomNormal([m, n], rng: &rng)
             let y = try Tensor(shape: [m, n], scalars: y0.scalars())
@@ -216,6 +216,19 @@ final class LoRAAdapterTests: XCTestCase {
                 }
             }
             assertClose(y, try Tensor(shape: [m, n], scalars: want), tol: 1e-4, "m \(m) k \(k) n \(n) r \(r)")
+            // The same bits as r dots, then r axpys, per row (the kernel's stated contract).
+            var plain = yv
+            for i in 0..<m {
+                let t = (0..<r).map { j in
+                    RowGrad.dot(xv.withUnsafeBufferPointer { $0.baseAddress! + i * k }, av.withUnsafeBufferPointer { $0.baseAddress! + j * k }, k)
+                }
+                plain.withUnsafeMutableBufferPointer { py in
+                    bv.withUnsafeBufferPointer { pb in
+                        for j in 0..<r { RowGrad.axpy(py.baseAddress! + i * n, t[j], pb.baseAddress! + j * n, n) }
+                    }
+                }
+            }
+            XCTAssertEqual(y.scalars(), plain, "m \(m) k \(k) n \(n) r \(r): not the plain loops' bits")
             // Row by row gives the same bits as all rows at once.
             for i in [0, m - 1] {
                 let row = try Tensor(shape: [1, n], scalars: Array(yv[i * n..<(i + 1) * n]))
