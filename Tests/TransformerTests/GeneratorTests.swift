@@ -80,6 +80,49 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(shared[0], shared[2], "identical prompts with one seed give identical samples")
     }
 
+    /// The prefill tree: prompts of one call share prefixes level by level (the instructions, then
+    /// a first response, as response orders of one judge prompt do) after a prefix from an earlier
+    /// call's prompt; each prompt prefills only past its longest match, and the samples are those
+    /// of prompts prefilled alone.
+    func testPrefillTreeSharesEveryLevel() throws {
+        let g = try generator()
+        let head = "<|im_start|>system\nYou judge answers: say which answer is right, and why, in one line.<|im_end|>\n<|im_start|>user\n"
+        let earlier = g.promptIDs(raw: head + "Warm-up: is two more than one?<|im_end|>\n<|im_start|>assistant\n")
+        _ = try g.generate([GenerationRequest(prompt: earlier)], sampling: .greedy, stop: StopCondition(maxTokens: 2))
+        let question = "Question: what is the capital of France? "
+        let prompts = [
+            "Answer A: the capital of France is Paris. Answer B: it is Lyon.",
+            "Answer B: it is Lyon. Answer A: the capital of France is Paris.",
+            "Answer A: the capital of France is Paris. Answer B: it is Marseille.",
+            "Answer A: the capital of France is Paris. Answer B: it is Marseille, the port.",
+            "Answer B: it is Lyon. Answer A: the capital of France is Paris."
+        ].map { g.promptIDs(raw: head + question + $0 + "<|im_end|>\n<|im_start|>assistant\n") }
+        func common(_ a: [Int32], _ b: [Int32]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
+        let plan = g.prefixPlan(prompts)
+        XCTAssertEqual(plan[0], .init(parent: .cached(entry: 0, shared: common(earlier, prompts[0])), runs: true, wave: 0))
+        XCTAssertEqual(plan[1], .init(parent: .request(0, shared: common(prompts[0], prompts[1])), runs: true, wave: 1))
+        XCTAssertEqual(plan[2], .init(parent: .request(0, shared: common(prompts[0], prompts[2])), runs: true, wave: 1))
+        XCTAssertEqual(plan[3], .init(parent: .request(2, shared: common(prompts[2], prompts[3])), runs: true, wave: 2))
+        XCTAssertEqual(plan[4], .init(parent: .request(1, shared: prompts[4].count), runs: false, wave: 1), "a twin")
+        XCTAssertGreaterThan(common(prompts[0], prompts[2]), common(prompts[0], prompts[1]), "the first answer is shared too")
+        XCTAssertGreaterThan(common(earlier, prompts[0]), 16)
+        let requests = prompts.map { GenerationRequest(prompt: $0, samples: 2) }
+        let params = SamplingParameters(temperature: 0.7, seed: 9)
+        let shared = try g.generate(requests, sampling: params, stop: StopCondition(maxTokens: 6))
+        XCTAssertEqual(
+            g.prefilledTokens,
+            zip(plan.prefix(4), prompts).reduce(0) { $0 + $1.1.count - $1.0.parent.shared })
+        let alone = try generator()
+        alone.promptCacheTokens = 0
+        alone.sharedPrefixMinimum = Int.max
+        let separate = try alone.generate(requests, sampling: params, stop: StopCondition(maxTokens: 6))
+        XCTAssertEqual(alone.prefilledTokens, prompts.prefix(4).reduce(0) { $0 + $1.count })
+        XCTAssertEqual(shared.map { $0.map(\.ids) }, separate.map { $0.map(\.ids) })
+        for (x, y) in zip(shared.joined(), separate.joined()) {
+            for (p, q) in zip(x.logprobs, y.logprobs) { XCTAssertEqual(p, q, accuracy: 1e-4) }
+        }
+    }
+
     /// A later call reuses earlier prompts' caches: a chat's next turn prefills only what it adds,
     /// an identical prompt prefills nothing, and the results equal a fresh generator's.
     func testPromptCacheAcrossCalls() throws {

@@ -93,71 +93,51 @@ public final class Generator: @unchecked Sendable {
                 throw ModelError.contextExceeded(tokens: r.prompt.count + 1, context: context)
             }
         }
-        // Prefill. A prompt that shares at least `sharedPrefixMinimum` leading tokens with an
-        // earlier one (k response orders of one judge prompt, turns of a chat) forks that prompt's
-        // cache at the common prefix and prefills only the rest; identical prompts share one cache.
+        // Prefill, as a tree of shared prefixes. Each prompt forks the cache of the prompt (of this
+        // call, or of an earlier one in the prompt cache) with which it shares the longest prefix,
+        // if that is at least `sharedPrefixMinimum` tokens, and prefills only the rest; an
+        // identical prompt shares the whole cache and its last logits. Prompts whose parent is in
+        // this call run in the wave after it (k response orders of one judge prompt share the
+        // instructions, and orders with the same first response share that too); each wave is
+        // one batched prefill.
         var roots = [KVSequence?](repeating: nil, count: requests.count)
         var lastLogits = [[Float]](repeating: [], count: requests.count)
-        // Prompts of earlier calls (the prompt cache) serve the same way, when they share more.
-        var leaders: [Int] = []
-        var followers: [(request: Int, leader: Int, shared: Int)] = []
-        var twins: [(request: Int, leader: Int)] = []
-        var cached: [(request: Int, entry: Int, shared: Int)] = []
-        func common(_ a: [Int32], _ b: [Int32]) -> Int {
-            var l = 0
-            let n = min(a.count, b.count)
-            while l < n && a[l] == b[l] { l += 1 }
-            return l
+        let plan = prefixPlan(requests.map(\.prompt))
+        for (i, p) in plan.enumerated() {
+            if case .cached(let e, let n) = p.parent, n == requests[i].prompt.count {
+                roots[i] = promptCache[e].root
+                lastLogits[i] = promptCache[e].logits
+            }
         }
-        for (i, r) in requests.enumerated() {
-            var best = 0, who = -1
-            for j in leaders {
-                let l = common(requests[j].prompt, r.prompt)
-                if l > best {
-                    best = l
-                    who = j
+        let runs = plan.indices.filter { plan[$0].runs }
+        var prefilled: [Int] = []
+        for wave in 0...(plan.map(\.wave).max() ?? 0) {
+            var work: [(request: Int, start: Int)] = []
+            for i in runs where plan[i].wave == wave {
+                switch plan[i].parent {
+                case .none:
+                    roots[i] = try engine.newSequence(capacity: requests[i].prompt.count)
+                    work.append((i, 0))
+                case .cached(let e, let n):
+                    roots[i] = try promptCache[e].root.fork(at: n, capacity: requests[i].prompt.count - n)
+                    work.append((i, n))
+                case .request(let j, let n):
+                    roots[i] = try roots[j]!.fork(at: n, capacity: requests[i].prompt.count - n)
+                    work.append((i, n))
                 }
             }
-            var cacheBest = 0, entry = -1
-            for (e, c) in promptCache.enumerated() {
-                let l = common(c.ids, r.prompt)
-                if l > cacheBest {
-                    cacheBest = l
-                    entry = e
-                }
-            }
-            if who >= 0, best == r.prompt.count, best == requests[who].prompt.count {
-                twins.append((i, who))
-            } else if entry >= 0, cacheBest == r.prompt.count, cacheBest == promptCache[entry].ids.count {
-                roots[i] = promptCache[entry].root
-                lastLogits[i] = promptCache[entry].logits
-            } else if entry >= 0, cacheBest > best, min(cacheBest, r.prompt.count - 1) >= sharedPrefixMinimum {
-                cached.append((i, entry, min(cacheBest, r.prompt.count - 1)))
-            } else if who >= 0, min(best, r.prompt.count - 1) >= sharedPrefixMinimum {
-                followers.append((i, who, min(best, r.prompt.count - 1)))
-            } else {
-                leaders.append(i)
+            try prefill(work, requests, roots, &lastLogits)
+            prefilled += work.map(\.request)
+        }
+        for (i, p) in plan.enumerated() where !p.runs {
+            if case .request(let j, _) = p.parent {
+                roots[i] = roots[j]
+                lastLogits[i] = lastLogits[j]
             }
         }
-        for i in leaders { roots[i] = try engine.newSequence(capacity: requests[i].prompt.count) }
-        try prefill(leaders.map { ($0, 0) }, requests, roots, &lastLogits)
-        for f in followers {
-            roots[f.request] = try roots[f.leader]!.fork(at: f.shared, capacity: requests[f.request].prompt.count - f.shared)
-        }
-        for c in cached {
-            roots[c.request] = try promptCache[c.entry].root.fork(at: c.shared, capacity: requests[c.request].prompt.count - c.shared)
-        }
-        try prefill(followers.map { ($0.request, $0.shared) } + cached.map { ($0.request, $0.shared) }, requests, roots, &lastLogits)
-        for t in twins {
-            roots[t.request] = roots[t.leader]
-            lastLogits[t.request] = lastLogits[t.leader]
-        }
-        prefilledTokens =
-            leaders.reduce(0) { $0 + requests[$1].prompt.count }
-            + followers.reduce(0) { $0 + requests[$1.request].prompt.count - $1.shared }
-            + cached.reduce(0) { $0 + requests[$1.request].prompt.count - $1.shared }
+        prefilledTokens = runs.reduce(0) { $0 + requests[$1].prompt.count - plan[$1].parent.shared }
         if promptCacheTokens > 0 {
-            for i in leaders + followers.map(\.request) + cached.map(\.request) {
+            for i in prefilled {
                 promptCache.removeAll { $0.ids == requests[i].prompt }
                 promptCache.append((requests[i].prompt, roots[i]!, lastLogits[i]))
             }
@@ -233,6 +213,75 @@ public final class Generator: @unchecked Sendable {
             live.removeAll { $0.reason != nil }
         }
         return results.map { $0.map { $0! } }
+    }
+
+    /// Where a prompt's cache comes from: nothing (prefilled from the start), an earlier call's
+    /// prompt (`cached`: prompt-cache entry, shared tokens) or an earlier prompt of this call.
+    enum PrefixParent: Equatable {
+        case none
+        case cached(entry: Int, shared: Int)
+        case request(Int, shared: Int)
+
+        var shared: Int {
+            switch self {
+            case .none: 0
+            case .cached(_, let n), .request(_, let n): n
+            }
+        }
+    }
+
+    /// A prompt's place in the prefill tree: its parent, whether it runs through the model at all
+    /// (not when it equals its parent), and its wave (one more than an in-call parent's).
+    struct PrefixNode: Equatable {
+        var parent: PrefixParent
+        var runs: Bool
+        var wave: Int
+    }
+
+    /// The prefill tree of a call's prompts, in order: each prompt takes as parent the earlier
+    /// prompt of the call or the prompt-cache entry with which it shares the longest prefix (the
+    /// cache wins ties: it costs nothing), if that is at least `sharedPrefixMinimum` tokens, and
+    /// forks at the common length, kept below its own length so that its last position runs and
+    /// gives its logits; an identical prompt is the parent's twin. Results do not depend on the
+    /// tree: a forked prefix holds the keys and values the prompt would compute itself.
+    func prefixPlan(_ prompts: [[Int32]]) -> [PrefixNode] {
+        func common(_ a: [Int32], _ b: [Int32]) -> Int {
+            var l = 0
+            let n = min(a.count, b.count)
+            while l < n && a[l] == b[l] { l += 1 }
+            return l
+        }
+        var nodes: [PrefixNode] = []
+        for (i, p) in prompts.enumerated() {
+            var best = 0, who = -1
+            for j in 0..<i where nodes[j].runs {
+                let l = common(prompts[j], p)
+                if l > best {
+                    best = l
+                    who = j
+                }
+            }
+            var cacheBest = 0, entry = -1
+            for (e, c) in promptCache.enumerated() {
+                let l = common(c.ids, p)
+                if l > cacheBest {
+                    cacheBest = l
+                    entry = e
+                }
+            }
+            if entry >= 0, cacheBest == p.count, cacheBest == promptCache[entry].ids.count {
+                nodes.append(PrefixNode(parent: .cached(entry: entry, shared: p.count), runs: false, wave: 0))
+            } else if who >= 0, best == p.count, best == prompts[who].count {
+                nodes.append(PrefixNode(parent: .request(who, shared: p.count), runs: false, wave: nodes[who].wave))
+            } else if entry >= 0, cacheBest >= best, min(cacheBest, p.count - 1) >= sharedPrefixMinimum {
+                nodes.append(PrefixNode(parent: .cached(entry: entry, shared: min(cacheBest, p.count - 1)), runs: true, wave: 0))
+            } else if who >= 0, min(best, p.count - 1) >= sharedPrefixMinimum {
+                nodes.append(PrefixNode(parent: .request(who, shared: min(best, p.count - 1)), runs: true, wave: nodes[who].wave + 1))
+            } else {
+                nodes.append(PrefixNode(parent: .none, runs: true, wave: 0))
+            }
+        }
+        return nodes
     }
 
     /// Prompt tokens the last `generate` call ran through the model (shared prefixes counted once).
