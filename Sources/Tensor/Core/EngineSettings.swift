@@ -29,6 +29,9 @@ public struct EngineSettings: Equatable, Sendable {
     /// Rows up to which `.q8` products run on the int8 kernels rather than the f32 packed GEMM: at
     /// 32 rows the two are even, at 64 the packed GEMM wins (docs/performance.md). `GRM_QMM_Q8_ROWS`.
     public var q8MaxRows = 32
+    /// Whether `.q8` products of more than `q8MaxRows` rows run on the int8 GEMM (`q8GEMM`, AVX-512
+    /// VNNI builds on VNNI CPUs) rather than the f32 packed GEMM. `GRM_QMM_Q8_GEMM=0` turns it off.
+    public var q8GEMM = true
     /// Groups of four W rows ahead that the 1-row fused kernels prefetch (`GRM_QMM_PREFETCH`;
     /// read once, at start).
     public var prefetchGroups = 2
@@ -58,6 +61,7 @@ public struct EngineSettings: Equatable, Sendable {
         if let v = env["GRM_QMM_FUSED"] { fusedKernels = v != "0" }
         if let v = env["GRM_QMM_CHUNK_ROWS"].flatMap({ Int($0) }) { fusedChunkMaxRows = v }
         if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
+        if let v = env["GRM_QMM_Q8_GEMM"] { q8GEMM = v != "0" }
         if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
         if let v = env["GRM_ISA"] {
             if let level = KernelISA(name: v) {

@@ -74,9 +74,17 @@ public enum QuantMatmul {
         }
         let settings = EngineSettings.current
         #if arch(x86_64) && GRM_AVX2
-        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) && m <= settings.q8MaxRows {
-            q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
-            return
+        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) {
+            if m <= settings.q8MaxRows {
+                q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
+                return
+            }
+            #if GRM_AVX512VNNI
+            if settings.q8GEMM && KernelISA.level >= .avx512vnni {
+                q8GEMM(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
+                return
+            }
+            #endif
         }
         #endif
         if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) {

@@ -21,7 +21,7 @@ extension QuantMatmul {
         /// f32 activations, never rounded (the default).
         case exact
         /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, up to
-        /// `q8MaxRows` rows), as llama.cpp does.
+        /// `q8MaxRows` rows; more rows too on AVX-512 VNNI, through `q8GEMM`), as llama.cpp does.
         case q8
     }
 
