@@ -1,8 +1,9 @@
 import XCTest
 @testable import Tensor
 
-/// The int8 GEMM for many rows (`QuantMatmul.q8GEMM`, AVX-512 VNNI): bit for bit a scalar
-/// reference of its stated arithmetic, on odd shapes. Its error against the exact product is
+/// The AVX-512 VNNI int8 products, on weight panels kept with the weight (`QuantMatmul.q8Panels`,
+/// any row count) and on panels packed per call (`q8GEMM`, many rows): bit for bit a scalar
+/// reference of their stated arithmetic, on odd shapes. Its error against the exact product is
 /// checked with the other int8 kernels' (`QuantQ8ActivationTests.checkQ8Contract`, m 40 and 64).
 final class QuantQ8GEMMTests: XCTestCase {
     /// The documented arithmetic, one element at a time: activations rounded by `quantizeBlock`,
@@ -71,18 +72,26 @@ final class QuantQ8GEMMTests: XCTestCase {
                     // Extreme levels: the first value of every block at -128.
                     for b in 0..<(n * k / 32) { w.rawPointer.storeBytes(of: 0x80, toByteOffset: 34 * b + 2, as: UInt8.self) }
                 }
-                for m in [33, 38, 67] {
+                for m in [1, 2, 5, 8, 9, 13, 33, 38, 67] {
                     let x = randomTensor([m, k], seed: seed &* 11 &+ UInt64(m))
                     let label = "\(type) m \(m) n \(n) k \(k)"
-                    let got = try EngineSettings.with({ $0.activations = .q8 }) { try x.linear(w).scalars() }
                     let want = Self.reference(type, x: x.scalars(), m: m, k: k, w: UnsafeRawPointer(w.rawPointer), n: n)
-                    XCTAssertEqual(got, want, label)
-                    // The f32 GEMM when turned off: the switch really selects this kernel.
+                    // The panels (any m), then the GEMM packed per call (over q8MaxRows rows).
+                    let panels = try EngineSettings.with({ $0.activations = .q8 }) { try x.linear(w).scalars() }
+                    XCTAssertEqual(panels, want, label + ": panels")
+                    guard m > QuantMatmul.q8MaxRows else { continue }
+                    let gemm = try EngineSettings.with({
+                        $0.activations = .q8
+                        $0.q8Panels = false
+                    }) { try x.linear(w).scalars() }
+                    XCTAssertEqual(gemm, want, label + ": GEMM")
+                    // The f32 GEMM when both are off: the switches really select these kernels.
                     let off = try EngineSettings.with({
                         $0.activations = .q8
+                        $0.q8Panels = false
                         $0.q8GEMM = false
                     }) { try x.linear(w).scalars() }
-                    if n > 1 && k > 32 { XCTAssertNotEqual(off, got, label) }
+                    if n > 1 && k > 32 { XCTAssertNotEqual(off, want, label) }
                 }
             }
         }
@@ -114,6 +123,10 @@ final class QuantQ8GEMMTests: XCTestCase {
             }
             XCTAssertEqual(ga, ya)
             XCTAssertEqual(gb, yb)
+            // Grouped on the weights' panels: the same again.
+            let grouped = try x.linear([a, b])
+            XCTAssertEqual(grouped[0].scalars(), ya)
+            XCTAssertEqual(grouped[1].scalars(), yb)
             // The first 37 rows alone: the same values as within 41.
             let head = try x.sliced(axis: 0, 0..<37).linear(a).scalars()
             XCTAssertEqual(head, Array(ya.prefix(37 * 40)))

@@ -32,6 +32,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// Whether `.q8` products of more than `q8MaxRows` rows run on the int8 GEMM (`q8GEMM`, AVX-512
     /// VNNI builds on VNNI CPUs) rather than the f32 packed GEMM. `GRM_QMM_Q8_GEMM=0` turns it off.
     public var q8GEMM = true
+    /// Whether `.q8` products on AVX-512 VNNI read Q4_0, Q4_1 and Q8_0 weights from int8 panels
+    /// made once per weight and kept with it (`Tensor.q8Panels`: as many bytes again as the
+    /// weight) rather than from the blocks. `GRM_QMM_PANELS=0` turns it off.
+    public var q8Panels = true
     /// Groups of four W rows ahead that the 1-row fused kernels prefetch (`GRM_QMM_PREFETCH`;
     /// read once, at start).
     public var prefetchGroups = 2
@@ -62,6 +66,7 @@ public struct EngineSettings: Equatable, Sendable {
         if let v = env["GRM_QMM_CHUNK_ROWS"].flatMap({ Int($0) }) { fusedChunkMaxRows = v }
         if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
         if let v = env["GRM_QMM_Q8_GEMM"] { q8GEMM = v != "0" }
+        if let v = env["GRM_QMM_PANELS"] { q8Panels = v != "0" }
         if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
         if let v = env["GRM_ISA"] {
             if let level = KernelISA(name: v) {

@@ -14,6 +14,27 @@ public final class Storage: @unchecked Sendable {
 
     public static let alignment = 64
 
+    /// A layout derived from bytes of this storage (a weight's kernel panels, say): which bytes
+    /// (`offset`, `n`, `k`) and which layout (`tag`).
+    struct DerivedKey: Hashable {
+        let offset: Int, tag: String, n: Int, k: Int
+    }
+    private let derivedLock = NSLock()
+    private var derivedLayouts: [DerivedKey: Storage] = [:]
+
+    /// The derived layout for `key`: made once (`make` fills `byteCount` bytes), then kept as
+    /// long as this storage. The bytes it derives from must not change afterwards (block-quantised
+    /// weights are not written in place once products use them).
+    func derived(_ key: DerivedKey, byteCount: Int, make: (UnsafeMutableRawPointer) -> Void) -> Storage {
+        derivedLock.lock()
+        defer { derivedLock.unlock() }
+        if let d = derivedLayouts[key] { return d }
+        let d = Storage(uninitializedByteCount: byteCount)
+        make(d.base)
+        derivedLayouts[key] = d
+        return d
+    }
+
     /// Allocates `byteCount` zeroed bytes.
     public convenience init(byteCount: Int) {
         self.init(uninitializedByteCount: byteCount)

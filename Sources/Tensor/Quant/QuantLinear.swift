@@ -63,8 +63,11 @@ extension Tensor {
             var done = Set<DType>()
             for w in ws where !done.contains(w.dtype) {
                 done.insert(w.dtype)
+                let panels = QuantMatmul.usesQ8Panels(w.dtype)
                 let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
-                    QuantMatmul.Part(w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0])
+                    QuantMatmul.Part(
+                        w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0],
+                        panels: panels ? w.q8Panels : nil)
                 }
                 QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
             }

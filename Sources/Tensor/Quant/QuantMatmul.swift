@@ -40,11 +40,14 @@ public enum QuantMatmul {
     public struct Part {
         public let w: UnsafeRawPointer, n: Int
         public let y: UnsafeMutablePointer<Float>, ldy: Int
-        public init(w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        /// W's int8 panels (`Tensor.q8Panels`), when the caller has them.
+        public let panels: UnsafeRawPointer?
+        public init(w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, panels: UnsafeRawPointer? = nil) {
             self.w = w
             self.n = n
             self.y = y
             self.ldy = ldy
+            self.panels = panels
         }
     }
 
@@ -75,6 +78,12 @@ public enum QuantMatmul {
         let settings = EngineSettings.current
         #if arch(x86_64) && GRM_AVX2
         if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) {
+            #if GRM_AVX512VNNI
+            if usesQ8Panels(type), parts.allSatisfy({ $0.panels != nil }) {
+                q8Panels(type, m: m, k: k, x: x, ldx: ldx, parts: parts, panels: parts.map { $0.panels! })
+                return
+            }
+            #endif
             if m <= settings.q8MaxRows {
                 q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
                 return
@@ -110,6 +119,18 @@ public enum QuantMatmul {
                 packedDecode(type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
             }
         }
+    }
+
+    /// Whether `.q8` products with weights of `type` run on int8 panels (`q8Panels`): an AVX-512
+    /// VNNI build on a VNNI CPU, Q4_0, Q4_1 or Q8_0, and `EngineSettings.q8Panels`.
+    public static func usesQ8Panels(_ type: DType) -> Bool {
+        #if arch(x86_64) && GRM_AVX512VNNI
+        let s = EngineSettings.current
+        return s.activations == .q8 && s.fusedKernels && s.q8Panels && KernelISA.level >= .avx512vnni
+            && (type == .q4_0 || type == .q4_1 || type == .q8_0)
+        #else
+        return false
+        #endif
     }
 
     /// The row limits and kernel choices (`EngineSettings.current`: `fusedKernels`,

@@ -24,9 +24,39 @@ extension QuantMatmul {
     /// `y = x * W^T` for every part's W (Q4_0, Q4_1 or Q8_0), activations rounded to int8.
     static func q8GEMM(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
         precondition(m >= 1 && k % 32 == 0 && [.q4_0, .q4_1, .q8_0].contains(type), "q8GEMM: \(type) k = \(k)")
+        withQuantizedRows(type, m: m, k: k, x: x, ldx: ldx) { args in
+            var panels: [(part: Int, j: Int)] = []
+            for (p, part) in parts.enumerated() {
+                for j in stride(from: 0, to: part.n, by: vnniPanel) { panels.append((p, j)) }
+            }
+            let rowBytes = type.byteCount(elements: k), nb = args.nb
+            parts.withUnsafeBufferPointer { parts in
+                panels.withUnsafeBufferPointer { panels in
+                    ThreadPool.shared.parallelFor(panels.count) { t in
+                        let (p, j) = panels[t]
+                        let part = parts[p], cols = min(vnniPanel, part.n - j)
+                        let buffer = Workspace.shared.acquire(floats: nb * vnniBlockBytes / 4 + 16)
+                        defer { Workspace.shared.release(buffer) }
+                        let panel = UnsafeMutableRawPointer(buffer.floats)
+                        packVNNIPanel(type, w: part.w + j * rowBytes, rowBytes: rowBytes, cols: cols, nb: nb, into: panel)
+                        if type == .q4_1 {
+                            vnniRows(VNNIWithOffset.self, args, UnsafeRawPointer(panel), part.y + j, part.ldy, cols)
+                        } else {
+                            vnniRows(VNNINoOffset.self, args, UnsafeRawPointer(panel), part.y + j, part.ldy, cols)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with the rows of x rounded to int8 as `q8Linear` rounds them: per row the
+    /// levels, per block d_x, s_x and o * sum q (o: 8 for Q4_0, 128 for Q8_0, else 0).
+    static func withQuantizedRows(
+        _ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, _ body: (VNNIArgs) -> Void
+    ) {
         let nb = k / 32
         let levelBytes = (k + 63) / 64 * 64
-        // Per row: the levels, then per block d_x, s_x and o * sum q (as Int32 bits).
         let scratch = Workspace.shared.acquire(floats: m * (levelBytes / 4 + 3 * nb) + 16)
         defer { Workspace.shared.release(scratch) }
         let qx = UnsafeMutableRawPointer(scratch.floats).assumingMemoryBound(to: Int8.self)
@@ -42,31 +72,10 @@ extension QuantMatmul {
                 cx[i * nb + b] = offset &* sum
             }
         }
-        var panels: [(part: Int, j: Int)] = []
-        for (p, part) in parts.enumerated() {
-            for j in stride(from: 0, to: part.n, by: vnniPanel) { panels.append((p, j)) }
-        }
-        let rowBytes = type.byteCount(elements: k)
-        let args = VNNIArgs(
-            m: m, nb: nb, qx: UnsafePointer(qx), ldq: levelBytes, dx: UnsafePointer(dx), sx: UnsafePointer(sx),
-            cx: UnsafePointer(cx))
-        parts.withUnsafeBufferPointer { parts in
-            panels.withUnsafeBufferPointer { panels in
-                ThreadPool.shared.parallelFor(panels.count) { t in
-                    let (p, j) = panels[t]
-                    let part = parts[p], cols = min(vnniPanel, part.n - j)
-                    let buffer = Workspace.shared.acquire(floats: nb * vnniBlockBytes / 4 + 16)
-                    defer { Workspace.shared.release(buffer) }
-                    let panel = UnsafeMutableRawPointer(buffer.floats)
-                    packVNNIPanel(type, w: part.w + j * rowBytes, rowBytes: rowBytes, cols: cols, nb: nb, into: panel)
-                    if type == .q4_1 {
-                        vnniRows(VNNIWithOffset.self, args, UnsafeRawPointer(panel), part.y + j, part.ldy, cols)
-                    } else {
-                        vnniRows(VNNINoOffset.self, args, UnsafeRawPointer(panel), part.y + j, part.ldy, cols)
-                    }
-                }
-            }
-        }
+        body(
+            VNNIArgs(
+                m: m, nb: nb, qx: UnsafePointer(qx), ldq: levelBytes, dx: UnsafePointer(dx), sx: UnsafePointer(sx),
+                cx: UnsafePointer(cx)))
     }
 
     struct VNNIArgs {
