@@ -113,6 +113,17 @@ final class CachedAttentionTests: XCTestCase {
                 one.scalars().map(\.bitPattern), Array(got[(r * qDim)..<((r + 1) * qDim)]).map(\.bitPattern),
                 "\(label) row \(r) alone")
         }
+        // The AVX2 path's 64-value kernel (values in four passes of 16) gives the bits of the
+        // AVX-512 one (one pass), where the build and the CPU have both.
+        if KernelISA.level >= .avx512 && headDim == 64 {
+            let narrow = Tensor.uninitialized([rows, qDim])
+            try EngineSettings.with({ $0.isa = .avx2 }) {
+                try CachedAttention.run(
+                    q: q, k: k, v: v, items: items, layer: layer, heads: heads, kvHeads: kvHeads,
+                    headDim: headDim, scale: 0.3, out: narrow)
+            }
+            XCTAssertEqual(narrow.scalars().map(\.bitPattern), got.map(\.bitPattern), "\(label): AVX2 path")
+        }
     }
 
     /// Decode rows are grouped by the cached prefix their sequences share (each group's prefix is
