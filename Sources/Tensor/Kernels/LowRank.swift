@@ -25,97 +25,111 @@ extension Tensor {
         let tasks = taskCount(work: m * r * (k + n), grain: 1 << 16, limit: ThreadPool.shared.threadCount)
         withExtendedLifetime((xc, ac, bc, y)) {
             ThreadPool.shared.parallelRanges(m, parts: tasks) { rows in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: r) { t in
-                    let t = t.baseAddress!
-                    for i in rows {
-                        LowRank.project(px + i * k, pa, k: k, r: r, into: t)
-                        LowRank.expand(py + i * n, t, pb, n: n, r: r)
-                    }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: rows.count * r) { t in
+                    let t = t.baseAddress!, i0 = rows.lowerBound
+                    LowRank.project(px + i0 * k, rows: rows.count, pa, k: k, r: r, into: t)
+                    LowRank.expand(py + i0 * n, rows: rows.count, t, pb, n: n, r: r)
                 }
             }
         }
     }
 }
 
-/// The two halves of a row's low-rank update. Each gives the bits of the plain loops it replaces
-/// (r `RowGrad.dot`s, then r `RowGrad.axpy`s: the same products summed in the same order), but
-/// reads x once per four dots and y once rather than r times, with independent FMA chains.
+/// The two halves of the rows' low-rank update. Each gives the bits of the plain loops it replaces
+/// (per row r `RowGrad.dot`s, then r `RowGrad.axpy`s: the same products summed in the same order),
+/// but reads x once per four dots and y once rather than r times, with independent FMA chains,
+/// and A's and Bt's pieces once for all the rows of a task.
 enum LowRank {
-    /// t[j] = x . A_j for j in 0..<r, each accumulated as `RowGrad.dot` does (two alternating
-    /// vector accumulators, the tail into the first, then the lanes summed).
+    /// t[i][j] = x_i . A_j for `rows` rows of x (stride k) and j in 0..<r (t's stride r), each
+    /// accumulated as `RowGrad.dot` does (two alternating vector accumulators, the tail into the
+    /// first, then the lanes summed). Four A rows at a time over all rows, so they stay in L1.
     @inline(__always)
-    static func project(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, k: Int, r: Int, into t: UnsafeMutablePointer<Float>) {
+    static func project(
+        _ x: UnsafePointer<Float>, rows: Int, _ a: UnsafePointer<Float>, k: Int, r: Int, into t: UnsafeMutablePointer<Float>
+    ) {
         let w = Vec.scalarCount
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
         var j = 0
         while j + 4 <= r {
             let a0 = a + j * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
-            var s00 = Vec(), s01 = Vec(), s10 = Vec(), s11 = Vec()
-            var s20 = Vec(), s21 = Vec(), s30 = Vec(), s31 = Vec()
-            var i = 0
-            while i + 2 * w <= k {
-                let x0 = load(x + i), x1 = load(x + i + w)
-                s00 = s00.addingProduct(x0, load(a0 + i))
-                s01 = s01.addingProduct(x1, load(a0 + i + w))
-                s10 = s10.addingProduct(x0, load(a1 + i))
-                s11 = s11.addingProduct(x1, load(a1 + i + w))
-                s20 = s20.addingProduct(x0, load(a2 + i))
-                s21 = s21.addingProduct(x1, load(a2 + i + w))
-                s30 = s30.addingProduct(x0, load(a3 + i))
-                s31 = s31.addingProduct(x1, load(a3 + i + w))
-                i += 2 * w
+            for row in 0..<rows {
+                let x = x + row * k, t = t + row * r
+                var s00 = Vec(), s01 = Vec(), s10 = Vec(), s11 = Vec()
+                var s20 = Vec(), s21 = Vec(), s30 = Vec(), s31 = Vec()
+                var i = 0
+                while i + 2 * w <= k {
+                    let x0 = load(x + i), x1 = load(x + i + w)
+                    s00 = s00.addingProduct(x0, load(a0 + i))
+                    s01 = s01.addingProduct(x1, load(a0 + i + w))
+                    s10 = s10.addingProduct(x0, load(a1 + i))
+                    s11 = s11.addingProduct(x1, load(a1 + i + w))
+                    s20 = s20.addingProduct(x0, load(a2 + i))
+                    s21 = s21.addingProduct(x1, load(a2 + i + w))
+                    s30 = s30.addingProduct(x0, load(a3 + i))
+                    s31 = s31.addingProduct(x1, load(a3 + i + w))
+                    i += 2 * w
+                }
+                while i < k {
+                    let c = Swift.min(w, k - i)
+                    let xv = VectorMath.load(x + i, stride: 1, count: c)
+                    s00 = s00.addingProduct(xv, VectorMath.load(a0 + i, stride: 1, count: c))
+                    s10 = s10.addingProduct(xv, VectorMath.load(a1 + i, stride: 1, count: c))
+                    s20 = s20.addingProduct(xv, VectorMath.load(a2 + i, stride: 1, count: c))
+                    s30 = s30.addingProduct(xv, VectorMath.load(a3 + i, stride: 1, count: c))
+                    i += c
+                }
+                t[j] = VectorMath.sum(s00 + s01)
+                t[j + 1] = VectorMath.sum(s10 + s11)
+                t[j + 2] = VectorMath.sum(s20 + s21)
+                t[j + 3] = VectorMath.sum(s30 + s31)
             }
-            while i < k {
-                let c = Swift.min(w, k - i)
-                let xv = VectorMath.load(x + i, stride: 1, count: c)
-                s00 = s00.addingProduct(xv, VectorMath.load(a0 + i, stride: 1, count: c))
-                s10 = s10.addingProduct(xv, VectorMath.load(a1 + i, stride: 1, count: c))
-                s20 = s20.addingProduct(xv, VectorMath.load(a2 + i, stride: 1, count: c))
-                s30 = s30.addingProduct(xv, VectorMath.load(a3 + i, stride: 1, count: c))
-                i += c
-            }
-            t[j] = VectorMath.sum(s00 + s01)
-            t[j + 1] = VectorMath.sum(s10 + s11)
-            t[j + 2] = VectorMath.sum(s20 + s21)
-            t[j + 3] = VectorMath.sum(s30 + s31)
             j += 4
         }
         while j < r {
-            t[j] = RowGrad.dot(x, a + j * k, k)
+            for row in 0..<rows { t[row * r + j] = RowGrad.dot(x + row * k, a + j * k, k) }
             j += 1
         }
     }
 
-    /// y += sum_j t[j] Bt_j, a vector of y at a time with its FMAs in j order (as r axpys in turn
-    /// would do them), four vectors in flight.
+    /// y_i += sum_j t[i][j] Bt_j for `rows` rows of y (stride n), a vector of y at a time with its
+    /// FMAs in j order (as r axpys in turn would do them), four vectors in flight; a chunk of Bt
+    /// serves every row while it is in L1.
     @inline(__always)
-    static func expand(_ y: UnsafeMutablePointer<Float>, _ t: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int, r: Int) {
+    static func expand(
+        _ y: UnsafeMutablePointer<Float>, rows: Int, _ t: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int, r: Int
+    ) {
         let w = Vec.scalarCount
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
         @inline(__always) func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
         var c = 0
         while c + 4 * w <= n {
-            var y0 = load(y + c), y1 = load(y + c + w), y2 = load(y + c + 2 * w), y3 = load(y + c + 3 * w)
-            var bj = b + c
-            for j in 0..<r {
-                let s = Vec(repeating: t[j])
-                y0 = y0.addingProduct(s, load(bj))
-                y1 = y1.addingProduct(s, load(bj + w))
-                y2 = y2.addingProduct(s, load(bj + 2 * w))
-                y3 = y3.addingProduct(s, load(bj + 3 * w))
-                bj += n
+            for row in 0..<rows {
+                let y = y + row * n + c, t = t + row * r
+                var y0 = load(y), y1 = load(y + w), y2 = load(y + 2 * w), y3 = load(y + 3 * w)
+                var bj = b + c
+                for j in 0..<r {
+                    let s = Vec(repeating: t[j])
+                    y0 = y0.addingProduct(s, load(bj))
+                    y1 = y1.addingProduct(s, load(bj + w))
+                    y2 = y2.addingProduct(s, load(bj + 2 * w))
+                    y3 = y3.addingProduct(s, load(bj + 3 * w))
+                    bj += n
+                }
+                store(y0, y)
+                store(y1, y + w)
+                store(y2, y + 2 * w)
+                store(y3, y + 3 * w)
             }
-            store(y0, y + c)
-            store(y1, y + c + w)
-            store(y2, y + c + 2 * w)
-            store(y3, y + c + 3 * w)
             c += 4 * w
         }
         while c < n {
             let cnt = Swift.min(w, n - c)
-            var v = VectorMath.load(y + c, stride: 1, count: cnt)
-            for j in 0..<r { v = v.addingProduct(Vec(repeating: t[j]), VectorMath.load(b + j * n + c, stride: 1, count: cnt)) }
-            VectorMath.store(v, y + c, count: cnt)
+            for row in 0..<rows {
+                let y = y + row * n + c, t = t + row * r
+                var v = VectorMath.load(y, stride: 1, count: cnt)
+                for j in 0..<r { v = v.addingProduct(Vec(repeating: t[j]), VectorMath.load(b + j * n + c, stride: 1, count: cnt)) }
+                VectorMath.store(v, y, count: cnt)
+            }
             c += cnt
         }
     }
