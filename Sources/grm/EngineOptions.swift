@@ -20,7 +20,7 @@ struct EngineOptions: ParsableArguments {
     static let loraScaleHelp: ArgumentHelp = "Factor on the LoRA adapter's scale alpha/r (llama.cpp's --lora-scaled); 0 turns it off."
 
     static let activationsHelp: ArgumentHelp =
-        "Activations of the 1-32-row products with Q4_0/Q4_1/Q8_0 weights (decoding, batches, short prompts): q8 (rounded to int8 per block, as llama.cpp; faster) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
+        "Activations of the products with Q4_0/Q4_1/Q8_0 weights: q8 (rounded to int8 per block, as llama.cpp; faster; on AVX2 up to 32 rows, longer prompts exact; on AVX-512 VNNI every product) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
 
     var kvType: KVCacheType {
         get throws {
