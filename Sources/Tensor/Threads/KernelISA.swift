@@ -82,12 +82,18 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
         return [
             (
                 "int8-activation products (--activations q8)",
-                level >= .avx512vnni ? "avx512-vnni (vpdpbusd)" : avx2 ? "avx2 (vpmaddubsw + vpmaddwd)" : "none: exact kernels"
+                level >= .avx512vnni
+                    ? "avx512-vnni (vpdpbusd on 16-row weight panels, any row count)"
+                    : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
             ),
             ("exact fused products (block weights, <= 16 rows)", compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"),
             ("block decoding into GEMM panels", compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"),
             ("GEMM micro-kernel", level >= .avx512 ? "16-float vectors (12 x 32 tile)" : "8-float vectors (6 x 16 tile)"),
-            ("decode attention (64-wide heads)", avx2 ? "avx2 (query in registers)" : "generic"),
+            (
+                "decode attention (64-wide heads)",
+                level >= .avx512
+                    ? "avx512 (query in registers, values 64 wide)" : avx2 ? "avx2 (query in registers)" : "generic"
+            ),
             ("elementwise, softmax, RMSNorm", "build's vector width: \(Vec.scalarCount) floats (fixed when building)")
         ]
     }
