@@ -155,14 +155,16 @@ extension QuantMatmul {
     }
 
     /// m = 1 kernels, at the group of four W rows from `w` (row `j` of `j0..<j1`): hints for the
-    /// group `prefetchGroups` groups ahead, if it is in the range.
+    /// group `prefetchGroups` groups ahead, if it is in the range (0: the group about to be read,
+    /// all its lines asked for at once; negative: no hints).
     @inline(always) static func prefetchGroupAhead(_ w: UnsafeRawPointer, rowBytes: Int, j: Int, j1: Int) {
-        if j + 4 * prefetchGroups + 4 <= j1 { prefetch(w + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
+        if prefetchGroups >= 0 && j + 4 * prefetchGroups + 4 <= j1 { prefetch(w + 4 * prefetchGroups * rowBytes, 4 * rowBytes) }
     }
 
-    /// Row-at-a-time kernels, at W row `j` (at `w`) of `j0..<j1`: hints for the row `prefetchRows` ahead.
+    /// Row-at-a-time kernels, at W row `j` (at `w`) of `j0..<j1`: hints for the row `prefetchRows`
+    /// ahead (none when `prefetchGroups` is negative).
     @inline(always) static func prefetchRowAhead(_ w: UnsafeRawPointer, rowBytes: Int, j: Int, j1: Int) {
-        if j + prefetchRows < j1 { prefetch(w + prefetchRows * rowBytes, rowBytes) }
+        if prefetchGroups >= 0 && j + prefetchRows < j1 { prefetch(w + prefetchRows * rowBytes, rowBytes) }
     }
 
     /// m = 1: W rows j0..<j1, four at a time (four independent chains; the activations loaded once).
