@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reward
+import Tensor
 import Transformer
 
 /// Options shared by `grm eval` and `grm score`: the model and how it generates.
@@ -24,6 +25,8 @@ struct JudgeModelOptions: ParsableArguments {
     var threads: Int?
     @Option(help: EngineOptions.activationsHelp)
     var activations: String?
+    @Option(name: .customLong("kv"), help: "KV cache type: f32 (default) or f16 (as llama.cpp: faster attention, keys and values rounded to f16).")
+    var kvCache = "f32"
     @Option(help: EngineOptions.loraHelp)
     var lora: String?
     @Option(help: EngineOptions.loraScaleHelp)
@@ -38,6 +41,7 @@ struct JudgeModelOptions: ParsableArguments {
         if batchItems < 1 { throw ValidationError("--batch-items must be at least 1") }
         if let orders, orders < 1 { throw ValidationError("--orders must be at least 1") }
         if let metaKeep, metaKeep < 1 { throw ValidationError("--meta-keep must be at least 1") }
+        if KVCacheType(rawValue: kvCache) == nil { throw ValidationError("--kv must be f32 or f16") }
         if metaKeep != nil && meta == nil { throw ValidationError("--meta-keep needs --meta") }
     }
 
@@ -46,7 +50,8 @@ struct JudgeModelOptions: ParsableArguments {
         if let t = threads { try EngineOptions.useThreads(t, option: "--threads") }
         if let a = activations { try EngineOptions.useActivations(a) }
         let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale)
-        let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter, adapterScale: loraScale)
+        let (engine, chat) = try EngineJudgeGenerator.load(
+            model: model, adapter: adapter, adapterScale: loraScale, kvType: KVCacheType(rawValue: kvCache) ?? .f32)
         let metaScorer = try meta.map { try MetaRewardModel(file: $0, base: model) }
         if let meta { printError("meta: \(meta): rating every sample, voting with the \(metaKeep.map(String.init) ?? "k/2") best rated") }
         return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat), metaScorer: metaScorer))

@@ -59,4 +59,26 @@ final class EngineJudgeGeneratorTests: XCTestCase {
         XCTAssertEqual(cold.samples.map(\.text), first.samples.map(\.text))
         XCTAssertGreaterThan(engine.generator.prefilledTokens, 0)
     }
+
+    /// An f16 cache (`--kv f16`): the engine holds f16 keys and values and judges as before (the
+    /// same response order for the seed, a judgement written).
+    func testF16CacheJudges() throws {
+        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
+            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
+        }
+        let (f16, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath, kvType: .f16)
+        let (f32, _) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
+        XCTAssertEqual(f16.generator.engine.kvType, .f16)
+        XCTAssertEqual(f32.generator.engine.kvType, .f32)
+        let item = try RewardItem(
+            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
+            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let config = VotingConfig(k: 1, seed: 7, settings: GenerationSettings(temperature: 0, maxTokens: 8))
+        let a = try GenerativeRewardModel(generator: f16, builder: JudgePromptBuilder(chat: chat)).judge(item, config: config)
+        let b = try GenerativeRewardModel(generator: f32, builder: JudgePromptBuilder(chat: chat)).judge(item, config: config)
+        XCTAssertEqual(a.samples.count, 1)
+        XCTAssertFalse(a.samples[0].text.isEmpty)
+        XCTAssertEqual(a.samples[0].order, b.samples[0].order)
+        XCTAssertGreaterThan(f16.generatedTokens, 0)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Transformer
 
 /// The inference engine behind the generative reward model: every request's prompt is prefilled
@@ -48,15 +49,17 @@ extension EngineJudgeGenerator {
     /// Loads a GGUF model: the engine behind the judge, and the model's chat format for the
     /// judging prompts (`JudgePromptBuilder(chat:)`). A LoRA adapter, if given, is applied
     /// without merging (checked against the model; `adapterScale` multiplies its alpha / r).
+    /// `kvType` is the KV cache's element type (f16: half the cache memory and faster attention,
+    /// keys and values rounded to f16 as llama.cpp's default cache does).
     public static func load(
         model path: String, contextLength: Int? = nil, adapter: LoRAAdapter? = nil,
-        adapterScale: Float = 1
+        adapterScale: Float = 1, kvType: KVCacheType = .f32
     ) throws -> (generator: EngineJudgeGenerator, chat: JudgeChatFormat) {
         let file = try GGUFFile(path: path)
         if let adapter { try adapter.validate(against: file) }
         let generator = Generator(
             engine: try LlamaInference(
-                gguf: file, contextLength: contextLength, adapter: adapter,
+                gguf: file, kvType: kvType, contextLength: contextLength, adapter: adapter,
                 adapterScale: adapterScale),
             tokenizer: try Tokenizer(metadata: file.metadata))
         return (EngineJudgeGenerator(generator: generator), JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata)))
