@@ -46,7 +46,7 @@ struct ModelBench {
     func run() throws {
         let o = options
         guard o.p >= 0, o.n >= 0, o.r > 0 else { throw ValidationError("-p and -n must be >= 0 and -r > 0") }
-        guard let kvType = KVCacheType(rawValue: o.kv) else { throw ValidationError("--kv must be f32 or f16") }
+        let kvType = try EngineOptions.kvType(o.kv)
         if let t = o.t { try EngineOptions.useThreads(t, option: "-t") }
         if let a = o.activations { try EngineOptions.useActivations(a) }
         let context = max(o.p, o.n, 256 + o.n) + 1

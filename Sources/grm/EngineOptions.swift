@@ -23,10 +23,13 @@ struct EngineOptions: ParsableArguments {
         "Activations of the products with Q4_0/Q4_1/Q8_0 weights: q8 (rounded to int8 per block, as llama.cpp; faster; on AVX2 up to 32 rows, longer prompts exact; on AVX-512 VNNI every product) or exact (f32, never rounded). Default: exact, or GRM_QMM_ACT."
 
     var kvType: KVCacheType {
-        get throws {
-            guard let t = KVCacheType(rawValue: kvCache) else { throw ValidationError("--kv must be f32 or f16") }
-            return t
-        }
+        get throws { try EngineOptions.kvType(kvCache) }
+    }
+
+    /// A `--kv` value as a cache type, or the error that names the option.
+    static func kvType(_ value: String) throws -> KVCacheType {
+        guard let t = KVCacheType(rawValue: value) else { throw ValidationError("--kv must be f32 or f16") }
+        return t
     }
 
     /// Applies the thread count and activation mode (before any model work).

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Reward
-import Tensor
 import Transformer
 
 /// Options shared by `grm eval` and `grm score`: the model and how it generates.
@@ -41,7 +40,7 @@ struct JudgeModelOptions: ParsableArguments {
         if batchItems < 1 { throw ValidationError("--batch-items must be at least 1") }
         if let orders, orders < 1 { throw ValidationError("--orders must be at least 1") }
         if let metaKeep, metaKeep < 1 { throw ValidationError("--meta-keep must be at least 1") }
-        if KVCacheType(rawValue: kvCache) == nil { throw ValidationError("--kv must be f32 or f16") }
+        _ = try EngineOptions.kvType(kvCache)
         if metaKeep != nil && meta == nil { throw ValidationError("--meta-keep needs --meta") }
     }
 
@@ -51,7 +50,7 @@ struct JudgeModelOptions: ParsableArguments {
         if let a = activations { try EngineOptions.useActivations(a) }
         let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale)
         let (engine, chat) = try EngineJudgeGenerator.load(
-            model: model, adapter: adapter, adapterScale: loraScale, kvType: KVCacheType(rawValue: kvCache) ?? .f32)
+            model: model, adapter: adapter, adapterScale: loraScale, kvType: try EngineOptions.kvType(kvCache))
         let metaScorer = try meta.map { try MetaRewardModel(file: $0, base: model) }
         if let meta { printError("meta: \(meta): rating every sample, voting with the \(metaKeep.map(String.init) ?? "k/2") best rated") }
         return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat), metaScorer: metaScorer))

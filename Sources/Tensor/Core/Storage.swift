@@ -14,10 +14,14 @@ public final class Storage: @unchecked Sendable {
 
     public static let alignment = 64
 
-    /// A layout derived from bytes of this storage (a weight's kernel panels, say): which bytes
-    /// (`offset`, `n`, `k`) and which layout (`tag`).
+    /// A layout derived from bytes of this storage: which bytes (`offset`, a `dtype` matrix
+    /// [`n`, `k`]) and which layout. Built on every product that uses it, so nothing in it allocates.
     struct DerivedKey: Hashable {
-        let offset: Int, tag: String, n: Int, k: Int
+        enum Layout: Hashable {
+            /// `Q8Panels`.
+            case q8Panels
+        }
+        let offset: Int, dtype: DType, n: Int, k: Int, layout: Layout
     }
     private let derivedLock = NSLock()
     private var derivedLayouts: [DerivedKey: Storage] = [:]

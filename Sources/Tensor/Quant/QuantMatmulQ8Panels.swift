@@ -72,7 +72,7 @@ extension Tensor {
     /// first use and kept with the weight's storage (as many bytes again as the weight).
     var q8Panels: UnsafeRawPointer {
         let n = shape[0], k = shape[1], type = dtype, w = UnsafeRawPointer(rawPointer)
-        let key = Storage.DerivedKey(offset: dtype.byteCount(elements: offset), tag: "q8panels \(dtype)", n: n, k: k)
+        let key = Storage.DerivedKey(offset: dtype.byteCount(elements: offset), dtype: type, n: n, k: k, layout: .q8Panels)
         let d = storage.derived(key, byteCount: Q8Panels.byteCount(type, n: n, k: k)) { out in
             Q8Panels.pack(type, w: w, n: n, k: k, into: out)
         }
