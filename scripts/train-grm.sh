@@ -15,17 +15,22 @@ cd "$(dirname "$0")/.."
 # Training without activation recomputation holds ~11 GB; keep freed buffers for reuse.
 export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
 
-[ -f "$R/train.jsonl" ] || stage items $G data synth --n 720 --seed 1 --split train --out "$R/train.jsonl"
-[ -f "$R/cold.jsonl" ] || stage judgements $G data judgements --data "$R/train.jsonl" --out "$R/cold.jsonl"
+# The judge reads the compact judging prompt (JudgePromptTemplates.compact): a fifth of the standard
+# instructions' tokens, so an example costs about 400 tokens instead of 650. The adapters record it
+# (grm.adapter.judge.template), so `grm eval/score --lora` use it without being told.
+T=compact
+[ -f "$R/judge-items.jsonl" ] || stage items $G data synth --n 2400 --seed 21 --split train --out "$R/judge-items.jsonl"
+[ -f "$R/judge-cold.jsonl" ] || stage judgements $G data judgements --judge-template $T --data "$R/judge-items.jsonl" \
+    --out "$R/judge-cold.jsonl"
 # shellcheck disable=SC2046
-[ -f "$R/cold-start.gguf" ] || stage cold-start $G train sft --model "$MODEL" --data "$R/cold.jsonl" \
-    --out "$R/cold-start.gguf" --adapter-type f16 --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 3e-4 \
-    --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing --seed 1 \
-    --checkpoint "$R/cold-start.ckpt.gguf" --save-every 10 $(resume "$R/cold-start.ckpt.gguf")
-[ -f "$R/rft-items.jsonl" ] || stage rft-items $G data synth --n 150 --seed 2 --split train --out "$R/rft-items.jsonl"
+[ -f "$R/judge-cold-start.gguf" ] || stage cold-start $G train sft --model "$MODEL" --data "$R/judge-cold.jsonl" \
+    --out "$R/judge-cold-start.gguf" --adapter-type f16 --adapter-meta judge.template=$T --steps 200 --batch 4 --accum 2 --ctx 1024 \
+    --overlong drop --lr 4e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing --seed 1 \
+    --checkpoint "$R/judge-cold-start.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start.ckpt.gguf")
+[ -f "$R/judge-rft-items.jsonl" ] || stage rft-items $G data synth --n 150 --seed 22 --split train --out "$R/judge-rft-items.jsonl"
 # shellcheck disable=SC2046
-[ -f "$R/rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/cold-start.gguf" --data "$R/rft-items.jsonl" \
-    --out "$R/rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 --lr 1e-4 --batch 4 --accum 2 \
-    --checkpoint "$R/rft.ckpt.gguf" --save-every 10 $(resume "$R/rft.ckpt.gguf")
-cp "$R/rft.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf
+[ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start.gguf" \
+    --data "$R/judge-rft-items.jsonl" --out "$R/judge-rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 \
+    --lr 1e-4 --batch 4 --accum 2 --checkpoint "$R/judge-rft.ckpt.gguf" --save-every 10 $(resume "$R/judge-rft.ckpt.gguf")
+cp "$R/judge-rft.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf
 sha256sum weights/grm-judge.gguf

@@ -12,7 +12,8 @@ public struct ResponseVerdict: Equatable, Sendable {
 
 /// What the reference checks found for an item: the verifiable fact, and a verdict per response.
 public struct ItemCheck: Equatable, Sendable {
-    /// A sentence naming the fact that decides the item ("305 + 708 = 1013."), nil when none.
+    /// The fact that decides the item, with the working a judge can check ("Working: 300 + 700 =
+    /// 1000; 5 + 8 = 13; 1000 + 13 = 1013."), nil when none.
     public var fact: String?
     /// One verdict per response, in the item's original order.
     public var verdicts: [ResponseVerdict]
@@ -28,8 +29,8 @@ public enum ReferenceChecks {
         switch item.category {
         case "arithmetic": return arithmetic(item, best: best)
         case "units": return units(item, best: best)
-        case "ordering": return listed(item, best: best, factPrefix: "The correct order is ")
-        case "spelling": return listed(item, best: best, factPrefix: "The correct answer is ")
+        case "ordering": return ordering(item, best: best)
+        case "spelling": return spelling(item, best: best)
         case "facts": return facts(item, best: best)
         case "instructions": return instructions(item)
         default: return fromLabel(item)
@@ -100,24 +101,25 @@ public enum ReferenceChecks {
 
     // MARK: - Categories
 
+    /// Arithmetic: the fact is the working, step by step in the decomposition every response uses
+    /// (hundreds and the rest, or tens and ones of the second factor), so that a judge checks small
+    /// sums and products rather than the whole calculation at once; a wrong response is named by
+    /// its first wrong step.
     static func arithmetic(_ item: RewardItem, best: Int?) -> ItemCheck {
         let claims = item.responses.map { r in matches("-?\\d+", r).last?[0] }
         let query = matches("(\\d+)\\s*(\\+|-|×|\\*|plus|minus|times)\\s*(\\d+)", item.query).first
-        var truth = best.flatMap { claims[$0] }
-        var fact: String?
-        if let q = query, let a = Int(q[1]), let b = Int(q[3]) {
-            let (symbol, value): (String, Int) =
-                switch q[2] {
-                case "+", "plus": ("+", a + b)
-                case "-", "minus": ("-", a - b)
-                default: ("×", a * b)
-                }
-            truth = String(value)
-            fact = "\(a) \(symbol) \(b) = \(value)."
-        } else if let truth {
-            fact = "The correct result is \(truth)."
+        guard let q = query, let a = Int(q[1]), let b = Int(q[3]) else {
+            let truth = best.flatMap { claims[$0] }
+            return ItemCheck(
+                fact: truth.map { "The correct result is \($0)." }, verdicts: compare(claims, truth: truth, item: item))
         }
-        return ItemCheck(fact: fact, verdicts: compare(claims, truth: truth, item: item))
+        let op = ["+": "+", "plus": "+", "-": "-", "minus": "-"][q[2]] ?? "×"
+        let steps = ArithmeticSteps(a, op, b)
+        var verdicts = compare(claims, truth: String(steps.result), item: item)
+        for i in verdicts.indices where !verdicts[i].correct {
+            if let reason = steps.firstWrongStep(in: item.responses[i]) { verdicts[i].reason = reason }
+        }
+        return ItemCheck(fact: steps.working, verdicts: verdicts)
     }
 
     static func units(_ item: RewardItem, best: Int?) -> ItemCheck {
@@ -132,7 +134,14 @@ public enum ReferenceChecks {
                 verdicts[i].reason = "uses the factor \(f) instead of \(right), giving \(results[i] ?? "a wrong result")"
             }
         }
-        let fact = factors[best].map { "The factor is \($0), so the answer is \(truth)." } ?? "The answer is \(truth)."
+        // The working: the factor, then the product, as the best response shows it.
+        let product = factors[best].flatMap { f -> (String, String)? in
+            guard let m = matches("(\\d+(?:\\.\\d+)?) × \(f) = ", item.responses[best]).first else { return nil }
+            return (f, m[1])
+        }
+        let fact =
+            product.map { "The factor is \($0.0): \($0.1) × \($0.0) = \(truth)." }
+            ?? factors[best].map { "The factor is \($0), so the answer is \(truth)." } ?? "The answer is \(truth)."
         return ItemCheck(fact: fact, verdicts: verdicts)
     }
 
@@ -165,5 +174,59 @@ public enum ReferenceChecks {
         var verdicts = compare(claims, truth: truth, item: item)
         for i in verdicts.indices where !verdicts[i].correct { verdicts[i].reason = "says \(claims[i])" }
         return ItemCheck(fact: "The correct answer is \(truth).", verdicts: verdicts)
+    }
+
+    /// Ordering: a list is sorted when every neighbour follows the one before it, so a wrong list
+    /// is named by its first pair out of order (a check of two items, not a sort of the whole list).
+    /// Falls back to comparing with the labelled best list when the direction cannot be read.
+    static func ordering(_ item: RewardItem, best: Int?) -> ItemCheck {
+        let q = item.query.lowercased()
+        let rule: (fact: String, inOrder: (String, String) -> Bool, why: (String, String) -> String)
+        if q.contains("alphabet") {
+            rule = (
+                "In alphabetical order each word comes after the one before it.", { $0 <= $1 },
+                { a, b in "\(b) comes before \(a) alphabetically" }
+            )
+        } else if q.contains("ascending") {
+            rule = (
+                "In ascending order each number is larger than the one before it.", { (Int($0) ?? 0) <= (Int($1) ?? 0) },
+                { a, b in "\(b) is smaller than \(a)" }
+            )
+        } else if q.contains("descending") {
+            rule = (
+                "In descending order each number is smaller than the one before it.", { (Int($0) ?? 0) >= (Int($1) ?? 0) },
+                { a, b in "\(b) is larger than \(a)" }
+            )
+        } else {
+            return listed(item, best: best, factPrefix: "The correct order is ")
+        }
+        let base = listed(item, best: best, factPrefix: "")
+        var verdicts = base.verdicts
+        for i in verdicts.indices {
+            guard let list = statedAnswer(item.responses[i])?.components(separatedBy: ", "), list.count > 1 else { continue }
+            if let p = list.indices.dropLast().first(where: { !rule.inOrder(list[$0], list[$0 + 1]) }) {
+                verdicts[i].reason = "puts \(list[p]) before \(list[p + 1]), but \(rule.why(list[p], list[p + 1]))"
+            } else if verdicts[i].correct {
+                verdicts[i].reason = "keeps every neighbour in order"
+            }
+        }
+        return ItemCheck(fact: rule.fact, verdicts: verdicts)
+    }
+
+    /// Spelling: counts and reversals spell the word out letter by letter first, the working a
+    /// judge can check; other tasks compare with the labelled best answer.
+    static func spelling(_ item: RewardItem, best: Int?) -> ItemCheck {
+        var check = listed(item, best: best, factPrefix: "The correct answer is ")
+        let quoted = matches("\"([^\"]+)\"", item.query).map { $0[1] }
+        func spelled(_ w: String) -> String { w.map(String.init).joined(separator: "-") }
+        if item.query.contains("How many times") || item.query.contains("occurrences"), quoted.count == 2 {
+            let (letter, word) = (quoted[0], quoted[1])
+            let n = word.filter { String($0) == letter }.count
+            check.fact = "\"\(word)\" is \(spelled(word)): \"\(letter)\" appears \(n) time\(n == 1 ? "" : "s")."
+        } else if item.query.contains("backwards") || item.query.contains("Reverse the letters"), let word = quoted.first {
+            let back = String(word.reversed())
+            check.fact = "\"\(word)\" is \(spelled(word)); from the end: \(spelled(back)), so \"\(back)\"."
+        }
+        return check
     }
 }

@@ -21,6 +21,12 @@ struct DataJudgements: ParsableCommand {
     @Option(help: "Output SFT data (JSONL with messages), written atomically.") var out: String
     @Option(help: "Judgements per item, each with its own shuffle of the responses.") var variants: Int = 1
     @Option(help: "Seed of the shuffles, criteria and phrasings.") var seed: UInt64 = 1
+    @Option(
+        name: .customLong("judge-template"),
+        help:
+            "The judging prompt the data is written with: standard or compact (train the judge with --adapter-meta judge.template=NAME so the judge commands use it)."
+    )
+    var judgeTemplate = "standard"
 
     func validate() throws {
         guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
@@ -29,7 +35,7 @@ struct DataJudgements: ParsableCommand {
     func run() throws {
         do {
             let items = try RewardItemReader.readAll(path: data).items
-            let writer = ColdStartWriter(builder: JudgePromptBuilder(), seed: seed)
+            let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed)
             let file = try AtomicFileWriter(path: out)
             var count = 0
             var fallbacks = 0

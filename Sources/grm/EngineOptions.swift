@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reward
 import Tensor
 import Transformer
 
@@ -52,6 +53,22 @@ struct EngineOptions: ParsableArguments {
         let alpha = adapter.alpha == 0 ? "alpha 0 (no alpha/r scaling)" : "alpha \(adapter.alpha)"
         printError("lora: \(path): \(adapter.pairs.count) pairs, \(ranks), \(alpha), scale \(scale)")
         return adapter
+    }
+
+    static let judgeTemplateHelp = ArgumentHelp(
+        "The judging prompt: standard (the paper's instructions) or compact (a fifth of their tokens).",
+        discussion: "Default: the template the --lora adapter records it was trained on (grm.adapter.judge.template), else standard.")
+
+    /// The judging prompt's texts: `name` when given, else the one `adapter` records it was trained
+    /// on, else the standard one. A judge reads best the prompt it was trained on.
+    static func judgeTemplates(_ name: String?, adapter: LoRAAdapter?) throws -> JudgePromptTemplates {
+        do {
+            let t = try name.map(JudgePromptTemplates.named) ?? JudgePromptTemplates.recorded(in: adapter)
+            if name == nil && t.name != "standard" { printError("judge template: \(t.name) (recorded in the adapter)") }
+            return t
+        } catch let e as RewardDataError {
+            throw ValidationError(name == nil ? "the adapter records \(e.reason)" : "--judge-template: \(e.reason)")
+        }
     }
 
     /// The type an adapter file stores its factors in (`general.file_type` 1: f16, else f32): a

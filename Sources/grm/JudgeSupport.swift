@@ -30,6 +30,8 @@ struct JudgeModelOptions: ParsableArguments {
     var lora: String?
     @Option(help: EngineOptions.loraScaleHelp)
     var loraScale: Float = 1
+    @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp)
+    var judgeTemplate: String?
     @Option(help: "A meta reward model (grm spct metarm) over --model: rate every sample, vote with the --meta-keep best rated.")
     var meta: String?
     @Option(name: .customLong("meta-keep"), help: "With --meta: samples kept for the vote (default: half of k, at least 1).")
@@ -51,9 +53,18 @@ struct JudgeModelOptions: ParsableArguments {
         let adapter = try EngineOptions.loadAdapter(lora, scale: loraScale)
         let (engine, chat) = try EngineJudgeGenerator.load(
             model: model, adapter: adapter, adapterScale: loraScale, kvType: try EngineOptions.kvType(kvCache))
+        let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: adapter)
         let metaScorer = try meta.map { try MetaRewardModel(file: $0, base: model) }
+        if let metaScorer, metaScorer.input.builder.templates.name != templates.name {
+            throw ValidationError(
+                "--meta was trained on the \(metaScorer.input.builder.templates.name) judge template, the judge uses \(templates.name)")
+        }
         if let meta { printError("meta: \(meta): rating every sample, voting with the \(metaKeep.map(String.init) ?? "k/2") best rated") }
-        return (engine, GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat), metaScorer: metaScorer))
+        return (
+            engine,
+            GenerativeRewardModel(
+                generator: engine, builder: JudgePromptBuilder(templates: templates, chat: chat), metaScorer: metaScorer)
+        )
     }
 }
 

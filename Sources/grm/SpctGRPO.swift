@@ -44,6 +44,7 @@ struct SpctGRPO: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (same model, items and settings).") var resume: String?
     @Option(help: "Seed of the item order, the shuffles and the sampling.") var seed: UInt64 = 1
+    @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the last step's figures at the end.") var json = false
 
@@ -69,7 +70,8 @@ struct SpctGRPO: ParsableCommand {
         settings.microBatch = microBatch
         settings.generation = GenerationSettings(temperature: temperature, topP: topP, maxTokens: maxTokens)
         settings.seed = seed
-        let builder = JudgePromptBuilder(chat: JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata)))
+        let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: start)
+        let builder = JudgePromptBuilder(templates: templates, chat: JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata)))
         let trainer: GRPOTrainer
         do {
             trainer = try GRPOTrainer(file: file, start: start, items: items, builder: builder, settings: settings, contextLength: ctx)
@@ -114,7 +116,8 @@ struct SpctGRPO: ParsableCommand {
             }
         }
         let adapter = trainer.policy.loraAdapter(metadata: [
-            "base": (model as NSString).lastPathComponent, "start": (lora as NSString).lastPathComponent, "steps": "\(trainer.step)"
+            "base": (model as NSString).lastPathComponent, "start": (lora as NSString).lastPathComponent, "steps": "\(trainer.step)",
+            JudgePromptTemplates.metadataKey: templates.name
         ])
         try adapter.write(gguf: out, type: adapterType == "f16" ? .f16 : .f32, name: "GRM judge GRPO LoRA")
         printError("wrote \(out), the step log \(logPath) and its plot \(out).svg")

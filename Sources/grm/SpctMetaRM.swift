@@ -37,6 +37,7 @@ struct SpctMetaRM: ParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(help: "Seed of the shuffles, the sampling, the head and the order.") var seed: UInt64 = 1
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
+    @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Flag(help: "Print one JSON object with the results at the end.") var json = false
 
     func validate() throws {
@@ -53,7 +54,8 @@ struct SpctMetaRM: ParsableCommand {
         let items = try readJudgeItems(path: data, skipInvalid: false, limit: limit, command: "grm spct metarm").items
         let adapter = try EngineOptions.loadAdapter(lora, scale: 1)!
         let (judge, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter)
-        let grm = GenerativeRewardModel(generator: judge, builder: JudgePromptBuilder(chat: chat))
+        let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: adapter)
+        let grm = GenerativeRewardModel(generator: judge, builder: JudgePromptBuilder(templates: templates, chat: chat))
         let config = VotingConfig(
             k: samples, seed: seed, settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: maxTokens))
         let path = trajectories ?? out + ".trajectories.jsonl"
@@ -98,7 +100,7 @@ struct SpctMetaRM: ParsableCommand {
         let sha = try SHA256.file(model)
         try RewardModelFile(
             kind: .meta, architecture: config0.architecture, head: head, adapter: adapter, baseName: (model as NSString).lastPathComponent,
-            baseSHA256: sha, judgeTemplate: JudgePromptTemplates.standard.multi,
+            baseSHA256: sha, judgeTemplate: templates.multi,
             metadata: [
                 "judge": (lora as NSString).lastPathComponent, "data": (data as NSString).lastPathComponent, "items": "\(items.count)",
                 "samples": "\(samples)", "temperature": "\(temperature)", "steps": "\(steps)",

@@ -57,6 +57,7 @@ struct SpctRFT: ParsableCommand {
     @Option(help: "Training checkpoint file (GGUF), written atomically.") var checkpoint: String?
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue training from this checkpoint (reuses an existing --kept file).") var resume: String?
+    @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the yield and the training results at the end.") var json = false
 
@@ -93,6 +94,7 @@ struct SpctRFT: ParsableCommand {
             "--adapter-type", adapterType, "--val-fraction", "0", "--eval-every", "0", "--seed", "\(seed)",
             "--warmup", "5", gradientCheckpointing ? "--gradient-checkpointing" : "--no-gradient-checkpointing"
         ]
+        if let judgeTemplate { args += ["--adapter-meta", "\(JudgePromptTemplates.metadataKey)=\(judgeTemplate)"] }
         if let checkpoint { args += ["--checkpoint", checkpoint, "--save-every", "\(saveEvery)"] }
         if let resume { args += ["--resume", resume] }
         if json { args.append("--json") }
@@ -109,7 +111,8 @@ struct SpctRFT: ParsableCommand {
         let items = try readJudgeItems(path: data, skipInvalid: false, limit: nil, command: "grm spct rft").items
         let adapter = try EngineOptions.loadAdapter(lora, scale: 1)
         let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter)
-        let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
+        let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: adapter)
+        let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(templates: templates, chat: chat))
         let sampler = try RejectiveSampler(
             model: grm,
             settings: RFTSettings(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reward
 import Tensor
 import Transformer
 
@@ -60,6 +61,12 @@ struct TrainSFT: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (same model, data and settings).") var resume: String?
     @Option(help: "Seed of the LoRA initialisation, the data order and the validation split.") var seed: UInt64 = 1
+    @Option(
+        name: .customLong("adapter-meta"),
+        help:
+            "KEY=VALUE recorded in the written adapter as grm.adapter.KEY (repeatable), e.g. judge.template=compact. An --init-lora adapter's judge.template carries over."
+    )
+    var adapterMeta: [String] = []
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the results at the end.") var json = false
 
@@ -76,6 +83,10 @@ struct TrainSFT: ParsableCommand {
         guard OverlongPolicy(rawValue: overlong) != nil else { throw ValidationError("--overlong must be truncate, drop or refuse") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
         if initLora != nil && full { throw ValidationError("--init-lora starts LoRA training; it cannot be used with --full") }
+        for m in adapterMeta where m.split(separator: "=", maxSplits: 1).count != 2 || m.hasPrefix("=") {
+            throw ValidationError("--adapter-meta \"\(m)\": expected KEY=VALUE")
+        }
+        if full && !adapterMeta.isEmpty { throw ValidationError("--adapter-meta describes an adapter; --full writes a model") }
     }
 
     func run() throws {
@@ -169,10 +180,17 @@ struct TrainSFT: ParsableCommand {
         if full {
             try net.writeModel(to: out, base: file.metadata, type: outType == "f16" ? .f16 : .f32, name: name)
         } else {
-            let adapter = net.loraAdapter(metadata: [
+            var metadata = [
                 "base": (model as NSString).lastPathComponent, "data": (data as NSString).lastPathComponent,
                 "steps": "\(trainer.step)", "targets": loraTargets
-            ])
+            ]
+            // The prompt a judge was trained on stays with it through further training.
+            if let t = initial?.metadata[JudgePromptTemplates.metadataKey] { metadata[JudgePromptTemplates.metadataKey] = t }
+            for m in adapterMeta {
+                let kv = m.split(separator: "=", maxSplits: 1).map(String.init)
+                metadata[kv[0]] = kv[1]
+            }
+            let adapter = net.loraAdapter(metadata: metadata)
             try adapter.write(gguf: out, type: adapterType == "f16" ? .f16 : .f32, name: name + " LoRA")
         }
         let trainLoss = recent.isEmpty ? nil : recent.reduce(0, +) / Float(recent.count)

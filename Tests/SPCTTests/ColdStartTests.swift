@@ -11,10 +11,11 @@ final class ColdStartTests: XCTestCase {
     func testJudgementsParseAndFollowTheLabelInEveryCategory() throws {
         var synth = try RewardSynthesizer(seed: 3, split: .train, singleFraction: 0.25)
         let items = try synth.generate(600)
-        let writer = ColdStartWriter(builder: JudgePromptBuilder(), seed: 9)
         var categories: Set<String> = []
         var disagreements: [String] = []
-        for item in items {
+        for (n, item) in items.enumerated() {
+            // Both built-in prompts, on alternate items.
+            let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: n % 2 == 0 ? .standard : .compact), seed: 9)
             for variant in 0..<2 {
                 let e = writer.example(for: item, variant: variant)
                 let output = JudgeOutputParser.parse(e.judgement, responses: item.responses.count)
@@ -44,8 +45,8 @@ final class ColdStartTests: XCTestCase {
             responses: ["... = 1000 + 13 = 1014. The answer is 1014.", "... = 1000 + 13 = 1013. The answer is 1013."],
             label: .best(1))
         let j = writer.example(for: sum).judgement
-        XCTAssertTrue(j.contains("305 + 708 = 1013."), j)
-        XCTAssertTrue(j.contains("gives 1014, not 1013"), j)
+        XCTAssertTrue(j.contains("Working: 300 + 700 = 1000; 5 + 8 = 13; 1000 + 13 = 1013."), j)
+        XCTAssertTrue(j.contains("ends with 1014, not 1013"), j)
         let json = try RewardItem(
             category: "instructions",
             query: "Return only a valid JSON object with two keys: \"name\" set to the string \"Ana\" and \"age\" set to the number 30.",
@@ -75,5 +76,102 @@ final class ColdStartTests: XCTestCase {
         let messages = object["messages"] as! [[String: String]]
         XCTAssertEqual(messages.map { $0["role"]! }, ["user", "assistant"])
         XCTAssertTrue(messages[1]["content"]!.hasPrefix("Specific Criteria:"))
+    }
+
+    /// The working a judge is taught to write is the responses' own decomposition, step by step,
+    /// and a wrong response is named by its first wrong step (a carry, a slipped hundred, a slipped
+    /// digit in the total), for sums, differences and products.
+    func testArithmeticWorkingNamesTheFirstWrongStep() throws {
+        let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1)
+        func judgement(_ query: String, _ responses: [String], best: Int) throws -> String {
+            try writer.example(for: RewardItem(category: "arithmetic", query: query, responses: responses, label: .best(best))).judgement
+        }
+        let add = try judgement(
+            "Compute 663 + 937.",
+            [
+                "663 + 937 = (600 + 900) + (63 + 37) = 1500 + 100 = 1600. Answer: 1600.",
+                "663 + 937 = (600 + 900) + (63 + 37) = 1600 + 100 = 1700. Answer: 1700.",
+                "663 + 937 = (600 + 900) + (63 + 37) = 1500 + 90 = 1590. Answer: 1590.",
+                "663 + 937 = (600 + 900) + (63 + 37) = 1500 + 100 = 6100. Answer: 6100."
+            ], best: 0)
+        XCTAssertTrue(add.contains("Working: 600 + 900 = 1500; 63 + 37 = 100; 1500 + 100 = 1600."), add)
+        for reason in ["has 1600 for 600 + 900, not 1500", "has 90 for 63 + 37, not 100", "ends with 6100, not 1600"] {
+            XCTAssertTrue(add.contains(reason), "\(reason): \(add)")
+        }
+        let sub = try judgement(
+            "What is 527 - 345?",
+            [
+                "527 - 345 = (500 - 300) + (27 - 45) = 200 - 18 = 182. Answer: 182.",
+                "527 - 345 = (500 - 300) + (27 - 45) = 200 + 18 = 218. Answer: 218."
+            ],
+            best: 0)
+        XCTAssertTrue(sub.contains("Working: 500 - 300 = 200; 27 - 45 = -18; 200 - 18 = 182."), sub)
+        XCTAssertTrue(sub.contains("has 18 for 27 - 45, not -18"), sub)
+        let mul = try judgement(
+            "Calculate 26 times 86.",
+            [
+                "26 × 86 = 26 × 80 + 26 × 6 = 2080 + 156 = 2236. So the result is 2236.",
+                "26 × 86 = 26 × 80 + 26 × 6 = 3080 + 156 = 3236. So the result is 3236."
+            ],
+            best: 0)
+        XCTAssertTrue(mul.contains("Working: 26 × 80 = 2080; 26 × 6 = 156; 2080 + 156 = 2236."), mul)
+        XCTAssertTrue(mul.contains("has 3080 for 26 × 80, not 2080"), mul)
+    }
+
+    /// Lists are checked a neighbour at a time (the first pair out of order), spelling tasks spell
+    /// the word out first, and conversions show the factor and the product.
+    func testOrderingSpellingAndUnitsShowTheirWorking() throws {
+        let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1)
+        func judgement(_ category: String, _ query: String, _ responses: [String], best: Int) throws -> String {
+            try writer.example(for: RewardItem(category: category, query: query, responses: responses, label: .best(best))).judgement
+        }
+        let words = try judgement(
+            "ordering", "Sort these words alphabetically: falcon, napkin, dolphin.",
+            ["In alphabetical order: dolphin, falcon, napkin.", "In alphabetical order: falcon, napkin, dolphin."], best: 0)
+        XCTAssertTrue(words.contains("puts napkin before dolphin, but dolphin comes before napkin alphabetically"), words)
+        XCTAssertTrue(words.contains("keeps every neighbour in order"), words)
+        let numbers = try judgement(
+            "ordering", "Sort these numbers in descending order: 7, 120, 45.",
+            ["In descending order: 120, 45, 7.", "In descending order: 7, 45, 120."], best: 0)
+        XCTAssertTrue(numbers.contains("puts 7 before 45, but 45 is larger than 7"), numbers)
+        let count = try judgement(
+            "spelling", "How many times does the letter \"g\" appear in \"dragon\"?",
+            ["Occurrences of \"g\" in \"dragon\": 2.", "Occurrences of \"g\" in \"dragon\": 1."], best: 1)
+        XCTAssertTrue(count.contains("\"dragon\" is d-r-a-g-o-n: \"g\" appears 1 time."), count)
+        let reverse = try judgement(
+            "spelling", "Write \"dragon\" backwards.",
+            ["Reversed, \"dragon\" becomes \"nogard\".", "Reversed, \"dragon\" becomes \"ngoard\"."], best: 0)
+        XCTAssertTrue(reverse.contains("from the end: n-o-g-a-r-d, so \"nogard\""), reverse)
+        let units = try judgement(
+            "units", "How many quarts are in 10.9 US gallons?",
+            [
+                "One US gallon is 2 quarts. Multiplying: 10.9 × 2 = 21.8, so the answer is 21.8 quarts.",
+                "One US gallon is 4 quarts. Multiplying: 10.9 × 4 = 43.6, so the answer is 43.6 quarts."
+            ], best: 1)
+        XCTAssertTrue(units.contains("The factor is 4: 10.9 × 4 = 43.6 quarts."), units)
+        XCTAssertTrue(units.contains("uses the factor 2 instead of 4"), units)
+    }
+
+    /// A judge adapter records the prompt it was trained on; the judge commands read it back, and a
+    /// name this build does not know is refused by name.
+    func testJudgeTemplateIsRecordedInTheAdapter() throws {
+        XCTAssertEqual(try JudgePromptTemplates.recorded(in: nil).name, "standard")
+        let plain = LoRAAdapter(architecture: "llama", alpha: 8)
+        XCTAssertEqual(try JudgePromptTemplates.recorded(in: plain).name, "standard")
+        let compact = LoRAAdapter(architecture: "llama", alpha: 8, metadata: [JudgePromptTemplates.metadataKey: "compact"])
+        XCTAssertEqual(try JudgePromptTemplates.recorded(in: compact), .compact)
+        let unknown = LoRAAdapter(architecture: "llama", alpha: 8, metadata: [JudgePromptTemplates.metadataKey: "fancy"])
+        XCTAssertThrowsError(try JudgePromptTemplates.recorded(in: unknown)) { e in
+            XCTAssertTrue("\(e)".contains("unknown judge template \"fancy\""), "\(e)")
+        }
+        // The compact prompt is a fraction of the standard one and asks for the same three parts.
+        let item = try RewardItem(category: "facts", query: "Symbol of gold?", responses: ["Au.", "Ag."], label: .best(0))
+        let order = try ResponseOrder([0, 1])
+        let short = JudgePromptBuilder(templates: .compact).instructions(for: item, order: order)
+        let long = JudgePromptBuilder(templates: .standard).instructions(for: item, order: order)
+        XCTAssertLessThan(short.count * 2, long.count)
+        for part in ["Specific Criteria:", "Analysis:", "Scores:", "\\boxed{x, x}", "[Response 2]\nAg."] {
+            XCTAssertTrue(short.contains(part), "\(part): \(short)")
+        }
     }
 }

@@ -19,7 +19,9 @@ final class ShippedJudgeTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: Self.judge), "the trained judge is committed in weights/")
         let adapter = try LoRAAdapter(gguf: Self.judge, base: try GGUFFile(path: Self.model))
         let (engine, chat) = try EngineJudgeGenerator.load(model: Self.model, adapter: adapter)
-        let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
+        // The prompt the judge was trained on, as its adapter records.
+        let grm = GenerativeRewardModel(
+            generator: engine, builder: JudgePromptBuilder(templates: try JudgePromptTemplates.recorded(in: adapter), chat: chat))
         let items = try [
             RewardItem(
                 category: "arithmetic", query: "What is 23 + 19?",

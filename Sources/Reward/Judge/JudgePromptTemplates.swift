@@ -1,4 +1,5 @@
 import Foundation
+import Transformer
 
 /// The texts of the pointwise GRM's judging prompt, in one place so they are easy to change.
 ///
@@ -7,6 +8,8 @@ import Foundation
 /// requirements asking for `Specific Criteria:` (principles with weights), `Analysis:` and
 /// `Scores: \boxed{...}`. Placeholders in `{braces}` are filled by `JudgePromptBuilder`.
 public struct JudgePromptTemplates: Sendable, Equatable {
+    /// The name a judge adapter records (`grm.adapter.judge.template`) and `--judge-template` takes.
+    public var name: String
     /// Instructions for n >= 2 responses scored 1-10. Placeholders: `{conversation}`, `{responses}`,
     /// `{count}`, `{example}` (e.g. `\boxed{x, x}`).
     public var multi: String
@@ -22,7 +25,11 @@ public struct JudgePromptTemplates: Sendable, Equatable {
     /// Optional system message put before the user message holding the instructions.
     public var system: String?
 
-    public init(multi: String, single: String, responseFrame: String, turn: String, hint: String, system: String?) {
+    public init(
+        name: String = "custom", multi: String, single: String, responseFrame: String, turn: String, hint: String,
+        system: String?
+    ) {
+        self.name = name
         self.multi = multi
         self.single = single
         self.responseFrame = responseFrame
@@ -31,7 +38,28 @@ public struct JudgePromptTemplates: Sendable, Equatable {
         self.system = system
     }
 
+    /// The adapter metadata key (under `grm.adapter.`) naming the template a judge was trained on.
+    public static let metadataKey = "judge.template"
+
+    /// Every built-in template, by name.
+    public static let builtIn: [JudgePromptTemplates] = [.standard, .compact]
+
+    /// The template a judge adapter records it was trained on (`grm.adapter.judge.template`), the
+    /// standard one when it records none (or there is no adapter).
+    public static func recorded(in adapter: LoRAAdapter?) throws -> JudgePromptTemplates {
+        try named(adapter?.metadata[metadataKey] ?? "standard")
+    }
+
+    /// The built-in template called `name`.
+    public static func named(_ name: String) throws -> JudgePromptTemplates {
+        guard let t = builtIn.first(where: { $0.name == name }) else {
+            throw RewardDataError("unknown judge template \"\(name)\"; known: \(builtIn.map(\.name).joined(separator: ", "))")
+        }
+        return t
+    }
+
     public static let standard = JudgePromptTemplates(
+        name: "standard",
         multi: """
             You are a skilled expert at scoring responses. Given the context of a conversation (the last \
             turn is the user's query) and {count} responses from the assistant, judge how well each response \
@@ -88,6 +116,47 @@ public struct JudgePromptTemplates: Sendable, Equatable {
             [The Begin of Response {index}]
             {response}
             [The End of Response {index}]
+            """,
+        turn: "{role}: {content}",
+        hint: "\n\nThe best response is: Response {index}",
+        system: nil)
+
+    /// The same three-part output in about a fifth of the standard template's instruction tokens:
+    /// a judge trained on it reads mostly the query and the responses, which makes every training
+    /// example and every judgement cheaper. The instructions come first so that items share them as
+    /// a prefix; what varies per item (the count, the example) comes after the responses.
+    public static let compact = JudgePromptTemplates(
+        name: "compact",
+        multi: """
+            Judge the assistant's responses to the user's last message. Check every verifiable point \
+            (facts, calculations, order, constraints); a response that is wrong on one cannot score well.
+
+            {conversation}
+
+            {responses}
+
+            Write three parts:
+            Specific Criteria: the criteria for this query, each with its weight
+            Analysis: check each response against them
+            Scores: {count} integers from 1 to 10, one per response in order, inside \\boxed{}, e.g. {example}
+            """,
+        single: """
+            Judge whether the assistant's response to the user's last message is correct: right on every \
+            verifiable point and within every constraint the user set.
+
+            {conversation}
+
+            {responses}
+
+            Write three parts:
+            Specific Criteria: the criteria for this query, each with its weight
+            Analysis: check the response against them
+            Scores: 1 if it is correct, 0 if not, inside \\boxed{}, e.g. \\boxed{1}
+            """,
+        responseFrame: """
+            [Response {index}]
+            {response}
+            [End of Response {index}]
             """,
         turn: "{role}: {content}",
         hint: "\n\nThe best response is: Response {index}",

@@ -31,8 +31,8 @@ public final class MetaRewardModel: TrajectoryScorer {
         guard rm.kind == .meta else {
             throw RewardDataError(file: path, "a \(rm.kind.rawValue) reward model scores responses, not judgements (use --rm)")
         }
-        guard rm.judgeTemplate == JudgePromptTemplates.standard.multi else {
-            throw RewardDataError(file: path, "this meta RM was trained on a different judge prompt than this build writes")
+        guard let templates = JudgePromptTemplates.builtIn.first(where: { $0.multi == rm.judgeTemplate }) else {
+            throw RewardDataError(file: path, "this meta RM was trained on a judge prompt that this build does not write")
         }
         let file = try GGUFFile(path: basePath)
         let config = try LlamaConfig(gguf: file)
@@ -41,7 +41,8 @@ public final class MetaRewardModel: TrajectoryScorer {
         let engine = try LlamaInference(gguf: file, contextLength: contextLength, adapter: rm.adapter)
         let chat = JudgeChatFormat(model: try ModelChatTemplate(metadata: file.metadata))
         try self.init(
-            engine: engine, input: JudgementInput(builder: JudgePromptBuilder(chat: chat), tokenizer: try Tokenizer(metadata: file.metadata)),
+            engine: engine,
+            input: JudgementInput(builder: JudgePromptBuilder(templates: templates, chat: chat), tokenizer: try Tokenizer(metadata: file.metadata)),
             head: rm.head)
     }
 
