@@ -20,6 +20,7 @@ final class ReadmeCommandLineTests: XCTestCase {
         ("bench kernels", "--quick --repeats 1 --seconds 0.01"),
         ("bench tokenizer", "--repeats 1"),
         ("bench ", "-p 16 -n 4 -r 1"),
+        ("train sft --model $M --data cold.jsonl", "--steps 1 --ctx 4096"),
         ("train sft", "--steps 1"),
         ("train rm --model $M --data train.jsonl --head semi-scalar", "--steps 1 --critique-tokens 4 --ctx 4096"),
         ("train rm", "--steps 1"),
