@@ -18,7 +18,8 @@ run: deps weights build
 	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --meta $(META) --data examples/judge-examples.jsonl --k 8 --meta-keep 4 --max-tokens 256
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
-## judgements, cold-start SFT, rejective fine-tuning (about 75 minutes on 2 cores; stages resume).
+## judgements with the compact judge prompt, cold-start SFT (about 65 minutes on 2 cores), rejective
+## fine-tuning (about 20 more); stages resume.
 ## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
 train-grm: deps weights build
 	@mkdir -p runs/grm

@@ -109,7 +109,14 @@ final class MetaRewardModelTests: XCTestCase {
         try RewardModelFile(kind: .meta, architecture: "llama", head: head, baseName: "base.gguf", baseSHA256: sha, judgeTemplate: "other")
             .write(gguf: dir + "m2.gguf")
         XCTAssertThrowsError(try MetaRewardModel(file: dir + "m2.gguf", base: base)) { error in
-            XCTAssertTrue("\(error)".contains("different judge prompt"), "\(error)")
+            XCTAssertTrue("\(error)".contains("a judge prompt that this build does not write"), "\(error)")
         }
+        // A meta RM of a judge that reads the compact prompt rates conversations in that prompt.
+        try RewardModelFile(
+            kind: .meta, architecture: "llama", head: head, baseName: "base.gguf", baseSHA256: sha,
+            judgeTemplate: JudgePromptTemplates.compact.multi
+        ).write(gguf: dir + "m3.gguf")
+        XCTAssertEqual(try MetaRewardModel(file: dir + "m3.gguf", base: base).input.builder.templates, .compact)
+        XCTAssertEqual(meta.input.builder.templates, .standard)
     }
 }
