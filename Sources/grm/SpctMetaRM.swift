@@ -37,6 +37,7 @@ struct SpctMetaRM: ParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float = 1e-3
     @Option(help: "Seed of the shuffles, the sampling, the head and the order.") var seed: UInt64 = 1
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
+    @Option(name: .customLong("kv"), help: "KV cache type of the sampling: f32 (default) or f16.") var kvCache = "f32"
     @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Flag(help: "Print one JSON object with the results at the end.") var json = false
 
@@ -53,7 +54,7 @@ struct SpctMetaRM: ParsableCommand {
         let start = Date()
         let items = try readJudgeItems(path: data, skipInvalid: false, limit: limit, command: "grm spct metarm").items
         let adapter = try EngineOptions.loadAdapter(lora, scale: 1)!
-        let (judge, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter)
+        let (judge, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter, kvType: try EngineOptions.kvType(kvCache))
         let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: adapter)
         let grm = GenerativeRewardModel(generator: judge, builder: JudgePromptBuilder(templates: templates, chat: chat))
         let config = VotingConfig(

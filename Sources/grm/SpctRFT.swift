@@ -57,6 +57,7 @@ struct SpctRFT: ParsableCommand {
     @Option(help: "Training checkpoint file (GGUF), written atomically.") var checkpoint: String?
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue training from this checkpoint (reuses an existing --kept file).") var resume: String?
+    @Option(name: .customLong("kv"), help: "KV cache type of the sampling: f32 (default) or f16.") var kvCache = "f32"
     @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the yield and the training results at the end.") var json = false
@@ -110,7 +111,7 @@ struct SpctRFT: ParsableCommand {
     func sample(keptPath: String, samplesPath: String) throws -> RFTYield {
         let items = try readJudgeItems(path: data, skipInvalid: false, limit: nil, command: "grm spct rft").items
         let adapter = try EngineOptions.loadAdapter(lora, scale: 1)
-        let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter)
+        let (engine, chat) = try EngineJudgeGenerator.load(model: model, adapter: adapter, kvType: try EngineOptions.kvType(kvCache))
         let templates = try EngineOptions.judgeTemplates(judgeTemplate, adapter: adapter)
         let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(templates: templates, chat: chat))
         let sampler = try RejectiveSampler(
