@@ -20,16 +20,27 @@ export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
 # (grm.adapter.judge.template), so `grm eval/score --lora` use it without being told.
 T=compact
 [ -f "$R/judge-items.jsonl" ] || stage items $G data synth --n 2400 --seed 21 --split train --out "$R/judge-items.jsonl"
-[ -f "$R/judge-cold.jsonl" ] || stage judgements $G data judgements --judge-template $T --data "$R/judge-items.jsonl" \
-    --out "$R/judge-cold.jsonl"
+[ -f "$R/judge-cold.jsonl" ] || stage judgements $G data judgements --judge-template $T --no-inline-scores \
+    --data "$R/judge-items.jsonl" --out "$R/judge-cold.jsonl"
 # shellcheck disable=SC2046
 [ -f "$R/judge-cold-start.gguf" ] || stage cold-start $G train sft --model "$MODEL" --data "$R/judge-cold.jsonl" \
     --out "$R/judge-cold-start.gguf" --adapter-type f16 --adapter-meta judge.template=$T --steps 200 --batch 4 --accum 2 --ctx 1024 \
     --overlong drop --lr 4e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing --seed 1 \
     --checkpoint "$R/judge-cold-start.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start.ckpt.gguf")
+# The first cold start's judge wrote right analyses under scores of one usual shape (\boxed{1, 10, 3}):
+# the second trains on fresh items whose verdicts each end with their score (docs/spct.md).
+[ -f "$R/judge-scores-items.jsonl" ] || stage items-2 $G data synth --n 900 --seed 23 --split train \
+    --out "$R/judge-scores-items.jsonl"
+[ -f "$R/judge-scores.jsonl" ] || stage judgements-2 $G data judgements --judge-template $T \
+    --data "$R/judge-scores-items.jsonl" --out "$R/judge-scores.jsonl"
+# shellcheck disable=SC2046
+[ -f "$R/judge-cold-start-2.gguf" ] || stage cold-start-2 $G train sft --model "$MODEL" --data "$R/judge-scores.jsonl" \
+    --init-lora "$R/judge-cold-start.gguf" --out "$R/judge-cold-start-2.gguf" --adapter-type f16 --steps 100 --warmup 5 \
+    --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 2e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing \
+    --seed 2 --checkpoint "$R/judge-cold-start-2.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start-2.ckpt.gguf")
 [ -f "$R/judge-rft-items.jsonl" ] || stage rft-items $G data synth --n 150 --seed 22 --split train --out "$R/judge-rft-items.jsonl"
 # shellcheck disable=SC2046
-[ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start.gguf" \
+[ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start-2.gguf" \
     --data "$R/judge-rft-items.jsonl" --out "$R/judge-rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 \
     --lr 1e-4 --batch 4 --accum 2 --checkpoint "$R/judge-rft.ckpt.gguf" --save-every 10 $(resume "$R/judge-rft.ckpt.gguf")
 cp "$R/judge-rft.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf

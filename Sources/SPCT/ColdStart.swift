@@ -29,10 +29,17 @@ public struct ColdStartExample: Sendable {
 public struct ColdStartWriter {
     public var builder: JudgePromptBuilder
     public var seed: UInt64
+    /// Each response's verdict ends with its score ("..., so it is wrong, score 3."), which the
+    /// `\boxed{}` line then repeats in order. Without it a small judge trained on the data learnt
+    /// the scores' usual shape (`\boxed{1, 10, 3}`) rather than their link to its own verdicts,
+    /// which stood 30-60 tokens earlier; with it each score sits next to its verdict and the
+    /// scores line is a copy. The same seed gives the same judgements either way, but for the scores.
+    public var inlineScores: Bool
 
-    public init(builder: JudgePromptBuilder, seed: UInt64) {
+    public init(builder: JudgePromptBuilder, seed: UInt64, inlineScores: Bool = true) {
         self.builder = builder
         self.seed = seed
+        self.inlineScores = inlineScores
     }
 
     /// The example for `item` with its responses in a seeded shuffle (`variant` draws another one).
@@ -67,7 +74,9 @@ public struct ColdStartWriter {
             let reason =
                 v.reason ?? v.claim.map { "gives \($0)" }
                 ?? (v.correct ? "answers the query correctly" : "does not answer the query correctly")
-            analysis.append(style(shown + 1, reason, v.correct))
+            var sentence = style(shown + 1, reason, v.correct)
+            if inlineScores { sentence = sentence.dropLast() + ", score \(scores[original])." }
+            analysis.append(sentence)
         }
         let criteria = ColdStartWriter.criteria(for: item.category, rng: &rng)
         let shownScores = order.toShown(scores).map(String.init).joined(separator: ", ")

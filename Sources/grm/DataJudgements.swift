@@ -27,6 +27,12 @@ struct DataJudgements: ParsableCommand {
             "The judging prompt the data is written with: standard or compact (train the judge with --adapter-meta judge.template=NAME so the judge commands use it)."
     )
     var judgeTemplate = "standard"
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "End each response's verdict with its score, which the \\boxed{} line repeats (a small judge learns the link; off: the first recipe's format)."
+    )
+    var inlineScores = true
 
     func validate() throws {
         guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
@@ -35,7 +41,8 @@ struct DataJudgements: ParsableCommand {
     func run() throws {
         do {
             let items = try RewardItemReader.readAll(path: data).items
-            let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed)
+            let writer = ColdStartWriter(
+                builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed, inlineScores: inlineScores)
             let file = try AtomicFileWriter(path: out)
             var count = 0
             var fallbacks = 0

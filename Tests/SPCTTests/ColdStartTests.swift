@@ -174,4 +174,19 @@ final class ColdStartTests: XCTestCase {
             XCTAssertTrue(short.contains(part), "\(part): \(short)")
         }
     }
+
+    /// Each verdict ends with its response's score and the `\boxed{}` line repeats them in the order
+    /// shown; without inline scores the judgement is the same text less those endings.
+    func testInlineScoresMatchTheScoresLine() throws {
+        var synth = try RewardSynthesizer(seed: 5, split: .train)
+        for item in try synth.generate(60) {
+            let with = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 4).example(for: item)
+            let without = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 4, inlineScores: false).example(for: item)
+            let inline = ReferenceChecks.matches(", score (\\d+)\\.", with.judgement).map { Int($0[1])! }
+            let shown = try JudgeOutputParser.parse(with.judgement, responses: item.responses.count).scores.get()
+            XCTAssertEqual(inline, shown, with.judgement)
+            XCTAssertEqual(with.judgement.replacingOccurrences(of: ", score \\d+\\.", with: ".", options: .regularExpression), without.judgement)
+            XCTAssertEqual(with.order, without.order)
+        }
+    }
 }
