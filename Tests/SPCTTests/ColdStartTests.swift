@@ -98,24 +98,23 @@ final class ColdStartTests: XCTestCase {
         for reason in ["has 1600 for 600 + 900, not 1500", "has 90 for 63 + 37, not 100", "ends with 6100, not 1600"] {
             XCTAssertTrue(add.contains(reason), "\(reason): \(add)")
         }
-        let sub = try judgement(
-            "What is 527 - 345?",
-            [
-                "527 - 345 = (500 - 300) + (27 - 45) = 200 - 18 = 182. Answer: 182.",
-                "527 - 345 = (500 - 300) + (27 - 45) = 200 + 18 = 218. Answer: 218."
-            ],
-            best: 0)
-        XCTAssertTrue(sub.contains("Working: 500 - 300 = 200; 27 - 45 = -18; 200 - 18 = 182."), sub)
-        XCTAssertTrue(sub.contains("has 18 for 27 - 45, not -18"), sub)
-        let mul = try judgement(
-            "Calculate 26 times 86.",
-            [
-                "26 × 86 = 26 × 80 + 26 × 6 = 2080 + 156 = 2236. So the result is 2236.",
-                "26 × 86 = 26 × 80 + 26 × 6 = 3080 + 156 = 3236. So the result is 3236."
-            ],
-            best: 0)
-        XCTAssertTrue(mul.contains("Working: 26 × 80 = 2080; 26 × 6 = 156; 2080 + 156 = 2236."), mul)
-        XCTAssertTrue(mul.contains("has 3080 for 26 × 80, not 2080"), mul)
+        // A difference with a borrow, and a product: (query, right response, wrong one, working, reason).
+        let cases = [
+            (
+                "What is 527 - 345?", "527 - 345 = (500 - 300) + (27 - 45) = 200 - 18 = 182. Answer: 182.",
+                "527 - 345 = (500 - 300) + (27 - 45) = 200 + 18 = 218. Answer: 218.",
+                "Working: 500 - 300 = 200; 27 - 45 = -18; 200 - 18 = 182.", "has 18 for 27 - 45, not -18"
+            ),
+            (
+                "Calculate 26 times 86.", "26 × 86 = 26 × 80 + 26 × 6 = 2080 + 156 = 2236. So the result is 2236.",
+                "26 × 86 = 26 × 80 + 26 × 6 = 3080 + 156 = 3236. So the result is 3236.",
+                "Working: 26 × 80 = 2080; 26 × 6 = 156; 2080 + 156 = 2236.", "has 3080 for 26 × 80, not 2080"
+            )
+        ]
+        for (query, right, wrong, working, reason) in cases {
+            let j = try judgement(query, [right, wrong], best: 0)
+            XCTAssertTrue(j.contains(working) && j.contains(reason), "\(working) / \(reason): \(j)")
+        }
     }
 
     /// Lists are checked a neighbour at a time (the first pair out of order), spelling tasks spell
@@ -125,31 +124,39 @@ final class ColdStartTests: XCTestCase {
         func judgement(_ category: String, _ query: String, _ responses: [String], best: Int) throws -> String {
             try writer.example(for: RewardItem(category: category, query: query, responses: responses, label: .best(best))).judgement
         }
-        let words = try judgement(
-            "ordering", "Sort these words alphabetically: falcon, napkin, dolphin.",
-            ["In alphabetical order: dolphin, falcon, napkin.", "In alphabetical order: falcon, napkin, dolphin."], best: 0)
-        XCTAssertTrue(words.contains("puts napkin before dolphin, but dolphin comes before napkin alphabetically"), words)
-        XCTAssertTrue(words.contains("keeps every neighbour in order"), words)
-        let numbers = try judgement(
-            "ordering", "Sort these numbers in descending order: 7, 120, 45.",
-            ["In descending order: 120, 45, 7.", "In descending order: 7, 45, 120."], best: 0)
-        XCTAssertTrue(numbers.contains("puts 7 before 45, but 45 is larger than 7"), numbers)
-        let count = try judgement(
-            "spelling", "How many times does the letter \"g\" appear in \"dragon\"?",
-            ["Occurrences of \"g\" in \"dragon\": 2.", "Occurrences of \"g\" in \"dragon\": 1."], best: 1)
-        XCTAssertTrue(count.contains("\"dragon\" is d-r-a-g-o-n: \"g\" appears 1 time."), count)
-        let reverse = try judgement(
-            "spelling", "Write \"dragon\" backwards.",
-            ["Reversed, \"dragon\" becomes \"nogard\".", "Reversed, \"dragon\" becomes \"ngoard\"."], best: 0)
-        XCTAssertTrue(reverse.contains("from the end: n-o-g-a-r-d, so \"nogard\""), reverse)
-        let units = try judgement(
-            "units", "How many quarts are in 10.9 US gallons?",
-            [
-                "One US gallon is 2 quarts. Multiplying: 10.9 × 2 = 21.8, so the answer is 21.8 quarts.",
-                "One US gallon is 4 quarts. Multiplying: 10.9 × 4 = 43.6, so the answer is 43.6 quarts."
-            ], best: 1)
-        XCTAssertTrue(units.contains("The factor is 4: 10.9 × 4 = 43.6 quarts."), units)
-        XCTAssertTrue(units.contains("uses the factor 2 instead of 4"), units)
+        // (category, query, responses, best, what the judgement must say)
+        let cases: [(String, String, [String], Int, [String])] = [
+            (
+                "ordering", "Sort these words alphabetically: falcon, napkin, dolphin.",
+                ["In alphabetical order: dolphin, falcon, napkin.", "In alphabetical order: falcon, napkin, dolphin."], 0,
+                ["puts napkin before dolphin, but dolphin comes before napkin alphabetically", "keeps every neighbour in order"]
+            ),
+            (
+                "ordering", "Sort these numbers in descending order: 7, 120, 45.",
+                ["In descending order: 120, 45, 7.", "In descending order: 7, 45, 120."], 0, ["puts 7 before 45, but 45 is larger than 7"]
+            ),
+            (
+                "spelling", "How many times does the letter \"g\" appear in \"dragon\"?",
+                ["Occurrences of \"g\" in \"dragon\": 2.", "Occurrences of \"g\" in \"dragon\": 1."], 1,
+                ["\"dragon\" is d-r-a-g-o-n: \"g\" appears 1 time."]
+            ),
+            (
+                "spelling", "Write \"dragon\" backwards.",
+                ["Reversed, \"dragon\" becomes \"nogard\".", "Reversed, \"dragon\" becomes \"ngoard\"."], 0,
+                ["from the end: n-o-g-a-r-d, so \"nogard\""]
+            ),
+            (
+                "units", "How many quarts are in 10.9 US gallons?",
+                [
+                    "One US gallon is 2 quarts. Multiplying: 10.9 × 2 = 21.8, so the answer is 21.8 quarts.",
+                    "One US gallon is 4 quarts. Multiplying: 10.9 × 4 = 43.6, so the answer is 43.6 quarts."
+                ], 1, ["The factor is 4: 10.9 × 4 = 43.6 quarts.", "uses the factor 2 instead of 4"]
+            )
+        ]
+        for (category, query, responses, best, says) in cases {
+            let j = try judgement(category, query, responses, best: best)
+            for part in says { XCTAssertTrue(j.contains(part), "\(part): \(j)") }
+        }
     }
 
     /// A judge adapter records the prompt it was trained on; the judge commands read it back, and a
