@@ -5,21 +5,21 @@ RELEASE = -c release
 .PHONY: run test build bench deps weights clean format lint train-grm train-grm-rl train-rm
 
 MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
-## The trained judge: a LoRA adapter on the default model after SPCT's two stages, and the meta
-## reward model that picks which of its judgements vote (weights/README.md says how both were made;
-## `make run JUDGE=weights/grm-judge.gguf` uses stage one's judge instead).
-JUDGE = weights/grm-judge-grpo.gguf
-META = weights/grm-meta.gguf
+## The trained judge: a LoRA adapter on the default model after SPCT's cold start with the compact
+## judging prompt (weights/README.md says how it was made). The second stage's judge and its meta
+## reward model (standard prompt): make run JUDGE=weights/grm-judge-grpo.gguf META=weights/grm-meta.gguf
+JUDGE = weights/grm-judge.gguf
+META =
 
 ## The main job: fetch the default model, build in release mode, and have the trained generative
-## reward model judge the bundled examples: 8 sampled judgements per item (principles, scores), the
-## meta RM's 4 best-rated of them voting.
+## reward model judge the bundled examples: 8 sampled judgements per item (principles, scores)
+## voting (with META: the meta RM's 4 best-rated of them).
 run: deps weights build
-	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) --meta $(META) --data examples/judge-examples.jsonl --k 8 --meta-keep 4 --max-tokens 256
+	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) $(if $(META),--meta $(META) --meta-keep 4) --data examples/judge-examples.jsonl --k 8 --max-tokens 256
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
-## judgements with the compact judge prompt, cold-start SFT (about 65 minutes on 2 cores), rejective
-## fine-tuning (about 20 more); stages resume.
+## judgements with the compact judge prompt, two cold-start SFT stages (about 62 and 30 minutes on
+## 2 cores), rejective fine-tuning (about 20 more); stages resume.
 ## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
 train-grm: deps weights build
 	@mkdir -p runs/grm

@@ -76,6 +76,8 @@ struct TrainRM: ParsableCommand {
         let valItems = try val.map { try RewardItemReader.readAll(path: $0).items } ?? []
         let sha = try SHA256.file(model)
         let critic = try criticLora.map { try EngineOptions.loadAdapter($0, scale: 1)! }
+        // The critic writes in the judging prompt it was trained on (its adapter records it).
+        let criticTemplates = try EngineOptions.judgeTemplates(nil, adapter: critic)
         // The frozen backbone of a head-only run (with the critic's adapter for a semi-scalar one).
         let engine = headOnly ? try LlamaInference(gguf: file, contextLength: ctx, adapter: critic) : nil
         let train: ScalarRewardExamples, heldOut: ScalarRewardExamples
@@ -83,7 +85,8 @@ struct TrainRM: ParsableCommand {
         if head == "semi-scalar", let engine {
             criticIdentity = "\(sha) lora \(try criticLora.map { try SHA256.file($0) } ?? "none")"
             let writer = CritiqueWriter(
-                engine: engine, tokenizer: tokenizer, chat: JudgeChatFormat(model: chatTemplate), maxTokens: critiqueTokens, batch: critiqueBatch)
+                engine: engine, tokenizer: tokenizer, chat: JudgeChatFormat(model: chatTemplate), templates: criticTemplates,
+                maxTokens: critiqueTokens, batch: critiqueBatch)
             let judgement = JudgementInput(builder: writer.grm.builder, tokenizer: tokenizer)
             let cachePath = critiques ?? out + ".critiques.jsonl"
             var cache = try CritiqueCache(path: cachePath)
@@ -199,7 +202,7 @@ struct TrainRM: ParsableCommand {
         let rm = RewardModelFile(
             kind: head == "semi-scalar" ? .semiScalar : .scalar, architecture: config.architecture, head: rmHead, adapter: adapter,
             baseName: (model as NSString).lastPathComponent, baseSHA256: sha,
-            judgeTemplate: head == "semi-scalar" ? JudgePromptTemplates.standard.single : nil,
+            judgeTemplate: head == "semi-scalar" ? criticTemplates.single : nil,
             critiqueTokens: head == "semi-scalar" ? critiqueTokens : nil,
             metadata: [
                 "mode": headOnly ? "head-only" : "lora r \(loraRank)", "steps": "\(totalSteps)",
