@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # Training without activation recomputation holds ~11 GB; keep freed buffers for reuse.
 export GRM_BUFFER_CACHE_MB=${GRM_BUFFER_CACHE_MB:-12000}
 
-# The judge reads the compact judging prompt (JudgePromptTemplates.compact): a fifth of the standard
+# The judge reads the compact judging prompt (JudgePromptTemplates.compact): under a third of the standard
 # instructions' tokens, so an example costs about 400 tokens instead of 650. The adapters record it
 # (grm.adapter.judge.template), so `grm eval/score --lora` use it without being told.
 T=compact

@@ -56,7 +56,7 @@ struct EngineOptions: ParsableArguments {
     }
 
     static let judgeTemplateHelp = ArgumentHelp(
-        "The judging prompt: standard (the paper's instructions) or compact (a fifth of their tokens).",
+        "The judging prompt: standard (the paper's instructions) or compact (under a third of their tokens).",
         discussion: "Default: the template the --lora adapter records it was trained on (grm.adapter.judge.template), else standard.")
 
     /// The judging prompt's texts: `name` when given, else the one `adapter` records it was trained

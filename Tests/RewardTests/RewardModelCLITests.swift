@@ -227,4 +227,34 @@ final class RewardModelCLITests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.err.contains("bad.jsonl:3: this line judges another item"), refused.err)
     }
+
+    /// A judge adapter records the prompt it was trained on (`--adapter-meta`), keeps it through
+    /// `--init-lora`, and the judge commands read it back; a meta RM fitted to another prompt is
+    /// refused beside it.
+    func testJudgePromptTravelsWithTheAdapter() throws {
+        var config = TinyRewardModels.config
+        config.contextLength = 2048
+        let base = dir + "base.gguf"
+        try TinyRewardModels.writeBase(to: base, template: TinyRewardModels.plainTemplate, config: config)
+        let chats = try write([#"{"prompt": "3 + 4?", "completion": "7"}"#], "chats.jsonl")
+        let sft = ["train", "sft", "--model", base, "--data", chats, "--steps", "1", "--val-fraction", "0"]
+        let first = try run(sft + ["--adapter-meta", "judge.template=compact", "--out", dir + "a.gguf"])
+        XCTAssertEqual(first.status, 0, first.err)
+        let second = try run(sft + ["--init-lora", dir + "a.gguf", "--out", dir + "b.gguf"])
+        XCTAssertEqual(second.status, 0, second.err)
+        XCTAssertEqual(try LoRAAdapter(gguf: dir + "b.gguf").metadata[JudgePromptTemplates.metadataKey], "compact")
+
+        let items = try write([#"{"prompt": "2 + 2?", "responses": ["4", "5"], "best": 0}"#], "items.jsonl")
+        let eval = ["eval", "--model", base, "--lora", dir + "b.gguf", "--data", items, "--k", "1", "--max-tokens", "2"]
+        let judged = try run(eval + ["--out", dir + "judged.json"])
+        XCTAssertEqual(judged.status, 0, judged.err)
+        XCTAssertTrue(judged.err.contains("judge template: compact (recorded in the adapter)"), judged.err)
+        try RewardModelFile(
+            kind: .meta, architecture: "llama", head: ScalarHead(dim: config.dim, bias: true), baseName: "base.gguf",
+            baseSHA256: try SHA256.file(base), judgeTemplate: JudgePromptTemplates.standard.multi
+        ).write(gguf: dir + "meta.gguf")
+        let mixed = try run(eval + ["--meta", dir + "meta.gguf"])
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertTrue(mixed.err.contains("--meta was trained on the standard judge template, the judge uses compact"), mixed.err)
+    }
 }

@@ -121,9 +121,9 @@ public struct JudgePromptTemplates: Sendable, Equatable {
         hint: "\n\nThe best response is: Response {index}",
         system: nil)
 
-    /// The same three-part output in about a fifth of the standard template's instruction tokens:
-    /// a judge trained on it reads mostly the query and the responses, which makes every training
-    /// example and every judgement cheaper. The instructions come first so that items share them as
+    /// The same three-part output in under a third of the standard template's instruction tokens
+    /// (99 against 326 SmolLM2 tokens, placeholders empty): a judge trained on it reads mostly the
+    /// query and the responses, which makes every training example and every judgement cheaper. The instructions come first so that items share them as
     /// a prefix; what varies per item (the count, the example) comes after the responses.
     public static let compact = JudgePromptTemplates(
         name: "compact",

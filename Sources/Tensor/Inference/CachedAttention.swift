@@ -350,25 +350,17 @@ extension CachedAttention.Job {
             var v = part.values + offset * E.bytes
             for j in base..<(base + n) {
                 let v0 = E.load(v, 0), v1 = E.load(v, 16), v2 = E.load(v, 32), v3 = E.load(v, 48)
-                let p = _mm512_set1_ps(s0[j])
-                a0 = fma16(p, v0, a0)
-                a1 = fma16(p, v1, a1)
-                a2 = fma16(p, v2, a2)
-                a3 = fma16(p, v3, a3)
-                if heads > 1 {
-                    let p = _mm512_set1_ps(s1[j])
-                    b0 = fma16(p, v0, b0)
-                    b1 = fma16(p, v1, b1)
-                    b2 = fma16(p, v2, b2)
-                    b3 = fma16(p, v3, b3)
+                // One head's four accumulators take its score times the row's 64 values.
+                @inline(__always) func add(_ score: Float, _ x0: inout __m512, _ x1: inout __m512, _ x2: inout __m512, _ x3: inout __m512) {
+                    let p = _mm512_set1_ps(score)
+                    x0 = fma16(p, v0, x0)
+                    x1 = fma16(p, v1, x1)
+                    x2 = fma16(p, v2, x2)
+                    x3 = fma16(p, v3, x3)
                 }
-                if heads > 2 {
-                    let p = _mm512_set1_ps(s2[j])
-                    c0 = fma16(p, v0, c0)
-                    c1 = fma16(p, v1, c1)
-                    c2 = fma16(p, v2, c2)
-                    c3 = fma16(p, v3, c3)
-                }
+                add(s0[j], &a0, &a1, &a2, &a3)
+                if heads > 1 { add(s1[j], &b0, &b1, &b2, &b3) }
+                if heads > 2 { add(s2[j], &c0, &c1, &c2, &c3) }
                 v += row
             }
             base += n
