@@ -28,6 +28,15 @@ struct ArithmeticSteps {
         "Working: " + steps.map { "\($0.text) = \($0.value)" }.joined(separator: "; ") + "."
     }
 
+    /// The working's last step as shown ("1500 + 100 = 1600").
+    var lastStep: String { "\(steps[2].text) = \(steps[2].value)" }
+
+    /// The response's own last step in the same shape ("1600 + 100 = 1700"), nil when it does not
+    /// show its working as `= p + q = t`.
+    func lastStep(in response: String) -> String? {
+        ReferenceChecks.matches("= (-?\\d+ [+-] \\d+ = -?\\d+)", response).last?[1]
+    }
+
     /// Why `response` is wrong, naming its first step that differs from the working: the two
     /// parts it writes after the decomposition (`= p + q = t`), then its total. Nil when the
     /// response does not show its working in that shape.

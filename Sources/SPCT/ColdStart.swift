@@ -35,11 +35,20 @@ public struct ColdStartWriter {
     /// which stood 30-60 tokens earlier; with it each score sits next to its verdict and the
     /// scores line is a copy. The same seed gives the same judgements either way, but for the scores.
     public var inlineScores: Bool
+    /// Each verdict sets the response's claim beside the true one before it decides ("Response 1
+    /// has 300 + 31 = 313 against 300 + 31 = 331: wrong", "Response 2 has 4 < 8 < 84 > 46: wrong";
+    /// `ResponseVerdict.comparison`), for right responses as for wrong ones. Without it a wrong
+    /// response is named by its error and a right one by its claim, so the judge decided right or
+    /// wrong before writing anything to compare, against a fact stated 20-60 tokens earlier; the
+    /// compact judge trained that way took the second response as right whenever it could not tell.
+    /// Off by default: the recipe's first two stages were written without it.
+    public var sideBySide: Bool
 
-    public init(builder: JudgePromptBuilder, seed: UInt64, inlineScores: Bool = true) {
+    public init(builder: JudgePromptBuilder, seed: UInt64, inlineScores: Bool = true, sideBySide: Bool = false) {
         self.builder = builder
         self.seed = seed
         self.inlineScores = inlineScores
+        self.sideBySide = sideBySide
     }
 
     /// The example for `item` with its responses in a seeded shuffle (`variant` draws another one).
@@ -72,7 +81,7 @@ public struct ColdStartWriter {
         for (shown, original) in order.shownToOriginal.enumerated() {
             let v = verdicts[original]
             let reason =
-                v.reason ?? v.claim.map { "gives \($0)" }
+                (sideBySide ? v.comparison : nil) ?? v.reason ?? v.claim.map { "gives \($0)" }
                 ?? (v.correct ? "answers the query correctly" : "does not answer the query correctly")
             var sentence = style(shown + 1, reason, v.correct)
             if inlineScores { sentence = sentence.dropLast() + ", score \(scores[original])." }

@@ -8,6 +8,11 @@ public struct ResponseVerdict: Equatable, Sendable {
     public var correct: Bool
     /// Why it is right or wrong, as a clause ("gives 1014, not 1013"), nil to fall back on the claim.
     public var reason: String?
+    /// The response's claim set beside the true one, for right and wrong responses alike ("has
+    /// 300 + 31 = 313 against 300 + 31 = 331", "has 4 < 8 < 84 > 46"), so the verdict that follows
+    /// compares two things a few tokens apart; nil when there is nothing to set beside (a broken
+    /// constraint).
+    public var comparison: String? = nil
 }
 
 /// What the reference checks found for an item: the verifiable fact, and a verdict per response.
@@ -95,7 +100,9 @@ public enum ReferenceChecks {
             let labelled = item.bestIndex.map { $0 == i } ?? (item.label == .binary(1))
             guard let claim, let truth else { return ResponseVerdict(claim: claim, correct: labelled, reason: nil) }
             let correct = claim == truth
-            return ResponseVerdict(claim: claim, correct: correct, reason: correct ? nil : "gives \(claim), not \(truth)")
+            return ResponseVerdict(
+                claim: claim, correct: correct, reason: correct ? nil : "gives \(claim), not \(truth)",
+                comparison: "gives \(claim) against \(truth)")
         }
     }
 
@@ -116,8 +123,9 @@ public enum ReferenceChecks {
         let op = ["+": "+", "plus": "+", "-": "-", "minus": "-"][q[2]] ?? "×"
         let steps = ArithmeticSteps(a, op, b)
         var verdicts = compare(claims, truth: String(steps.result), item: item)
-        for i in verdicts.indices where !verdicts[i].correct {
-            if let reason = steps.firstWrongStep(in: item.responses[i]) { verdicts[i].reason = reason }
+        for i in verdicts.indices {
+            if !verdicts[i].correct, let reason = steps.firstWrongStep(in: item.responses[i]) { verdicts[i].reason = reason }
+            if let last = steps.lastStep(in: item.responses[i]) { verdicts[i].comparison = "has \(last) against \(steps.lastStep)" }
         }
         return ItemCheck(fact: steps.working, verdicts: verdicts)
     }
@@ -138,6 +146,12 @@ public enum ReferenceChecks {
         let product = factors[best].flatMap { f -> (String, String)? in
             guard let m = matches("(\\d+(?:\\.\\d+)?) × \(f) = ", item.responses[best]).first else { return nil }
             return (f, m[1])
+        }
+        let products = item.responses.map { r in
+            matches("(\\d+(?:\\.\\d+)?) × (\\d+(?:\\.\\d+)?) = (\\d+(?:\\.\\d+)?)", r).last.map { "\($0[1]) × \($0[2]) = \($0[3])" }
+        }
+        if let right = products[best] {
+            for i in verdicts.indices { verdicts[i].comparison = products[i].map { "has \($0) against \(right)" } }
         }
         let fact =
             product.map { "The factor is \($0.0): \($0.1) × \($0.0) = \(truth)." }
@@ -172,7 +186,10 @@ public enum ReferenceChecks {
             differingWords(r, from: i == best ? reference : item.responses[best])
         }
         var verdicts = compare(claims, truth: truth, item: item)
-        for i in verdicts.indices where !verdicts[i].correct { verdicts[i].reason = "says \(claims[i])" }
+        for i in verdicts.indices {
+            if !verdicts[i].correct { verdicts[i].reason = "says \(claims[i])" }
+            verdicts[i].comparison = "says \(claims[i]) against \(truth)"
+        }
         return ItemCheck(fact: "The correct answer is \(truth).", verdicts: verdicts)
     }
 
@@ -202,13 +219,29 @@ public enum ReferenceChecks {
         }
         let base = listed(item, best: best, factPrefix: "")
         var verdicts = base.verdicts
+        let numeric = !q.contains("alphabet")
+        /// "<", "=" or ">" between two neighbours, as numbers or as words.
+        func relation(_ a: String, _ b: String) -> String {
+            let (x, y) = (Int(a), Int(b))
+            let less = numeric && x != nil && y != nil ? x! < y! : a < b
+            return a == b ? "=" : less ? "<" : ">"
+        }
         for i in verdicts.indices {
+            verdicts[i].comparison = nil
             guard let list = statedAnswer(item.responses[i])?.components(separatedBy: ", "), list.count > 1 else { continue }
-            if let p = list.indices.dropLast().first(where: { !rule.inOrder(list[$0], list[$0 + 1]) }) {
+            let wrongPair = list.indices.dropLast().first(where: { !rule.inOrder(list[$0], list[$0 + 1]) })
+            if let p = wrongPair {
                 verdicts[i].reason = "puts \(list[p]) before \(list[p + 1]), but \(rule.why(list[p], list[p + 1]))"
             } else if verdicts[i].correct {
                 verdicts[i].reason = "keeps every neighbour in order"
             }
+            // The neighbours compared one pair at a time, up to the first pair out of order. A list in
+            // order that is still wrong (an item lost or repeated) keeps the reason above.
+            guard wrongPair != nil || verdicts[i].correct else { continue }
+            let end = wrongPair.map { $0 + 1 } ?? list.count - 1
+            var chain = list[0]
+            for j in 0..<end { chain += " \(relation(list[j], list[j + 1])) \(list[j + 1])" }
+            verdicts[i].comparison = "has \(chain)"
         }
         return ItemCheck(fact: rule.fact, verdicts: verdicts)
     }

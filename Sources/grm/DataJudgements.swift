@@ -33,6 +33,11 @@ struct DataJudgements: ParsableCommand {
             "End each response's verdict with its score, which the \\boxed{} line repeats (a small judge learns the link; off: the first recipe's format)."
     )
     var inlineScores = true
+    @Flag(
+        help:
+            "Set each response's claim beside the true one before its verdict (\"has 300 + 31 = 313 against 300 + 31 = 331: wrong\", \"has 4 < 8 < 84 > 46: wrong\"), right responses as well as wrong ones."
+    )
+    var sideBySide = false
 
     func validate() throws {
         guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
@@ -42,7 +47,8 @@ struct DataJudgements: ParsableCommand {
         do {
             let items = try RewardItemReader.readAll(path: data).items
             let writer = ColdStartWriter(
-                builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed, inlineScores: inlineScores)
+                builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed, inlineScores: inlineScores,
+                sideBySide: sideBySide)
             let file = try AtomicFileWriter(path: out)
             var count = 0
             var fallbacks = 0

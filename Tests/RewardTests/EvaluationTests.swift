@@ -72,6 +72,9 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(report.samples.samples, 48)
         XCTAssertEqual(report.samples.parsed, 36)
         XCTAssertEqual(report.samples.failures, ["no-scores": 12])
+        // Samples 2 and 3 of each item put response 0 on top; sample 0 ties, sample 1 fails.
+        XCTAssertEqual(report.samples.topByPosition?.reduce(0, +), 24)
+        XCTAssertEqual(report.samples.bestByPosition?.reduce(0, +), 24)
         XCTAssertEqual(report.curve.map(\.k), [1, 2, 4], "k above the samples taken is left out")
         // k = 1: sample 0 ties on every item; k = 2: sample 1 is unparsable, still a tie.
         XCTAssertEqual(report.curve[0].voting.ties, 12)
@@ -93,8 +96,38 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(md.contains("66.7"), md)
         XCTAssertTrue(md.contains("MetaRM@k %"), md)
         XCTAssertTrue(md.contains("no-scores 12"), md)
+        XCTAssertTrue(md.contains("top score by position shown: 1st "), md)
         let rows = md.split(separator: "\n").filter { $0.hasPrefix("|") }
         XCTAssertEqual(Set(rows.prefix(5).map(\.count)).count, 1, "columns line up:\n\(md)")
+    }
+
+    /// Position bias: where each parsed sample put its strictly highest score, beside where the
+    /// labelled best response stood; ties and unparsable samples are not counted.
+    func testPositionBiasCountsWhereTheTopScoreStood() throws {
+        let item = try RewardItem(query: "q", responses: ["a", "b", "c"], label: .best(2))
+        func sample(_ order: [Int], _ text: String) throws -> JudgeSample {
+            let o = try ResponseOrder(order)
+            let output = JudgeOutputParser.parse(text, responses: 3)
+            let shown = try? output.scores.get()
+            return JudgeSample(
+                index: 0, group: 0, order: o, text: text, output: output, scores: shown.map { o.toOriginal($0) }, isCorrect: false)
+        }
+        var stats = SampleStats()
+        stats.add(try sample([0, 1, 2], "Scores: \\boxed{1, 9, 2}"), best: item.bestIndex)
+        stats.add(try sample([2, 0, 1], "Scores: \\boxed{3, 9, 1}"), best: item.bestIndex)
+        stats.add(try sample([1, 2, 0], "Scores: \\boxed{5, 5, 1}"), best: item.bestIndex)
+        stats.add(try sample([1, 0, 2], "no scores"), best: item.bestIndex)
+        XCTAssertEqual(stats.topByPosition, [0, 2])
+        XCTAssertEqual(stats.bestByPosition, [1, 0, 1])
+        XCTAssertEqual(
+            stats.positionSummary,
+            "top score by position shown: 1st 0%, 2nd 100%, 3rd 0% (the best response there: 1st 50%, 2nd 0%, 3rd 50%)")
+        XCTAssertEqual(stats.samples, 4)
+        // Reports written before the counts decode, without them.
+        let old = #"{"samples":2,"parsed":1,"correct":1,"failures":{"no-scores":1}}"#
+        let decoded = try JSONDecoder().decode(SampleStats.self, from: Data(old.utf8))
+        XCTAssertNil(decoded.topByPosition)
+        XCTAssertNil(decoded.positionSummary)
     }
 
     func testReportWithoutMeta() throws {

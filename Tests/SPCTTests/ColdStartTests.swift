@@ -14,8 +14,9 @@ final class ColdStartTests: XCTestCase {
         var categories: Set<String> = []
         var disagreements: [String] = []
         for (n, item) in items.enumerated() {
-            // Both built-in prompts, on alternate items.
-            let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: n % 2 == 0 ? .standard : .compact), seed: 9)
+            // Both built-in prompts, and claims beside the truth or not, on alternate items.
+            let writer = ColdStartWriter(
+                builder: JudgePromptBuilder(templates: n % 2 == 0 ? .standard : .compact), seed: 9, sideBySide: n % 3 == 0)
             for variant in 0..<2 {
                 let e = writer.example(for: item, variant: variant)
                 let output = JudgeOutputParser.parse(e.judgement, responses: item.responses.count)
@@ -195,5 +196,69 @@ final class ColdStartTests: XCTestCase {
             XCTAssertEqual(with.judgement.replacingOccurrences(of: ", score \\d+\\.", with: ".", options: .regularExpression), without.judgement)
             XCTAssertEqual(with.order, without.order)
         }
+    }
+
+    /// Side by side, every verdict sets the response's claim beside the truth in the same shape,
+    /// right responses as well as wrong ones, and lists are compared a neighbour at a time up to
+    /// the first pair out of order.
+    func testSideBySideSetsEachClaimBesideTheTruth() throws {
+        let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1, sideBySide: true)
+        // (category, query, responses, best, what the judgement must say)
+        let cases: [(String, String, [String], Int, [String])] = [
+            (
+                "arithmetic", "Calculate 638 minus 307.",
+                [
+                    "638 - 307 = (600 - 300) + (38 - 7) = 300 + 31 = 331. So the result is 331.",
+                    "638 - 307 = (600 - 300) + (38 - 7) = 300 + 31 = 313. So the result is 313."
+                ], 0, ["has 300 + 31 = 331 against 300 + 31 = 331", "has 300 + 31 = 313 against 300 + 31 = 331"]
+            ),
+            (
+                "units", "Express 123 dozen in eggs.",
+                [
+                    "There are 12 eggs in one dozen, so 123 dozen = 123 × 12 = 1376 eggs.",
+                    "There are 12 eggs in one dozen, so 123 dozen = 123 × 12 = 1476 eggs."
+                ], 1, ["has 123 × 12 = 1376 against 123 × 12 = 1476", "has 123 × 12 = 1476 against 123 × 12 = 1476"]
+            ),
+            (
+                "ordering", "Arrange in ascending order: 201, 8, 84, 12, 46.",
+                ["In ascending order: 8, 12, 84, 201, 46.", "In ascending order: 8, 12, 46, 84, 201."], 1,
+                ["has 8 < 12 < 84 < 201 > 46", "has 8 < 12 < 46 < 84 < 201"]
+            ),
+            (
+                "ordering", "Put the following numbers in descending order: 4, 185, 107",
+                ["In descending order: 185, 107, 4.", "In descending order: 4, 107, 185."], 0, ["has 185 > 107 > 4", "has 4 < 107"]
+            ),
+            (
+                "ordering", "Sort these words alphabetically: falcon, napkin, dolphin.",
+                ["In alphabetical order: dolphin, falcon, napkin.", "In alphabetical order: falcon, napkin, dolphin."], 0,
+                ["has dolphin < falcon < napkin", "has falcon < napkin > dolphin"]
+            ),
+            (
+                "spelling", "How many times does the letter \"g\" appear in \"dragon\"?",
+                ["Occurrences of \"g\" in \"dragon\": 2.", "Occurrences of \"g\" in \"dragon\": 1."], 1,
+                ["\"dragon\" is d-r-a-g-o-n", "gives 2 against 1", "gives 1 against 1"]
+            ),
+            (
+                "facts", "Which chemical element has the symbol Zn?",
+                ["Zn is the symbol for arsenic.", "Zn is the symbol for zinc."], 1,
+                ["says arsenic against zinc", "says zinc against zinc"]
+            )
+        ]
+        for (category, query, responses, best, says) in cases {
+            let item = try RewardItem(category: category, query: query, responses: responses, label: .best(best))
+            let e = writer.example(for: item)
+            for part in says { XCTAssertTrue(e.judgement.contains(part), "\(part): \(e.judgement)") }
+            let scores = try JudgeOutputParser.parse(e.judgement, responses: responses.count).scores.get()
+            XCTAssertTrue(Correctness.isCorrect(e.order.toOriginal(scores), for: item), e.judgement)
+            // The same item without: the error named for wrong responses only, as before.
+            let before = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1).example(for: item)
+            XCTAssertFalse(before.judgement.contains(" against "), before.judgement)
+            XCTAssertEqual(before.order, e.order)
+        }
+        // A broken constraint has nothing to set beside: its reason stays.
+        let banned = try RewardItem(
+            category: "instructions", query: "Describe a baker in a single sentence. Do not use the word \"old\".",
+            responses: ["The baker cleaned the boat.", "The old baker cleaned the boat."], label: .best(0))
+        XCTAssertTrue(writer.example(for: banned).judgement.contains("\"old\""))
     }
 }

@@ -101,14 +101,48 @@ public struct SampleStats: Codable, Equatable, Sendable {
     public var correct = 0
     /// Parse failures by kind (`ScoreParseError.kind`).
     public var failures: [String: Int] = [:]
+    /// The judge's position bias, over the parsed samples of items with a labelled best response
+    /// and a strictly highest score: `topByPosition[p]` counts those whose top score was the
+    /// response shown at position p + 1, `bestByPosition[p]` those that showed the labelled best
+    /// there. An unbiased judge's counts follow the best's. Nil when no sample counted (and in
+    /// reports written before they were).
+    public var topByPosition: [Int]?
+    public var bestByPosition: [Int]?
 
     public init() {}
 
-    public mutating func add(_ s: JudgeSample) {
+    public mutating func add(_ s: JudgeSample, best: Int? = nil) {
         samples += 1
         if s.scores != nil { parsed += 1 }
         if s.isCorrect { correct += 1 }
         if let e = s.parseError { failures[e.kind, default: 0] += 1 }
+        guard let best, let shown = try? s.output.scores.get(), let top = shown.max(),
+            shown.filter({ $0 == top }).count == 1, let at = shown.firstIndex(of: top),
+            let bestAt = s.order.shownToOriginal.firstIndex(of: best)
+        else { return }
+        func count(_ counts: inout [Int]?, _ p: Int) {
+            var c = counts ?? []
+            if c.count <= p { c += [Int](repeating: 0, count: p + 1 - c.count) }
+            c[p] += 1
+            counts = c
+        }
+        count(&topByPosition, at)
+        count(&bestByPosition, bestAt)
+    }
+
+    /// "top score by position shown: 1st 31%, 2nd 52%, 3rd 17% (the best response there: 1st 36%,
+    /// 2nd 38%, 3rd 26%)", nil when nothing was counted.
+    public var positionSummary: String? {
+        guard let top = topByPosition, let best = bestByPosition else { return nil }
+        let n = max(top.count, best.count)
+        func shares(_ c: [Int]) -> String {
+            let total = max(1, c.reduce(0, +))
+            return (0..<n).map { p in
+                let ordinal = p == 0 ? "1st" : p == 1 ? "2nd" : p == 2 ? "3rd" : "\(p + 1)th"
+                return String(format: "%@ %.0f%%", ordinal, Double(p < c.count ? c[p] : 0) * 100 / Double(total))
+            }.joined(separator: ", ")
+        }
+        return "top score by position shown: \(shares(top)) (the best response there: \(shares(best)))"
     }
 
     public var parseRate: Double { samples > 0 ? Double(parsed) / Double(samples) : 0 }

@@ -55,7 +55,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         var samples = SampleStats()
         for j in judgements {
             tally.add(j.outcome, category: j.item.category)
-            j.samples.forEach { samples.add($0) }
+            j.samples.forEach { samples.add($0, best: j.item.bestIndex) }
         }
         let maxK = judgements.map(\.samples.count).min() ?? 0
         let hasMeta = !judgements.isEmpty && judgements.allSatisfy { $0.metaRatings != nil }
@@ -112,6 +112,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
                 .joined(separator: ", ") + ")"
         }
         out += "\n"
+        if let position = samples.positionSummary { out += position + "\n" }
         if !curve.isEmpty {
             let meta = curve.contains { $0.meta != nil }
             var header = ["k", "voting@k %", "95% CI"]
