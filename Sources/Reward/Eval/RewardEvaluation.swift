@@ -409,6 +409,8 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
                         String(c.overall.parseFailures), c.parsed.map(MarkdownTable.percent) ?? "-"
                     ]
                 })
+        let positions = runs.compactMap { r in r.report.samples.positionSummary.map { "\(r.name) samples: \($0)" } }
+        if !positions.isEmpty { out += "\n" + positions.joined(separator: "\n") + "\n" }
         // Generation figures for runs that sampled, scoring figures for a scalar model's run.
         let sampledAny = runs.contains { $0.timing.samples > 0 }, scored = runs.contains { $0.timing.responses != nil }
         var header = ["run"] + (sampledAny ? ["samples/item"] : []) + ["wall s", "judgements/min"]
