@@ -15,11 +15,11 @@ META =
 ## reward model judge the bundled examples: 8 sampled judgements per item (principles, scores)
 ## voting (with META: the meta RM's 4 best-rated of them).
 run: deps weights build
-	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) $(if $(META),--meta $(META) --meta-keep 4) --data examples/judge-examples.jsonl --k 8 --max-tokens 256
+	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) $(if $(META),--meta $(META) --meta-keep 4) --data examples/judge-examples.jsonl --k 8 --max-tokens 384
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
-## judgements with the compact judge prompt, two cold-start SFT stages (about 62 and 30 minutes on
-## 2 cores), rejective fine-tuning (about 20 more); stages resume.
+## judgements with the compact judge prompt, three cold-start SFT stages (about 62, 30 and 62 minutes
+## on 2 cores), rejective fine-tuning (about 25 more); stages resume.
 ## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
 train-grm: deps weights build
 	@mkdir -p runs/grm

@@ -38,9 +38,21 @@ T=compact
     --init-lora "$R/judge-cold-start.gguf" --out "$R/judge-cold-start-2.gguf" --adapter-type f16 --steps 100 --warmup 5 \
     --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 2e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing \
     --seed 2 --checkpoint "$R/judge-cold-start-2.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start-2.ckpt.gguf")
+# The second cold start's judge still decided right or wrong before writing anything to compare,
+# and took the second response as right when it could not tell: the third writes each response's
+# claim beside the true one first (--side-by-side; docs/spct.md).
+[ -f "$R/judge-compare-items.jsonl" ] || stage items-3 $G data synth --n 1200 --seed 24 --split train \
+    --out "$R/judge-compare-items.jsonl"
+[ -f "$R/judge-compare.jsonl" ] || stage judgements-3 $G data judgements --judge-template $T --side-by-side \
+    --data "$R/judge-compare-items.jsonl" --out "$R/judge-compare.jsonl"
+# shellcheck disable=SC2046
+[ -f "$R/judge-cold-start-3.gguf" ] || stage cold-start-3 $G train sft --model "$MODEL" --data "$R/judge-compare.jsonl" \
+    --init-lora "$R/judge-cold-start-2.gguf" --out "$R/judge-cold-start-3.gguf" --adapter-type f16 --steps 150 --warmup 5 \
+    --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 2e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing \
+    --seed 3 --checkpoint "$R/judge-cold-start-3.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start-3.ckpt.gguf")
 [ -f "$R/judge-rft-items.jsonl" ] || stage rft-items $G data synth --n 150 --seed 22 --split train --out "$R/judge-rft-items.jsonl"
 # shellcheck disable=SC2046
-[ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start-2.gguf" \
+[ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start-3.gguf" \
     --data "$R/judge-rft-items.jsonl" --out "$R/judge-rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 \
     --lr 1e-4 --batch 4 --accum 2 --checkpoint "$R/judge-rft.ckpt.gguf" --save-every 10 $(resume "$R/judge-rft.ckpt.gguf")
 cp "$R/judge-rft.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf

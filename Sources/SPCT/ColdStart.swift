@@ -40,7 +40,8 @@ public struct ColdStartWriter {
     /// `ResponseVerdict.comparison`), for right responses as for wrong ones. Without it a wrong
     /// response is named by its error and a right one by its claim, so the judge decided right or
     /// wrong before writing anything to compare, against a fact stated 20-60 tokens earlier; the
-    /// compact judge trained that way took the second response as right whenever it could not tell.
+    /// compact judge trained that way put its top score on the second response shown in half of its
+    /// greedy judgements, where the best response stood second in a third (docs/spct.md).
     /// Off by default: the recipe's first two stages were written without it.
     public var sideBySide: Bool
 
