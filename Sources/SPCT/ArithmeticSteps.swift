@@ -31,19 +31,25 @@ struct ArithmeticSteps {
     /// The working's last step as shown ("1500 + 100 = 1600").
     var lastStep: String { "\(steps[2].text) = \(steps[2].value)" }
 
-    /// The response's own last step in the same shape ("1600 + 100 = 1700"), nil when it does not
-    /// show its working as `= p + q = t`.
+    /// The response's own last step, `= p + q = t` after its decomposition, as its four parts
+    /// (p, the sign, q, t); nil when it does not show its working in that shape.
+    static func lastStepParts(in response: String) -> [String]? {
+        ReferenceChecks.matches("= (-?\\d+) ([+-]) (\\d+) = (-?\\d+)", response).last.map { Array($0.dropFirst()) }
+    }
+
+    /// The response's own last step in the working's shape ("1600 + 100 = 1700").
     func lastStep(in response: String) -> String? {
-        ReferenceChecks.matches("= (-?\\d+ [+-] \\d+ = -?\\d+)", response).last?[1]
+        ArithmeticSteps.lastStepParts(in: response).map { "\($0[0]) \($0[1]) \($0[2]) = \($0[3])" }
     }
 
     /// Why `response` is wrong, naming its first step that differs from the working: the two
     /// parts it writes after the decomposition (`= p + q = t`), then its total. Nil when the
     /// response does not show its working in that shape.
     func firstWrongStep(in response: String) -> String? {
-        let m = ReferenceChecks.matches("= (-?\\d+) ([+-]) (\\d+) = (-?\\d+)", response).last
-        guard let m, let p = Int(m[1]), let q = Int(m[3]), let t = Int(m[4]) else { return nil }
-        let second = m[2] == "-" ? -q : q
+        guard let m = ArithmeticSteps.lastStepParts(in: response), let p = Int(m[0]), let q = Int(m[2]), let t = Int(m[3]) else {
+            return nil
+        }
+        let second = m[1] == "-" ? -q : q
         if p != steps[0].value { return "has \(p) for \(steps[0].text), not \(steps[0].value)" }
         if second != steps[1].value { return "has \(second) for \(steps[1].text), not \(steps[1].value)" }
         if t != steps[2].value { return "ends with \(t), not \(steps[2].value)" }

@@ -142,17 +142,16 @@ public enum ReferenceChecks {
                 verdicts[i].reason = "uses the factor \(f) instead of \(right), giving \(results[i] ?? "a wrong result")"
             }
         }
-        // The working: the factor, then the product, as the best response shows it.
-        let product = factors[best].flatMap { f -> (String, String)? in
-            guard let m = matches("(\\d+(?:\\.\\d+)?) × \(f) = ", item.responses[best]).first else { return nil }
-            return (f, m[1])
-        }
+        // Each response's product as it writes it ("123 × 12 = 1476"): set beside the best one's,
+        // whose value and factor are the working.
         let products = item.responses.map { r in
-            matches("(\\d+(?:\\.\\d+)?) × (\\d+(?:\\.\\d+)?) = (\\d+(?:\\.\\d+)?)", r).last.map { "\($0[1]) × \($0[2]) = \($0[3])" }
+            matches("(\\d+(?:\\.\\d+)?) × (\\d+(?:\\.\\d+)?) = (\\d+(?:\\.\\d+)?)", r).last.map { Array($0.dropFirst()) }
         }
+        func shown(_ p: [String]) -> String { "\(p[0]) × \(p[1]) = \(p[2])" }
         if let right = products[best] {
-            for i in verdicts.indices { verdicts[i].comparison = products[i].map { "has \($0) against \(right)" } }
+            for i in verdicts.indices { verdicts[i].comparison = products[i].map { "has \(shown($0)) against \(shown(right))" } }
         }
+        let product = factors[best].flatMap { f in products[best].flatMap { $0[1] == f ? (f, $0[0]) : nil } }
         let fact =
             product.map { "The factor is \($0.0): \($0.1) × \($0.0) = \(truth)." }
             ?? factors[best].map { "The factor is \($0), so the answer is \(truth)." } ?? "The answer is \(truth)."
@@ -198,38 +197,37 @@ public enum ReferenceChecks {
     /// Falls back to comparing with the labelled best list when the direction cannot be read.
     static func ordering(_ item: RewardItem, best: Int?) -> ItemCheck {
         let q = item.query.lowercased()
-        let rule: (fact: String, inOrder: (String, String) -> Bool, why: (String, String) -> String)
+        // Each rule: its fact, whether the items compare as numbers, the sign between neighbours that
+        // breaks the order, and why such a pair is out of order.
+        let rule: (fact: String, numeric: Bool, breaks: String, why: (String, String) -> String)
         if q.contains("alphabet") {
             rule = (
-                "In alphabetical order each word comes after the one before it.", { $0 <= $1 },
+                "In alphabetical order each word comes after the one before it.", false, ">",
                 { a, b in "\(b) comes before \(a) alphabetically" }
             )
         } else if q.contains("ascending") {
             rule = (
-                "In ascending order each number is larger than the one before it.", { (Int($0) ?? 0) <= (Int($1) ?? 0) },
-                { a, b in "\(b) is smaller than \(a)" }
+                "In ascending order each number is larger than the one before it.", true, ">", { a, b in "\(b) is smaller than \(a)" }
             )
         } else if q.contains("descending") {
             rule = (
-                "In descending order each number is smaller than the one before it.", { (Int($0) ?? 0) >= (Int($1) ?? 0) },
-                { a, b in "\(b) is larger than \(a)" }
+                "In descending order each number is smaller than the one before it.", true, "<", { a, b in "\(b) is larger than \(a)" }
             )
         } else {
             return listed(item, best: best, factPrefix: "The correct order is ")
         }
         let base = listed(item, best: best, factPrefix: "")
         var verdicts = base.verdicts
-        let numeric = !q.contains("alphabet")
-        /// "<", "=" or ">" between two neighbours, as numbers or as words.
+        /// "<", "=" or ">" between two neighbours, as numbers (a word counting as 0) or as words.
         func relation(_ a: String, _ b: String) -> String {
-            let (x, y) = (Int(a), Int(b))
-            let less = numeric && x != nil && y != nil ? x! < y! : a < b
-            return a == b ? "=" : less ? "<" : ">"
+            let less = rule.numeric ? (Int(a) ?? 0) < (Int(b) ?? 0) : a < b
+            let equal = rule.numeric ? (Int(a) ?? 0) == (Int(b) ?? 0) : a == b
+            return equal ? "=" : less ? "<" : ">"
         }
         for i in verdicts.indices {
             verdicts[i].comparison = nil
             guard let list = statedAnswer(item.responses[i])?.components(separatedBy: ", "), list.count > 1 else { continue }
-            let wrongPair = list.indices.dropLast().first(where: { !rule.inOrder(list[$0], list[$0 + 1]) })
+            let wrongPair = list.indices.dropLast().first(where: { relation(list[$0], list[$0 + 1]) == rule.breaks })
             if let p = wrongPair {
                 verdicts[i].reason = "puts \(list[p]) before \(list[p + 1]), but \(rule.why(list[p], list[p + 1]))"
             } else if verdicts[i].correct {
