@@ -71,7 +71,8 @@ struct Eval: ParsableCommand {
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
         let settings = EvaluationSettings(
             ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
-            seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders, metaKeep: judge.metaKeep)
+            seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders, metaKeep: judge.metaKeep,
+            stopLoops: judge.stopLoops, forceScores: judge.forceScores)
         let maxK = settings.maxK
         printError(
             "grm eval: \(items.count) items; greedy, then \(maxK) samples per item at temperature "

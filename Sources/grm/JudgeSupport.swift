@@ -20,6 +20,16 @@ struct JudgeModelOptions: ParsableArguments {
                 "Each order past the first prefills everything from its first response on again; with 3 or more responses, 8 samples can mean 8 such prefills."
         ))
     var orders: Int?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Stop a sample whose last tokens repeat a block (a loop never reaches its scores).")
+    var stopLoops = true
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "A sample cut off before any scores is cued with \"Scores: \\boxed{\" and the judge writes them (counted as forced).",
+            discussion: "Off, such a sample is a parse failure (and does not vote)."))
+    var forceScores = true
     @Option(help: "Threads (default: GRM_THREADS or every core).")
     var threads: Int?
     @Option(help: EngineOptions.activationsHelp)
@@ -44,6 +54,11 @@ struct JudgeModelOptions: ParsableArguments {
         if let metaKeep, metaKeep < 1 { throw ValidationError("--meta-keep must be at least 1") }
         _ = try EngineOptions.kvType(kvCache)
         if metaKeep != nil && meta == nil { throw ValidationError("--meta-keep needs --meta") }
+    }
+
+    /// Generation settings at `temperature` with these options' budget, loop stop and forcing.
+    func generation(temperature: Float) -> GenerationSettings {
+        GenerationSettings(temperature: temperature, topP: 1, maxTokens: maxTokens, stopLoops: stopLoops, forceScores: forceScores)
     }
 
     /// The engine-backed judge and the reward model using the model's chat template.

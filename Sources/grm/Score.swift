@@ -67,7 +67,7 @@ struct Score: ParsableCommand {
         }
         let config = VotingConfig(
             k: k, orders: judge.orders, metaKeep: judge.metaKeep, seed: judge.seed,
-            settings: GenerationSettings(temperature: temperature, topP: 1, maxTokens: judge.maxTokens))
+            settings: judge.generation(temperature: temperature))
         let (engine, grm) = try judge.load()
         let progress = ProgressLine(showAccuracy: false) { engine.totalGeneratedTokens + engine.piecesInCall }
         engine.onText = { _ in progress.tick() }

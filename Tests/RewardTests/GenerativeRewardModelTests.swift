@@ -196,3 +196,108 @@ final class GenerativeRewardModelTests: XCTestCase {
         XCTAssertThrowsError(try GenerativeRewardModel(generator: judge).judge(try item(2, best: 0), config: VotingConfig(k: 0)))
     }
 }
+
+/// A judge that loops (no scores) on even samples, answers on odd ones, and finishes a cued
+/// prompt with the scores it would have given: the best response 9, the others 2.
+final class LoopingJudge: JudgeGenerator {
+    static let loop = "Specific Criteria: Correctness (Weight: 100%)\nAnalysis: Response 1 has 8" + String(repeating: " < 12", count: 20)
+    var calls: [(requests: [JudgeRequest], settings: GenerationSettings)] = []
+    let best: Int
+    init(best: Int) { self.best = best }
+
+    func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]] {
+        calls.append((requests, settings))
+        return requests.map { r in
+            let scores = ScriptedJudge.shownOriginals(r.prompt).map { $0 == best ? 9 : 2 }
+            if r.prompt.hasSuffix(ScoreCue.cue) {
+                return [scores.map(String.init).joined(separator: ", ") + "} and then \\boxed{1, 1}"]
+            }
+            return (0..<r.samples).map { j in
+                j == 3 ? "Scores: \\boxed{5}" : j % 2 == 0 ? LoopingJudge.loop : ScriptedJudge.output(scores)
+            }
+        }
+    }
+}
+
+extension GenerativeRewardModelTests {
+    func testSamplesWithoutScoresAreCuedAndFinishedByTheJudge() throws {
+        let item = try item(3, best: 2)
+        let settings = GenerationSettings(temperature: 0.5, maxTokens: 100, stopLoops: true, forceScores: true)
+        let judge = LoopingJudge(best: 2)
+        let grm = GenerativeRewardModel(generator: judge)
+        let config = VotingConfig(k: 6, orders: 1, seed: 4, settings: settings)
+        let result = try grm.judge(item, config: config)
+        XCTAssertEqual(judge.calls.count, 2, "one call for the samples, one for every cued sample")
+        let first = judge.calls[0].requests[0], cued = judge.calls[1]
+        XCTAssertEqual(cued.requests.count, 3, "samples 0, 2 and 4 looped")
+        XCTAssertEqual(cued.settings.maxTokens, ScoreCue.maxTokens(responses: 3))
+        XCTAssertFalse(cued.settings.stopLoops || cued.settings.forceScores)
+        XCTAssertEqual(cued.settings.temperature, 0.5)
+        let prefix = ScoreCue.prefix(LoopingJudge.loop)
+        XCTAssertEqual(prefix, "Specific Criteria: Correctness (Weight: 100%)\nAnalysis: Response 1 has 8 < 12\nScores: \\boxed{")
+        for r in cued.requests {
+            XCTAssertEqual(r.prompt, first.prompt + prefix)
+            XCTAssertEqual(r.samples, 1)
+        }
+        XCTAssertEqual(Set(cued.requests.map(\.seed)).count, 3, "each cued sample draws its own stream")
+        for s in result.samples {
+            switch s.index {
+            case 0, 2, 4:
+                XCTAssertTrue(s.forced)
+                XCTAssertEqual(s.scores, [2, 2, 9])
+                XCTAssertTrue(s.isCorrect)
+                XCTAssertTrue(s.text.hasPrefix(prefix) && s.text.hasSuffix("}") && !s.text.contains("then"), s.text)
+            case 3:
+                XCTAssertFalse(s.forced, "a wrong count is the judge's answer, not cued")
+                XCTAssertEqual(s.parseError, .wrongCount(expected: 3, found: 1))
+            default:
+                XCTAssertFalse(s.forced)
+                XCTAssertEqual(s.scores, [2, 2, 9])
+            }
+        }
+        XCTAssertEqual(result.voters, [0, 1, 2, 4, 5])
+        XCTAssertEqual(result.outcome, .correct)
+        var stats = SampleStats()
+        for s in result.samples { stats.add(s, best: 2) }
+        XCTAssertEqual(stats.forced, 3)
+        XCTAssertEqual(stats.forcedCorrect, 3)
+        XCTAssertEqual(stats.forcedSummary, "scores forced after a cut-off: 3 samples (3 right)")
+
+        // Off: the looped samples are parse failures and nothing else is asked of the generator.
+        let plain = LoopingJudge(best: 2)
+        var off = config
+        off.settings.forceScores = false
+        let unforced = try GenerativeRewardModel(generator: plain).judge(item, config: off)
+        XCTAssertEqual(plain.calls.count, 1)
+        XCTAssertEqual(unforced.samples.filter { $0.parseError == .noScores }.map(\.index), [0, 2, 4])
+        XCTAssertEqual(unforced.voters, [1, 5])
+        var none = SampleStats()
+        for s in unforced.samples { none.add(s, best: 2) }
+        XCTAssertNil(none.forced)
+        XCTAssertNil(none.forcedSummary)
+    }
+
+    func testLoopsAreCutToOneCopy() {
+        XCTAssertEqual(ScoreCue.withoutLoop("Response 2 spells it " + String(repeating: "b-a-n-", count: 12)), "Response 2 spells it b-a-n-")
+        // The shortest period wins (" ab", from where the repetition starts), not a longer block.
+        XCTAssertEqual(ScoreCue.withoutLoop("x: " + String(repeating: "ab ", count: 30)), "x: ab")
+        // A whole text that is one loop keeps its first copy.
+        XCTAssertEqual(ScoreCue.withoutLoop(String(repeating: "yes ", count: 10)), "yes ")
+        // Short repeats are text, not loops; nothing periodic at the end: unchanged.
+        for text in ["banana", "n, a, n, a, n, a", "Response 1 has 3 < 5 < 9: in order. Response 2 has 9 > 5."] {
+            XCTAssertEqual(ScoreCue.withoutLoop(text), text)
+        }
+        XCTAssertEqual(ScoreCue.prefix(""), ScoreCue.cue)
+        XCTAssertEqual(ScoreCue.prefix("Analysis: ok.\n\n"), "Analysis: ok.\n" + ScoreCue.cue)
+        XCTAssertEqual(ScoreCue.completion("7, 3} more }"), "7, 3}")
+        XCTAssertEqual(ScoreCue.completion("7, 3"), "7, 3")
+    }
+
+    func testSettingsSavedBeforeForcingDecodeWithItOff() throws {
+        let old = #"{"temperature": 0.5, "topP": 1, "maxTokens": 64}"#
+        let s = try JSONDecoder().decode(GenerationSettings.self, from: Data(old.utf8))
+        XCTAssertEqual(s, GenerationSettings(temperature: 0.5, topP: 1, maxTokens: 64))
+        let new = GenerationSettings(maxTokens: 9, stopLoops: true, forceScores: true)
+        XCTAssertEqual(try JSONDecoder().decode(GenerationSettings.self, from: JSONEncoder().encode(new)), new)
+    }
+}

@@ -182,6 +182,16 @@ final class GeneratorTests: XCTestCase {
         let short = try g.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition(maxTokens: 3))[0][0]
         XCTAssertEqual(short.ids, Array(full.ids.prefix(3)))
         XCTAssertEqual(short.reason, .length)
+        // A loop stop cuts greedy decoding where the definition first finds a loop, and only there.
+        let chant = g.promptIDs(raw: "The farmer said: no, no, no, no, no, no, no, no,")
+        let long = try g.generate([GenerationRequest(prompt: chant)], sampling: .greedy, stop: StopCondition(maxTokens: 120))[0][0]
+        let loop = RepetitionStop()
+        let first = try XCTUnwrap(SamplingTests.firstLoop(long.ids, loop), "the model should loop: \(long.text)")
+        let looped = try g.generate(
+            [GenerationRequest(prompt: chant)], sampling: .greedy, stop: StopCondition(maxTokens: 120, repetition: loop))[0][0]
+        XCTAssertEqual(looped.ids, Array(long.ids.prefix(first.end)))
+        XCTAssertEqual(looped.reason, .repetition(period: first.period))
+        XCTAssertEqual(looped.text, g.tokenizer.decodeText(looped.ids))
         // A prompt as long as the context is refused before any work.
         let small = Generator(engine: try LlamaInference(path: SmolLM2.path, contextLength: 8), tokenizer: g.tokenizer)
         XCTAssertThrowsError(try small.generate([GenerationRequest(prompt: prompt)], sampling: .greedy, stop: StopCondition())) { e in

@@ -479,3 +479,62 @@ extension SamplingTests {
         }
     }
 }
+
+// MARK: - Loops
+
+extension SamplingTests {
+    /// The definition: the first token after which, for some period p <= maxPeriod, the last
+    /// max(minTokens, minCopies * p) tokens each equal the token p before.
+    static func firstLoop(_ ids: [Int32], _ r: RepetitionStop) -> (end: Int, period: Int)? {
+        for n in 1...max(1, ids.count) where n <= ids.count {
+            for p in 1...r.maxPeriod {
+                let span = max(r.minTokens, r.minCopies * p)
+                guard span <= n else { continue }
+                if (n - span + p..<n).allSatisfy({ ids[$0] == ids[$0 - p] }) { return (n, p) }
+            }
+        }
+        return nil
+    }
+
+    func testRepetitionStopAgainstDefinition() throws {
+        let r = RepetitionStop(maxPeriod: 4, minCopies: 3, minTokens: 6)
+        var rng = SeededRandom(seed: 12)
+        var stopped = 0
+        for _ in 0..<400 {
+            // Random tokens with a planted loop somewhere now and then.
+            var ids: [Int32] = (0..<rng.nextInt(20)).map { _ in Int32(rng.nextInt(3)) }
+            if rng.nextInt(2) == 0 {
+                let block = (0...rng.nextInt(5)).map { _ in Int32(rng.nextInt(4)) }
+                for _ in 0..<(2 + rng.nextInt(4)) { ids += block }
+            }
+            ids += (0..<rng.nextInt(10)).map { _ in Int32(rng.nextInt(3)) }
+            var m = try StopMatcher(StopCondition(maxTokens: 1000, repetition: r))
+            var out = "", at: Int?
+            for (i, t) in ids.enumerated() {
+                let d = m.accept(token: t, text: "\(t)")
+                out += d.text
+                if let reason = d.reason {
+                    guard case .repetition(let p) = reason else { return XCTFail("\(reason)") }
+                    at = i + 1
+                    XCTAssertEqual(SamplingTests.firstLoop(ids, r)?.period, p, "\(ids)")
+                    break
+                }
+            }
+            let want = SamplingTests.firstLoop(ids, r)
+            XCTAssertEqual(at, want?.end, "\(ids)")
+            // Everything up to the stop is released, the looping tokens included.
+            XCTAssertEqual(out, ids.prefix(at ?? ids.count).map { "\($0)" }.joined())
+            if at != nil { stopped += 1 }
+        }
+        XCTAssertGreaterThan(stopped, 100, "the planted loops should stop often")
+        XCTAssertLessThan(stopped, 400)
+        // Defaults leave text that merely repeats a short run alone: 31 tokens of "n, a" are not a loop yet.
+        var d = try StopMatcher(StopCondition(repetition: RepetitionStop()))
+        for i in 0..<31 { XCTAssertNil(d.accept(token: Int32(i % 2), text: "").reason) }
+        XCTAssertEqual(d.accept(token: 1, text: "").reason, .repetition(period: 2))
+        XCTAssertTrue(StopReason.repetition(period: 2).isCutOff && StopReason.length.isCutOff)
+        XCTAssertFalse(StopReason.token(2).isCutOff || StopReason.string(index: 0).isCutOff)
+        XCTAssertThrowsError(try StopMatcher(StopCondition(repetition: RepetitionStop(maxPeriod: 0))))
+        XCTAssertThrowsError(try StopMatcher(StopCondition(repetition: RepetitionStop(minCopies: 1))))
+    }
+}

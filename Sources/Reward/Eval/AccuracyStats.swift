@@ -108,6 +108,10 @@ public struct SampleStats: Codable, Equatable, Sendable {
     /// reports written before they were).
     public var topByPosition: [Int]?
     public var bestByPosition: [Int]?
+    /// Samples whose scores were cued (`GenerationSettings.forceScores`), and how many of those
+    /// were right; nil when none was (and in reports written before scores were forced).
+    public var forced: Int?
+    public var forcedCorrect: Int?
 
     public init() {}
 
@@ -115,6 +119,10 @@ public struct SampleStats: Codable, Equatable, Sendable {
         samples += 1
         if s.scores != nil { parsed += 1 }
         if s.isCorrect { correct += 1 }
+        if s.forced {
+            forced = (forced ?? 0) + 1
+            forcedCorrect = (forcedCorrect ?? 0) + (s.isCorrect ? 1 : 0)
+        }
         if let e = s.parseError { failures[e.kind, default: 0] += 1 }
         guard let best, let shown = try? s.output.scores.get(), let top = shown.max(),
             shown.filter({ $0 == top }).count == 1, let at = shown.firstIndex(of: top),
@@ -128,6 +136,12 @@ public struct SampleStats: Codable, Equatable, Sendable {
         }
         count(&topByPosition, at)
         count(&bestByPosition, bestAt)
+    }
+
+    /// "scores forced after a cut-off: 5 samples (2 right, 1 still unparsed)", nil when none was.
+    public var forcedSummary: String? {
+        guard let forced, forced > 0 else { return nil }
+        return "scores forced after a cut-off: \(forced) sample\(forced == 1 ? "" : "s") (\(forcedCorrect ?? 0) right)"
     }
 
     /// "top score by position shown: 1st 31%, 2nd 52%, 3rd 17% (the best response there: 1st 36%,

@@ -112,6 +112,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
                 .joined(separator: ", ") + ")"
         }
         out += "\n"
+        if let forced = samples.forcedSummary { out += forced + "\n" }
         if let position = samples.positionSummary { out += position + "\n" }
         if !curve.isEmpty {
             let meta = curve.contains { $0.meta != nil }

@@ -119,11 +119,16 @@ public struct EvaluationSettings: Equatable, Sendable {
     /// With a meta RM: samples kept for each meta-guided vote (`VotingConfig.metaKeep`; at each k
     /// of the curve at most k).
     public var metaKeep: Int?
+    /// `GenerationSettings.stopLoops` and `forceScores`, for both runs.
+    public var stopLoops: Bool
+    public var forceScores: Bool
 
     public init(
         ks: [Int] = [1, 4, 8], temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 512, seed: UInt64 = 0,
-        batchItems: Int = 4, orders: Int? = nil, metaKeep: Int? = nil
+        batchItems: Int = 4, orders: Int? = nil, metaKeep: Int? = nil, stopLoops: Bool = false, forceScores: Bool = false
     ) {
+        self.stopLoops = stopLoops
+        self.forceScores = forceScores
         self.orders = orders
         self.metaKeep = metaKeep
         self.ks = ks
@@ -215,7 +220,9 @@ public final class RewardEvaluator {
         if let problem = settings.problem { throw RewardDataError(problem) }
         let greedyConfig = VotingConfig(
             k: 1, seed: settings.seed,
-            settings: GenerationSettings(temperature: 0, topP: 1, maxTokens: settings.maxTokens))
+            settings: GenerationSettings(
+                temperature: 0, topP: 1, maxTokens: settings.maxTokens, stopLoops: settings.stopLoops,
+                forceScores: settings.forceScores))
         model.generator.forgetEarlierPrompts()
         // A meta RM has nothing to choose from one greedy sample: it rates the sampled run only.
         let meta = model.metaScorer
@@ -232,8 +239,8 @@ public final class RewardEvaluator {
         let sampledConfig = VotingConfig(
             k: settings.maxK, orders: settings.orders, metaKeep: settings.metaKeep, seed: settings.seed,
             settings: GenerationSettings(
-                temperature: settings.temperature, topP: settings.topP,
-                maxTokens: settings.maxTokens))
+                temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens,
+                stopLoops: settings.stopLoops, forceScores: settings.forceScores))
         model.generator.forgetEarlierPrompts()
         let s = try judgeAll(items, config: sampledConfig, batchItems: settings.batchItems, run: "sampled", progress: progress)
         let sampled = EvaluationRun(
@@ -409,7 +416,9 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
                         String(c.overall.parseFailures), c.parsed.map(MarkdownTable.percent) ?? "-"
                     ]
                 })
-        let positions = runs.compactMap { r in r.report.samples.positionSummary.map { "\(r.name) samples: \($0)" } }
+        let positions = runs.flatMap { r in
+            [r.report.samples.forcedSummary, r.report.samples.positionSummary].compactMap { $0.map { "\(r.name) samples: \($0)" } }
+        }
         if !positions.isEmpty { out += "\n" + positions.joined(separator: "\n") + "\n" }
         // Generation figures for runs that sampled, scoring figures for a scalar model's run.
         let sampledAny = runs.contains { $0.timing.samples > 0 }, scored = runs.contains { $0.timing.responses != nil }

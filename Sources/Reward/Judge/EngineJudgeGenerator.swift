@@ -32,7 +32,9 @@ public final class EngineJudgeGenerator: JudgeGenerator {
         let sampling = SamplingParameters(temperature: settings.temperature, topP: settings.topP)
         piecesInCall = 0
         defer { piecesInCall = 0 }
-        let out = try generator.generate(work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens)) {
+        let out = try generator.generate(
+            work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens, repetition: settings.stopLoops ? RepetitionStop() : nil)
+        ) {
             [self] _, _, _ in
             piecesInCall += 1
             onText?(piecesInCall)

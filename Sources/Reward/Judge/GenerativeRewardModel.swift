@@ -49,6 +49,9 @@ public struct JudgeSample: Equatable, Sendable {
     public var scores: [Int]?
     /// Right under the correctness rule on its own.
     public var isCorrect: Bool
+    /// The scores came after `ScoreCue`'s cue (`GenerationSettings.forceScores`): `text` is the
+    /// judgement without its loop, the cue and the judge's continuation.
+    public var forced = false
 
     public var principles: [Principle] { output.principles }
     public var analysis: String? { output.analysis }
@@ -153,8 +156,8 @@ public final class GenerativeRewardModel {
             throw JudgeGeneratorError(description: "the generator answered \(texts.count) of \(requests.count) requests")
         }
         var next = 0
-        var out: [RewardJudgement] = []
-        out.reserveCapacity(items.count)
+        var all: [[JudgeSample]] = []
+        all.reserveCapacity(items.count)
         for (item, itemPlan) in zip(items, plans) {
             var samples = [JudgeSample?](repeating: nil, count: config.k)
             for (g, p) in itemPlan.enumerated() {
@@ -171,9 +174,48 @@ public final class GenerativeRewardModel {
                         order: p.order, item: item)
                 }
             }
-            out.append(try conclude(item, samples: samples.map { $0! }, config: config))
+            all.append(samples.map { $0! })
         }
-        return out
+        if config.settings.forceScores { try forceScores(&all, items: items, plans: plans, settings: config.settings) }
+        return try zip(items, all).map { try conclude($0, samples: $1, config: config) }
+    }
+
+    /// Cues every sample without scores (`ScoreCue`) and lets the judge finish it: one generator
+    /// call for the batch, each cued prompt one sample at the original sample's temperature, seeded
+    /// from its request's seed and its index.
+    func forceScores(
+        _ all: inout [[JudgeSample]], items: [RewardItem], plans: [[PlannedPrompt]], settings: GenerationSettings
+    ) throws {
+        var cued: [(item: Int, sample: Int, prefix: String)] = []
+        var requests: [JudgeRequest] = []
+        for (x, samples) in all.enumerated() {
+            for s in samples where ScoreCue.applies(to: s) {
+                let request = plans[x][s.group].request
+                let prefix = ScoreCue.prefix(s.text)
+                cued.append((x, s.index, prefix))
+                requests.append(
+                    JudgeRequest(
+                        prompt: request.prompt + prefix, samples: 1, seed: StableHash.seed(request.seed, UInt64(s.index), 0x4355_45)))
+            }
+        }
+        guard !requests.isEmpty else { return }
+        let longest = items.map(\.responses.count).max() ?? 1
+        var cueSettings = settings
+        cueSettings.maxTokens = ScoreCue.maxTokens(responses: longest)
+        cueSettings.stopLoops = false
+        cueSettings.forceScores = false
+        let texts = try generator.generate(requests, settings: cueSettings)
+        guard texts.count == requests.count, texts.allSatisfy({ $0.count == 1 }) else {
+            throw JudgeGeneratorError(description: "the generator answered \(texts.count) of \(requests.count) cued requests")
+        }
+        for (c, text) in zip(cued, texts) {
+            let old = all[c.item][c.sample]
+            var forced = GenerativeRewardModel.sample(
+                c.prefix + ScoreCue.completion(text[0]), index: old.index, group: old.group, order: old.order,
+                item: items[c.item])
+            forced.forced = true
+            all[c.item][c.sample] = forced
+        }
     }
 
     public func judge(_ item: RewardItem, config: VotingConfig) throws -> RewardJudgement {

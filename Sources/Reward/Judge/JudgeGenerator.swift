@@ -7,11 +7,34 @@ public struct GenerationSettings: Equatable, Codable, Sendable {
     public var topP: Float
     /// Generated tokens per sample at most (a sample cut short usually has no scores: a parse failure).
     public var maxTokens: Int
+    /// Stop a sample whose last tokens loop (`RepetitionStop`'s defaults): a looping judge never
+    /// reaches its scores, so the rest of its budget would be spent for nothing.
+    public var stopLoops: Bool
+    /// A sample cut off (budget or loop) before any scores is cued with `Scores: \boxed{` and the
+    /// judge writes the scores itself (`ScoreCue`); the sample is marked `forced`. Budget forcing
+    /// as in s1 (Muennighoff et al., 2025). Off for samples that are trained on.
+    public var forceScores: Bool
 
-    public init(temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 1024) {
+    public init(temperature: Float = 0.5, topP: Float = 1, maxTokens: Int = 1024, stopLoops: Bool = false, forceScores: Bool = false) {
         self.temperature = temperature
         self.topP = topP
         self.maxTokens = maxTokens
+        self.stopLoops = stopLoops
+        self.forceScores = forceScores
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case temperature, topP, maxTokens, stopLoops, forceScores
+    }
+
+    /// Settings saved before loops were stopped or scores forced decode with both off.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        temperature = try c.decode(Float.self, forKey: .temperature)
+        topP = try c.decode(Float.self, forKey: .topP)
+        maxTokens = try c.decode(Int.self, forKey: .maxTokens)
+        stopLoops = try c.decodeIfPresent(Bool.self, forKey: .stopLoops) ?? false
+        forceScores = try c.decodeIfPresent(Bool.self, forKey: .forceScores) ?? false
     }
 }
 

@@ -8,7 +8,7 @@ import Foundation
 ///  "samples": [{"index", "order": [original index shown as Response 1, ...], "text",
 ///               "principles": [{"name", "weight", "detail"}], "analysis",
 ///               "scores": [original order] | null, "parsed": bool, "parseError": {"kind", "message"} | null,
-///               "correct": bool | null}],
+///               "forced": bool (scores written after ScoreCue's cue), "correct": bool | null}],
 ///  "metaRatings": [one per sample], "metaVoters": [sample indices kept] (only with a meta RM),
 ///  "totals": [summed scores, original order], "voters", "best": i | null (tie or no voter),
 ///  "predictedLabel": 0|1|null (single response only), "outcome": "correct"|"wrong"|"tie"|"parse-failure"|null}
@@ -77,6 +77,7 @@ extension JudgeSample {
             ("scores", scores.map { .array($0.map { .integer($0) }) } ?? .null),
             ("parsed", .bool(scores != nil)),
             ("parseError", error),
+            ("forced", .bool(forced)),
             ("correct", labelled ? .bool(isCorrect) : .null)
         ])
     }

@@ -195,7 +195,7 @@ public final class Generator: @unchecked Sendable {
             // Out of room in the cache: a length stop like `maxTokens`. Either way, release what the
             // decoder and the matcher still hold.
             if decision.reason == nil, s.sequence.remaining == 0 { decision.reason = .length }
-            if decision.reason == .length {
+            if decision.reason?.isCutOff == true {
                 decision.text += s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish()
             }
             s.text += decision.text

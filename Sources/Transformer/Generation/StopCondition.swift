@@ -6,11 +6,14 @@ public struct StopCondition: Sendable, Codable, Equatable {
     public var stopStrings: [String]
     /// Stop after this many tokens (nil = no limit).
     public var maxTokens: Int?
+    /// Stop a sequence caught in a loop (nil = never).
+    public var repetition: RepetitionStop?
 
-    public init(stopTokens: Set<Int32> = [], stopStrings: [String] = [], maxTokens: Int? = nil) {
+    public init(stopTokens: Set<Int32> = [], stopStrings: [String] = [], maxTokens: Int? = nil, repetition: RepetitionStop? = nil) {
         self.stopTokens = stopTokens
         self.stopStrings = stopStrings
         self.maxTokens = maxTokens
+        self.repetition = repetition
     }
 
     public func validate() throws {
@@ -18,6 +21,46 @@ public struct StopCondition: Sendable, Codable, Equatable {
         if let m = maxTokens, m < 1 {
             throw SamplingError.invalidParameter(name: "maxTokens", value: "\(m)", reason: "must be >= 1 (nil = no limit)")
         }
+        if let r = repetition {
+            if r.maxPeriod < 1 {
+                throw SamplingError.invalidParameter(name: "repetition.maxPeriod", value: "\(r.maxPeriod)", reason: "must be >= 1")
+            }
+            if r.minCopies < 2 {
+                throw SamplingError.invalidParameter(name: "repetition.minCopies", value: "\(r.minCopies)", reason: "must be >= 2")
+            }
+        }
+    }
+}
+
+/// A loop: the last tokens are one block of `period <= maxPeriod` tokens repeated, covering at
+/// least `max(minTokens, minCopies * period)` tokens. A small model that falls into such a loop
+/// under greedy decoding stays in it until the budget runs out, so stopping there only saves the
+/// tokens; text legitimately repeats short runs ("n, a, n, a"), hence the floor of `minTokens`.
+public struct RepetitionStop: Sendable, Codable, Equatable {
+    public var maxPeriod: Int
+    public var minCopies: Int
+    public var minTokens: Int
+
+    public init(maxPeriod: Int = 32, minCopies: Int = 3, minTokens: Int = 32) {
+        self.maxPeriod = maxPeriod
+        self.minCopies = minCopies
+        self.minTokens = minTokens
+    }
+
+    /// Tokens the check looks back over at most.
+    var window: Int { Swift.max(minTokens, minCopies * maxPeriod) }
+
+    /// The shortest period with which `recent` ends in a loop, or nil.
+    func period(_ recent: ArraySlice<Int32>) -> Int? {
+        let n = recent.endIndex
+        for p in 1...maxPeriod {
+            let span = Swift.max(minTokens, minCopies * p)
+            if span > recent.count { break }
+            var j = n - 1
+            while j >= n - span + p && recent[j] == recent[j - p] { j -= 1 }
+            if j < n - span + p { return p }
+        }
+        return nil
     }
 }
 
@@ -28,6 +71,17 @@ public enum StopReason: Sendable, Equatable {
     case string(index: Int)
     /// `maxTokens` tokens were accepted (the last one's text is emitted).
     case length
+    /// The last tokens repeat a block of `period` tokens (`StopCondition.repetition`); the text
+    /// up to and including the last token is emitted, loop and all.
+    case repetition(period: Int)
+
+    /// The sequence was cut off (budget or loop) rather than ended by the model or a stop string.
+    public var isCutOff: Bool {
+        switch self {
+        case .length, .repetition: true
+        case .token, .string: false
+        }
+    }
 }
 
 /// What to do after a token: emit `text` (possibly empty), then stop if `reason` is set.
@@ -57,6 +111,8 @@ public struct StopMatcher: Sendable {
     private let patterns: [[UInt8]]
     private var held: [UInt8] = []
     private var tokens = 0
+    /// The last tokens, for `condition.repetition` (empty without it).
+    private var recent: [Int32] = []
     public private(set) var stopReason: StopReason?
 
     public init(_ condition: StopCondition) throws {
@@ -79,6 +135,14 @@ public struct StopMatcher: Sendable {
             return StopDecision(text: release(), reason: stopReason)
         }
         var decision = accept(text: text)
+        if decision.reason == nil, let loop = condition.repetition {
+            recent.append(token)
+            if recent.count > 2 * loop.window { recent.removeFirst(recent.count - loop.window) }
+            if let p = loop.period(recent[...]) {
+                stopReason = .repetition(period: p)
+                return StopDecision(text: decision.text + release(), reason: stopReason)
+            }
+        }
         if decision.reason == nil, let m = condition.maxTokens, tokens >= m {
             stopReason = .length
             decision = StopDecision(text: decision.text + release(), reason: .length)
