@@ -145,7 +145,7 @@ struct Score: ParsableCommand {
             let meta = j.metaRatings.map { String(format: "  meta %+.2f ", $0[i]) + (j.voters.contains(i) ? "kept" : "dropped") } ?? ""
             if let scores = s.scores {
                 lines.append(
-                    "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)"
+                    "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)" + (s.forced ? " (forced after a cut-off)" : "")
                         + (labelled ? (s.isCorrect ? "  right" : "  wrong") : "") + meta)
             } else {
                 lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))" + meta)
