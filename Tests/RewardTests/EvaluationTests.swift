@@ -128,6 +128,8 @@ final class EvaluationTests: XCTestCase {
         let decoded = try JSONDecoder().decode(SampleStats.self, from: Data(old.utf8))
         XCTAssertNil(decoded.topByPosition)
         XCTAssertNil(decoded.positionSummary)
+        XCTAssertNil(decoded.forced)
+        XCTAssertNil(decoded.forcedSummary)
     }
 
     func testReportWithoutMeta() throws {

@@ -233,6 +233,7 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertEqual(samples[0]["scores"], .array([.integer(5), .integer(7)]), "original order")
         XCTAssertEqual(samples[0]["parsed"], .bool(true))
         XCTAssertEqual(samples[0]["parseError"], .null)
+        XCTAssertEqual(samples[0]["forced"], .bool(false))
         XCTAssertEqual(samples[0]["correct"], .bool(false))
         XCTAssertEqual(samples[0]["analysis"], .string("checked."))
         XCTAssertEqual(
