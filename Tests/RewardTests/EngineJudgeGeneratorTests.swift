@@ -81,4 +81,27 @@ final class EngineJudgeGeneratorTests: XCTestCase {
         XCTAssertEqual(a.samples[0].order, b.samples[0].order)
         XCTAssertGreaterThan(f16.generatedTokens, 0)
     }
+
+    func testCutOffSamplesAreCuedOnTheEngine() throws {
+        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
+            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
+        }
+        let (engine, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
+        let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
+        let item = try RewardItem(
+            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
+            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        // 12 tokens are too few for criteria, analysis and scores: both greedy samples are cut off.
+        let settings = GenerationSettings(temperature: 0, maxTokens: 12, stopLoops: true, forceScores: true)
+        let j = try grm.judge(item, config: VotingConfig(k: 2, seed: 7, settings: settings))
+        for s in j.samples {
+            XCTAssertTrue(s.forced, s.text)
+            XCTAssertTrue(s.text.contains("\n" + ScoreCue.cue), s.text)
+        }
+        // The last call was the cue's: one short continuation per sample.
+        XCTAssertLessThanOrEqual(engine.generatedTokens, j.samples.count * ScoreCue.maxTokens(responses: 2))
+        let context = engine.generator.engine.config.contextLength
+        XCTAssertTrue(engine.fits("What is 2 + 2?", generating: 12))
+        XCTAssertFalse(engine.fits("What is 2 + 2?", generating: context))
+    }
 }

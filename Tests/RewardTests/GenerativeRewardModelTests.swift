@@ -203,7 +203,11 @@ final class LoopingJudge: JudgeGenerator {
     static let loop = "Specific Criteria: Correctness (Weight: 100%)\nAnalysis: Response 1 has 8" + String(repeating: " < 12", count: 20)
     var calls: [(requests: [JudgeRequest], settings: GenerationSettings)] = []
     let best: Int
+    /// Prompts longer than this many characters do not fit (nil: every prompt fits).
+    var room: Int?
     init(best: Int) { self.best = best }
+
+    func fits(_ prompt: String, generating tokens: Int) -> Bool { room.map { prompt.count + tokens <= $0 } ?? true }
 
     func generate(_ requests: [JudgeRequest], settings: GenerationSettings) throws -> [[String]] {
         calls.append((requests, settings))
@@ -275,6 +279,14 @@ extension GenerativeRewardModelTests {
         for s in unforced.samples { none.add(s, best: 2) }
         XCTAssertNil(none.forced)
         XCTAssertNil(none.forcedSummary)
+
+        // No room left for the cue (the context is full): those samples stay parse failures.
+        let full = LoopingJudge(best: 2)
+        full.room = first.prompt.count + prefix.count - 1
+        let crowded = try GenerativeRewardModel(generator: full).judge(item, config: config)
+        XCTAssertEqual(full.calls.count, 1)
+        XCTAssertEqual(crowded.samples.filter { $0.parseError == .noScores }.map(\.index), [0, 2, 4])
+        XCTAssertFalse(crowded.samples.contains { $0.forced })
     }
 
     func testLoopsAreCutToOneCopy() {

@@ -45,6 +45,11 @@ public final class EngineJudgeGenerator: JudgeGenerator {
     }
 
     public func forgetEarlierPrompts() { generator.clearPromptCache() }
+
+    public func fits(_ prompt: String, generating tokens: Int) -> Bool {
+        generator.tokenizer.encode(prompt, addSpecial: false, parseSpecial: true).count + tokens
+            <= generator.engine.config.contextLength
+    }
 }
 
 extension EngineJudgeGenerator {

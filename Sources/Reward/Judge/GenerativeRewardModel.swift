@@ -188,10 +188,17 @@ public final class GenerativeRewardModel {
     ) throws {
         var cued: [(item: Int, sample: Int, prefix: String)] = []
         var requests: [JudgeRequest] = []
+        let longest = items.map(\.responses.count).max() ?? 1
+        var cueSettings = settings
+        cueSettings.maxTokens = ScoreCue.maxTokens(responses: longest)
+        cueSettings.stopLoops = false
+        cueSettings.forceScores = false
         for (x, samples) in all.enumerated() {
             for s in samples where ScoreCue.applies(to: s) {
                 let request = plans[x][s.group].request
                 let prefix = ScoreCue.prefix(s.text)
+                // A sample that filled the context stays as it is: its cue has no room.
+                guard generator.fits(request.prompt + prefix, generating: cueSettings.maxTokens) else { continue }
                 cued.append((x, s.index, prefix))
                 requests.append(
                     JudgeRequest(
@@ -199,11 +206,6 @@ public final class GenerativeRewardModel {
             }
         }
         guard !requests.isEmpty else { return }
-        let longest = items.map(\.responses.count).max() ?? 1
-        var cueSettings = settings
-        cueSettings.maxTokens = ScoreCue.maxTokens(responses: longest)
-        cueSettings.stopLoops = false
-        cueSettings.forceScores = false
         let texts = try generator.generate(requests, settings: cueSettings)
         guard texts.count == requests.count, texts.allSatisfy({ $0.count == 1 }) else {
             throw JudgeGeneratorError(description: "the generator answered \(texts.count) of \(requests.count) cued requests")

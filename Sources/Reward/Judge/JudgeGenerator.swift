@@ -67,10 +67,14 @@ public protocol JudgeGenerator {
     /// Forgets prompts kept from earlier calls (an engine's prompt cache), so that the next call
     /// costs what it would cost on its own. Generators without such a cache do nothing.
     func forgetEarlierPrompts()
+    /// Whether `prompt` leaves room for `tokens` generated tokens (an engine's context). Samples
+    /// whose cued prompt would not fit are not forced (`GenerationSettings.forceScores`).
+    func fits(_ prompt: String, generating tokens: Int) -> Bool
 }
 
 extension JudgeGenerator {
     public func forgetEarlierPrompts() {}
+    public func fits(_ prompt: String, generating tokens: Int) -> Bool { true }
 }
 
 /// A meta reward model: rates sampled judge trajectories (higher = more likely correct under the
