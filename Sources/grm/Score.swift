@@ -145,10 +145,12 @@ struct Score: ParsableCommand {
             let meta = j.metaRatings.map { String(format: "  meta %+.2f ", $0[i]) + (j.voters.contains(i) ? "kept" : "dropped") } ?? ""
             if let scores = s.scores {
                 lines.append(
-                    "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)" + (s.forced ? " (forced after a cut-off)" : "")
+                    "  #\(s.index + 1) shown as [\(shownOrder)]: scores \(scores)" + (s.forced ? " (forced)" : "")
                         + (labelled ? (s.isCorrect ? "  right" : "  wrong") : "") + meta)
             } else {
-                lines.append("  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))" + meta)
+                lines.append(
+                    "  #\(s.index + 1) shown as [\(shownOrder)]: parse failure (\(s.parseError?.description ?? "?"))" + (s.forced ? " (forced)" : "")
+                        + meta)
             }
         }
         let whose = j.metaRatings == nil ? "parsed sample(s)" : "sample(s) the meta RM kept"

@@ -265,7 +265,7 @@ extension GenerativeRewardModelTests {
         for s in result.samples { stats.add(s, best: 2) }
         XCTAssertEqual(stats.forced, 3)
         XCTAssertEqual(stats.forcedCorrect, 3)
-        XCTAssertEqual(stats.forcedSummary, "scores forced after a cut-off: 3 samples (3 right)")
+        XCTAssertEqual(stats.forcedSummary, "scores forced (none of their own): 3 samples (3 right)")
 
         // Off: the looped samples are parse failures and nothing else is asked of the generator.
         let plain = LoopingJudge(best: 2)
@@ -279,6 +279,29 @@ extension GenerativeRewardModelTests {
         for s in unforced.samples { none.add(s, best: 2) }
         XCTAssertNil(none.forced)
         XCTAssertNil(none.forcedSummary)
+
+        // A shuffle per sample: each cued prompt is its own sample's prompt and the cue, and the
+        // items of a batch keep the budget of their own response count.
+        let shuffled = LoopingJudge(best: 2)
+        var perSample = config
+        perSample.orders = nil
+        let pair = try self.item(2, best: 1, id: "pair")
+        let both = try GenerativeRewardModel(generator: shuffled).judge([item, pair], config: perSample)
+        let plans = try [item, pair].map { try GenerativeRewardModel(generator: shuffled).plan($0, config: perSample) }
+        XCTAssertGreaterThan(plans[0].count, 1)
+        let cueCalls = shuffled.calls.dropFirst()
+        XCTAssertEqual(cueCalls.map(\.settings.maxTokens), [ScoreCue.maxTokens(responses: 2), ScoreCue.maxTokens(responses: 3)])
+        for (call, x) in zip(cueCalls, [1, 0]) {
+            // Which samples loop depends on their place in their request; every one of them is cued.
+            let looped = both[x].samples.filter(\.forced)
+            XCTAssertFalse(looped.isEmpty)
+            XCTAssertEqual(call.requests.count, looped.count)
+            XCTAssertFalse(both[x].samples.contains { $0.parseError == .noScores })
+            for (r, s) in zip(call.requests, looped) {
+                let own = plans[x].first { $0.sampleIndices.contains(s.index) }!
+                XCTAssertEqual(r.prompt, own.request.prompt + prefix)
+            }
+        }
 
         // No room left for the cue (the context is full): those samples stay parse failures.
         let full = LoopingJudge(best: 2)

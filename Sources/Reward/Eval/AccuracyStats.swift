@@ -138,10 +138,10 @@ public struct SampleStats: Codable, Equatable, Sendable {
         count(&bestByPosition, bestAt)
     }
 
-    /// "scores forced after a cut-off: 5 samples (2 right, 1 still unparsed)", nil when none was.
+    /// "scores forced (none of their own): 5 samples (2 right)", nil when none was.
     public var forcedSummary: String? {
         guard let forced, forced > 0 else { return nil }
-        return "scores forced after a cut-off: \(forced) sample\(forced == 1 ? "" : "s") (\(forcedCorrect ?? 0) right)"
+        return "scores forced (none of their own): \(forced) sample\(forced == 1 ? "" : "s") (\(forcedCorrect ?? 0) right)"
     }
 
     /// "top score by position shown: 1st 31%, 2nd 52%, 3rd 17% (the best response there: 1st 36%,

@@ -180,43 +180,47 @@ public final class GenerativeRewardModel {
         return try zip(items, all).map { try conclude($0, samples: $1, config: config) }
     }
 
-    /// Cues every sample without scores (`ScoreCue`) and lets the judge finish it: one generator
-    /// call for the batch, each cued prompt one sample at the original sample's temperature, seeded
-    /// from its request's seed and its index.
+    /// Cues every sample without scores (`ScoreCue`) and lets the judge finish it: each cued prompt
+    /// is one sample at the original sample's temperature, seeded from its request's seed and its
+    /// index, with the budget of its own item's response count (one generator call per count, so
+    /// that a judgement does not depend on the batch it is in).
     func forceScores(
         _ all: inout [[JudgeSample]], items: [RewardItem], plans: [[PlannedPrompt]], settings: GenerationSettings
     ) throws {
-        var cued: [(item: Int, sample: Int, prefix: String)] = []
-        var requests: [JudgeRequest] = []
-        let longest = items.map(\.responses.count).max() ?? 1
-        var cueSettings = settings
-        cueSettings.maxTokens = ScoreCue.maxTokens(responses: longest)
-        cueSettings.stopLoops = false
-        cueSettings.forceScores = false
+        var cued: [Int: [(item: Int, sample: Int, prefix: String, request: JudgeRequest)]] = [:]
         for (x, samples) in all.enumerated() {
+            let n = items[x].responses.count
             for s in samples where ScoreCue.applies(to: s) {
                 let request = plans[x][s.group].request
                 let prefix = ScoreCue.prefix(s.text)
                 // A sample that filled the context stays as it is: its cue has no room.
-                guard generator.fits(request.prompt + prefix, generating: cueSettings.maxTokens) else { continue }
-                cued.append((x, s.index, prefix))
-                requests.append(
-                    JudgeRequest(
-                        prompt: request.prompt + prefix, samples: 1, seed: StableHash.seed(request.seed, UInt64(s.index), 0x4355_45)))
+                guard generator.fits(request.prompt + prefix, generating: ScoreCue.maxTokens(responses: n)) else { continue }
+                cued[n, default: []].append(
+                    (
+                        x, s.index, prefix,
+                        JudgeRequest(
+                            prompt: request.prompt + prefix, samples: 1,
+                            seed: StableHash.seed(request.seed, UInt64(s.index), 0x4355_45))
+                    ))
             }
         }
-        guard !requests.isEmpty else { return }
-        let texts = try generator.generate(requests, settings: cueSettings)
-        guard texts.count == requests.count, texts.allSatisfy({ $0.count == 1 }) else {
-            throw JudgeGeneratorError(description: "the generator answered \(texts.count) of \(requests.count) cued requests")
-        }
-        for (c, text) in zip(cued, texts) {
-            let old = all[c.item][c.sample]
-            var forced = GenerativeRewardModel.sample(
-                c.prefix + ScoreCue.completion(text[0]), index: old.index, group: old.group, order: old.order,
-                item: items[c.item])
-            forced.forced = true
-            all[c.item][c.sample] = forced
+        for (n, group) in cued.sorted(by: { $0.key < $1.key }) {
+            var cueSettings = settings
+            cueSettings.maxTokens = ScoreCue.maxTokens(responses: n)
+            cueSettings.stopLoops = false
+            cueSettings.forceScores = false
+            let texts = try generator.generate(group.map(\.request), settings: cueSettings)
+            guard texts.count == group.count, texts.allSatisfy({ $0.count == 1 }) else {
+                throw JudgeGeneratorError(description: "the generator answered \(texts.count) of \(group.count) cued requests")
+            }
+            for (c, text) in zip(group, texts) {
+                let old = all[c.item][c.sample]
+                var forced = GenerativeRewardModel.sample(
+                    c.prefix + ScoreCue.completion(text[0]), index: old.index, group: old.group, order: old.order,
+                    item: items[c.item])
+                forced.forced = true
+                all[c.item][c.sample] = forced
+            }
         }
     }
 

@@ -10,7 +10,7 @@ public struct GenerationSettings: Equatable, Codable, Sendable {
     /// Stop a sample whose last tokens loop (`RepetitionStop`'s defaults): a looping judge never
     /// reaches its scores, so the rest of its budget would be spent for nothing.
     public var stopLoops: Bool
-    /// A sample cut off (budget or loop) before any scores is cued with `Scores: \boxed{` and the
+    /// A sample without any scores (cut off by the budget or a loop, or ended without them) is cued with `Scores: \boxed{` and the
     /// judge writes the scores itself (`ScoreCue`); the sample is marked `forced`. Budget forcing
     /// as in s1 (Muennighoff et al., 2025). Off for samples that are trained on.
     public var forceScores: Bool

@@ -22,9 +22,9 @@ public enum ScoreCue {
         return kept + (kept.isEmpty ? "" : "\n") + cue
     }
 
-    /// Tokens the continuation may take: up to three per score (two digits and a comma) and the
-    /// closing brace, with room to spare.
-    public static func maxTokens(responses n: Int) -> Int { 3 * n + 4 }
+    /// Tokens the continuation may take: up to four per score (two digits, a comma, a space) and
+    /// the closing brace, with room to spare.
+    public static func maxTokens(responses n: Int) -> Int { 4 * n + 4 }
 
     /// The continuation up to and including the first closing brace (what follows it is dropped).
     public static func completion(_ continuation: String) -> String {
@@ -38,7 +38,7 @@ public enum ScoreCue {
     public static func withoutLoop(_ text: String, maxPeriod: Int = 400, minLength: Int = 24) -> String {
         let c = Array(text)
         let n = c.count
-        guard n >= minLength else { return text }
+        guard n >= max(3, minLength), maxPeriod >= 1 else { return text }
         for p in 1...min(maxPeriod, n / 3) {
             var j = n - 1
             while j >= p && c[j] == c[j - p] { j -= 1 }

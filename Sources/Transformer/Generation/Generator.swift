@@ -196,7 +196,10 @@ public final class Generator: @unchecked Sendable {
             // decoder and the matcher still hold.
             if decision.reason == nil, s.sequence.remaining == 0 { decision.reason = .length }
             if decision.reason?.isCutOff == true {
-                decision.text += s.matcher.accept(text: s.decoder.finish()).text + s.matcher.finish()
+                // The decoder's tail (a character cut short) goes through the matcher unless it
+                // has already stopped (at its own limit or a loop): then it is appended as is.
+                let tail = s.decoder.finish()
+                decision.text += s.matcher.stopReason == nil ? s.matcher.accept(text: tail).text + s.matcher.finish() : tail
             }
             s.text += decision.text
             if !decision.text.isEmpty { onText?(s.request, s.sample, decision.text) }
