@@ -8,15 +8,23 @@ final class EngineJudgeGeneratorTests: XCTestCase {
     static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("weights/SmolLM2-135M-Instruct.Q4_1.gguf").path
 
-    func testJudgesOneItemReproducibly() throws {
-        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
-            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
+    static func skipWithoutModel() throws {
+        guard FileManager.default.fileExists(atPath: modelPath) else {
+            throw XCTSkip("model file missing: \(modelPath) (run `bash weights/fetch.sh`)")
         }
+    }
+
+    /// A pair whose first response is right.
+    static func sumItem() throws -> RewardItem {
+        try RewardItem(
+            id: "sum", category: "arithmetic", query: "What is 2 + 2?", responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+    }
+
+    func testJudgesOneItemReproducibly() throws {
+        try EngineJudgeGeneratorTests.skipWithoutModel()
         let (engine, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
         let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
-        let item = try RewardItem(
-            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
-            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let item = try EngineJudgeGeneratorTests.sumItem()
         let config = VotingConfig(k: 2, seed: 7, settings: GenerationSettings(temperature: 0.5, maxTokens: 64))
         var pieces = 0
         engine.onText = { n in pieces = n }
@@ -63,16 +71,12 @@ final class EngineJudgeGeneratorTests: XCTestCase {
     /// An f16 cache (`--kv f16`): the engine holds f16 keys and values and judges as before (the
     /// same response order for the seed, a judgement written).
     func testF16CacheJudges() throws {
-        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
-            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
-        }
+        try EngineJudgeGeneratorTests.skipWithoutModel()
         let (f16, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath, kvType: .f16)
         let (f32, _) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
         XCTAssertEqual(f16.generator.engine.kvType, .f16)
         XCTAssertEqual(f32.generator.engine.kvType, .f32)
-        let item = try RewardItem(
-            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
-            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let item = try EngineJudgeGeneratorTests.sumItem()
         let config = VotingConfig(k: 1, seed: 7, settings: GenerationSettings(temperature: 0, maxTokens: 8))
         let a = try GenerativeRewardModel(generator: f16, builder: JudgePromptBuilder(chat: chat)).judge(item, config: config)
         let b = try GenerativeRewardModel(generator: f32, builder: JudgePromptBuilder(chat: chat)).judge(item, config: config)
@@ -83,14 +87,10 @@ final class EngineJudgeGeneratorTests: XCTestCase {
     }
 
     func testCutOffSamplesAreCuedOnTheEngine() throws {
-        guard FileManager.default.fileExists(atPath: EngineJudgeGeneratorTests.modelPath) else {
-            throw XCTSkip("model file missing: \(EngineJudgeGeneratorTests.modelPath) (run `bash weights/fetch.sh`)")
-        }
+        try EngineJudgeGeneratorTests.skipWithoutModel()
         let (engine, chat) = try EngineJudgeGenerator.load(model: EngineJudgeGeneratorTests.modelPath)
         let grm = GenerativeRewardModel(generator: engine, builder: JudgePromptBuilder(chat: chat))
-        let item = try RewardItem(
-            id: "sum", category: "arithmetic", query: "What is 2 + 2?",
-            responses: ["2 + 2 = 4", "2 + 2 = 5"], label: .best(0))
+        let item = try EngineJudgeGeneratorTests.sumItem()
         // 12 tokens are too few for criteria, analysis and scores: both greedy samples are cut off.
         let settings = GenerationSettings(temperature: 0, maxTokens: 12, stopLoops: true, forceScores: true)
         let j = try grm.judge(item, config: VotingConfig(k: 2, seed: 7, settings: settings))
