@@ -27,7 +27,7 @@ struct JudgeModelOptions: ParsableArguments {
     @Flag(
         inversion: .prefixedNo,
         help: ArgumentHelp(
-            "A sample cut off before any scores is cued with \"Scores: \\boxed{\" and the judge writes them (counted as forced).",
+            "A sample without any scores (cut off by the budget or a loop) is cued with \"Scores: \\boxed{\" and the judge writes them (counted as forced).",
             discussion: "Off, such a sample is a parse failure (and does not vote)."))
     var forceScores = true
     @Option(help: "Threads (default: GRM_THREADS or every core).")

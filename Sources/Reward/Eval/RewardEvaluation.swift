@@ -139,6 +139,11 @@ public struct EvaluationSettings: Equatable, Sendable {
         self.batchItems = batchItems
     }
 
+    /// The generation settings of a run at `temperature`: the budget, loop stop and forcing of both runs.
+    func generation(temperature: Float, topP: Float) -> GenerationSettings {
+        GenerationSettings(temperature: temperature, topP: topP, maxTokens: maxTokens, stopLoops: stopLoops, forceScores: forceScores)
+    }
+
     /// Why the settings cannot run, or nil.
     public var problem: String? {
         if ks.isEmpty { return "no k given" }
@@ -220,9 +225,7 @@ public final class RewardEvaluator {
         if let problem = settings.problem { throw RewardDataError(problem) }
         let greedyConfig = VotingConfig(
             k: 1, seed: settings.seed,
-            settings: GenerationSettings(
-                temperature: 0, topP: 1, maxTokens: settings.maxTokens, stopLoops: settings.stopLoops,
-                forceScores: settings.forceScores))
+            settings: settings.generation(temperature: 0, topP: 1))
         model.generator.forgetEarlierPrompts()
         // A meta RM has nothing to choose from one greedy sample: it rates the sampled run only.
         let meta = model.metaScorer
@@ -238,9 +241,7 @@ public final class RewardEvaluator {
             timing: g.timing)
         let sampledConfig = VotingConfig(
             k: settings.maxK, orders: settings.orders, metaKeep: settings.metaKeep, seed: settings.seed,
-            settings: GenerationSettings(
-                temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens,
-                stopLoops: settings.stopLoops, forceScores: settings.forceScores))
+            settings: settings.generation(temperature: settings.temperature, topP: settings.topP))
         model.generator.forgetEarlierPrompts()
         let s = try judgeAll(items, config: sampledConfig, batchItems: settings.batchItems, run: "sampled", progress: progress)
         let sampled = EvaluationRun(

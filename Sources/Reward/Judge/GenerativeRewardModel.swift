@@ -193,15 +193,11 @@ public final class GenerativeRewardModel {
             for s in samples where ScoreCue.applies(to: s) {
                 let request = plans[x][s.group].request
                 let prefix = ScoreCue.prefix(s.text)
+                let prompt = request.prompt + prefix
                 // A sample that filled the context stays as it is: its cue has no room.
-                guard generator.fits(request.prompt + prefix, generating: ScoreCue.maxTokens(responses: n)) else { continue }
-                cued[n, default: []].append(
-                    (
-                        x, s.index, prefix,
-                        JudgeRequest(
-                            prompt: request.prompt + prefix, samples: 1,
-                            seed: StableHash.seed(request.seed, UInt64(s.index), 0x4355_45))
-                    ))
+                guard generator.fits(prompt, generating: ScoreCue.maxTokens(responses: n)) else { continue }
+                let seed = StableHash.seed(request.seed, UInt64(s.index), 0x4355_45)
+                cued[n, default: []].append((x, s.index, prefix, JudgeRequest(prompt: prompt, samples: 1, seed: seed)))
             }
         }
         for (n, group) in cued.sorted(by: { $0.key < $1.key }) {
