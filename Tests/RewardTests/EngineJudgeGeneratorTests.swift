@@ -98,8 +98,12 @@ final class EngineJudgeGeneratorTests: XCTestCase {
             XCTAssertTrue(s.forced, s.text)
             XCTAssertTrue(s.text.contains("\n" + ScoreCue.cue), s.text)
         }
-        // The last call was the cue's: one short continuation per sample.
+        // The last call was the cue's: one short continuation per sample, each forking its
+        // sample's kept cache, so that only the cue and the sample's last token are prefilled
+        // (the prompts are hundreds of tokens).
         XCTAssertLessThanOrEqual(engine.generatedTokens, j.samples.count * ScoreCue.maxTokens(responses: 2))
+        XCTAssertGreaterThan(engine.generator.prefilledTokens, 0)
+        XCTAssertLessThanOrEqual(engine.generator.prefilledTokens, j.samples.count * 16)
         let context = engine.generator.engine.config.contextLength
         XCTAssertTrue(engine.fits("What is 2 + 2?", generating: 12))
         XCTAssertFalse(engine.fits("What is 2 + 2?", generating: context))

@@ -126,10 +126,11 @@ final class CachedAttentionTests: XCTestCase {
         }
     }
 
-    /// Decode rows are grouped by the cached prefix their sequences share (each group's prefix is
-    /// then read once per piece): samples of one prompt together, samples of a second prompt that
-    /// forked the first at a common prefix in their own group, sequences without a shared prefix
-    /// alone; a group larger than the piece size is cut; every row is in exactly one piece.
+    /// Decode rows are grouped by the first cached block their sequences share (each group's
+    /// prefix is then read once per piece): samples of one prompt and samples of a second prompt
+    /// that forked the first at a common prefix (another response order of a judge prompt) in one
+    /// group, each prompt's samples next to each other; sequences without a shared prefix alone; a
+    /// group larger than the piece size is cut; every row is in exactly one piece.
     func testDecodeRowsGroupedBySharedPrefix() throws {
         let kvHeads = 3
         let a = try KVSequence(layers: 1, kvDim: 8, context: 64)
@@ -149,13 +150,15 @@ final class CachedAttentionTests: XCTestCase {
         let rows = Array(0..<rowItem.count)
         let pieces = CachedAttention.sharingPieces(rows, rowItem: rowItem, items: items, kvHeads: kvHeads)
         XCTAssertEqual(pieces.flatMap { $0 }.sorted(), rows, "every row once")
-        let groupOf = [0: "a", 2: "a", 4: "a", 5: "a", 1: "b", 3: "b", 6: "lone"]
+        let groupOf = [0: "a", 2: "a", 4: "a", 5: "a", 1: "a", 3: "a", 6: "lone"]
         for p in pieces { XCTAssertEqual(Set(p.map { groupOf[$0]! }).count, 1, "piece \(p) mixes groups") }
+        // Within the group, a's samples first (their chain [a] precedes b's [a, b]), each in row order.
+        XCTAssertEqual(pieces.filter { groupOf[$0[0]] == "a" }.flatMap { $0 }, [0, 2, 4, 5, 1, 3])
         // Pieces of at most ceil(rows * kvHeads / (2 * threads)) rows, groups cut into equal pieces
-        // (2 threads: 6, group a whole; 4 threads: 3, group a in two pieces of two).
+        // (2 threads: 6, the group whole; 4 threads: 3, the group in two pieces of three).
         let size = max(1, (rows.count * kvHeads + 2 * ThreadPool.shared.threadCount - 1) / (2 * ThreadPool.shared.threadCount))
         let aPieces = pieces.filter { groupOf[$0[0]] == "a" }
-        XCTAssertEqual(aPieces.count, (4 + size - 1) / size)
+        XCTAssertEqual(aPieces.count, (6 + size - 1) / size)
         XCTAssertTrue(pieces.allSatisfy { $0.count <= size })
         XCTAssertEqual(pieces.filter { groupOf[$0[0]] == "lone" }, [[6]])
     }

@@ -166,6 +166,39 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(g.prefilledTokens, second.count)
     }
 
+    /// With `keepContinuations`, a prompt that continues a sample (its tokens, then a cue, as the
+    /// judge's forced scores) forks that sample's cache and prefills only what follows, with a
+    /// fresh generator's results; kept samples are not prompts, calls without the setting leave
+    /// them, a later call with it replaces them, and a budget of 0 drops them.
+    func testKeptSamplesAreContinued() throws {
+        let g = try generator()
+        g.keepContinuations = true
+        let fresh = try generator()
+        fresh.promptCacheTokens = 0
+        let prompt = g.promptIDs(raw: "Write one sentence about the history of Paris, the capital city of France, and its river:")
+        let stop = StopCondition(maxTokens: 10)
+        let samples = try g.generate(
+            [GenerationRequest(prompt: prompt, samples: 3)], sampling: SamplingParameters(temperature: 0.8, seed: 5),
+            stop: stop)[0]
+        XCTAssertEqual(g.continuationCount, 3)
+        XCTAssertEqual(g.promptCacheUsage.prompts, 1, "kept samples are not prompts")
+        let cue = g.tokenizer.encode(" Answer:", addSpecial: false, parseSpecial: false)
+        let follow = samples.map { GenerationRequest(prompt: prompt + $0.ids + cue) }
+        g.keepContinuations = false
+        let cued = try g.generate(follow, sampling: .greedy, stop: StopCondition(maxTokens: 4))
+        // Per distinct prompt: the sample's last token (never fed) and the cue.
+        XCTAssertEqual(g.prefilledTokens, Set(follow.map(\.prompt)).count * (1 + cue.count))
+        XCTAssertEqual(g.continuationCount, 3, "a call without the setting leaves them")
+        let want = try fresh.generate(follow, sampling: .greedy, stop: StopCondition(maxTokens: 4))
+        XCTAssertEqual(cued.map { $0.map(\.ids) }, want.map { $0.map(\.ids) })
+        g.keepContinuations = true
+        _ = try g.generate(
+            [GenerationRequest(prompt: prompt, samples: 2)], sampling: SamplingParameters(temperature: 0.8, seed: 6), stop: stop)
+        XCTAssertEqual(g.continuationCount, 2, "the new call's samples replace the earlier ones")
+        g.promptCacheTokens = 0
+        XCTAssertEqual(g.continuationCount, 0)
+    }
+
     func testStopStringsAndLimits() throws {
         let g = try generator()
         let prompt = g.promptIDs(raw: "<|im_start|>user\nCount from 1 to 20, separated by commas.<|im_end|>\n<|im_start|>assistant\n")

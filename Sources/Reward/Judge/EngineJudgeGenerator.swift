@@ -32,6 +32,10 @@ public final class EngineJudgeGenerator: JudgeGenerator {
         let sampling = SamplingParameters(temperature: settings.temperature, topP: settings.topP)
         piecesInCall = 0
         defer { piecesInCall = 0 }
+        // Samples that may be cued (forced scores) keep their caches: a cued prompt is the
+        // sample's prompt and text plus the cue, and prefills only the cue. The cue calls
+        // (forcing off) leave them for one another.
+        generator.keepContinuations = settings.forceScores
         let out = try generator.generate(
             work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens, repetition: settings.stopLoops ? RepetitionStop() : nil)
         ) {

@@ -125,33 +125,39 @@ public enum CachedAttention {
     }
 
     /// The decode rows as pieces that run one after another on one thread, per KV head: rows
-    /// whose sequences share the same cached prefix (the k samples of one prompt) go together, so a
-    /// prefix head's keys and values come from memory once per piece and from the core's L2 cache
-    /// for its other rows (a 600-position prompt is 300 KB per layer and KV head in f32, and read
-    /// from memory per row it cost more than the weights: 8 samples read 220 MB per step). A large
-    /// group is cut into pieces so that there are about two tasks per thread. Each row's arithmetic
-    /// is the same whatever piece it is in.
+    /// whose sequences share their first cached block go together (the k samples of one prompt,
+    /// and the response orders of one judge prompt, which fork its instructions), ordered so that
+    /// rows sharing more blocks are next to each other. A piece's shared positions come from memory
+    /// once and from the core's L2 cache for its other rows (a 600-position prompt is 300 KB per
+    /// layer and KV head in f32, and read from memory per row it cost more than the weights: 8
+    /// samples read 220 MB per step). A large group is cut into pieces so that there are about two
+    /// tasks per thread. Each row's arithmetic is the same whatever piece it is in.
     static func sharingPieces(_ rows: [Int], rowItem: [Int], items: [Item], kvHeads: Int) -> [[Int]] {
-        struct Key: Hashable {
-            let blocks: [ObjectIdentifier]
-            let counts: [Int]
-        }
-        var order: [Key] = [], members: [Key: [Int]] = [:]
+        // Blocks numbered by first appearance, so that the pieces are the same every run.
+        var number: [ObjectIdentifier: Int] = [:]
+        var chains: [Int: [Int]] = [:]
+        var roots: [Int] = [], members: [Int: [Int]] = [:]
         for row in rows {
             let s = items[rowItem[row]].sequence
-            // Sequences with no shared prefix share nothing: each is its own group.
-            let key =
-                s.prefix.isEmpty
-                ? Key(blocks: [ObjectIdentifier(s)], counts: [])
-                : Key(blocks: s.prefix.map { ObjectIdentifier($0.block) }, counts: s.prefix.map(\.count))
-            if members[key] == nil { order.append(key) }
-            members[key, default: []].append(row)
+            // A sequence with no shared prefix shares nothing: its own group.
+            let blocks = s.prefix.isEmpty ? [ObjectIdentifier(s)] : s.prefix.map { ObjectIdentifier($0.block) }
+            let chain = blocks.map { id in
+                if let n = number[id] { return n }
+                number[id] = number.count
+                return number.count - 1
+            }
+            chains[row] = chain
+            if members[chain[0]] == nil { roots.append(chain[0]) }
+            members[chain[0], default: []].append(row)
         }
         let target = 2 * ThreadPool.shared.threadCount
         let size = max(1, (rows.count * kvHeads + target - 1) / target)
         var pieces: [[Int]] = []
-        for key in order {
-            let m = members[key]!
+        for root in roots {
+            let m = members[root]!.sorted { a, b in
+                let ca = chains[a]!, cb = chains[b]!
+                return ca == cb ? a < b : ca.lexicographicallyPrecedes(cb)
+            }
             let n = (m.count + size - 1) / size
             for p in 0..<n { pieces.append(Array(m[(m.count * p / n)..<(m.count * (p + 1) / n)])) }
         }

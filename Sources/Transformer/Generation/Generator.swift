@@ -50,17 +50,35 @@ public final class Generator: @unchecked Sendable {
     public var promptCacheTokens = 2048 { didSet { trimPromptCache() } }
     private var promptCache: [(ids: [Int32], root: KVSequence, logits: [Float])] = []
 
+    /// Whether a call keeps its samples' caches (besides its prompts'), so that a later prompt
+    /// that continues a sample (its prompt, the sample's tokens, then more: a judge's cued
+    /// scores, a chat's next turn) forks that sample's cache and prefills only what follows. A call
+    /// made with this on drops the samples kept by earlier calls once its prompts are prefilled;
+    /// calls made with it off leave them (the follow-up calls that use them). They do not count against
+    /// `promptCacheTokens` (they hold what the call's decoding held); `clearPromptCache` and a
+    /// budget of 0 drop them.
+    public var keepContinuations = false
+    /// Kept samples: the tokens whose keys and values the sequence holds (the prompt and every
+    /// generated token but the last, which was never fed), and the sequence.
+    private var continuations: [(ids: [Int32], sequence: KVSequence)] = []
+
+    /// Samples kept by `keepContinuations`.
+    public var continuationCount: Int { continuations.count }
+
     /// Prompts held by the prompt cache, and their tokens.
     public var promptCacheUsage: (prompts: Int, tokens: Int) {
         (promptCache.count, promptCache.reduce(0) { $0 + $1.ids.count })
     }
 
     /// Empties the prompt cache (its size setting stays).
-    public func clearPromptCache() { promptCache.removeAll() }
+    public func clearPromptCache() {
+        promptCache.removeAll()
+        continuations.removeAll()
+    }
 
     private func trimPromptCache() {
         if promptCacheTokens <= 0 {
-            promptCache.removeAll()
+            clearPromptCache()
             return
         }
         var total = promptCache.reduce(0) { $0 + $1.ids.count }
@@ -108,6 +126,7 @@ public final class Generator: @unchecked Sendable {
                 roots[i] = promptCache[e].root
                 lastLogits[i] = promptCache[e].logits
             }
+            // (An identical prompt always has a prompt-cache entry: continuations have no logits.)
         }
         let runs = plan.indices.filter { plan[$0].runs }
         var prefilled: [Int] = []
@@ -119,7 +138,7 @@ public final class Generator: @unchecked Sendable {
                     roots[i] = try engine.newSequence(capacity: requests[i].prompt.count)
                     work.append((i, 0))
                 case .cached(let e, let n):
-                    roots[i] = try promptCache[e].root.fork(at: n, capacity: requests[i].prompt.count - n)
+                    roots[i] = try cachedSequence(e).fork(at: n, capacity: requests[i].prompt.count - n)
                     work.append((i, n))
                 case .request(let j, let n):
                     roots[i] = try roots[j]!.fork(at: n, capacity: requests[i].prompt.count - n)
@@ -136,6 +155,8 @@ public final class Generator: @unchecked Sendable {
             }
         }
         prefilledTokens = runs.reduce(0) { $0 + requests[$1].prompt.count - plan[$1].parent.shared }
+        // Earlier samples (the forks above hold what they share) give way to this call's.
+        if keepContinuations { continuations.removeAll() }
         if promptCacheTokens > 0 {
             for i in prefilled {
                 promptCache.removeAll { $0.ids == requests[i].prompt }
@@ -185,6 +206,7 @@ public final class Generator: @unchecked Sendable {
             }
         }
         var results = requests.map { [Generation?](repeating: nil, count: $0.samples) }
+        var finished: [Live] = []
         func accept(_ s: Live, _ logits: [Float]) throws {
             let t = try s.sampler.sample(logits: logits, history: s.history)
             s.ids.append(t.id)
@@ -206,6 +228,7 @@ public final class Generator: @unchecked Sendable {
             if let r = decision.reason {
                 s.reason = r
                 results[s.request][s.sample] = Generation(ids: s.ids, text: s.text, logprobs: s.logprobs, reason: r)
+                if keepContinuations { finished.append(s) }
             }
         }
         for s in live { try accept(s, lastLogits[s.request]) }
@@ -214,6 +237,12 @@ public final class Generator: @unchecked Sendable {
             let out = try engine.forward(live.map { ForwardRequest(sequence: $0.sequence, tokens: [$0.ids.last!]) })
             for (s, logits) in zip(live, out) { try accept(s, logits!.scalars()) }
             live.removeAll { $0.reason != nil }
+        }
+        if keepContinuations && promptCacheTokens > 0 {
+            // The last sampled token was never fed: the sequence holds the history before it.
+            for s in finished where s.sequence.length == s.history.count - 1 {
+                continuations.append((Array(s.history.dropLast()), s.sequence))
+            }
         }
         return results.map { $0.map { $0! } }
     }
@@ -264,15 +293,16 @@ public final class Generator: @unchecked Sendable {
                     who = j
                 }
             }
+            // Prompt-cache entries, then kept samples (`cached` entries past the prompts).
             var cacheBest = 0, entry = -1
-            for (e, c) in promptCache.enumerated() {
-                let l = common(c.ids, p)
+            for (e, ids) in (promptCache.map(\.ids) + continuations.map(\.ids)).enumerated() {
+                let l = common(ids, p)
                 if l > cacheBest {
                     cacheBest = l
                     entry = e
                 }
             }
-            if entry >= 0, cacheBest == p.count, cacheBest == promptCache[entry].ids.count {
+            if entry >= 0, entry < promptCache.count, cacheBest == p.count, cacheBest == promptCache[entry].ids.count {
                 nodes.append(PrefixNode(parent: .cached(entry: entry, shared: p.count), runs: false, wave: 0))
             } else if who >= 0, best == p.count, best == prompts[who].count {
                 nodes.append(PrefixNode(parent: .request(who, shared: p.count), runs: false, wave: nodes[who].wave))
@@ -285,6 +315,11 @@ public final class Generator: @unchecked Sendable {
             }
         }
         return nodes
+    }
+
+    /// The sequence of a `cached` parent: a prompt-cache entry, or a kept sample after them.
+    private func cachedSequence(_ entry: Int) -> KVSequence {
+        entry < promptCache.count ? promptCache[entry].root : continuations[entry - promptCache.count].sequence
     }
 
     /// Prompt tokens the last `generate` call ran through the model (shared prefixes counted once).
