@@ -70,7 +70,7 @@ struct Eval: ParsableCommand {
         if let rm { return try evaluateScalar(rm) }
         let (items, skipped) = try readJudgeItems(path: data, skipInvalid: skipInvalid, limit: limit, command: "grm eval")
         let settings = EvaluationSettings(
-            ks: try voteSizes(), temperature: temperature, maxTokens: judge.maxTokens,
+            ks: try voteSizes(), temperature: temperature, topP: judge.topP, maxTokens: judge.maxTokens,
             seed: judge.seed, batchItems: judge.batchItems, orders: judge.orders, metaKeep: judge.metaKeep,
             stopLoops: judge.stopLoops, forceScores: judge.forceScores)
         let maxK = settings.maxK

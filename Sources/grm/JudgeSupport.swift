@@ -11,6 +11,8 @@ struct JudgeModelOptions: ParsableArguments {
     var maxTokens = 512
     @Option(help: "Base seed for response shuffles and sampling.")
     var seed: UInt64 = 0
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold of the sampled judgements (1: off).")
+    var topP: Float = 1
     @Option(help: "Items per generator call (the engine decodes all their samples as one batch).")
     var batchItems = 4
     @Option(
@@ -49,6 +51,7 @@ struct JudgeModelOptions: ParsableArguments {
 
     func validateJudge() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         if batchItems < 1 { throw ValidationError("--batch-items must be at least 1") }
         if let orders, orders < 1 { throw ValidationError("--orders must be at least 1") }
         if let metaKeep, metaKeep < 1 { throw ValidationError("--meta-keep must be at least 1") }
@@ -58,7 +61,7 @@ struct JudgeModelOptions: ParsableArguments {
 
     /// Generation settings at `temperature` with these options' budget, loop stop and forcing.
     func generation(temperature: Float) -> GenerationSettings {
-        GenerationSettings(temperature: temperature, topP: 1, maxTokens: maxTokens, stopLoops: stopLoops, forceScores: forceScores)
+        GenerationSettings(temperature: temperature, topP: topP, maxTokens: maxTokens, stopLoops: stopLoops, forceScores: forceScores)
     }
 
     /// The engine-backed judge and the reward model using the model's chat template.

@@ -73,6 +73,7 @@ final class RewardEvaluationTests: XCTestCase {
         // Each run starts without the other's cached prompts (the sampled run's time is its own).
         XCTAssertEqual(judge.events, ["forget", "T=0.0", "T=0.0", "forget", "T=0.7", "T=0.7"])
         XCTAssertEqual(judge.calls.map(\.settings.maxTokens), [77, 77, 77, 77])
+        XCTAssertEqual(judge.calls.map(\.settings.topP), [1, 1, 1, 1])
         XCTAssertEqual(judge.calls.map { $0.requests.count }, [4, 2, 4, 2])
         XCTAssertEqual(judge.calls.map { $0.requests.map(\.samples).reduce(0, +) }, [4, 2, 16, 8])
 
@@ -197,11 +198,31 @@ final class RewardEvaluationTests: XCTestCase {
         XCTAssertNil(report.greedy?.report.curve.first?.meta)
     }
 
+    /// A nucleus threshold applies to the sampled run only, and is recorded with it (and shown in
+    /// its table row); without one the report is as before (no topP).
+    func testTopPOnlyForTheSampledRun() throws {
+        let judge = scriptedJudge()
+        let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: judge))
+        let report = try evaluator.evaluate(
+            try singleItems(), settings: EvaluationSettings(ks: [1, 2], temperature: 0.5, topP: 0.9, batchItems: 100))
+        XCTAssertEqual(judge.calls.map(\.settings.topP), [1, 0.9])
+        XCTAssertNil(report.greedy?.topP)
+        XCTAssertEqual(report.sampled?.topP, 0.9)
+        XCTAssertTrue(report.markdown().contains("sampled (T=0.5, top-p 0.9)"), report.markdown())
+        let plain = try RewardEvaluator(model: GenerativeRewardModel(generator: scriptedJudge()))
+            .evaluate(try singleItems(), settings: EvaluationSettings(ks: [1, 2], batchItems: 100))
+        XCTAssertNil(plain.sampled?.topP)
+        let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(plain)) as? [String: Any]
+        let sampled = try XCTUnwrap(object?["sampled"] as? [String: Any])
+        XCTAssertNil(sampled["topP"], "no run-level topP without one")
+    }
+
     func testBadSettingsAreRefused() throws {
         let evaluator = RewardEvaluator(model: GenerativeRewardModel(generator: scriptedJudge()))
         for bad in [
             EvaluationSettings(ks: []), EvaluationSettings(ks: [0, 2]), EvaluationSettings(batchItems: 0),
-            EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1), EvaluationSettings(orders: 0)
+            EvaluationSettings(maxTokens: 0), EvaluationSettings(temperature: -1), EvaluationSettings(orders: 0),
+            EvaluationSettings(topP: 0), EvaluationSettings(topP: 1.5)
         ] {
             XCTAssertThrowsError(try evaluator.evaluate(try singleItems(), settings: bad)) { e in
                 XCTAssertTrue(e is RewardDataError, "\(e)")

@@ -63,15 +63,18 @@ public struct EvaluationRun: Codable, Equatable, Sendable {
     /// "greedy", "sampled" or "scalar".
     public var name: String
     public var temperature: Float
+    /// The nucleus threshold of a sampled run that used one (below 1); nil: none.
+    public var topP: Float?
     /// Samples per item.
     public var k: Int
     /// Accuracy of the full vote (overall, per category) and, for the sampled run, against k.
     public var report: EvaluationReport
     public var timing: RunTiming
 
-    public init(name: String, temperature: Float, k: Int, report: EvaluationReport, timing: RunTiming) {
+    public init(name: String, temperature: Float, topP: Float? = nil, k: Int, report: EvaluationReport, timing: RunTiming) {
         self.name = name
         self.temperature = temperature
+        self.topP = topP
         self.k = k
         self.report = report
         self.timing = timing
@@ -149,6 +152,7 @@ public struct EvaluationSettings: Equatable, Sendable {
         if ks.isEmpty { return "no k given" }
         if let bad = ks.first(where: { $0 < 1 }) { return "k = \(bad): every k must be at least 1" }
         if !(temperature >= 0) || !temperature.isFinite { return "temperature \(temperature) must be finite and >= 0" }
+        if !(topP > 0 && topP <= 1) { return "top-p \(topP) must be in (0, 1]" }
         if maxTokens < 1 { return "max tokens \(maxTokens) must be at least 1" }
         if batchItems < 1 { return "batch items \(batchItems) must be at least 1" }
         if let orders, orders < 1 { return "orders = \(orders): need at least 1" }
@@ -245,7 +249,7 @@ public final class RewardEvaluator {
         model.generator.forgetEarlierPrompts()
         let s = try judgeAll(items, config: sampledConfig, batchItems: settings.batchItems, run: "sampled", progress: progress)
         let sampled = EvaluationRun(
-            name: "sampled", temperature: settings.temperature, k: settings.maxK,
+            name: "sampled", temperature: settings.temperature, topP: settings.topP < 1 ? settings.topP : nil, k: settings.maxK,
             report: EvaluationReport.build(
                 s.judgements, curveKs: settings.ks, config: sampledConfig,
                 model: modelName, dataset: dataset),
@@ -433,7 +437,8 @@ public struct RewardEvaluationReport: Codable, Equatable, Sendable {
                 header: header, alignRight: [false] + Array(repeating: true, count: header.count - 1),
                 rows: runs.map { r in
                     let t = r.timing, sampledRun = t.samples > 0
-                    var row = [r.name == "scalar" ? "scalar" : "\(r.name) (T=\(String(format: "%g", r.temperature)))"]
+                    let nucleus = r.topP.map { ", top-p " + String(format: "%g", $0) } ?? ""
+                    var row = [r.name == "scalar" ? "scalar" : "\(r.name) (T=\(String(format: "%g", r.temperature))\(nucleus))"]
                     if sampledAny { row.append(sampledRun ? String(r.k) : "-") }
                     row += [String(format: "%.1f", t.seconds), String(format: "%.1f", t.judgementsPerMinute)]
                     if sampledAny {
