@@ -126,6 +126,8 @@ struct Chat: ParsableCommand {
                 gguf: file, kvType: try engine.kvType, contextLength: sampling.context,
                 adapter: try engine.adapter(base: file), adapterScale: engine.loraScale),
             tokenizer: try Tokenizer(metadata: file.metadata))
+        // Each turn forks the last reply's cache: only the end of the reply and the new message are prefilled.
+        generator.keepContinuations = true
         let template = try ModelChatTemplate(metadata: file.metadata)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         var turn: UInt64 = 0

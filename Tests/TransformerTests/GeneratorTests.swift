@@ -197,6 +197,19 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(g.continuationCount, 2, "the new call's samples replace the earlier ones")
         g.promptCacheTokens = 0
         XCTAssertEqual(g.continuationCount, 0)
+        // A chat's next turn (as `grm chat`): the reply's tokens come from its kept cache.
+        g.promptCacheTokens = 2048
+        let template = try ModelChatTemplate(metadata: try GGUFFile(path: SmolLM2.path).metadata)
+        var messages = [ChatMessage(role: "user", content: "Name a colour.")]
+        let first = try g.promptIDs(messages: messages, template: template)
+        let reply = try g.generate([GenerationRequest(prompt: first)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
+        messages.append(ChatMessage(role: "assistant", content: reply.text))
+        messages.append(ChatMessage(role: "user", content: "And another one?"))
+        let second = try g.promptIDs(messages: messages, template: template)
+        let next = try g.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
+        XCTAssertLessThan(g.prefilledTokens, second.count - first.count - (reply.ids.count - 2), "the reply is not prefilled again")
+        let alone = try fresh.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
+        XCTAssertEqual(next.ids, alone.ids)
     }
 
     func testStopStringsAndLimits() throws {
