@@ -99,11 +99,15 @@ final class EngineJudgeGeneratorTests: XCTestCase {
             XCTAssertTrue(s.text.contains("\n" + ScoreCue.cue), s.text)
         }
         // The last call was the cue's: one short continuation per sample, each forking its
-        // sample's kept cache, so that only the cue and the sample's last token are prefilled
-        // (the prompts are hundreds of tokens).
+        // sample's kept cache, so that per distinct cued prompt only the cue, the sample's last
+        // token and at most a token or two where the text re-tokenises differently are prefilled
+        // (without the kept caches: the 12 generated tokens and the cue, from the prompt cache).
         XCTAssertLessThanOrEqual(engine.generatedTokens, j.samples.count * ScoreCue.maxTokens(responses: 2))
+        let cue = engine.generator.tokenizer.encode("\n" + ScoreCue.cue, addSpecial: false, parseSpecial: false).count
+        let distinct = Set(j.samples.map { "\($0.order)|\($0.text)" }).count
         XCTAssertGreaterThan(engine.generator.prefilledTokens, 0)
-        XCTAssertLessThanOrEqual(engine.generator.prefilledTokens, j.samples.count * 16)
+        XCTAssertLessThanOrEqual(engine.generator.prefilledTokens, distinct * (cue + 3))
+        XCTAssertEqual(engine.generator.continuationCount, 0, "the kept samples are dropped once the cues are done")
         let context = engine.generator.engine.config.contextLength
         XCTAssertTrue(engine.fits("What is 2 + 2?", generating: 12))
         XCTAssertFalse(engine.fits("What is 2 + 2?", generating: context))

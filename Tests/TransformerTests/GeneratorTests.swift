@@ -197,18 +197,23 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(g.continuationCount, 2, "the new call's samples replace the earlier ones")
         g.promptCacheTokens = 0
         XCTAssertEqual(g.continuationCount, 0)
-        // A chat's next turn (as `grm chat`): the reply's tokens come from its kept cache.
+        // A chat's next turn (as `grm chat`): the reply's tokens come from its kept cache, so the
+        // turn prefills less than with the prompt cache alone, and replies as a fresh generator.
         g.promptCacheTokens = 2048
+        let plain = try generator()
         let template = try ModelChatTemplate(metadata: try GGUFFile(path: SmolLM2.path).metadata)
         var messages = [ChatMessage(role: "user", content: "Name a colour.")]
         let first = try g.promptIDs(messages: messages, template: template)
-        let reply = try g.generate([GenerationRequest(prompt: first)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
+        let chat = StopCondition(maxTokens: 12)
+        let reply = try g.generate([GenerationRequest(prompt: first)], sampling: .greedy, stop: chat)[0][0]
+        _ = try plain.generate([GenerationRequest(prompt: first)], sampling: .greedy, stop: chat)
         messages.append(ChatMessage(role: "assistant", content: reply.text))
         messages.append(ChatMessage(role: "user", content: "And another one?"))
         let second = try g.promptIDs(messages: messages, template: template)
-        let next = try g.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
-        XCTAssertLessThan(g.prefilledTokens, second.count - first.count - (reply.ids.count - 2), "the reply is not prefilled again")
-        let alone = try fresh.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: StopCondition(maxTokens: 12))[0][0]
+        let next = try g.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: chat)[0][0]
+        _ = try plain.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: chat)
+        XCTAssertLessThan(g.prefilledTokens, plain.prefilledTokens, "the reply is not prefilled again")
+        let alone = try fresh.generate([GenerationRequest(prompt: second)], sampling: .greedy, stop: chat)[0][0]
         XCTAssertEqual(next.ids, alone.ids)
     }
 

@@ -33,8 +33,8 @@ public final class EngineJudgeGenerator: JudgeGenerator {
         piecesInCall = 0
         defer { piecesInCall = 0 }
         // Samples that may be cued (forced scores) keep their caches: a cued prompt is the
-        // sample's prompt and text plus the cue, and prefills only the cue. The cue calls
-        // (forcing off) leave them for one another.
+        // sample's prompt and text plus the cue, and prefills the cue and the sample's last token.
+        // The cue calls (forcing off) leave them for one another; `forgetSamples` drops them.
         generator.keepContinuations = settings.forceScores
         let out = try generator.generate(
             work, sampling: sampling, stop: StopCondition(maxTokens: settings.maxTokens, repetition: settings.stopLoops ? RepetitionStop() : nil)
@@ -49,6 +49,8 @@ public final class EngineJudgeGenerator: JudgeGenerator {
     }
 
     public func forgetEarlierPrompts() { generator.clearPromptCache() }
+
+    public func forgetSamples() { generator.dropContinuations() }
 
     public func fits(_ prompt: String, generating tokens: Int) -> Bool {
         generator.tokenizer.encode(prompt, addSpecial: false, parseSpecial: true).count + tokens

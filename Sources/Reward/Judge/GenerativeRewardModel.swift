@@ -176,7 +176,10 @@ public final class GenerativeRewardModel {
             }
             all.append(samples.map { $0! })
         }
-        if config.settings.forceScores { try forceScores(&all, items: items, plans: plans, settings: config.settings) }
+        if config.settings.forceScores {
+            defer { generator.forgetSamples() }
+            try forceScores(&all, items: items, plans: plans, settings: config.settings)
+        }
         return try zip(items, all).map { try conclude($0, samples: $1, config: config) }
     }
 

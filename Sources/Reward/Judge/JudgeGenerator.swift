@@ -67,6 +67,9 @@ public protocol JudgeGenerator {
     /// Forgets prompts kept from earlier calls (an engine's prompt cache), so that the next call
     /// costs what it would cost on its own. Generators without such a cache do nothing.
     func forgetEarlierPrompts()
+    /// Forgets what a call with forced scores kept of its samples for their cues (an engine's kept
+    /// sequences), once the cues are done. Generators without such state do nothing.
+    func forgetSamples()
     /// Whether `prompt` leaves room for `tokens` generated tokens (an engine's context). Samples
     /// whose cued prompt would not fit are not forced (`GenerationSettings.forceScores`).
     func fits(_ prompt: String, generating tokens: Int) -> Bool
@@ -74,6 +77,7 @@ public protocol JudgeGenerator {
 
 extension JudgeGenerator {
     public func forgetEarlierPrompts() {}
+    public func forgetSamples() {}
     public func fits(_ prompt: String, generating tokens: Int) -> Bool { true }
 }
 

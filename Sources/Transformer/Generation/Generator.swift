@@ -52,11 +52,13 @@ public final class Generator: @unchecked Sendable {
 
     /// Whether a call keeps its samples' caches (besides its prompts'), so that a later prompt
     /// that continues a sample (its prompt, the sample's tokens, then more: a judge's cued
-    /// scores, a chat's next turn) forks that sample's cache and prefills only what follows. A call
+    /// scores, a chat's next turn) forks that sample's cache and prefills only what follows (and
+    /// the sample's last token, which was never fed; from an earlier point where its tokens
+    /// differ from the sample's, as when a text is re-tokenised differently). A call
     /// made with this on drops the samples kept by earlier calls once its prompts are prefilled;
     /// calls made with it off leave them (the follow-up calls that use them). They do not count against
-    /// `promptCacheTokens` (they hold what the call's decoding held); `clearPromptCache` and a
-    /// budget of 0 drop them.
+    /// `promptCacheTokens` (they hold what the call's decoding held); `dropContinuations`,
+    /// `clearPromptCache` and a budget of 0 drop them.
     public var keepContinuations = false
     /// Kept samples: the tokens whose keys and values the sequence holds (the prompt and every
     /// generated token but the last, which was never fed), and the sequence.
@@ -64,6 +66,9 @@ public final class Generator: @unchecked Sendable {
 
     /// Samples kept by `keepContinuations`.
     public var continuationCount: Int { continuations.count }
+
+    /// Drops the samples kept by `keepContinuations` (the prompt cache stays).
+    public func dropContinuations() { continuations.removeAll() }
 
     /// Prompts held by the prompt cache, and their tokens.
     public var promptCacheUsage: (prompts: Int, tokens: Int) {
@@ -112,7 +117,7 @@ public final class Generator: @unchecked Sendable {
             }
         }
         // Prefill, as a tree of shared prefixes. Each prompt forks the cache of the prompt (of this
-        // call, or of an earlier one in the prompt cache) with which it shares the longest prefix,
+        // call, of an earlier one in the prompt cache, or a kept sample) with which it shares the longest prefix,
         // if that is at least `sharedPrefixMinimum` tokens, and prefills only the rest; an
         // identical prompt shares the whole cache and its last logits. Prompts whose parent is in
         // this call run in the wave after it (k response orders of one judge prompt share the
@@ -248,7 +253,8 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// Where a prompt's cache comes from: nothing (prefilled from the start), an earlier call's
-    /// prompt (`cached`: prompt-cache entry, shared tokens) or an earlier prompt of this call.
+    /// prompt or kept sample (`cached`: prompt-cache entry, or a kept sample's index past them;
+    /// shared tokens) or an earlier prompt of this call.
     enum PrefixParent: Equatable {
         case none
         case cached(entry: Int, shared: Int)
@@ -271,10 +277,12 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// The prefill tree of a call's prompts, in order: each prompt takes as parent the earlier
-    /// prompt of the call or the prompt-cache entry with which it shares the longest prefix (the
-    /// cache wins ties: it costs nothing), if that is at least `sharedPrefixMinimum` tokens, and
-    /// forks at the common length, kept below its own length so that its last position runs and
-    /// gives its logits; an identical prompt is the parent's twin. Results do not depend on the
+    /// prompt of the call, the prompt-cache entry or the kept sample (`keepContinuations`) with
+    /// which it shares the longest prefix (the cache wins ties: it costs nothing), if that is at
+    /// least `sharedPrefixMinimum` tokens, and forks at the common length, kept below its own
+    /// length so that its last position runs and gives its logits; a prompt identical to an
+    /// earlier prompt of the call or of the prompt cache is its twin (a kept sample has no logits,
+    /// so it is only ever forked). Results do not depend on the
     /// tree: a forked prefix holds the keys and values the prompt would compute itself.
     func prefixPlan(_ prompts: [[Int32]]) -> [PrefixNode] {
         func common(_ a: [Int32], _ b: [Int32]) -> Int {
@@ -283,6 +291,8 @@ public final class Generator: @unchecked Sendable {
             while l < n && a[l] == b[l] { l += 1 }
             return l
         }
+        // Prompt-cache entries, then kept samples (`cached` entries past the prompts).
+        let cached = promptCache.map(\.ids) + continuations.map(\.ids)
         var nodes: [PrefixNode] = []
         for (i, p) in prompts.enumerated() {
             var best = 0, who = -1
@@ -293,9 +303,8 @@ public final class Generator: @unchecked Sendable {
                     who = j
                 }
             }
-            // Prompt-cache entries, then kept samples (`cached` entries past the prompts).
             var cacheBest = 0, entry = -1
-            for (e, ids) in (promptCache.map(\.ids) + continuations.map(\.ids)).enumerated() {
+            for (e, ids) in cached.enumerated() {
                 let l = common(ids, p)
                 if l > cacheBest {
                     cacheBest = l
