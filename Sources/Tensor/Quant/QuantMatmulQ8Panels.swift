@@ -85,21 +85,27 @@ protocol Q8PanelFormat {
     /// Q4 (levels in nibbles, 4 groups) or Q8_0 (8 groups of bytes).
     static var nibbles: Bool { get }
     static var hasOffset: Bool { get }
+    /// Whether the levels are stored shifted (Q4_0 by 8, Q8_0 by 128), so that the block's
+    /// integer dot product needs `cx` (the shift times the activations' sum) taken off.
+    static var shifted: Bool { get }
     static var blockBytes: Int { get }
 }
 enum Q8PanelQ4_0: Q8PanelFormat {
     static var nibbles: Bool { true }
     static var hasOffset: Bool { false }
+    static var shifted: Bool { true }
     static var blockBytes: Int { 4 * 64 + 32 }
 }
 enum Q8PanelQ4_1: Q8PanelFormat {
     static var nibbles: Bool { true }
     static var hasOffset: Bool { true }
+    static var shifted: Bool { false }
     static var blockBytes: Int { 4 * 64 + 64 }
 }
 enum Q8PanelQ8_0: Q8PanelFormat {
     static var nibbles: Bool { false }
     static var hasOffset: Bool { false }
+    static var shifted: Bool { true }
     static var blockBytes: Int { 8 * 64 + 32 }
 }
 
@@ -174,6 +180,8 @@ extension QuantMatmul {
         var f0 = zf, f1 = zf, f2 = zf, f3 = zf, f4 = zf, f5 = zf, f6 = zf, f7 = zf
         let low = _mm512_set1_epi8(0x0F)
         let scaleOffset = F.nibbles ? 256 : 512
+        // Per-row block scales, sums and shifts, from row0 on (row r's at r * nb).
+        let dx = a.dx + row0 * nb, sx = a.sx + row0 * nb, cx = a.cx + row0 * nb
         for b in 0..<nb {
             let blk = panel + b * F.blockBytes
             let zi = _mm512_setzero_si512()
@@ -202,10 +210,10 @@ extension QuantMatmul {
             let dw = _mm512_cvtph_ps((blk + scaleOffset).loadUnaligned(as: __m256i.self))
             let mw = F.hasOffset ? _mm512_cvtph_ps((blk + scaleOffset + 32).loadUnaligned(as: __m256i.self)) : zf
             @inline(__always) func scaled(_ f: __m512, _ acc: __m512i, _ r: Int) -> __m512 {
-                let row = row0 + r
-                let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(a.cx[row * nb + b])))
-                let s = _mm512_fmadd_ps(v, _mm512_mul_ps(dw, _mm512_set1_ps(a.dx[row * nb + b])), f)
-                return F.hasOffset ? _mm512_fmadd_ps(mw, _mm512_set1_ps(a.sx[row * nb + b]), s) : s
+                let i = r &* nb &+ b
+                let v = _mm512_cvtepi32_ps(F.shifted ? _mm512_sub_epi32(acc, _mm512_set1_epi32(cx[i])) : acc)
+                let s = _mm512_fmadd_ps(v, _mm512_mul_ps(dw, _mm512_set1_ps(dx[i])), f)
+                return F.hasOffset ? _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[i]), s) : s
             }
             f0 = scaled(f0, i0, 0)
             if n > 1 { f1 = scaled(f1, i1, 1) }
