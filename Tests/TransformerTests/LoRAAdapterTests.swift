@@ -229,6 +229,17 @@ final class LoRAAdapterTests: XCTestCase {
                 }
             }
             XCTAssertEqual(y.scalars(), plain, "m \(m) k \(k) n \(n) r \(r): not the plain loops' bits")
+            // Factors in f16 (an f16 adapter): the bits of the same factors widened to f32.
+            let ah = a.converted(to: .f16), bh = bt.converted(to: .f16)
+            let wide = try Tensor(shape: [m, n], scalars: yv)
+            try Tensor.addLowRank(x, a: ah.converted(to: .f32), bt: bh.converted(to: .f32), into: wide)
+            for (fa, fb) in [(ah, bh), (ah, bh.converted(to: .f32)), (ah.converted(to: .f32), bh)] {
+                let half = try Tensor(shape: [m, n], scalars: yv)
+                try Tensor.addLowRank(x, a: fa, bt: fb, into: half)
+                XCTAssertEqual(
+                    half.scalars().map(\.bitPattern), wide.scalars().map(\.bitPattern),
+                    "m \(m) k \(k) n \(n) r \(r): A \(fa.dtype), Bt \(fb.dtype)")
+            }
             // Row by row gives the same bits as all rows at once.
             for i in [0, m - 1] {
                 let row = try Tensor(shape: [1, n], scalars: Array(yv[i * n..<(i + 1) * n]))
@@ -240,6 +251,19 @@ final class LoRAAdapterTests: XCTestCase {
             try Tensor.addLowRank(
                 Tensor(zeros: [2, 3]), a: Tensor(zeros: [1, 4]), bt: Tensor(zeros: [1, 2]),
                 into: Tensor(zeros: [2, 2])))
+    }
+
+    /// Inference keeps a factor in f16 exactly when f16 holds every value (an f16 adapter, a
+    /// power-of-two scale), else in f32.
+    func testDeltasKeepF16FactorsOnlyWhenExact() throws {
+        var rng = SeededRandom(seed: 5)
+        let f32 = Tensor.randomNormal([4, 37], rng: &rng)
+        let exact = f32.converted(to: .f16).converted(to: .f32)
+        XCTAssertEqual(LoRADeltas.Delta.compact(exact).dtype, .f16)
+        XCTAssertEqual(LoRADeltas.Delta.compact(try exact.scaled(by: 2)).dtype, .f16)
+        XCTAssertEqual(LoRADeltas.Delta.compact(f32).dtype, .f32)
+        XCTAssertEqual(LoRADeltas.Delta.compact(try exact.scaled(by: 1.1)).dtype, .f32)
+        XCTAssertEqual(LoRADeltas.Delta.compact(exact).converted(to: .f32).scalars(), exact.scalars())
     }
 
     // MARK: - Inference and merging

@@ -1,5 +1,7 @@
 /// A rank-r update added to a product's output: `y [m, n] += (x [m, k] A^T) Bt` for A [r, k] and
-/// Bt [r, n] (a LoRA delta, with the scale folded into Bt).
+/// Bt [r, n] (a LoRA delta, with the scale folded into Bt). A and Bt are f32 or f16 (an adapter
+/// stored as f16 keeps half the bytes to read per token; f16 widens to f32 exactly, so the result
+/// is the bits of the same factors in f32).
 ///
 /// Per row: r dot products of length k, then r axpys of length n, so the work is r (k + n) per
 /// row and nothing of size [m, r] or [m, n] is allocated. General GEMM spends more in packing,
@@ -7,8 +9,11 @@
 /// over threads by shape only: the result does not depend on the thread count.
 extension Tensor {
     public static func addLowRank(_ x: Tensor, a: Tensor, bt: Tensor, into y: Tensor) throws {
-        for (t, name) in [(x, "x"), (a, "A"), (bt, "Bt"), (y, "y")] where t.dtype != .f32 {
+        for (t, name) in [(x, "x"), (y, "y")] where t.dtype != .f32 {
             throw TensorError.unsupportedType(op: "addLowRank", dtype: t.dtype, reason: "\(name) must be f32")
+        }
+        for (t, name) in [(a, "A"), (bt, "Bt")] where t.dtype != .f32 && t.dtype != .f16 {
+            throw TensorError.unsupportedType(op: "addLowRank", dtype: t.dtype, reason: "\(name) must be f32 or f16")
         }
         guard a.rank == 2, bt.rank == 2, a.shape[0] == bt.shape[0], x.rank >= 1, y.rank == x.rank,
             x.shape.last == a.shape[1], y.shape.last == bt.shape[1], x.shape.dropLast() == y.shape.dropLast()
@@ -21,15 +26,24 @@ extension Tensor {
         let xc = x.contiguous(), ac = a.contiguous(), bc = bt.contiguous()
         let r = a.shape[0], k = a.shape[1], n = bt.shape[1], m = x.count / Swift.max(k, 1)
         if m == 0 || r == 0 { return }
-        let px = xc.floatPointer, pa = ac.floatPointer, pb = bc.floatPointer, py = y.floatPointer
+        let px = xc.floatPointer, py = y.floatPointer
+        let pa = UnsafeRawPointer(ac.rawPointer), pb = UnsafeRawPointer(bc.rawPointer)
         let tasks = taskCount(work: m * r * (k + n), grain: 1 << 16, limit: ThreadPool.shared.threadCount)
-        withExtendedLifetime((xc, ac, bc, y)) {
+        @inline(__always) func run<A: KVRow, B: KVRow>(_: A.Type, _: B.Type) {
             ThreadPool.shared.parallelRanges(m, parts: tasks) { rows in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: rows.count * r) { t in
                     let t = t.baseAddress!, i0 = rows.lowerBound
-                    LowRank.project(px + i0 * k, rows: rows.count, pa, k: k, r: r, into: t)
-                    LowRank.expand(py + i0 * n, rows: rows.count, t, pb, n: n, r: r)
+                    LowRank.project(px + i0 * k, rows: rows.count, pa, A.self, k: k, r: r, into: t)
+                    LowRank.expand(py + i0 * n, rows: rows.count, t, pb, B.self, n: n, r: r)
                 }
+            }
+        }
+        withExtendedLifetime((xc, ac, bc, y)) {
+            switch (ac.dtype, bc.dtype) {
+            case (.f16, .f16): run(F16Row.self, F16Row.self)
+            case (.f16, _): run(F16Row.self, F32Row.self)
+            case (_, .f16): run(F32Row.self, F16Row.self)
+            default: run(F32Row.self, F32Row.self)
             }
         }
     }
@@ -44,14 +58,15 @@ enum LowRank {
     /// accumulated as `RowGrad.dot` does (two alternating vector accumulators, the tail into the
     /// first, then the lanes summed). Four A rows at a time over all rows, so they stay in L1.
     @inline(__always)
-    static func project(
-        _ x: UnsafePointer<Float>, rows: Int, _ a: UnsafePointer<Float>, k: Int, r: Int, into t: UnsafeMutablePointer<Float>
+    static func project<E: KVRow>(
+        _ x: UnsafePointer<Float>, rows: Int, _ a: UnsafeRawPointer, _: E.Type, k: Int, r: Int,
+        into t: UnsafeMutablePointer<Float>
     ) {
-        let w = Vec.scalarCount
+        let w = Vec.scalarCount, rowBytes = k * E.bytes
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
         var j = 0
         while j + 4 <= r {
-            let a0 = a + j * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
+            let a0 = a + j * rowBytes, a1 = a0 + rowBytes, a2 = a1 + rowBytes, a3 = a2 + rowBytes
             for row in 0..<rows {
                 let x = x + row * k, t = t + row * r
                 var s00 = Vec(), s01 = Vec(), s10 = Vec(), s11 = Vec()
@@ -59,23 +74,23 @@ enum LowRank {
                 var i = 0
                 while i + 2 * w <= k {
                     let x0 = load(x + i), x1 = load(x + i + w)
-                    s00 = s00.addingProduct(x0, load(a0 + i))
-                    s01 = s01.addingProduct(x1, load(a0 + i + w))
-                    s10 = s10.addingProduct(x0, load(a1 + i))
-                    s11 = s11.addingProduct(x1, load(a1 + i + w))
-                    s20 = s20.addingProduct(x0, load(a2 + i))
-                    s21 = s21.addingProduct(x1, load(a2 + i + w))
-                    s30 = s30.addingProduct(x0, load(a3 + i))
-                    s31 = s31.addingProduct(x1, load(a3 + i + w))
+                    s00 = s00.addingProduct(x0, E.load(a0, i))
+                    s01 = s01.addingProduct(x1, E.load(a0, i + w))
+                    s10 = s10.addingProduct(x0, E.load(a1, i))
+                    s11 = s11.addingProduct(x1, E.load(a1, i + w))
+                    s20 = s20.addingProduct(x0, E.load(a2, i))
+                    s21 = s21.addingProduct(x1, E.load(a2, i + w))
+                    s30 = s30.addingProduct(x0, E.load(a3, i))
+                    s31 = s31.addingProduct(x1, E.load(a3, i + w))
                     i += 2 * w
                 }
                 while i < k {
                     let c = Swift.min(w, k - i)
                     let xv = VectorMath.load(x + i, stride: 1, count: c)
-                    s00 = s00.addingProduct(xv, VectorMath.load(a0 + i, stride: 1, count: c))
-                    s10 = s10.addingProduct(xv, VectorMath.load(a1 + i, stride: 1, count: c))
-                    s20 = s20.addingProduct(xv, VectorMath.load(a2 + i, stride: 1, count: c))
-                    s30 = s30.addingProduct(xv, VectorMath.load(a3 + i, stride: 1, count: c))
+                    s00 = s00.addingProduct(xv, E.load(a0, i, count: c))
+                    s10 = s10.addingProduct(xv, E.load(a1, i, count: c))
+                    s20 = s20.addingProduct(xv, E.load(a2, i, count: c))
+                    s30 = s30.addingProduct(xv, E.load(a3, i, count: c))
                     i += c
                 }
                 t[j] = VectorMath.sum(s00 + s01)
@@ -86,7 +101,8 @@ enum LowRank {
             j += 4
         }
         while j < r {
-            for row in 0..<rows { t[row * r + j] = RowGrad.dot(x + row * k, a + j * k, k) }
+            // (`KVRow.dot` is `RowGrad.dot` with the second operand widened from E.)
+            for row in 0..<rows { t[row * r + j] = E.dot(x + row * k, a + j * rowBytes, k) }
             j += 1
         }
     }
@@ -95,10 +111,11 @@ enum LowRank {
     /// FMAs in j order (as r axpys in turn would do them), four vectors in flight; a chunk of Bt
     /// serves every row while it is in L1.
     @inline(__always)
-    static func expand(
-        _ y: UnsafeMutablePointer<Float>, rows: Int, _ t: UnsafePointer<Float>, _ b: UnsafePointer<Float>, n: Int, r: Int
+    static func expand<E: KVRow>(
+        _ y: UnsafeMutablePointer<Float>, rows: Int, _ t: UnsafePointer<Float>, _ b: UnsafeRawPointer, _: E.Type, n: Int,
+        r: Int
     ) {
-        let w = Vec.scalarCount
+        let w = Vec.scalarCount, rowBytes = n * E.bytes
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
         @inline(__always) func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
         var c = 0
@@ -106,14 +123,14 @@ enum LowRank {
             for row in 0..<rows {
                 let y = y + row * n + c, t = t + row * r
                 var y0 = load(y), y1 = load(y + w), y2 = load(y + 2 * w), y3 = load(y + 3 * w)
-                var bj = b + c
+                var bj = b + c * E.bytes
                 for j in 0..<r {
                     let s = Vec(repeating: t[j])
-                    y0 = y0.addingProduct(s, load(bj))
-                    y1 = y1.addingProduct(s, load(bj + w))
-                    y2 = y2.addingProduct(s, load(bj + 2 * w))
-                    y3 = y3.addingProduct(s, load(bj + 3 * w))
-                    bj += n
+                    y0 = y0.addingProduct(s, E.load(bj, 0))
+                    y1 = y1.addingProduct(s, E.load(bj, w))
+                    y2 = y2.addingProduct(s, E.load(bj, 2 * w))
+                    y3 = y3.addingProduct(s, E.load(bj, 3 * w))
+                    bj += rowBytes
                 }
                 store(y0, y)
                 store(y1, y + w)
@@ -127,7 +144,7 @@ enum LowRank {
             for row in 0..<rows {
                 let y = y + row * n + c, t = t + row * r
                 var v = VectorMath.load(y, stride: 1, count: cnt)
-                for j in 0..<r { v = v.addingProduct(Vec(repeating: t[j]), VectorMath.load(b + j * n + c, stride: 1, count: cnt)) }
+                for j in 0..<r { v = v.addingProduct(Vec(repeating: t[j]), E.load(b + j * rowBytes, c, count: cnt)) }
                 VectorMath.store(v, y, count: cnt)
             }
             c += cnt

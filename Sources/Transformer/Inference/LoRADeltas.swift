@@ -10,10 +10,23 @@ import Tensor
 /// model's arithmetic (the same bits as no adapter).
 struct LoRADeltas {
     struct Delta {
-        /// [r, in], f32.
+        /// [r, in], f16 when that holds every value exactly (an f16 adapter), else f32.
         let a: Tensor
-        /// [r, out], f32: s B^T.
+        /// [r, out]: s B^T, f16 when that holds every value exactly, else f32.
         let bt: Tensor
+
+        /// The factors kept for inference: in f16 where that loses nothing (half the bytes each
+        /// token reads, and the same bits, since f16 widens to f32 exactly), else in f32.
+        init(a: Tensor, bt: Tensor) {
+            self.a = Delta.compact(a)
+            self.bt = Delta.compact(bt)
+        }
+
+        static func compact(_ t: Tensor) -> Tensor {
+            let half = t.converted(to: .f16)
+            let back = half.converted(to: .f32).scalars(), original = t.scalars()
+            return zip(back, original).allSatisfy({ $0.bitPattern == $1.bitPattern }) ? half : t
+        }
 
         /// y [rows, out] += (x [rows, in] A^T) (s B^T).
         func apply(_ x: Tensor, into y: Tensor) throws {
