@@ -52,11 +52,11 @@ public final class Generator: @unchecked Sendable {
 
     /// Whether a call keeps its samples' caches (besides its prompts'), so that a later prompt
     /// that continues a sample (its prompt, the sample's tokens, then more: a judge's cued
-    /// scores, a chat's next turn) forks that sample's cache and prefills only what follows (and
-    /// the sample's last token, which was never fed; from an earlier point where its tokens
-    /// differ from the sample's, as when a text is re-tokenised differently). A call
-    /// made with this on drops the samples kept by earlier calls once its prompts are prefilled;
-    /// calls made with it off leave them (the follow-up calls that use them). They do not count against
+    /// scores, a chat's next turn) forks that sample's cache and prefills only what follows, and
+    /// the sample's last token, which was never fed (from an earlier point where its tokens differ
+    /// from the sample's, as when a text is re-tokenised differently). A call made with this on
+    /// drops the samples kept by earlier calls once its prompts are prefilled; calls made with it
+    /// off leave them (the follow-up calls that use them). They do not count against
     /// `promptCacheTokens` (they hold what the call's decoding held); `dropContinuations`,
     /// `clearPromptCache` and a budget of 0 drop them.
     public var keepContinuations = false
@@ -129,9 +129,9 @@ public final class Generator: @unchecked Sendable {
         for (i, p) in plan.enumerated() {
             if case .cached(let e, let n) = p.parent, n == requests[i].prompt.count {
                 roots[i] = promptCache[e].root
+                // (Always a prompt-cache entry: kept samples have no logits, so none is identical.)
                 lastLogits[i] = promptCache[e].logits
             }
-            // (An identical prompt always has a prompt-cache entry: continuations have no logits.)
         }
         let runs = plan.indices.filter { plan[$0].runs }
         var prefilled: [Int] = []
@@ -211,6 +211,8 @@ public final class Generator: @unchecked Sendable {
             }
         }
         var results = requests.map { [Generation?](repeating: nil, count: $0.samples) }
+        // Samples to keep once decoded (`keepContinuations`; none when the cache is off).
+        let keep = keepContinuations && promptCacheTokens > 0
         var finished: [Live] = []
         func accept(_ s: Live, _ logits: [Float]) throws {
             let t = try s.sampler.sample(logits: logits, history: s.history)
@@ -233,7 +235,7 @@ public final class Generator: @unchecked Sendable {
             if let r = decision.reason {
                 s.reason = r
                 results[s.request][s.sample] = Generation(ids: s.ids, text: s.text, logprobs: s.logprobs, reason: r)
-                if keepContinuations { finished.append(s) }
+                if keep { finished.append(s) }
             }
         }
         for s in live { try accept(s, lastLogits[s.request]) }
@@ -243,11 +245,9 @@ public final class Generator: @unchecked Sendable {
             for (s, logits) in zip(live, out) { try accept(s, logits!.scalars()) }
             live.removeAll { $0.reason != nil }
         }
-        if keepContinuations && promptCacheTokens > 0 {
-            // The last sampled token was never fed: the sequence holds the history before it.
-            for s in finished where s.sequence.length == s.history.count - 1 {
-                continuations.append((Array(s.history.dropLast()), s.sequence))
-            }
+        // The last sampled token was never fed: the sequence holds the history before it.
+        for s in finished where s.sequence.length == s.history.count - 1 {
+            continuations.append((Array(s.history.dropLast()), s.sequence))
         }
         return results.map { $0.map { $0! } }
     }
