@@ -99,6 +99,43 @@ final class QuantMatmulTests: XCTestCase {
         }
     }
 
+    /// The fused kernels' AVX-512 form (two W rows per 16-float register) equals the 8-lane
+    /// kernels bit for bit, for every fused type, row count (1-16: 9-16 rows run as two chunks)
+    /// and odd n (a W row left over per task range); the grouped product's ranges cut its parts at
+    /// odd rows too.
+    func testWideFusedPathEqualsAVX2PathBitForBit() throws {
+        try requireKernelPath(.avx512)
+        var seed: UInt64 = 5100
+        for type in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K] {
+            let k = type.blockElements == 256 ? 512 : 32 * 19
+            for n in [1, 7, 37] {
+                seed += 1
+                let w = try Self.weight(type, n: n, k: k, seed: seed)
+                for m in Array(1...9) + [13, 16] {
+                    let x = randomTensor([m, k], seed: seed &* 7 &+ UInt64(m))
+                    XCTAssertEqual(EngineSettings.with({ $0.isa = .avx512 }) { KernelISA.level }, .avx512)
+                    let wide = try EngineSettings.with({ $0.isa = .avx512 }) { try x.linear(w).scalars() }
+                    let narrow = try EngineSettings.with({ $0.isa = .avx2 }) { try x.linear(w).scalars() }
+                    XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "\(type) m \(m) n \(n) k \(k)")
+                }
+            }
+        }
+        let k = 512
+        let ws = [try Self.weight(.q4_1, n: 37, k: k, seed: 5201), try Self.weight(.q4_1, n: 613, k: k, seed: 5202)]
+        for m in [2, 5, 8] {
+            let x = randomTensor([m, k], seed: 5203 + UInt64(m))
+            let outs = ws.map { Tensor.uninitialized([m, $0.shape[0]]) }
+            let parts = zip(ws, outs).map {
+                QuantMatmul.Part(w: UnsafeRawPointer($0.rawPointer), n: $0.shape[0], y: $1.floatPointer, ldy: $0.shape[0])
+            }
+            try onKernelPath(.avx512) { QuantMatmul.linear(.q4_1, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts) }
+            for (w, out) in zip(ws, outs) {
+                let alone = try onKernelPath(.avx2) { try x.linear(w) }
+                XCTAssertEqual(out.scalars().map(\.bitPattern), alone.scalars().map(\.bitPattern), "grouped m \(m) n \(w.shape[0])")
+            }
+        }
+    }
+
     /// The fused kernel's several-row loop.
     func testFusedKernelWithSeveralRows() throws {
         for type in [DType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0] {

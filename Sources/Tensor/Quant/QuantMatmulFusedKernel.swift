@@ -25,8 +25,13 @@ extension QuantMatmul {
             for b in 0..<nb { xsum[i * nb + b] = blockSum(x + i * ldx + 32 * b) }
         }
         let xs = UnsafePointer(xsum)
+        #if arch(x86_64) && GRM_AVX512
+        let wide = m >= wideFusedMinRows && KernelISA.level >= .avx512
+        #else
+        let wide = false
+        #endif
         let args = parts.map {
-            FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, w: $0.w, rowBytes: rowBytes, y: $0.y, ldy: $0.ldy)
+            FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, wide: wide, w: $0.w, rowBytes: rowBytes, y: $0.y, ldy: $0.ldy)
         }
         args.withUnsafeBufferPointer { args in
             forPartRanges(parts, k: k, unit: 4) { i, j0, j1 in
@@ -50,6 +55,8 @@ extension QuantMatmul {
         let m: Int, nb: Int
         let x: UnsafePointer<Float>, ldx: Int
         let xsum: UnsafePointer<Float>
+        /// Whether the AVX-512 kernels run (QuantMatmulFusedWide.swift).
+        let wide: Bool
         let w: UnsafeRawPointer, rowBytes: Int
         let y: UnsafeMutablePointer<Float>, ldy: Int
     }
@@ -57,6 +64,20 @@ extension QuantMatmul {
     static func fusedTask<F: FusedFormat>(_ f: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
             let cs = buf.baseAddress!
+            #if arch(x86_64) && GRM_AVX512
+            if a.wide {
+                switch a.m {
+                case 2: fusedPairs(f, FusedRows2.self, a, j0, j1, cs)
+                case 3: fusedPairs(f, FusedRows3.self, a, j0, j1, cs)
+                case 4: fusedPairs(f, FusedRows4.self, a, j0, j1, cs)
+                case 5: fusedPairs(f, FusedRows5.self, a, j0, j1, cs)
+                case 6: fusedPairs(f, FusedRows6.self, a, j0, j1, cs)
+                case 7: fusedPairs(f, FusedRows7.self, a, j0, j1, cs)
+                default: fusedPairs(f, FusedRows8.self, a, j0, j1, cs)
+                }
+                return
+            }
+            #endif
             switch a.m {
             case 1: fusedVec4(f, a, j0, j1, cs)
             case 2: fusedRows(f, FusedRows2.self, a, j0, j1, cs)

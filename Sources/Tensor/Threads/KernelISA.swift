@@ -86,7 +86,12 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
                     ? "avx512-vnni (vpdpbusd on 16-row weight panels, any row count)"
                     : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
             ),
-            ("exact fused products (block weights, <= 16 rows)", compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"),
+            (
+                "exact fused products (block weights, <= 16 rows)",
+                level >= .avx512
+                    ? "avx512 (two W rows per register) for 2+ rows, avx2 for one"
+                    : compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"
+            ),
             ("block decoding into GEMM panels", compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"),
             ("GEMM micro-kernel", level >= .avx512 ? "16-float vectors (12 x 32 tile)" : "8-float vectors (6 x 16 tile)"),
             (
