@@ -26,9 +26,12 @@ let hostHasAVX2 = ["avx2", "fma", "f16c"].allSatisfy(hostFlags.contains)
 // GRM_AVX512VNNI: the int8 products' `vpdpbusd` variant (Quant/QuantMatmulQ8Dot.swift), chosen at
 // run time among the compiled paths (Threads/KernelISA.swift).
 let hostHasVNNI = hostHasAVX512 && hostFlags.contains("avx512_vnni")
+// GRM_AMX: the int8 panel products' AMX tile variant (Quant/QuantMatmulQ8AMX.swift), for prompts.
+let hostHasAMX = hostHasVNNI && hostFlags.contains("amx_tile") && hostFlags.contains("amx_int8")
 let vectorWidth: [SwiftSetting] =
     (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
     + (hostHasVNNI ? [.define("GRM_AVX512VNNI")] : [])
+    + (hostHasAMX ? [.define("GRM_AMX")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost

@@ -3,6 +3,10 @@
 # and sd of 3 runs after a warm-up), through llama-cpp-python built natively:
 #   python3 -m venv venv && CMAKE_ARGS="-DGGML_NATIVE=ON" venv/bin/pip install llama-cpp-python==0.3.36
 #   venv/bin/python llamacpp_bench.py [threads] [model.gguf]
+# On an Intel Xeon KVM guest that lists AMX (machine C, docs/performance.md) the native build dies
+# with "Illegal instruction"; build its AVX-512 kernels explicitly instead:
+#   CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON
+#     -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON" venv/bin/pip install ...
 import random, statistics, sys, time
 from llama_cpp import Llama
 

@@ -6,3 +6,69 @@
 // `_mm_prefetch` is a macro, and Swift drops the inline-function forms.) Quantised matrix-vector
 // kernels stream their weights with it (Quant/QuantMatmulFusedKernel.swift).
 static inline void grm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+// Intel AMX (the tile matrix unit of Xeon 4th generation and later): its instructions name their
+// tile registers as immediates, which Swift cannot pass, so the int8 panel kernel's tile steps
+// (Quant/QuantMatmulQ8AMX.swift) are these fixed-register wrappers. Compiled for AMX by their
+// target attribute on every x86-64 build; called only where the CPU has AMX and Linux granted
+// its tile state (`grm_amx_request`). Tiles, two sets so that one block's product runs while the
+// previous block's result is scaled: tmm0/tmm3 C (16 rows x 16 int32), tmm1/tmm4 A (16 rows x 32
+// int8, signed), tmm2/tmm5 B (8 rows x 64 uint8: 4-byte groups of 16 columns).
+#if defined(__x86_64__)
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/// Asks Linux for the AMX tile data state (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA):
+/// 0 when granted, -1 otherwise.
+static inline long grm_amx_request(void) {
+#if defined(SYS_arch_prctl)
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
+/// Loads the tile configuration above into the calling thread's tile registers.
+__attribute__((target("amx-tile"))) static inline void grm_amx_configure(void) {
+    struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int set = 0; set < 6; set += 3) {
+        c.rows[set] = 16; c.colsb[set] = 64;
+        c.rows[set + 1] = 16; c.colsb[set + 1] = 32;
+        c.rows[set + 2] = 8; c.colsb[set + 2] = 64;
+    }
+    __builtin_ia32_tile_loadconfig(&c);
+}
+
+/// C = A B for one 32-value block on tile set `set` (0 or 1): A is 16 rows of 32 signed bytes
+/// `lda` apart, B the 512-byte uint8 tile.
+__attribute__((target("amx-tile,amx-int8"))) static inline void grm_amx_product(
+    int set, const void *a, long lda, const void *b) {
+    if (set == 0) {
+        __builtin_ia32_tilezero(0);
+        __builtin_ia32_tileloadd64(1, a, (__SIZE_TYPE__)lda);
+        __builtin_ia32_tileloadd64(2, b, 64);
+        __builtin_ia32_tdpbsud(0, 1, 2);
+    } else {
+        __builtin_ia32_tilezero(3);
+        __builtin_ia32_tileloadd64(4, a, (__SIZE_TYPE__)lda);
+        __builtin_ia32_tileloadd64(5, b, 64);
+        __builtin_ia32_tdpbsud(3, 4, 5);
+    }
+}
+
+/// Tile set `set`'s C, 16 rows of 16 int32, to `c` (rows 64 bytes apart).
+__attribute__((target("amx-tile"))) static inline void grm_amx_store(int set, int32_t *c) {
+    if (set == 0) {
+        __builtin_ia32_tilestored64(0, c, 64);
+    } else {
+        __builtin_ia32_tilestored64(3, c, 64);
+    }
+}
+
+/// Returns the calling thread's tile registers to their initial state.
+__attribute__((target("amx-tile"))) static inline void grm_amx_release(void) { __builtin_ia32_tilerelease(); }
+#endif

@@ -13,7 +13,9 @@ struct Info: ParsableCommand {
         print("features:  \(features.joined(separator: " "))")
         print("vectors:   \(CPU.vectorFloats) floats per register the kernels plan for")
         let forced = KernelISA.level < KernelISA.supported ? " (lowered by GRM_ISA)" : ""
-        print("kernels:   \(KernelISA.level)\(forced); build \(KernelISA.compiled), cpu \(KernelISA.cpu); GRM_ISA=generic|avx2|avx512|vnni lowers it")
+        print(
+            "kernels:   \(KernelISA.level)\(forced); build \(KernelISA.compiled), cpu \(KernelISA.cpu); GRM_ISA=generic|avx2|avx512|vnni|amx lowers it"
+        )
         for (family, path) in KernelISA.families() {
             print("  \(family.padding(toLength: 52, withPad: " ", startingAt: 0)) \(path)")
         }

@@ -97,6 +97,35 @@ final class QuantQ8GEMMTests: XCTestCase {
         }
     }
 
+    /// AMX tile products (16 rows per tile, the rest on the VNNI panel kernel) give the VNNI
+    /// path's and the scalar reference's bits, for each panel type, odd n (a partial last panel),
+    /// row counts around the tile size and Q8_0 levels of -128.
+    func testAMXPathEqualsVNNIPathBitForBit() throws {
+        try requireKernelPath(.amx)
+        XCTAssertTrue(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 16) })
+        XCTAssertFalse(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 15) })
+        XCTAssertFalse(EngineSettings.with({ $0.isa = .avx512vnni }) { QuantMatmul.usesAMX(m: 64) })
+        var seed: UInt64 = 7600
+        for type in [DType.q4_0, .q4_1, .q8_0] {
+            for (n, k) in [(45, 32 * 19), (16, 32), (33, 576)] {
+                seed += 1
+                let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
+                if type == .q8_0 {
+                    for b in 0..<(n * k / 32) { w.rawPointer.storeBytes(of: 0x80, toByteOffset: 34 * b + 2, as: UInt8.self) }
+                }
+                for m in [16, 17, 31, 32, 47, 70] {
+                    let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
+                    let label = "\(type) m \(m) n \(n) k \(k)"
+                    let amx = try onKernelPath(.amx) { try EngineSettings.with({ $0.activations = .q8 }) { try x.linear(w).scalars() } }
+                    let vnni = try onKernelPath(.avx512vnni) { try EngineSettings.with({ $0.activations = .q8 }) { try x.linear(w).scalars() } }
+                    XCTAssertEqual(amx.map(\.bitPattern), vnni.map(\.bitPattern), label)
+                    let want = Self.reference(type, x: x.scalars(), m: m, k: k, w: UnsafeRawPointer(w.rawPointer), n: n)
+                    XCTAssertEqual(amx, want, label + ": reference")
+                }
+            }
+        }
+    }
+
     /// Grouped products (q, k and v in one call) give each part's values alone; rows past 4 and
     /// columns past a panel of 32 fall in other tiles without changing an element.
     func testPartsAndTilesDoNotChangeElements() throws {

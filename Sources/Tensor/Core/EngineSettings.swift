@@ -49,10 +49,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// New rows of a sequence from which cached attention runs as matrix products rather than row
     /// by row.
     public var attentionMatrixRows = 16
-    /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni`;
+    /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni|amx`;
     /// default: the highest there is). `KernelISA.level` is the lower of this and what the build
     /// and the CPU support; lowering it runs the lower paths (benchmarks, tests comparing paths).
-    public var isa: KernelISA = .avx512vnni
+    public var isa: KernelISA = .amx
     /// Threads that compute, the caller included (`GRM_THREADS`, default: every core). Changing
     /// it in `with` runs the scope on a pool of that size.
     public var threads = max(1, CPU.cores)
@@ -76,7 +76,7 @@ public struct EngineSettings: Equatable, Sendable {
             if let level = KernelISA(name: v) {
                 isa = level
             } else {
-                FileHandle.standardError.write(Data("warning: GRM_ISA=\(v) ignored (expected generic, avx2, avx512 or vnni)\n".utf8))
+                FileHandle.standardError.write(Data("warning: GRM_ISA=\(v) ignored (expected generic, avx2, avx512, vnni or amx)\n".utf8))
             }
         }
         if let v = int("GRM_THREADS", min: 1) { threads = v }

@@ -40,13 +40,16 @@ extension QuantMatmul {
         let dx = scratch.floats + m * levelBytes / 4, sx = dx + m * nb
         let cx = UnsafeMutableRawPointer(sx + m * nb).assumingMemoryBound(to: Int32.self)
         let offset: Int32 = type == .q4_0 ? 8 : type == .q8_0 ? 128 : 0
-        for i in 0..<m {
-            for b in 0..<nb {
-                let q = qx + i * levelBytes + 32 * b
-                quantizeBlock(x + i * ldx + 32 * b, q, &dx[i * nb + b], &sx[i * nb + b])
-                var sum: Int32 = 0
-                for t in 0..<32 { sum &+= Int32(q[t]) }
-                cx[i * nb + b] = offset &* sum
+        // Rows are independent: a prompt's are split over the threads (the same values either way).
+        ThreadPool.shared.parallelRanges(m, parts: m >= 64 ? ThreadPool.shared.threadCount : 1) { rows in
+            for i in rows {
+                for b in 0..<nb {
+                    let q = qx + i * levelBytes + 32 * b
+                    quantizeBlock(x + i * ldx + 32 * b, q, &dx[i * nb + b], &sx[i * nb + b])
+                    var sum: Int32 = 0
+                    for t in 0..<32 { sum &+= Int32(q[t]) }
+                    cx[i * nb + b] = offset &* sum
+                }
             }
         }
         body(

@@ -1,5 +1,8 @@
 #if arch(x86_64) && GRM_AVX512VNNI
 import _Builtin_intrinsics.intel
+#if GRM_AMX
+import COpenBLAS
+#endif
 
 /// Q4_0, Q4_1 and Q8_0 weights laid out for `vpdpbusd` on 16 W rows at once, kept beside the
 /// ggml blocks (`Tensor.q8Panels`) for the int8-activation products of any row count.
@@ -124,18 +127,46 @@ extension QuantMatmul {
             let total = parts.reduce(0) { $0 + $1.n }
             let tasks = rowTasks(units: units.count, n: total, k: k)
             let panelBytes = args.nb * Q8Panels.blockBytes(type)
+            #if GRM_AMX
+            let amx = usesAMX(m: m)
+            #endif
             parts.withUnsafeBufferPointer { parts in
                 units.withUnsafeBufferPointer { units in
                     ThreadPool.shared.parallelFor(tasks) { t in
-                        for u in (units.count * t / tasks)..<(units.count * (t + 1) / tasks) {
+                        let range = (units.count * t / tasks)..<(units.count * (t + 1) / tasks)
+                        @inline(__always) func unit(_ u: Int) -> (panel: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int, cols: Int) {
                             let (p, q) = units[u]
-                            let part = parts[p], cols = min(Q8Panels.columns, part.n - q * Q8Panels.columns)
-                            let panel = panels[p] + q * panelBytes
-                            let y = part.y + q * Q8Panels.columns
+                            let part = parts[p]
+                            return (
+                                panels[p] + q * panelBytes, part.y + q * Q8Panels.columns, part.ldy,
+                                min(Q8Panels.columns, part.n - q * Q8Panels.columns)
+                            )
+                        }
+                        #if GRM_AMX
+                        if amx {
+                            grm_amx_configure()
+                            defer { grm_amx_release() }
+                            let scratch = Workspace.shared.acquire(floats: 128 * args.nb + 512 + 16)
+                            defer { Workspace.shared.release(scratch) }
+                            let tiles = UnsafeMutableRawPointer(scratch.floats),
+                                c = UnsafeMutableRawPointer(scratch.floats + 128 * args.nb).assumingMemoryBound(to: Int32.self)
+                            for u in range {
+                                let (panel, y, ldy, cols) = unit(u)
+                                switch type {
+                                case .q4_0: amxPanelRows(Q8PanelQ4_0.self, args, panel, y, ldy, cols, tiles, c)
+                                case .q4_1: amxPanelRows(Q8PanelQ4_1.self, args, panel, y, ldy, cols, tiles, c)
+                                default: amxPanelRows(Q8PanelQ8_0.self, args, panel, y, ldy, cols, tiles, c)
+                                }
+                            }
+                            return
+                        }
+                        #endif
+                        for u in range {
+                            let (panel, y, ldy, cols) = unit(u)
                             switch type {
-                            case .q4_0: panelRows(Q8PanelQ4_0.self, args, panel, y, part.ldy, cols)
-                            case .q4_1: panelRows(Q8PanelQ4_1.self, args, panel, y, part.ldy, cols)
-                            default: panelRows(Q8PanelQ8_0.self, args, panel, y, part.ldy, cols)
+                            case .q4_0: panelRows(Q8PanelQ4_0.self, args, panel, y, ldy, cols, from: 0)
+                            case .q4_1: panelRows(Q8PanelQ4_1.self, args, panel, y, ldy, cols, from: 0)
+                            default: panelRows(Q8PanelQ8_0.self, args, panel, y, ldy, cols, from: 0)
                             }
                         }
                     }
@@ -144,12 +175,13 @@ extension QuantMatmul {
         }
     }
 
-    /// Every activation row against one panel, eight rows at a time.
+    /// Activation rows i0..<m against one panel, eight rows at a time.
     @inline(__always)
     static func panelRows<F: Q8PanelFormat>(
-        _ f: F.Type, _ a: VNNIArgs, _ panel: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ cols: Int
+        _ f: F.Type, _ a: VNNIArgs, _ panel: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ cols: Int,
+        from i0: Int
     ) {
-        var i = 0
+        var i = i0
         while i + 8 <= a.m {
             panelTile(FusedRows8.self, f, a, panel, i, y + i * ldy, ldy, cols)
             i += 8

@@ -12,6 +12,9 @@ public enum CPU {
     }
     public static var hasAVX512VNNI: Bool { hasAVX512 && flags.contains("avx512_vnni") }
     public static var hasAVX512BF16: Bool { hasAVX512 && flags.contains("avx512_bf16") }
+    /// AMX tiles with int8 products (the flags only; Linux must also grant the tile state, which
+    /// `KernelISA.cpu` asks for).
+    public static var hasAMXInt8: Bool { hasAVX512VNNI && flags.isSuperset(of: ["amx_tile", "amx_int8"]) }
     public static var hasAVX2: Bool { flags.contains("avx2") && flags.contains("fma") }
 
     /// Width in floats of the widest vector register the kernels should plan for.

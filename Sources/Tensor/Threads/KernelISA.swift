@@ -1,13 +1,17 @@
+#if arch(x86_64)
+import COpenBLAS
+#endif
+
 /// Which instruction-set path each kernel family takes: decided here, in one place, from three
 /// things, the lowest of which wins:
 ///
 /// 1. what this build compiled (`compiled`): the engine is compiled for the build machine
 ///    (`-target-cpu native`, Package.swift), and a path whose intrinsics the build target lacks is
-///    not compiled at all (Package.swift defines GRM_AVX2, GRM_AVX512, GRM_AVX512VNNI from the
-///    build machine's flags);
+///    not compiled at all (Package.swift defines GRM_AVX2, GRM_AVX512, GRM_AVX512VNNI, GRM_AMX
+///    from the build machine's flags);
 /// 2. what the CPU running the process reports (`cpu`, from `/proc/cpuinfo`);
 /// 3. what the settings ask for (`EngineSettings.isa`, from `GRM_ISA=generic|avx2|avx512|vnni`):
-///    a lower path, for benchmarks and for tests that compare paths.
+///    a lower path, for benchmarks and for tests that compare paths (GRM_ISA=...|amx).
 ///
 /// The contract: the binary runs on CPUs with at least the build machine's features (the
 /// compiler may use them anywhere, as it does for the elementwise kernels' vector width, which is
@@ -24,6 +28,8 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
     case avx512
     /// AVX-512 with VNNI (`vpdpbusd`).
     case avx512vnni
+    /// AVX-512 VNNI plus Intel AMX int8 tiles (`tdpbsud`), where Linux grants the tile state.
+    case amx
 
     public static func < (a: KernelISA, b: KernelISA) -> Bool { a.rawValue < b.rawValue }
 
@@ -33,6 +39,7 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
         case .avx2: "avx2"
         case .avx512: "avx512"
         case .avx512vnni: "avx512-vnni"
+        case .amx: "amx"
         }
     }
 
@@ -43,13 +50,16 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
         case "avx2": self = .avx2
         case "avx512", "avx-512": self = .avx512
         case "vnni", "avx512vnni", "avx512-vnni", "avx512_vnni": self = .avx512vnni
+        case "amx", "amx-int8", "amx_int8": self = .amx
         default: return nil
         }
     }
 
     /// The highest path this build compiled.
     public static let compiled: KernelISA = {
-        #if arch(x86_64) && GRM_AVX512VNNI
+        #if arch(x86_64) && GRM_AMX
+        return .amx
+        #elseif arch(x86_64) && GRM_AVX512VNNI
         return .avx512vnni
         #elseif arch(x86_64) && GRM_AVX512
         return .avx512
@@ -63,6 +73,7 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
     /// The highest path the running CPU supports.
     public static let cpu: KernelISA = {
         #if arch(x86_64)
+        if CPU.hasAMXInt8 && grm_amx_request() == 0 { return .amx }
         if CPU.hasAVX512VNNI { return .avx512vnni }
         if CPU.hasAVX512 { return .avx512 }
         if CPU.hasAVX2 && CPU.flags.contains("f16c") { return .avx2 }
@@ -82,9 +93,11 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
         return [
             (
                 "int8-activation products (--activations q8)",
-                level >= .avx512vnni
-                    ? "avx512-vnni (vpdpbusd on 16-row weight panels, any row count)"
-                    : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
+                level >= .amx
+                    ? "amx (tdpbsud tiles, 16 rows at a time) for 16+ rows, avx512-vnni (vpdpbusd on 16-row weight panels) for the rest"
+                    : level >= .avx512vnni
+                        ? "avx512-vnni (vpdpbusd on 16-row weight panels, any row count)"
+                        : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
             ),
             (
                 "exact fused products (block weights, <= 16 rows)",
