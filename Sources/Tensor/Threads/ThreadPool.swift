@@ -39,9 +39,9 @@ public final class ThreadPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let taskCount = Atomic<Int>(0)
-    // Address of the caller's closure for the current job. Workers dereference it only after
+    // Address of the current job's closure box (`Job`). Workers dereference it only after
     // claiming a task of that job, and the caller waits for every claimed task to finish, so the
-    // closure outlives every use without ever being retained or escaping.
+    // box outlives every use without workers retaining it.
     private let bodyAddress = Atomic<UInt>(0)
     private let mutex = NSCondition()
     private let spinNanoseconds: UInt64
@@ -84,22 +84,23 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escaping in
-            var closure = escaping
-            withUnsafePointer(to: &closure) { address in
+            let job = Job(escaping)
+            withExtendedLifetime(job) {
+                let address = Unmanaged.passUnretained(job).toOpaque()
                 let sequence = state.load(ordering: .relaxed) >> 32  // even: no job being written
                 state.store((sequence &+ 1) << 32, ordering: .sequentiallyConsistent)
                 // Releasing stores: none may become visible before the odd sequence above.
                 taskCount.store(n, ordering: .releasing)
                 bodyAddress.store(UInt(bitPattern: address), ordering: .releasing)
                 done.store(0, ordering: .releasing)
-                let job = sequence &+ 2
-                state.store(job << 32, ordering: .sequentiallyConsistent)
+                let seq = sequence &+ 2
+                state.store(seq << 32, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     mutex.lock()
                     mutex.broadcast()
                     mutex.unlock()
                 }
-                runTasks(job: job, n: n, body: address)
+                runTasks(job: seq, n: n, body: address)
                 // Wait for tasks other threads claimed. On a loaded machine a worker may have been
                 // descheduled mid-task: after a short spin, yield the core instead of burning it.
                 var spins = 0
@@ -122,7 +123,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func runTasks(job: UInt64, n: Int, body: UnsafePointer<(Int) -> Void>) {
+    private func runTasks(job: UInt64, n: Int, body: UnsafeMutableRawPointer) {
         var current = state.load(ordering: .acquiring)
         while true {
             guard current >> 32 == job else { return }
@@ -140,8 +141,17 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    @inline(never) private static func run(_ body: UnsafePointer<(Int) -> Void>, _ i: Int) {
-        body.pointee(i)
+    /// Calls the job's closure through a borrowed reference to its box: no reference counting
+    /// per task (both threads retaining one closure context would contend for its count's cache
+    /// line on every task).
+    @inline(never) private static func run(_ body: UnsafeMutableRawPointer, _ i: Int) {
+        Unmanaged<Job>.fromOpaque(body)._withUnsafeGuaranteedRef { $0.body(i) }
+    }
+
+    /// A job's closure. The caller keeps the box alive until every claimed task is done.
+    private final class Job {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
     }
 
     private func workerLoop() {
@@ -171,7 +181,7 @@ public final class ThreadPool: @unchecked Sendable {
             // Parameters are this job's only if the sequence did not move while they were read.
             guard state.load(ordering: .acquiring) >> 32 == job else { continue }
             seen = job
-            guard let body = UnsafePointer<(Int) -> Void>(bitPattern: address) else { continue }
+            guard let body = UnsafeMutableRawPointer(bitPattern: address) else { continue }
             runTasks(job: job, n: n, body: body)
         }
     }
