@@ -97,23 +97,25 @@ final class QuantQ8GEMMTests: XCTestCase {
         }
     }
 
-    /// AMX tile products (16 rows per tile, the rest on the VNNI panel kernel) give the VNNI
+    /// AMX tile products (from 32 rows: 16 rows per tile, the rest on the VNNI panel kernel) give the VNNI
     /// path's and the scalar reference's bits, for each panel type, odd n (a partial last panel),
     /// row counts around the tile size and Q8_0 levels of -128.
     func testAMXPathEqualsVNNIPathBitForBit() throws {
+        #if arch(x86_64) && GRM_AMX
         try requireKernelPath(.amx)
-        XCTAssertTrue(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 16) })
-        XCTAssertFalse(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 15) })
+        XCTAssertTrue(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 32) })
+        XCTAssertFalse(EngineSettings.with({ $0.isa = .amx }) { QuantMatmul.usesAMX(m: 31) })
         XCTAssertFalse(EngineSettings.with({ $0.isa = .avx512vnni }) { QuantMatmul.usesAMX(m: 64) })
         var seed: UInt64 = 7600
         for type in [DType.q4_0, .q4_1, .q8_0] {
-            for (n, k) in [(45, 32 * 19), (16, 32), (33, 576)] {
+            // (130, 576): two tasks, so a worker thread configures and uses its own tiles.
+            for (n, k) in [(45, 32 * 19), (16, 32), (33, 576), (130, 576)] {
                 seed += 1
                 let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
                 if type == .q8_0 {
                     for b in 0..<(n * k / 32) { w.rawPointer.storeBytes(of: 0x80, toByteOffset: 34 * b + 2, as: UInt8.self) }
                 }
-                for m in [16, 17, 31, 32, 47, 70] {
+                for m in [31, 32, 33, 47, 48, 70] {
                     let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                     let label = "\(type) m \(m) n \(n) k \(k)"
                     let amx = try onKernelPath(.amx) { try EngineSettings.with({ $0.activations = .q8 }) { try x.linear(w).scalars() } }
@@ -122,8 +124,20 @@ final class QuantQ8GEMMTests: XCTestCase {
                     let want = Self.reference(type, x: x.scalars(), m: m, k: k, w: UnsafeRawPointer(w.rawPointer), n: n)
                     XCTAssertEqual(amx, want, label + ": reference")
                 }
+                if n * k >= 1 << 16 {
+                    XCTAssertGreaterThan(QuantMatmul.rowTasks(units: GEMM.ceilDiv(n, Q8Panels.columns), n: n, k: k), 1)
+                    let x = randomTensor([40, k], seed: seed &* 17)
+                    try onKernelPath(.amx) {
+                        try EngineSettings.with({ $0.activations = .q8 }) {
+                            try assertThreadCountIndependent("\(type) amx n \(n)") { try x.linear(w) }
+                        }
+                    }
+                }
             }
         }
+        #else
+        throw XCTSkip("kernel path amx not compiled in this build")
+        #endif
     }
 
     /// Grouped products (q, k and v in one call) give each part's values alone; rows past 4 and

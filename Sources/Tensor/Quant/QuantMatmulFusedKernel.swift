@@ -25,11 +25,7 @@ extension QuantMatmul {
             for b in 0..<nb { xsum[i * nb + b] = blockSum(x + i * ldx + 32 * b) }
         }
         let xs = UnsafePointer(xsum)
-        #if arch(x86_64) && GRM_AVX512
-        let wide = m >= wideFusedMinRows && KernelISA.level >= .avx512
-        #else
-        let wide = false
-        #endif
+        let wide = usesWideFused(m: m)
         let args = parts.map {
             FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, wide: wide, w: $0.w, rowBytes: rowBytes, y: $0.y, ldy: $0.ldy)
         }

@@ -44,7 +44,7 @@ extension QuantMatmul {
         return _mm512_fmadd_ps(_mm512_add_ps(sA, sB), dA, acc)
     }
 
-    /// R = m activation rows (1...8), W rows j0..<j1 two at a time.
+    /// R = m activation rows (2...8), W rows j0..<j1 two at a time.
     @inline(never)
     static func fusedPairs<F: FusedFormat, R: FusedRows>(
         _: F.Type, _: R.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int,
@@ -106,3 +106,14 @@ extension QuantMatmul {
     }
 }
 #endif
+
+extension QuantMatmul {
+    /// Whether `fused` runs the AVX-512 kernels (QuantMatmulFusedWide.swift) for m rows.
+    static func usesWideFused(m: Int) -> Bool {
+        #if arch(x86_64) && GRM_AVX512
+        return m >= wideFusedMinRows && KernelISA.level >= .avx512
+        #else
+        return false
+        #endif
+    }
+}

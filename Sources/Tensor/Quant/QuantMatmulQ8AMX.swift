@@ -2,7 +2,8 @@
 import COpenBLAS
 import _Builtin_intrinsics.intel
 
-/// The int8 panel products (`q8Panels`) on Intel AMX, for prompts: 16 activation rows against a
+/// The int8 panel products (`q8Panels`) on Intel AMX, for prompts (32 or more rows at once):
+/// 16 activation rows against a
 /// panel's 16 columns per tile product (`tdpbsud`: signed int8 activations, unsigned levels).
 ///
 /// A 32-value block is one tile product: A is the 16 rows' 32 int8 activations, B the block's
@@ -17,11 +18,15 @@ import _Builtin_intrinsics.intel
 /// per block, row and panel; one tile product does 16 rows' worth (8,192) at once, which leaves
 /// the per-block scaling as the kernel's main cost. Figures in docs/performance.md.
 extension QuantMatmul {
-    /// Activation rows per tile product, and the fewest rows for which `q8Panels` uses tiles.
+    /// Activation rows per tile product.
     static let amxRows = 16
+    /// The fewest rows for which `q8Panels` uses tiles. Below it the VNNI kernel is faster
+    /// (machine C: 16 and 24 sequences decoding together 6-8% slower on tiles, 32 even, 64 10%
+    /// faster): a call's Q4 tiles are unpacked per panel, and with few row tiles that is not shared.
+    static let amxMinRows = 32
 
     /// Whether `q8Panels` runs tile products for m rows.
-    static func usesAMX(m: Int) -> Bool { m >= amxRows && KernelISA.level >= .amx }
+    static func usesAMX(m: Int) -> Bool { m >= amxMinRows && KernelISA.level >= .amx }
 
     /// The B tiles of a Q4 panel's nb blocks (512 bytes each) into `tiles`.
     static func amxUnpack<F: Q8PanelFormat>(_: F.Type, _ panel: UnsafeRawPointer, nb: Int, into tiles: UnsafeMutableRawPointer) {

@@ -116,7 +116,8 @@ extension QuantMatmul {
     /// `y = x * W^T` for every part's W, from the parts' panels (`panels`, one per part), for any
     /// m: activations rounded as `q8Linear` rounds them, every element computed as `q8GEMM` and
     /// its scalar reference compute it (the same bits). W panels are split over the threads; each
-    /// runs every activation row over a panel, eight at a time, while the panel is in L1.
+    /// runs every activation row over a panel, eight at a time (16 per AMX tile product from 32
+    /// rows on, QuantMatmulQ8AMX.swift), while the panel is in L1.
     static func q8Panels(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part], panels: [UnsafeRawPointer]) {
         precondition(panels.count == parts.count && [.q4_0, .q4_1, .q8_0].contains(type), "q8Panels: \(type)")
         withQuantizedRows(type, m: m, k: k, x: x, ldx: ldx) { args in

@@ -1,4 +1,4 @@
-#if arch(x86_64)
+#if arch(x86_64) && GRM_AMX
 import COpenBLAS
 #endif
 
@@ -10,8 +10,8 @@ import COpenBLAS
 ///    not compiled at all (Package.swift defines GRM_AVX2, GRM_AVX512, GRM_AVX512VNNI, GRM_AMX
 ///    from the build machine's flags);
 /// 2. what the CPU running the process reports (`cpu`, from `/proc/cpuinfo`);
-/// 3. what the settings ask for (`EngineSettings.isa`, from `GRM_ISA=generic|avx2|avx512|vnni`):
-///    a lower path, for benchmarks and for tests that compare paths (GRM_ISA=...|amx).
+/// 3. what the settings ask for (`EngineSettings.isa`, from `GRM_ISA=generic|avx2|avx512|vnni|amx`):
+///    a lower path, for benchmarks and for tests that compare paths.
 ///
 /// The contract: the binary runs on CPUs with at least the build machine's features (the
 /// compiler may use them anywhere, as it does for the elementwise kernels' vector width, which is
@@ -73,7 +73,9 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
     /// The highest path the running CPU supports.
     public static let cpu: KernelISA = {
         #if arch(x86_64)
+        #if GRM_AMX
         if CPU.hasAMXInt8 && grm_amx_request() == 0 { return .amx }
+        #endif
         if CPU.hasAVX512VNNI { return .avx512vnni }
         if CPU.hasAVX512 { return .avx512 }
         if CPU.hasAVX2 && CPU.flags.contains("f16c") { return .avx2 }
@@ -94,7 +96,7 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
             (
                 "int8-activation products (--activations q8)",
                 level >= .amx
-                    ? "amx (tdpbsud tiles, 16 rows at a time) for 16+ rows, avx512-vnni (vpdpbusd on 16-row weight panels) for the rest"
+                    ? "amx (tdpbsud tiles, 16 rows at a time) for 32+ rows, avx512-vnni (vpdpbusd on 16-row weight panels) for the rest"
                     : level >= .avx512vnni
                         ? "avx512-vnni (vpdpbusd on 16-row weight panels, any row count)"
                         : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
