@@ -8,6 +8,12 @@
 public protocol BinaryFunction {
     static var name: String { get }
     static func apply(_ a: Vec, _ b: Vec) -> Vec
+    /// Elements per parallel task (`forEachSegment`): smaller for functions that cost more per element.
+    static var grain: Int { get }
+}
+
+extension BinaryFunction {
+    public static var grain: Int { 1 << 15 }
 }
 
 /// A unary function on vectors (a value, so it can carry parameters such as a scale).
@@ -36,12 +42,16 @@ public enum Div: BinaryFunction {
 /// SwiGLU gating: silu(gate) * up (the Llama MLP), one pass instead of two.
 public enum SwiGLU: BinaryFunction {
     public static let name = "swiglu"
+    /// An exponential per element: several sequences' gates (8 x 1536) are worth two threads.
+    public static var grain: Int { 1 << 12 }
     @inline(always) public static func apply(_ gate: Vec, _ up: Vec) -> Vec { VectorMath.silu(gate) * up }
 }
 
 /// GeGLU gating: gelu(gate) * up with the tanh GELU (Gemma's MLP), one pass instead of two.
 public enum GeGLU: BinaryFunction {
     public static let name = "geglu"
+    /// A tanh per element, as SwiGLU's exponential.
+    public static var grain: Int { 1 << 12 }
     @inline(always) public static func apply(_ gate: Vec, _ up: Vec) -> Vec { VectorMath.gelu(gate) * up }
 }
 
@@ -96,7 +106,7 @@ extension Tensor {
         let layout = Layout(shape: shape, strides: [out.strides, av.strides, bv.strides])
         let sa = layout.innerStride(1), sb = layout.innerStride(2)
         let po = out.floatPointer, pa = av.floatPointer, pb = bv.floatPointer
-        layout.forEachSegment { row, lo, hi in
+        layout.forEachSegment(grain: F.grain) { row, lo, hi in
             let o = po + layout.rowOffset(row, operand: 0)
             let x = pa + layout.rowOffset(row, operand: 1)
             let y = pb + layout.rowOffset(row, operand: 2)
