@@ -60,29 +60,22 @@ extension QuantMatmul {
     static func fusedTask<F: FusedFormat>(_ f: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
             let cs = buf.baseAddress!
-            #if arch(x86_64) && GRM_AVX512
-            if a.wide {
-                switch a.m {
-                case 2: fusedPairs(f, FusedRows2.self, a, j0, j1, cs)
-                case 3: fusedPairs(f, FusedRows3.self, a, j0, j1, cs)
-                case 4: fusedPairs(f, FusedRows4.self, a, j0, j1, cs)
-                case 5: fusedPairs(f, FusedRows5.self, a, j0, j1, cs)
-                case 6: fusedPairs(f, FusedRows6.self, a, j0, j1, cs)
-                case 7: fusedPairs(f, FusedRows7.self, a, j0, j1, cs)
-                default: fusedPairs(f, FusedRows8.self, a, j0, j1, cs)
-                }
-                return
+            /// R rows on the kernel the call chose: two W rows per register (`wide`), or one.
+            func rows<R: FusedRows>(_ r: R.Type) {
+                #if arch(x86_64) && GRM_AVX512
+                if a.wide { return fusedPairs(f, r, a, j0, j1, cs) }
+                #endif
+                fusedRows(f, r, a, j0, j1, cs)
             }
-            #endif
             switch a.m {
-            case 1: fusedVec4(f, a, j0, j1, cs)
-            case 2: fusedRows(f, FusedRows2.self, a, j0, j1, cs)
-            case 3: fusedRows(f, FusedRows3.self, a, j0, j1, cs)
-            case 4: fusedRows(f, FusedRows4.self, a, j0, j1, cs)
-            case 5: fusedRows(f, FusedRows5.self, a, j0, j1, cs)
-            case 6: fusedRows(f, FusedRows6.self, a, j0, j1, cs)
-            case 7: fusedRows(f, FusedRows7.self, a, j0, j1, cs)
-            default: fusedRows(f, FusedRows8.self, a, j0, j1, cs)
+            case 1: fusedVec4(f, a, j0, j1, cs)  // never wide (`wideFusedMinRows`)
+            case 2: rows(FusedRows2.self)
+            case 3: rows(FusedRows3.self)
+            case 4: rows(FusedRows4.self)
+            case 5: rows(FusedRows5.self)
+            case 6: rows(FusedRows6.self)
+            case 7: rows(FusedRows7.self)
+            default: rows(FusedRows8.self)
             }
         }
     }

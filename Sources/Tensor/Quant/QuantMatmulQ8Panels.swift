@@ -135,40 +135,37 @@ extension QuantMatmul {
                 units.withUnsafeBufferPointer { units in
                     ThreadPool.shared.parallelFor(tasks) { t in
                         let range = (units.count * t / tasks)..<(units.count * (t + 1) / tasks)
-                        @inline(__always) func unit(_ u: Int) -> (panel: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int, cols: Int) {
-                            let (p, q) = units[u]
-                            let part = parts[p]
-                            return (
-                                panels[p] + q * panelBytes, part.y + q * Q8Panels.columns, part.ldy,
-                                min(Q8Panels.columns, part.n - q * Q8Panels.columns)
-                            )
-                        }
                         #if GRM_AMX
-                        if amx {
-                            grm_amx_configure()
-                            defer { grm_amx_release() }
-                            let scratch = Workspace.shared.acquire(floats: 128 * args.nb + 512 + 16)
-                            defer { Workspace.shared.release(scratch) }
-                            let tiles = UnsafeMutableRawPointer(scratch.floats),
-                                c = UnsafeMutableRawPointer(scratch.floats + 128 * args.nb).assumingMemoryBound(to: Int32.self)
-                            for u in range {
-                                let (panel, y, ldy, cols) = unit(u)
-                                switch type {
-                                case .q4_0: amxPanelRows(Q8PanelQ4_0.self, args, panel, y, ldy, cols, tiles, c)
-                                case .q4_1: amxPanelRows(Q8PanelQ4_1.self, args, panel, y, ldy, cols, tiles, c)
-                                default: amxPanelRows(Q8PanelQ8_0.self, args, panel, y, ldy, cols, tiles, c)
-                                }
+                        // On AMX: this thread's tile configuration, and scratch for the unpacked Q4
+                        // tiles (nb x 512 bytes) and a block's two int32 results (2 x 256).
+                        let scratch = amx ? Workspace.shared.acquire(floats: 128 * args.nb + 512 + 16) : nil
+                        if amx { grm_amx_configure() }
+                        defer {
+                            if let scratch {
+                                grm_amx_release()
+                                Workspace.shared.release(scratch)
                             }
-                            return
                         }
                         #endif
-                        for u in range {
-                            let (panel, y, ldy, cols) = unit(u)
-                            switch type {
-                            case .q4_0: panelRows(Q8PanelQ4_0.self, args, panel, y, ldy, cols, from: 0)
-                            case .q4_1: panelRows(Q8PanelQ4_1.self, args, panel, y, ldy, cols, from: 0)
-                            default: panelRows(Q8PanelQ8_0.self, args, panel, y, ldy, cols, from: 0)
+                        func run<F: Q8PanelFormat>(_ f: F.Type) {
+                            for u in range {
+                                let (p, q) = units[u]
+                                let part = parts[p], cols = min(Q8Panels.columns, part.n - q * Q8Panels.columns)
+                                let panel = panels[p] + q * panelBytes, y = part.y + q * Q8Panels.columns
+                                #if GRM_AMX
+                                if let scratch {
+                                    let c = UnsafeMutableRawPointer(scratch.floats + 128 * args.nb).assumingMemoryBound(to: Int32.self)
+                                    amxPanelRows(f, args, panel, y, part.ldy, cols, UnsafeMutableRawPointer(scratch.floats), c)
+                                    continue
+                                }
+                                #endif
+                                panelRows(f, args, panel, y, part.ldy, cols, from: 0)
                             }
+                        }
+                        switch type {
+                        case .q4_0: run(Q8PanelQ4_0.self)
+                        case .q4_1: run(Q8PanelQ4_1.self)
+                        default: run(Q8PanelQ8_0.self)
                         }
                     }
                 }
