@@ -86,6 +86,18 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
+    static let trainingActivationsHelp: ArgumentHelp =
+        "The frozen base's products in training: exact (f32 activations) or q8 (activations rounded to int8 per block; on AVX-512 VNNI the input gradients too, through a Q8_0 copy of each W^T)."
+
+    /// A training run's forward activations from an option value.
+    static func trainingActivations(_ value: String) throws -> QuantMatmul.ActivationMode {
+        switch value {
+        case "exact": return .exact
+        case "q8": return .q8
+        default: throw ValidationError("--activations must be exact or q8")
+        }
+    }
+
     /// Runs the kernels on `t` threads from now on.
     static func useThreads(_ t: Int, option: String) throws {
         guard t > 0 else { throw ValidationError("\(option) must be positive") }

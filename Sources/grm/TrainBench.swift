@@ -20,6 +20,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "LoRA rank (0: full training).") var lora: Int = 0
     @Flag(inversion: .prefixedNo, help: "Recompute each block's activations in the backward (less memory, one more forward).")
     var gradientCheckpointing = false
+    @Option(help: EngineOptions.trainingActivationsHelp) var activations: String = "exact"
     @Option(help: "A GGUF model for the frozen base of --lora (default: random SmolLM2 shapes in Q4_1).") var model: String?
 
     func run() throws {
@@ -28,6 +29,7 @@ struct TrainBench: ParsableCommand {
         case "fastest": EngineSettings.current.gemmBackend = .fastest
         default: throw ValidationError("--gemm must be auto or fastest")
         }
+        try EngineOptions.useActivations(activations)
         guard lora >= 0 else { throw ValidationError("--lora must be a rank (0: full training)") }
         guard self.model == nil || lora > 0 else {
             throw ValidationError("--model is the frozen base of --lora; full training runs on random weights")
@@ -60,7 +62,7 @@ struct TrainBench: ParsableCommand {
             ? "LoRA r \(lora) (\(model.parameters.reduce(0) { $0 + $1.count }) trainable) over \(model.layers.first?.wq.value.dtype.description ?? "")"
             : "full training"
         print(
-            "\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : ""), "
+            "\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : "")\(activations == "q8" ? ", int8 activations" : ""), "
                 + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
         var times: [Double] = []
         for s in 0...steps {

@@ -33,6 +33,16 @@ struct TrainRM: ParsableCommand {
     @Flag(name: .customLong("head-only"), help: "Train the head alone on hidden states computed once.") var headOnly = false
     @Option(name: .customLong("lora-rank"), help: "LoRA rank of the backbone (without --head-only).") var loraRank: Int = 16
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha.") var loraAlpha: Float = 32
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With LoRA: recompute each block's activations in the backward (less memory for one more forward per step).")
+    var gradientCheckpointing = true
+    @Option(
+        help:
+            "Activations of the base's products: exact (f32) or q8 (int8 per block). With LoRA, training's products (as train sft --activations); with --head-only, the hidden states'. Default: exact for LoRA training, GRM_QMM_ACT or exact otherwise."
+    )
+    var activations: String?
+    @Option(name: .customLong("adapter-type"), help: "With LoRA: type of the written adapter's tensors, f32 or f16.") var adapterType: String = "f32"
     @Option(help: "Optimiser steps (default: --epochs worth).") var steps: Int?
     @Option(help: "Passes over the training items (when --steps is not given).") var epochs: Double = 1
     @Option(help: "Items per step with LoRA; preference pairs per step with --head-only (a step there is one small product).") var batch: Int = 16
@@ -64,10 +74,13 @@ struct TrainRM: ParsableCommand {
         guard evalEvery >= 0, saveEvery >= 0 else { throw ValidationError("--eval-every and --save-every must not be negative") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
+        if let activations { _ = try EngineOptions.trainingActivations(activations) }
+        guard ["f32", "f16"].contains(adapterType) else { throw ValidationError("--adapter-type must be f32 or f16") }
     }
 
     func run() throws {
         if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
+        if let activations { try EngineOptions.useActivations(activations) }
         let file = try GGUFFile(path: model)
         let tokenizer = try Tokenizer(metadata: file.metadata)
         let chatTemplate = try ModelChatTemplate(metadata: file.metadata)
@@ -169,12 +182,13 @@ struct TrainRM: ParsableCommand {
             trainAccuracy = BradleyTerry.accuracy(rewards: try rmHead.rewards(trainFeatures), pairs: trainPairs)
         } else {
             let net = try LlamaModel(gguf: file, mode: .lora(LoRASettings(rank: loraRank, alpha: loraAlpha, seed: seed)), contextLength: ctx)
-            net.gradientCheckpointing = true
+            net.gradientCheckpointing = gradientCheckpointing
             let per = (train.examples.count + batch - 1) / batch
             totalSteps = steps ?? max(1, Int((epochs * Double(per)).rounded(.up)))
             let trainer = try ScalarRewardTrainer(
                 model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
                 learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
+            trainer.activations = try activations.map { try EngineOptions.trainingActivations($0) } ?? .exact
             if let resume {
                 try trainer.resume(from: resume, metadata: identity)
                 printError("resumed from \(resume) at step \(trainer.step)")
@@ -210,7 +224,9 @@ struct TrainRM: ParsableCommand {
             ].merging(criticLora.map { ["critic": ($0 as NSString).lastPathComponent] } ?? [:]) { a, _ in a })
         // A semi-scalar model's adapter is the critic's, frozen: kept in the critic file's own type.
         try rm.write(
-            gguf: out, adapterType: head == "semi-scalar" ? try criticLora.map { try EngineOptions.storedType(ofAdapter: $0) } ?? .f32 : .f32)
+            gguf: out,
+            adapterType: head == "semi-scalar"
+                ? try criticLora.map { try EngineOptions.storedType(ofAdapter: $0) } ?? .f32 : adapterType == "f16" ? .f16 : .f32)
         printError("wrote \(out)" + (valAccuracy.map { String(format: "; validation pair accuracy %.1f%%", $0 * 100) } ?? ""))
         if json {
             var o: [String: Any] = [

@@ -43,6 +43,7 @@ struct TrainSFT: ParsableCommand {
         inversion: .prefixedNo,
         help: "Recompute each block's activations in the backward (TRL's default): less memory for one more forward per step (see docs/training.md).")
     var gradientCheckpointing = true
+    @Option(help: EngineOptions.trainingActivationsHelp) var activations: String = "exact"
     @Flag(help: "Full fine-tuning: every weight (embeddings and norms included) as f32 master weights (default --lr 2e-5).") var full = false
     @Option(name: .customLong("adapter-type"), help: "Type of the written adapter's tensors: f32 or f16.") var adapterType: String = "f32"
     @Option(name: .customLong("out-type"), help: "Type of the matrices of a --full model written: f32 or f16.") var outType: String = "f32"
@@ -80,6 +81,7 @@ struct TrainSFT: ParsableCommand {
         guard ["f32", "f16"].contains(adapterType), ["f32", "f16"].contains(outType) else {
             throw ValidationError("--adapter-type and --out-type must be f32 or f16")
         }
+        _ = try EngineOptions.trainingActivations(activations)
         guard OverlongPolicy(rawValue: overlong) != nil else { throw ValidationError("--overlong must be truncate, drop or refuse") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
         if initLora != nil && full { throw ValidationError("--init-lora starts LoRA training; it cannot be used with --full") }
@@ -137,6 +139,7 @@ struct TrainSFT: ParsableCommand {
         var settings = SFTSettings(
             steps: totalSteps, accumulation: accum, learningRate: lr ?? (full ? 2e-5 : 2e-4), warmupSteps: warmup, weightDecay: weightDecay)
         settings.clipNorm = 1
+        settings.activations = try EngineOptions.trainingActivations(activations)
         let trainer = try SFTTrainer(model: net, settings: settings) { batcher.batch(at: $0) }
         let c = net.config
         printError(

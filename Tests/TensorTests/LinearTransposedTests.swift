@@ -110,4 +110,36 @@ extension LinearTransposedTests {
                 frozen: randomTensor([5, 64], seed: 2), loraA: Variable(randomTensor([3, 32], seed: 3)),
                 loraB: Variable(randomTensor([5, 3], seed: 4)), scale: 1))
     }
+
+    /// The int8 input gradient (`int8TransposedCopy`, `linear(frozen:transposed:)`): W^T as Q8_0
+    /// [K, N], dY rounded to int8 per block; within the two roundings of the exact `dY W`, the same
+    /// for 1 and 2 threads, and what the op's backward returns. Nil (exact backward) where N is
+    /// not a multiple of 32 or the CPU lacks AVX-512 VNNI.
+    func testInt8InputGradientThroughTransposedCopy() throws {
+        XCTAssertNil(try QuantMatmul.int8TransposedCopy(of: QuantMatmulTests.weight(.q4_1, n: 45, k: 64, seed: 3)))
+        guard KernelISA.level >= .avx512vnni else { throw XCTSkip("the int8 input gradient needs AVX-512 VNNI (\(KernelISA.level))") }
+        for (type, n, k, m) in [(DType.q4_1, 96, 160, 37), (.q8_0, 64, 32, 5), (.q4_0, 1536, 576, 70)] {
+            let w = try QuantMatmulTests.weight(type, n: n, k: k, seed: UInt64(n * k))
+            let wt = try XCTUnwrap(QuantMatmul.int8TransposedCopy(of: w))
+            XCTAssertEqual(wt.dtype, .q8_0)
+            XCTAssertEqual(wt.shape, [k, n])
+            let dy = randomTensor([m, n], seed: UInt64(m))
+            let exact = try dy.linearTransposed(w).scalars()
+            let got = try withThreads(1) { try Variable.inputGradient(dy, w, wt) }.scalars()
+            XCTAssertEqual(try withThreads(2) { try Variable.inputGradient(dy, w, wt) }.scalars().map(\.bitPattern), got.map(\.bitPattern))
+            // Each element: two 8-bit roundings (dY per block, W^T per block) of a sum of n terms.
+            var err: Float = 0, norm: Float = 0
+            for (a, b) in zip(got, exact) {
+                err += (a - b) * (a - b)
+                norm += b * b
+            }
+            XCTAssertLessThan((err / norm).squareRoot(), 0.02, "\(type) n \(n) k \(k) m \(m)")
+            XCTAssertNotEqual(got.map(\.bitPattern), exact.map(\.bitPattern), "the int8 kernels ran")
+            // The op's backward takes the same path.
+            let x = Variable(randomTensor([m, k], seed: 5), requiresGrad: true)
+            let y = try x.linear(frozen: w, transposed: wt)
+            try (y * Variable(dy)).sum().backward()
+            XCTAssertEqual(x.grad!.scalars().map(\.bitPattern), got.map(\.bitPattern))
+        }
+    }
 }

@@ -264,6 +264,44 @@ final class FineTuningTests: XCTestCase {
             }
         }
     }
+
+    /// `activations: .q8` rounds the frozen base's forward activations to int8 (so its losses
+    /// differ from the exact run's, within the rounding), still trains, resumes bit for bit, and
+    /// refuses a checkpoint of an exact run ("activations"); the process default does not leak in.
+    func testInt8ForwardTrainingTrainsAndResumesExactly() throws {
+        let batcher = SFTBatcher(examples: Self.examples(6, seed: 4), batchSize: 2, seed: 8)
+        func fresh(_ mode: QuantMatmul.ActivationMode) throws -> SFTTrainer {
+            var settings = SFTSettings(steps: 8, learningRate: 2e-2, warmupSteps: 0)
+            settings.activations = mode
+            return try SFTTrainer(model: loraModel(), settings: settings) { batcher.batch(at: $0) }
+        }
+        let exact = try fresh(.exact)
+        let exactLosses = try (0..<8).map { _ in try exact.trainStep().loss }
+        let a = try fresh(.q8)
+        let straight = try (0..<8).map { _ in try a.trainStep().loss }
+        XCTAssertLessThan(straight.suffix(2).reduce(0, +), straight.prefix(2).reduce(0, +) * 0.8, "q8 training learns: \(straight)")
+        XCTAssertEqual(straight[0], exactLosses[0], accuracy: 0.02 * exactLosses[0], "int8 rounding moves the first loss only a little")
+        if QuantMatmul.hasQ8Kernel(.q8_0) {
+            XCTAssertNotEqual(straight[0].bitPattern, exactLosses[0].bitPattern, "the int8 kernels ran")
+        }
+        // The process-wide default does not change a run's forward.
+        let b = try EngineSettings.with({ $0.activations = .q8 }) { () throws -> SFTTrainer in
+            let t = try fresh(.exact)
+            XCTAssertEqual(try t.trainStep().loss.bitPattern, exactLosses[0].bitPattern)
+            return t
+        }
+        let path = NSTemporaryDirectory() + "grm-sft-q8-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try b.save(to: path)
+        XCTAssertThrowsError(try fresh(.q8).resume(from: path)) { e in XCTAssertTrue("\(e)".contains("activations"), "\(e)") }
+        let c = try fresh(.q8)
+        var resumed = try (0..<4).map { _ in try c.trainStep().loss }
+        try c.save(to: path)
+        let d = try fresh(.q8)
+        try d.resume(from: path)
+        resumed += try (0..<4).map { _ in try d.trainStep().loss }
+        XCTAssertEqual(straight.map(\.bitPattern), resumed.map(\.bitPattern))
+    }
 }
 
 /// |a - b| <= tol * max(1, |b|) element-wise (or absolute without `mixed`/`relative`).

@@ -88,6 +88,8 @@ public final class ScalarRewardTrainer {
     public var centerCoefficient: Float
     public var seed: UInt64
     public var clipNorm: Float = 1
+    /// The frozen base's activations in the forward passes (see `SFTSettings.activations`).
+    public var activations: QuantMatmul.ActivationMode = .exact
     public private(set) var step = 0
 
     public init(
@@ -136,11 +138,11 @@ public final class ScalarRewardTrainer {
     /// One optimiser step; returns the batch's loss and pair accuracy (before the update).
     @discardableResult
     public func trainStep() throws -> (loss: Float, accuracy: Double) {
-        // The backward of a frozen product is exact: so must its forward be (never int8 activations).
-        try EngineSettings.with({ $0.activations = .exact }) { try exactStep() }
+        // The forward's activations are the run's setting, whatever the process's default says.
+        try EngineSettings.with({ $0.activations = activations }) { try stepInMode() }
     }
 
-    private func exactStep() throws -> (loss: Float, accuracy: Double) {
+    private func stepInMode() throws -> (loss: Float, accuracy: Double) {
         let (r, pairs) = try rewards(items: batch(step))
         let loss = try BradleyTerry.loss(rewards: r, pairs: pairs, centerCoefficient: centerCoefficient)
         try loss.backward()
@@ -155,7 +157,7 @@ public final class ScalarRewardTrainer {
     /// Pair accuracy over `examples` (no tape), `itemsPerStep` items at a time.
     public func accuracy(_ examples: ScalarRewardExamples) throws -> Double {
         var right = 0.0, total = 0
-        try EngineSettings.with({ $0.activations = .exact }) {
+        try EngineSettings.with({ $0.activations = activations }) {
             try Autograd.noGrad {
                 for start in stride(from: 0, to: examples.examples.count, by: itemsPerStep) {
                     let (r, pairs) = try rewards(examples, items: Array(start..<min(start + itemsPerStep, examples.examples.count)))
@@ -184,6 +186,7 @@ public final class ScalarRewardTrainer {
         m["rm.seed"] = "\(seed)"
         m["rm.clip"] = "\(clipNorm)"
         m["rm.data"] = data.fingerprint
+        m["rm.activations"] = activations == .q8 ? "q8" : "exact"
         return m
     }
 

@@ -96,8 +96,16 @@ extension Variable {
     /// `self [..., K] x weight^T -> [..., N]` for a frozen weight [N, K] of any floating element
     /// type (a linear layer without bias, as `Tensor.linear`: quantised weights stay in their
     /// stored type). Only `self` gets a gradient: `g [..., N] x weight` (`Tensor.linearTransposed`).
-    public func linear(frozen weight: Tensor) throws -> Variable {
-        Variable.record(try value.linear(weight), [self]) { g in [try g.linearTransposed(weight)] }
+    /// With `transposed` (`QuantMatmul.int8TransposedCopy(of: weight)`), the gradient is the
+    /// int8 product `g.linear(transposed)` with int8 activations instead.
+    public func linear(frozen weight: Tensor, transposed: Tensor? = nil) throws -> Variable {
+        Variable.record(try value.linear(weight), [self]) { g in [try Variable.inputGradient(g, weight, transposed)] }
+    }
+
+    /// `g W` exactly, or through W^T's int8 copy with int8 activations.
+    static func inputGradient(_ g: Tensor, _ weight: Tensor, _ transposed: Tensor?) throws -> Tensor {
+        guard let transposed else { return try g.linearTransposed(weight) }
+        return try EngineSettings.with({ $0.activations = .q8 }) { try g.linear(transposed) }
     }
 }
 
@@ -108,7 +116,8 @@ extension Variable {
     /// output, instead of the four full-width intermediates the composed ops would keep.
     /// Gradients: with G the output's, dX = G W + scale (G B) A, dA = scale (G B)^T X,
     /// dB = scale G^T (X A^T).
-    public func linear(frozen weight: Tensor, loraA: Variable, loraB: Variable, scale: Float) throws -> Variable {
+    /// `transposed` as in `linear(frozen:transposed:)`.
+    public func linear(frozen weight: Tensor, transposed: Tensor? = nil, loraA: Variable, loraB: Variable, scale: Float) throws -> Variable {
         let a = loraA.value, b = loraB.value
         guard rank >= 1, a.rank == 2, b.rank == 2, weight.rank == 2, a.shape[1] == shape[rank - 1], b.shape[1] == a.shape[0],
             b.shape[0] == weight.shape[0], weight.shape[1] == a.shape[1]
@@ -144,7 +153,7 @@ extension Variable {
             }
             var dx: Tensor?, da: Tensor?, db: Tensor?
             if needX {
-                let d = try gc.linearTransposed(weight)
+                let d = try Variable.inputGradient(gc, weight, transposed)
                 if m > 0 {
                     GEMM.sgemm(
                         transA: false, transB: false, m: m, n: k, k: r, alpha: scale, a: gb.floatPointer, lda: r,

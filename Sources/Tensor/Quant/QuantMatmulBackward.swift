@@ -102,3 +102,19 @@ extension Tensor {
         return out
     }
 }
+
+extension QuantMatmul {
+    /// W^T of a frozen weight W [N, K], dequantised and stored as Q8_0 [K, N] (blocks along N),
+    /// for the int8 input gradient of training with int8 activations: `dX = dY W` becomes
+    /// `dY.linear(W^T)`, an int8 product (dY rounded to int8 per block of 32, as forward
+    /// activations are; W^T rounded once to Q8_0 from its dequantised values, a relative error of
+    /// at most 1/254 of each block's largest magnitude). Nil where the int8 kernels would not run
+    /// for training's many rows (a kernel path below AVX-512 VNNI), for N not a multiple of 32 or
+    /// a non-float weight: the exact `linearTransposed` stays. Costs 34 bytes per 32 weights (and
+    /// its int8 panels as many again, made on first use).
+    public static func int8TransposedCopy(of weight: Tensor) throws -> Tensor? {
+        guard weight.rank == 2, weight.dtype != .i32, weight.shape[0] % 32 == 0, hasQ8Kernel(.q8_0), KernelISA.level >= .avx512vnni
+        else { return nil }
+        return try weight.converted(to: .f32).transposed().contiguous().quantized(to: .q8_0)
+    }
+}

@@ -70,6 +70,10 @@ public final class LlamaModel {
     /// [rows, dim] tensor per block, at the cost of a second forward through the blocks. Same
     /// gradients, bit for bit.
     public var gradientCheckpointing = false
+    /// Frozen weights' int8 transposed copies (`QuantMatmul.int8TransposedCopy`), made on first
+    /// use by a forward with int8 activations: their input gradients then run the int8 kernels
+    /// too. Keyed by the weight variable; nil where the int8 kernels would not run.
+    private var int8Transposed: [ObjectIdentifier: Tensor?] = [:]
 
     /// A model from its variables (names as above); `init(config:seed:)` and the GGUF
     /// initialisers build them.
@@ -214,7 +218,18 @@ public final class LlamaModel {
 
     /// x W^T through a trainable f32 weight (both get gradients) or a frozen one of any type.
     func project(_ x: Variable, _ w: Variable) throws -> Variable {
-        w.requiresGrad ? try x.matmul(w, transposeB: true) : try x.linear(frozen: w.value)
+        w.requiresGrad ? try x.matmul(w, transposeB: true) : try x.linear(frozen: w.value, transposed: backwardCopy(w))
+    }
+
+    /// A frozen weight's int8 transposed copy when this forward runs int8 activations and a
+    /// gradient will flow (the backward then rounds as the forward does); otherwise nil.
+    func backwardCopy(_ w: Variable) throws -> Tensor? {
+        guard EngineSettings.current.activations == .q8, Autograd.isEnabled, !w.requiresGrad else { return nil }
+        let key = ObjectIdentifier(w)
+        if let made = int8Transposed[key] { return made }
+        let made = try QuantMatmul.int8TransposedCopy(of: w.value)
+        int8Transposed[key] = made
+        return made
     }
 
     func projection(_ x: Variable, _ l: Layer, _ t: LoRATarget) throws -> Variable {
@@ -223,7 +238,7 @@ public final class LlamaModel {
         guard !w.requiresGrad else {
             return try project(x, w) + x.matmul(f.a, transposeB: true).matmul(f.b, transposeB: true).scaled(by: f.scale)
         }
-        return try x.linear(frozen: w.value, loraA: f.a, loraB: f.b, scale: f.scale)
+        return try x.linear(frozen: w.value, transposed: backwardCopy(w), loraA: f.a, loraB: f.b, scale: f.scale)
     }
 
     private func addBias(_ y: Variable, _ b: Variable?) throws -> Variable {

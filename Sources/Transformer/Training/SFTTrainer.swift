@@ -13,6 +13,13 @@ public struct SFTSettings: Sendable, Equatable {
     public var weightDecay: Float = 0
     public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
     public var clipNorm: Float = 1
+    /// The activations of the frozen base's products (training and validation forwards). `.q8`
+    /// rounds them to int8 per block as inference's int8 path does, and on AVX-512 VNNI the input
+    /// gradients through the base run int8 as well, against a Q8_0 copy of each W^T
+    /// (`LlamaModel.backwardCopy`): the base is then a straight-through estimator of its rounded
+    /// products. About 1.65x faster steps on the AMX machine (docs/training.md); `.exact` keeps
+    /// f32 activations and the exact backward.
+    public var activations: QuantMatmul.ActivationMode = .exact
 
     public init(steps: Int, accumulation: Int = 1, learningRate: Float = 2e-4, warmupSteps: Int = 10, weightDecay: Float = 0) {
         self.steps = steps
@@ -79,11 +86,11 @@ public final class SFTTrainer {
     /// One optimiser step over `settings.accumulation` micro-batches.
     @discardableResult
     public func trainStep() throws -> SFTStepResult {
-        // The backward of a frozen product is exact: so must its forward be (never int8 activations).
-        try EngineSettings.with({ $0.activations = .exact }) { try exactStep() }
+        // The forward's activations are the run's setting, whatever the process's default says.
+        try EngineSettings.with({ $0.activations = settings.activations }) { try stepInMode() }
     }
 
-    private func exactStep() throws -> SFTStepResult {
+    private func stepInMode() throws -> SFTStepResult {
         let micro = try (0..<settings.accumulation).map { try batches(step * settings.accumulation + $0) }
         let total = micro.reduce(0) { $0 + $1.trainableTargets }
         var lossSum: Double = 0
@@ -106,7 +113,7 @@ public final class SFTTrainer {
 
     /// Mean loss per trainable token over `batches` (no tape; nil when none is trainable).
     public func evaluate(_ batches: [SFTBatch]) throws -> Float? {
-        try SFTTrainer.loss(model, batches)
+        try SFTTrainer.loss(model, batches, activations: settings.activations)
     }
 
     /// The mean next-token loss over a batch's trainable targets. Logits are computed only for
@@ -119,9 +126,9 @@ public final class SFTTrainer {
         return try model.outputLogits(hidden.embedding(rows.map { Int32($0) })).crossEntropy(targets: rows.map { b.targets[$0] })
     }
 
-    public static func loss(_ model: LlamaModel, _ batches: [SFTBatch]) throws -> Float? {
+    public static func loss(_ model: LlamaModel, _ batches: [SFTBatch], activations: QuantMatmul.ActivationMode = .exact) throws -> Float? {
         var sum: Double = 0, count = 0
-        try EngineSettings.with({ $0.activations = .exact }) {
+        try EngineSettings.with({ $0.activations = activations }) {
             try Autograd.noGrad {
                 for b in batches where b.trainableTargets > 0 {
                     let l = try completionLoss(model, b)
@@ -146,6 +153,7 @@ public final class SFTTrainer {
         m["sft.weight_decay"] = "\(settings.weightDecay)"
         m["sft.optimizer"] = "clip \(settings.clipNorm) betas \(settings.beta1) \(settings.beta2) eps \(settings.eps)"
         m["sft.lora_scales"] = model.loraScalesDigest
+        m["sft.activations"] = settings.activations == .q8 ? "q8" : "exact"
         return m
     }
 
