@@ -58,6 +58,11 @@ struct SpctRFT: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints (0: only at the end).") var saveEvery: Int = 0
     @Option(help: "Continue training from this checkpoint (reuses an existing --kept file).") var resume: String?
     @Option(name: .customLong("kv"), help: "KV cache type of the sampling: f32 (default) or f16.") var kvCache = "f32"
+    @Option(
+        help:
+            "Activations of the base's products, sampling and training: exact (f32) or q8 (int8 per block; training as train sft --activations q8). Default: GRM_QMM_ACT or exact for the sampling, exact for the training."
+    )
+    var activations: String?
     @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?
     @Option(help: "Threads (default: GRM_THREADS or every core).") var threads: Int?
     @Flag(help: "Print one JSON object with the yield and the training results at the end.") var json = false
@@ -67,10 +72,12 @@ struct SpctRFT: ParsableCommand {
         guard temperature > 0 else { throw ValidationError("--temperature must be positive: rejective sampling needs samples that differ") }
         guard maxTokens >= 1, batchItems >= 1 else { throw ValidationError("--max-tokens and --batch-items must be at least 1") }
         guard ["f32", "f16"].contains(adapterType) else { throw ValidationError("--adapter-type must be f32 or f16") }
+        if let activations { _ = try EngineOptions.trainingActivations(activations) }
     }
 
     func run() throws {
         if let threads { try EngineOptions.useThreads(threads, option: "--threads") }
+        if let activations { try EngineOptions.useActivations(activations) }
         let keptPath = kept ?? out + ".kept.jsonl"
         let samplesPath = samplesOut ?? out + ".samples.jsonl"
         var yieldSummary: [String: Any] = [:]
@@ -95,6 +102,7 @@ struct SpctRFT: ParsableCommand {
             "--adapter-type", adapterType, "--val-fraction", "0", "--eval-every", "0", "--seed", "\(seed)",
             "--warmup", "5", gradientCheckpointing ? "--gradient-checkpointing" : "--no-gradient-checkpointing"
         ]
+        if let activations { args += ["--activations", activations] }
         if let judgeTemplate { args += ["--adapter-meta", "\(JudgePromptTemplates.metadataKey)=\(judgeTemplate)"] }
         if let checkpoint { args += ["--checkpoint", checkpoint, "--save-every", "\(saveEvery)"] }
         if let resume { args += ["--resume", resume] }

@@ -21,6 +21,10 @@ struct TrainBench: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Recompute each block's activations in the backward (less memory, one more forward).")
     var gradientCheckpointing = false
     @Option(help: EngineOptions.trainingActivationsHelp) var activations: String = "exact"
+    @Flag(
+        name: .customLong("compare-exact"), help: "First compare one step's gradients with --activations against exact ones (cosine, relative error)."
+    )
+    var compareExact = false
     @Option(help: "A GGUF model for the frozen base of --lora (default: random SmolLM2 shapes in Q4_1).") var model: String?
 
     func run() throws {
@@ -64,6 +68,27 @@ struct TrainBench: ParsableCommand {
         print(
             "\(self.model ?? "SmolLM2-135M shapes"): \(config.layers) layers, \(config.parameterCount / 1_000_000)M parameters, \(what)\(gradientCheckpointing ? ", gradient checkpointing" : "")\(activations == "q8" ? ", int8 activations" : ""), "
                 + "batch \(batch) x \(seq), \(ThreadPool.shared.threadCount) threads, GEMM \(gemm)")
+        if compareExact {
+            func gradients(_ mode: QuantMatmul.ActivationMode) throws -> [Float] {
+                try EngineSettings.with({ $0.activations = mode }) {
+                    try model.logits(inputs, batch: batch, length: seq).crossEntropy(targets: targets).backward()
+                }
+                defer { opt.zeroGrad() }
+                return model.parameters.flatMap { $0.grad?.scalars() ?? [Float](repeating: 0, count: $0.count) }
+            }
+            let want = try gradients(.exact), got = try gradients(QuantMatmul.activationMode)
+            var dot = 0.0, nw = 0.0, ng = 0.0, err = 0.0
+            for (a, b) in zip(got, want) {
+                dot += Double(a) * Double(b)
+                nw += Double(b) * Double(b)
+                ng += Double(a) * Double(a)
+                err += Double(a - b) * Double(a - b)
+            }
+            print(
+                String(
+                    format: "gradients against exact: cosine %.5f, relative error %.4f, norm ratio %.4f", dot / max((nw * ng).squareRoot(), 1e-30),
+                    (err / max(nw, 1e-30)).squareRoot(), (ng / max(nw, 1e-30)).squareRoot()))
+        }
         var times: [Double] = []
         for s in 0...steps {
             let t0 = Date()

@@ -123,7 +123,9 @@ extension LinearTransposedTests {
             let wt = try XCTUnwrap(QuantMatmul.int8TransposedCopy(of: w))
             XCTAssertEqual(wt.dtype, .q8_0)
             XCTAssertEqual(wt.shape, [k, n])
-            let dy = randomTensor([m, n], seed: UInt64(m))
+            // Rows of gradient-like magnitudes, far below f16's range (1e-9) to large (1e3).
+            let base = randomTensor([m, n], seed: UInt64(m)).scalars()
+            let dy = try Tensor(shape: [m, n], scalars: base.indices.map { base[$0] * [1e-9, 1e-5, 1, 1e3][($0 / n) % 4] })
             let exact = try dy.linearTransposed(w).scalars()
             let got = try withThreads(1) { try Variable.inputGradient(dy, w, wt) }.scalars()
             XCTAssertEqual(try withThreads(2) { try Variable.inputGradient(dy, w, wt) }.scalars().map(\.bitPattern), got.map(\.bitPattern))
@@ -134,6 +136,14 @@ extension LinearTransposedTests {
                 norm += b * b
             }
             XCTAssertLessThan((err / norm).squareRoot(), 0.02, "\(type) n \(n) k \(k) m \(m)")
+            for r in 0..<m {
+                var e: Float = 0, t: Float = 0
+                for j in 0..<k {
+                    e += (got[r * k + j] - exact[r * k + j]) * (got[r * k + j] - exact[r * k + j])
+                    t += exact[r * k + j] * exact[r * k + j]
+                }
+                XCTAssertLessThan((e / t).squareRoot(), 0.03, "row \(r) (scale \([1e-9, 1e-5, 1, 1e3][r % 4])) of \(type) n \(n) k \(k)")
+            }
             XCTAssertNotEqual(got.map(\.bitPattern), exact.map(\.bitPattern), "the int8 kernels ran")
             // The op's backward takes the same path.
             let x = Variable(randomTensor([m, k], seed: 5), requiresGrad: true)

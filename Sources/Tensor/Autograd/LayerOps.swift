@@ -102,10 +102,33 @@ extension Variable {
         Variable.record(try value.linear(weight), [self]) { g in [try Variable.inputGradient(g, weight, transposed)] }
     }
 
-    /// `g W` exactly, or through W^T's int8 copy with int8 activations.
+    /// `g W` exactly, or through W^T's int8 copy with int8 activations. The int8 path keeps each
+    /// block's scale as f16 (ggml's q8_1), whose range gradients often fall far below (1e-6 and
+    /// less): each row of g is first multiplied by a power of two that puts its largest magnitude
+    /// in [2^8, 2^9), and its product row divided by it after, both exact.
     static func inputGradient(_ g: Tensor, _ weight: Tensor, _ transposed: Tensor?) throws -> Tensor {
         guard let transposed else { return try g.linearTransposed(weight) }
-        return try EngineSettings.with({ $0.activations = .q8 }) { try g.linear(transposed) }
+        let n = g.shape[g.rank - 1], k = transposed.shape[0], m = n == 0 ? 0 : g.count / n
+        let gc = g.contiguous(), scaled = Tensor.uninitialized(g.shape)
+        var back = [Float](repeating: 1, count: m)
+        let src = gc.floatPointer, p = scaled.floatPointer
+        for r in 0..<m {
+            var amax: Float = 0
+            for j in 0..<n { amax = Swift.max(amax, Swift.abs(src[r * n + j])) }
+            var up: Float = 1
+            if amax.isNormal {
+                let e = 8 - Int(amax.exponent)
+                up = Float(sign: .plus, exponent: e, significand: 1)
+                back[r] = Float(sign: .plus, exponent: -e, significand: 1)
+            }
+            for j in 0..<n { p[r * n + j] = src[r * n + j] * up }
+        }
+        let out = try withExtendedLifetime(gc) { try EngineSettings.with({ $0.activations = .q8 }) { try scaled.linear(transposed) } }
+        let q = out.floatPointer
+        for r in 0..<m where back[r] != 1 {
+            for j in 0..<k { q[r * k + j] *= back[r] }
+        }
+        return out
     }
 }
 
