@@ -33,7 +33,7 @@ train-grm-rl: deps weights build
 	@mkdir -p runs/grm
 	bash scripts/train-grm-rl.sh 2>&1 | tee -a runs/grm/train-grm-rl.log
 
-## The scalar (head-only, LoRA) and semi-scalar baselines on 2,001 pairs, evaluated on the judge's
+## The scalar (head-only, LoRA) and semi-scalar baselines on 2,001 pairs (LoRA: 7,931), evaluated on the judge's
 ## 80 test items (runs/grm/rm-*.gguf, eval-rm-*.json). Log: runs/grm/train-rm.log
 train-rm: deps weights build
 	@mkdir -p runs/grm
