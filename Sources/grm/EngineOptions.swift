@@ -79,18 +79,14 @@ struct EngineOptions: ParsableArguments {
 
     /// Sets `EngineSettings.current.activations` from an option value.
     static func useActivations(_ value: String) throws {
-        switch value {
-        case "exact": EngineSettings.current.activations = .exact
-        case "q8": EngineSettings.current.activations = .q8
-        default: throw ValidationError("--activations must be exact or q8")
-        }
+        EngineSettings.current.activations = try activationMode(value)
     }
 
     static let trainingActivationsHelp: ArgumentHelp =
         "The frozen base's products in training: exact (f32 activations) or q8 (activations rounded to int8 per block; on AVX-512 VNNI the input gradients too, through a Q8_0 copy of each W^T)."
 
-    /// A training run's forward activations from an option value.
-    static func trainingActivations(_ value: String) throws -> QuantMatmul.ActivationMode {
+    /// The activation mode an `--activations` value names.
+    static func activationMode(_ value: String) throws -> QuantMatmul.ActivationMode {
         switch value {
         case "exact": return .exact
         case "q8": return .q8

@@ -72,7 +72,7 @@ struct SpctRFT: ParsableCommand {
         guard temperature > 0 else { throw ValidationError("--temperature must be positive: rejective sampling needs samples that differ") }
         guard maxTokens >= 1, batchItems >= 1 else { throw ValidationError("--max-tokens and --batch-items must be at least 1") }
         guard ["f32", "f16"].contains(adapterType) else { throw ValidationError("--adapter-type must be f32 or f16") }
-        if let activations { _ = try EngineOptions.trainingActivations(activations) }
+        if let activations { _ = try EngineOptions.activationMode(activations) }
     }
 
     func run() throws {

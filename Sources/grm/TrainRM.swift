@@ -74,7 +74,7 @@ struct TrainRM: ParsableCommand {
         guard evalEvery >= 0, saveEvery >= 0 else { throw ValidationError("--eval-every and --save-every must not be negative") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
-        if let activations { _ = try EngineOptions.trainingActivations(activations) }
+        if let activations { _ = try EngineOptions.activationMode(activations) }
         guard ["f32", "f16"].contains(adapterType) else { throw ValidationError("--adapter-type must be f32 or f16") }
     }
 
@@ -188,7 +188,7 @@ struct TrainRM: ParsableCommand {
             let trainer = try ScalarRewardTrainer(
                 model: net, head: rmHead, data: train, steps: totalSteps, itemsPerStep: batch,
                 learningRate: lr ?? 1e-4, centerCoefficient: center, seed: seed)
-            trainer.activations = try activations.map { try EngineOptions.trainingActivations($0) } ?? .exact
+            trainer.activations = try activations.map { try EngineOptions.activationMode($0) } ?? .exact
             if let resume {
                 try trainer.resume(from: resume, metadata: identity)
                 printError("resumed from \(resume) at step \(trainer.step)")

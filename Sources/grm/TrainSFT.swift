@@ -81,7 +81,7 @@ struct TrainSFT: ParsableCommand {
         guard ["f32", "f16"].contains(adapterType), ["f32", "f16"].contains(outType) else {
             throw ValidationError("--adapter-type and --out-type must be f32 or f16")
         }
-        _ = try EngineOptions.trainingActivations(activations)
+        _ = try EngineOptions.activationMode(activations)
         guard OverlongPolicy(rawValue: overlong) != nil else { throw ValidationError("--overlong must be truncate, drop or refuse") }
         if saveEvery > 0 && checkpoint == nil { throw ValidationError("--save-every needs --checkpoint") }
         if initLora != nil && full { throw ValidationError("--init-lora starts LoRA training; it cannot be used with --full") }
@@ -139,7 +139,7 @@ struct TrainSFT: ParsableCommand {
         var settings = SFTSettings(
             steps: totalSteps, accumulation: accum, learningRate: lr ?? (full ? 2e-5 : 2e-4), warmupSteps: warmup, weightDecay: weightDecay)
         settings.clipNorm = 1
-        settings.activations = try EngineOptions.trainingActivations(activations)
+        settings.activations = try EngineOptions.activationMode(activations)
         let trainer = try SFTTrainer(model: net, settings: settings) { batcher.batch(at: $0) }
         let c = net.config
         printError(

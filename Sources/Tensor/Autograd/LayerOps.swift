@@ -111,23 +111,11 @@ extension Variable {
         let n = g.shape[g.rank - 1], k = transposed.shape[0], m = n == 0 ? 0 : g.count / n
         let gc = g.contiguous(), scaled = Tensor.uninitialized(g.shape)
         var back = [Float](repeating: 1, count: m)
-        let src = gc.floatPointer, p = scaled.floatPointer
-        for r in 0..<m {
-            var amax: Float = 0
-            for j in 0..<n { amax = Swift.max(amax, Swift.abs(src[r * n + j])) }
-            var up: Float = 1
-            if amax.isNormal {
-                let e = 8 - Int(amax.exponent)
-                up = Float(sign: .plus, exponent: e, significand: 1)
-                back[r] = Float(sign: .plus, exponent: -e, significand: 1)
-            }
-            for j in 0..<n { p[r * n + j] = src[r * n + j] * up }
+        withExtendedLifetime(gc) {
+            RowScale.normalise(gc.floatPointer, into: scaled.floatPointer, rows: m, width: n, top: 8, back: &back)
         }
-        let out = try withExtendedLifetime(gc) { try EngineSettings.with({ $0.activations = .q8 }) { try scaled.linear(transposed) } }
-        let q = out.floatPointer
-        for r in 0..<m where back[r] != 1 {
-            for j in 0..<k { q[r * k + j] *= back[r] }
-        }
+        let out = try EngineSettings.with({ $0.activations = .q8 }) { try scaled.linear(transposed) }
+        RowScale.apply(out.floatPointer, rows: m, width: k, factors: back)
         return out
     }
 }

@@ -17,8 +17,8 @@ public struct SFTSettings: Sendable, Equatable {
     /// rounds them to int8 per block as inference's int8 path does, and on AVX-512 VNNI the input
     /// gradients through the base run int8 as well, against a Q8_0 copy of each W^T
     /// (`LlamaModel.backwardCopy`): the base is then a straight-through estimator of its rounded
-    /// products. About 1.65x faster steps on the AMX machine (docs/training.md); `.exact` keeps
-    /// f32 activations and the exact backward.
+    /// products, and steps are faster (docs/training.md); `.exact` keeps f32 activations and the
+    /// exact backward.
     public var activations: QuantMatmul.ActivationMode = .exact
 
     public init(steps: Int, accumulation: Int = 1, learningRate: Float = 2e-4, warmupSteps: Int = 10, weightDecay: Float = 0) {
