@@ -10,12 +10,19 @@ MODEL = weights/SmolLM2-135M-Instruct.Q4_1.gguf
 ## reward model (standard prompt): make run JUDGE=weights/grm-judge-grpo.gguf META=weights/grm-meta.gguf
 JUDGE = weights/grm-judge.gguf
 META =
+## The scalar reward model instead of the judge (one reward per response, no judgement written):
+## make run RM=weights/grm-rm-scalar.gguf
+RM =
 
 ## The main job: fetch the default model, build in release mode, and have the trained generative
 ## reward model judge the bundled examples: 8 sampled judgements per item (principles, scores)
 ## voting (with META: the meta RM's 4 best-rated of them).
 run: deps weights build
+ifeq ($(RM),)
 	./.build/release/grm score --model $(MODEL) --lora $(JUDGE) $(if $(META),--meta $(META) --meta-keep 4) --data examples/judge-examples.jsonl --k 8 --max-tokens 384
+else
+	./.build/release/grm score --model $(MODEL) --rm $(RM) --data examples/judge-examples.jsonl
+endif
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
 ## judgements with the compact judge prompt, three cold-start SFT stages (about 62, 30 and 62 minutes

@@ -256,6 +256,33 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// `Checkpoint.resume` checks the run's identity key by key: a key the checkpoint lacks is
+    /// refused unless `absentMeans` gives it the value the run has (a setting added later whose
+    /// old behaviour is that value); a saved key always wins over `absentMeans`.
+    func testResumeIdentityAndKeysAddedLater() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ck.gguf"
+        var rng = SeededRandom(seed: 7)
+        let p = [Variable(Tensor.randomNormal([3, 5], rng: &rng), requiresGrad: true, name: "w")]
+        let opt = AdamW(parameters: p)
+        try Checkpoint.save(to: path, step: 3, parameters: p, optimizer: opt, identity: ["run.lr": "0.1"])
+        func resume(_ identity: [String: String], absentMeans: [String: String] = [:]) throws -> Int {
+            try Checkpoint.resume(
+                from: path, identity: identity, absentMeans: absentMeans, parameters: p, optimizer: opt, steps: 10)
+        }
+        XCTAssertEqual(try resume(["run.lr": "0.1"]), 3)
+        XCTAssertThrowsError(try resume(["run.lr": "0.2"])) { XCTAssertTrue("\($0)".contains("run.lr = 0.1")) }
+        XCTAssertThrowsError(try resume(["run.lr": "0.1", "run.mode": "exact"])) {
+            XCTAssertTrue("\($0)".contains("no run.mode"), "\($0)")
+        }
+        XCTAssertEqual(try resume(["run.lr": "0.1", "run.mode": "exact"], absentMeans: ["run.mode": "exact"]), 3)
+        XCTAssertThrowsError(try resume(["run.lr": "0.1", "run.mode": "q8"], absentMeans: ["run.mode": "exact"])) {
+            XCTAssertTrue("\($0)".contains("run.mode = exact, this run has q8"), "\($0)")
+        }
+        XCTAssertThrowsError(try resume(["run.lr": "0.2"], absentMeans: ["run.lr": "0.2"]))
+    }
+
     /// A LlamaModel trained a few steps with AdamW and saved: (a) the file loads as a model whose
     /// logits equal the training model's; (b) restored into a fresh model and optimiser, training
     /// continues with the losses of an uninterrupted run, bit for bit.

@@ -202,7 +202,7 @@ public final class ScalarRewardTrainer {
     /// data and `metadata`; a mismatch is refused naming the key.
     public func resume(from path: String, metadata: [String: String] = [:]) throws {
         step = try Checkpoint.resume(
-            from: path, identity: identity(metadata), parameters: optimizer.parameters, optimizer: optimizer,
-            steps: schedule.totalSteps)
+            from: path, identity: identity(metadata), absentMeans: ["rm.activations": "exact"],
+            parameters: optimizer.parameters, optimizer: optimizer, steps: schedule.totalSteps)
     }
 }

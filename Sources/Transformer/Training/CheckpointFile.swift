@@ -183,13 +183,16 @@ extension Checkpoint {
     /// Reads the checkpoint at `path`, refuses it unless every key of `identity` was saved with
     /// the same value (the error names the key and both values) and its step is at most `steps`
     /// (the run's length), then copies the saved values into `parameters` and `optimizer`.
+    /// `absentMeans` gives keys added after checkpoints were already being written the value an
+    /// older checkpoint without them implies (the setting's behaviour before it existed).
     /// Returns the saved step, from which the run continues.
     public static func resume(
-        from path: String, identity: [String: String], parameters: [Variable], optimizer: Optimizer, steps: Int
+        from path: String, identity: [String: String], absentMeans: [String: String] = [:], parameters: [Variable],
+        optimizer: Optimizer, steps: Int
     ) throws -> Int {
         let ck = try Checkpoint(gguf: path)
         for (key, want) in identity.sorted(by: { $0.key < $1.key }) {
-            guard let saved = ck.metadata[key] else {
+            guard let saved = ck.metadata[key] ?? absentMeans[key] else {
                 throw CheckpointError(.badMetadata, path: path, "not saved by this kind of run (no \(key))")
             }
             guard saved == want else {

@@ -169,7 +169,8 @@ public final class SFTTrainer {
     /// `metadata`; a mismatch is refused naming the key.
     public func resume(from path: String, metadata: [String: String] = [:]) throws {
         step = try Checkpoint.resume(
-            from: path, identity: identity(metadata), parameters: model.parameters, optimizer: optimizer, steps: settings.steps)
+            from: path, identity: identity(metadata), absentMeans: ["sft.activations": "exact"], parameters: model.parameters,
+            optimizer: optimizer, steps: settings.steps)
     }
 }
 
