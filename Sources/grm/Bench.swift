@@ -73,7 +73,7 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kernel microbenchmarks: ours beside OpenBLAS as shipped and OpenBLAS-SkylakeX, in one run.")
         @OptionGroup var options: BenchOptions
-        @Option(help: "Only these groups: gemm, memory, quant, attention (default: all).")
+        @Option(help: "Only these groups: gemm, memory, quant, attention, lowrank (default: all).")
         var only: [String] = []
         @Option(help: "quant group: only these weight types (f32, f16, q4_1, ...; default: all).")
         var types: [String] = []
@@ -82,7 +82,7 @@ extension BenchCommand {
 
         func run() throws {
             let log: (String) -> Void = { options.json ? printError($0) : print($0) }
-            let groups = Set(only.isEmpty ? ["gemm", "memory", "quant", "attention"] : only)
+            let groups = Set(only.isEmpty ? ["gemm", "memory", "quant", "attention", "lowrank"] : only)
             log("setup: \(GEMMBench.setup)")
             log("\n== read bandwidth (anchor for memory-bound kernels)")
             let anchor = MemoryBench.readBandwidth(repeats: options.runs, seconds: options.slice)
@@ -149,6 +149,16 @@ extension BenchCommand {
                 for m in AttentionBench.run(repeats: options.runs, seconds: options.slice, log: log) {
                     var row = Row(m, variant: "own")
                     row.kernel = "attention"
+                    rows.append(row)
+                }
+            }
+            if groups.contains("lowrank") {
+                log(
+                    "\n== LoRA update y += (x A^T) Bt, unmerged (SmolLM2 projections, rank 16), GFLOP/s: ours with f16 and f32 "
+                        + "factors, OpenBLAS as two sgemm calls")
+                for m in LowRankBench.run(quick: options.quick, repeats: options.runs, seconds: options.slice, log: log) {
+                    var row = Row(m, variant: m.name)
+                    row.kernel = "lowrank"
                     rows.append(row)
                 }
             }

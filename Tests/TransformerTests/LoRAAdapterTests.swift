@@ -266,6 +266,26 @@ final class LoRAAdapterTests: XCTestCase {
         XCTAssertEqual(LoRADeltas.Delta.compact(exact).converted(to: .f32).scalars(), exact.scalars())
     }
 
+    /// An f16 delta applied to many rows reads its f32 copies (`Delta.wideRows`), to few rows its
+    /// f16 factors: the same bits either way, row by row.
+    func testDeltaGivesTheSameBitsFromEitherCopy() throws {
+        var rng = SeededRandom(seed: 6)
+        let a = Tensor.randomNormal([16, 67], rng: &rng).converted(to: .f16).converted(to: .f32)
+        let bt = Tensor.randomNormal([16, 45], rng: &rng).converted(to: .f16).converted(to: .f32)
+        let delta = LoRADeltas.Delta(a: a, bt: bt)
+        XCTAssertEqual(delta.a.dtype, .f16)
+        XCTAssertEqual(delta.aWide.dtype, .f32)
+        let m = LoRADeltas.Delta.wideRows + 3
+        let x = Tensor.randomNormal([m, 67], rng: &rng), y0 = Tensor.randomNormal([m, 45], rng: &rng)
+        let all = try Tensor(shape: [m, 45], scalars: y0.scalars())
+        try delta.apply(x, into: all)
+        for i in 0..<m {
+            let row = try Tensor(shape: [1, 45], scalars: Array(y0.scalars()[i * 45..<(i + 1) * 45]))
+            try delta.apply(try x.sliced(axis: 0, i..<i + 1), into: row)
+            XCTAssertEqual(row.scalars().map(\.bitPattern), Array(all.scalars()[i * 45..<(i + 1) * 45]).map(\.bitPattern), "row \(i)")
+        }
+    }
+
     // MARK: - Inference and merging
 
     /// The adapter applied at inference gives the logits of the same adapter merged into an f32

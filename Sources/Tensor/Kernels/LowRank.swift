@@ -52,7 +52,8 @@ extension Tensor {
 /// The two halves of the rows' low-rank update. Each gives the bits of the plain loops it replaces
 /// (per row r `RowGrad.dot`s, then r `RowGrad.axpy`s: the same products summed in the same order),
 /// but reads x once per four dots and y once rather than r times, with independent FMA chains,
-/// and A's and Bt's pieces once for all the rows of a task.
+/// A's and Bt's pieces once for all the rows of a task, and each vector of them loaded (and
+/// widened from f16) once for two rows.
 enum LowRank {
     /// t[i][j] = x_i . A_j for `rows` rows of x (stride k) and j in 0..<r (t's stride r), each
     /// accumulated as `RowGrad.dot` does (two alternating vector accumulators, the tail into the
@@ -64,10 +65,75 @@ enum LowRank {
     ) {
         let w = Vec.scalarCount, rowBytes = k * E.bytes
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+        // Two rows at a time share each load of A (16 accumulators: AVX-512's 32 registers hold
+        // them, AVX2's 16 would spill, so there rows go one at a time).
+        let pairs = w >= 16
         var j = 0
         while j + 4 <= r {
             let a0 = a + j * rowBytes, a1 = a0 + rowBytes, a2 = a1 + rowBytes, a3 = a2 + rowBytes
-            for row in 0..<rows {
+            var row = 0
+            while pairs && row + 2 <= rows {
+                let x = x + row * k, xb = x + k, t = t + row * r
+                var s00 = Vec(), s01 = Vec(), s10 = Vec(), s11 = Vec()
+                var s20 = Vec(), s21 = Vec(), s30 = Vec(), s31 = Vec()
+                var u00 = Vec(), u01 = Vec(), u10 = Vec(), u11 = Vec()
+                var u20 = Vec(), u21 = Vec(), u30 = Vec(), u31 = Vec()
+                var i = 0
+                while i + 2 * w <= k {
+                    let x0 = load(x + i), x1 = load(x + i + w), z0 = load(xb + i), z1 = load(xb + i + w)
+                    var p = E.load(a0, i), q = E.load(a0, i + w)
+                    s00 = s00.addingProduct(x0, p)
+                    s01 = s01.addingProduct(x1, q)
+                    u00 = u00.addingProduct(z0, p)
+                    u01 = u01.addingProduct(z1, q)
+                    p = E.load(a1, i)
+                    q = E.load(a1, i + w)
+                    s10 = s10.addingProduct(x0, p)
+                    s11 = s11.addingProduct(x1, q)
+                    u10 = u10.addingProduct(z0, p)
+                    u11 = u11.addingProduct(z1, q)
+                    p = E.load(a2, i)
+                    q = E.load(a2, i + w)
+                    s20 = s20.addingProduct(x0, p)
+                    s21 = s21.addingProduct(x1, q)
+                    u20 = u20.addingProduct(z0, p)
+                    u21 = u21.addingProduct(z1, q)
+                    p = E.load(a3, i)
+                    q = E.load(a3, i + w)
+                    s30 = s30.addingProduct(x0, p)
+                    s31 = s31.addingProduct(x1, q)
+                    u30 = u30.addingProduct(z0, p)
+                    u31 = u31.addingProduct(z1, q)
+                    i += 2 * w
+                }
+                while i < k {
+                    let c = Swift.min(w, k - i)
+                    let xv = VectorMath.load(x + i, stride: 1, count: c), zv = VectorMath.load(xb + i, stride: 1, count: c)
+                    var p = E.load(a0, i, count: c)
+                    s00 = s00.addingProduct(xv, p)
+                    u00 = u00.addingProduct(zv, p)
+                    p = E.load(a1, i, count: c)
+                    s10 = s10.addingProduct(xv, p)
+                    u10 = u10.addingProduct(zv, p)
+                    p = E.load(a2, i, count: c)
+                    s20 = s20.addingProduct(xv, p)
+                    u20 = u20.addingProduct(zv, p)
+                    p = E.load(a3, i, count: c)
+                    s30 = s30.addingProduct(xv, p)
+                    u30 = u30.addingProduct(zv, p)
+                    i += c
+                }
+                t[j] = VectorMath.sum(s00 + s01)
+                t[j + 1] = VectorMath.sum(s10 + s11)
+                t[j + 2] = VectorMath.sum(s20 + s21)
+                t[j + 3] = VectorMath.sum(s30 + s31)
+                t[r + j] = VectorMath.sum(u00 + u01)
+                t[r + j + 1] = VectorMath.sum(u10 + u11)
+                t[r + j + 2] = VectorMath.sum(u20 + u21)
+                t[r + j + 3] = VectorMath.sum(u30 + u31)
+                row += 2
+            }
+            while row < rows {
                 let x = x + row * k, t = t + row * r
                 var s00 = Vec(), s01 = Vec(), s10 = Vec(), s11 = Vec()
                 var s20 = Vec(), s21 = Vec(), s30 = Vec(), s31 = Vec()
@@ -97,6 +163,7 @@ enum LowRank {
                 t[j + 1] = VectorMath.sum(s10 + s11)
                 t[j + 2] = VectorMath.sum(s20 + s21)
                 t[j + 3] = VectorMath.sum(s30 + s31)
+                row += 1
             }
             j += 4
         }
@@ -120,7 +187,37 @@ enum LowRank {
         @inline(__always) func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
         var c = 0
         while c + 4 * w <= n {
-            for row in 0..<rows {
+            // Two rows at a time share each chunk of Bt as it is loaded (and widened).
+            var row = 0
+            while row + 2 <= rows {
+                let y = y + row * n + c, z = y + n, t = t + row * r, u = t + r
+                var y0 = load(y), y1 = load(y + w), y2 = load(y + 2 * w), y3 = load(y + 3 * w)
+                var z0 = load(z), z1 = load(z + w), z2 = load(z + 2 * w), z3 = load(z + 3 * w)
+                var bj = b + c * E.bytes
+                for j in 0..<r {
+                    let s = Vec(repeating: t[j]), v = Vec(repeating: u[j])
+                    let b0 = E.load(bj, 0), b1 = E.load(bj, w), b2 = E.load(bj, 2 * w), b3 = E.load(bj, 3 * w)
+                    y0 = y0.addingProduct(s, b0)
+                    y1 = y1.addingProduct(s, b1)
+                    y2 = y2.addingProduct(s, b2)
+                    y3 = y3.addingProduct(s, b3)
+                    z0 = z0.addingProduct(v, b0)
+                    z1 = z1.addingProduct(v, b1)
+                    z2 = z2.addingProduct(v, b2)
+                    z3 = z3.addingProduct(v, b3)
+                    bj += rowBytes
+                }
+                store(y0, y)
+                store(y1, y + w)
+                store(y2, y + 2 * w)
+                store(y3, y + 3 * w)
+                store(z0, z)
+                store(z1, z + w)
+                store(z2, z + 2 * w)
+                store(z3, z + 3 * w)
+                row += 2
+            }
+            while row < rows {
                 let y = y + row * n + c, t = t + row * r
                 var y0 = load(y), y1 = load(y + w), y2 = load(y + 2 * w), y3 = load(y + 3 * w)
                 var bj = b + c * E.bytes
@@ -136,6 +233,7 @@ enum LowRank {
                 store(y1, y + w)
                 store(y2, y + 2 * w)
                 store(y3, y + 3 * w)
+                row += 1
             }
             c += 4 * w
         }

@@ -14,12 +14,23 @@ struct LoRADeltas {
         let a: Tensor
         /// [r, out]: s B^T, f16 when that holds every value exactly, else f32.
         let bt: Tensor
+        /// The same factors in f32 (the same tensors when they are f32), for products of
+        /// `wideRows` rows or more.
+        let aWide: Tensor, btWide: Tensor
+
+        /// From this many rows on, a product reads the f32 copies: widening f16 on every load
+        /// then costs more than the extra bytes (at 8 and 512 rows the f16 kernel runs at 65-80% and
+        /// 40-55% of the f32 one's speed, `grm bench kernels --only lowrank`); below it, f16 halves
+        /// the bytes a decoding step reads.
+        static let wideRows = 4
 
         /// The factors kept for inference: in f16 where that loses nothing (half the bytes each
         /// token reads, and the same bits, since f16 widens to f32 exactly), else in f32.
         init(a: Tensor, bt: Tensor) {
             self.a = Delta.compact(a)
             self.bt = Delta.compact(bt)
+            aWide = self.a.dtype == .f32 ? self.a : a
+            btWide = self.bt.dtype == .f32 ? self.bt : bt
         }
 
         static func compact(_ t: Tensor) -> Tensor {
@@ -28,9 +39,14 @@ struct LoRADeltas {
             return zip(back, original).allSatisfy({ $0.bitPattern == $1.bitPattern }) ? half : t
         }
 
-        /// y [rows, out] += (x [rows, in] A^T) (s B^T).
+        /// y [rows, out] += (x [rows, in] A^T) (s B^T); the same bits from either copy.
         func apply(_ x: Tensor, into y: Tensor) throws {
-            try Tensor.addLowRank(x, a: a, bt: bt, into: y)
+            let rows = x.count / Swift.max(a.shape[1], 1)
+            if rows >= Delta.wideRows {
+                try Tensor.addLowRank(x, a: aWide, bt: btWide, into: y)
+            } else {
+                try Tensor.addLowRank(x, a: a, bt: bt, into: y)
+            }
         }
     }
 
