@@ -28,11 +28,15 @@ let hostHasAVX2 = ["avx2", "fma", "f16c"].allSatisfy(hostFlags.contains)
 let hostHasVNNI = hostHasAVX512 && hostFlags.contains("avx512_vnni")
 // GRM_AMX: the int8 panel products' AMX tile variant (Quant/QuantMatmulQ8AMX.swift), for prompts.
 let hostHasAMX = hostHasVNNI && hostFlags.contains("amx_tile") && hostFlags.contains("amx_int8")
+// GRM_SHA: SHA-256's block function on the SHA extensions (Kernels/SHA256Blocks.swift), for hashing
+// model files.
+let hostHasSHA = hostFlags.contains("sha_ni")
 let vectorWidth: [SwiftSetting] =
     (hostHasAVX512 ? [.define("GRM_AVX512")] : [])
     + (hostHasVNNI ? [.define("GRM_AVX512VNNI")] : [])
     + (hostHasAMX ? [.define("GRM_AMX")] : [])
     + (hostHasAVX2 ? [.define("GRM_AVX2")] : [])
+    + (hostHasSHA ? [.define("GRM_SHA")] : [])
 
 // Hot loops index unsafe buffers owned by final classes: dynamic exclusivity checks there cost
 // many times the loops' own work and guard nothing the kernels do.

@@ -19,6 +19,7 @@ struct Info: ParsableCommand {
         for (family, path) in KernelISA.families() {
             print("  \(family.padding(toLength: 52, withPad: " ", startingAt: 0)) \(path)")
         }
+        print("sha-256:   \(SHA256Blocks.usesSHAExtensions ? "sha extensions (sha256rnds2)" : "portable") (hashing model files)")
         print("threads:   \(ThreadPool.shared.threadCount) (set GRM_THREADS to change)")
         if OpenBLAS.isAvailable {
             print("openblas:  \(OpenBLAS.coreName ?? "?") core, \(OpenBLAS.config ?? "")")
