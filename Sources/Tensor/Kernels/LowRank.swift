@@ -28,7 +28,7 @@ extension Tensor {
         if m == 0 || r == 0 { return }
         let px = xc.floatPointer, py = y.floatPointer
         let pa = UnsafeRawPointer(ac.rawPointer), pb = UnsafeRawPointer(bc.rawPointer)
-        let tasks = taskCount(work: m * r * (k + n), grain: 1 << 16, limit: ThreadPool.shared.threadCount)
+        let tasks = taskCount(work: m * r * (k + n), grain: 1 << 18, limit: ThreadPool.shared.threadCount)
         @inline(__always) func run<A: KVRow, B: KVRow>(_: A.Type, _: B.Type) {
             ThreadPool.shared.parallelRanges(m, parts: tasks) { rows in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: rows.count * r) { t in
