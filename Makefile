@@ -26,7 +26,8 @@ endif
 
 ## SPCT stage one, from the default model to weights/grm-judge.gguf: synthetic items, reference
 ## judgements with the compact judge prompt, three cold-start SFT stages (about 62, 30 and 62 minutes
-## on 2 cores), rejective fine-tuning (about 25 more); stages resume.
+## on 2 cores), rejective fine-tuning (about 25), a fourth cold-start stage (about 60-80, int8
+## products) and a second rejective fine-tuning (about 8); stages resume.
 ## Start it in the background: nohup make train-grm > /dev/null 2>&1 &   (log: runs/grm/train-grm.log)
 train-grm: deps weights build
 	@mkdir -p runs/grm

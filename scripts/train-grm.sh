@@ -55,5 +55,26 @@ T=compact
 [ -f "$R/judge-rft.gguf" ] || stage rft $G spct rft --model "$MODEL" --lora "$R/judge-cold-start-3.gguf" \
     --data "$R/judge-rft-items.jsonl" --out "$R/judge-rft.gguf" --samples 3 --temperature 1 --max-tokens 256 --hint --seed 1 \
     --lr 1e-4 --batch 4 --accum 2 --checkpoint "$R/judge-rft.ckpt.gguf" --save-every 10 $(resume "$R/judge-rft.ckpt.gguf")
-cp "$R/judge-rft.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf
+# The RFT judge's verdicts still did not follow its own side-by-side comparisons ("gives 3
+# against 1, so it is correct"): the fourth cold start trains it on 3,800 fresh side-by-side
+# judgements, about one epoch, with int8 products for the frozen base (docs/spct.md).
+[ -f "$R/judge-compare4-items.jsonl" ] || stage items-4 $G data synth --n 3800 --seed 27 --split train \
+    --out "$R/judge-compare4-items.jsonl"
+[ -f "$R/judge-compare4.jsonl" ] || stage judgements-4 $G data judgements --judge-template $T --side-by-side \
+    --data "$R/judge-compare4-items.jsonl" --out "$R/judge-compare4.jsonl"
+# shellcheck disable=SC2046
+[ -f "$R/judge-cold-start-4.gguf" ] || stage cold-start-4 $G train sft --model "$MODEL" --data "$R/judge-compare4.jsonl" \
+    --init-lora "$R/judge-rft.gguf" --out "$R/judge-cold-start-4.gguf" --adapter-type f16 --steps 440 --warmup 5 \
+    --batch 4 --accum 2 --ctx 1024 --overlong drop --lr 2e-4 --val-fraction 0.02 --eval-every 0 --no-gradient-checkpointing \
+    --activations q8 --seed 4 --checkpoint "$R/judge-cold-start-4.ckpt.gguf" --save-every 10 $(resume "$R/judge-cold-start-4.ckpt.gguf")
+# A second round of rejective fine-tuning, from the fourth cold start, on fresh items.
+[ -f "$R/judge-rft4-items.jsonl" ] || stage rft-items-2 $G data synth --n 160 --seed 28 --split train \
+    --out "$R/judge-rft4-items.jsonl"
+# shellcheck disable=SC2046
+[ -f "$R/judge-rft-4.gguf" ] || stage rft-2 $G spct rft --model "$MODEL" --lora "$R/judge-cold-start-4.gguf" \
+    --data "$R/judge-rft4-items.jsonl" --out "$R/judge-rft-4.gguf" --samples 3 --temperature 1 --max-tokens 384 --hint \
+    --seed 1 --lr 1e-4 --batch 4 --accum 2 --activations q8 --kept "$R/judge-rft-4.kept.jsonl" \
+    --samples-out "$R/judge-rft-4.samples.jsonl" --checkpoint "$R/judge-rft-4.ckpt.gguf" --save-every 10 \
+    $(resume "$R/judge-rft-4.ckpt.gguf")
+cp "$R/judge-rft-4.gguf" weights/grm-judge.gguf.tmp && mv weights/grm-judge.gguf.tmp weights/grm-judge.gguf
 sha256sum weights/grm-judge.gguf
