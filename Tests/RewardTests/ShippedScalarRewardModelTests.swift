@@ -8,10 +8,8 @@ import Transformer
 /// over the default model (the base's SHA-256 checked) and ranks the judge's test items well above
 /// chance. Skipped when the default model is not fetched.
 final class ShippedScalarRewardModelTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let model = root.appendingPathComponent("weights/SmolLM2-135M-Instruct.Q4_1.gguf").path
-    static let rewardModel = root.appendingPathComponent("weights/grm-rm-scalar.gguf").path
+    static let model = EngineJudgeGeneratorTests.modelPath
+    static let rewardModel = (model as NSString).deletingLastPathComponent + "/grm-rm-scalar.gguf"
 
     /// The 80 items every reward model here is evaluated on (`grm data synth --n 100 --seed 7
     /// --split test`, the first 80). Chance is 36.2% on them; the model was measured at 67.5% (54

@@ -14,8 +14,8 @@ struct LoRADeltas {
         let a: Tensor
         /// [r, out]: s B^T, f16 when that holds every value exactly, else f32.
         let bt: Tensor
-        /// The same factors in f32 (the same tensors when they are f32), for products of
-        /// `wideRows` rows or more.
+        /// The factors as given, in f32 (`a` and `bt` themselves when those stayed f32), for
+        /// products of `wideRows` rows or more.
         let aWide: Tensor, btWide: Tensor
 
         /// From this many rows on, a product reads the f32 copies: widening f16 on every load
@@ -25,12 +25,13 @@ struct LoRADeltas {
         static let wideRows = 4
 
         /// The factors kept for inference: in f16 where that loses nothing (half the bytes each
-        /// token reads, and the same bits, since f16 widens to f32 exactly), else in f32.
+        /// token reads, and the same bits, since f16 widens to f32 exactly), else in f32. `a` and
+        /// `bt` are f32, as `LoRAAdapter` holds its factors.
         init(a: Tensor, bt: Tensor) {
             self.a = Delta.compact(a)
             self.bt = Delta.compact(bt)
-            aWide = self.a.dtype == .f32 ? self.a : a
-            btWide = self.bt.dtype == .f32 ? self.bt : bt
+            aWide = a
+            btWide = bt
         }
 
         static func compact(_ t: Tensor) -> Tensor {
