@@ -46,8 +46,14 @@ public struct SHA256 {
         return (0..<8).map { String(format: "%08x", state[$0]) }.joined()
     }
 
+    /// The SHA-256 of a file's bytes: remembered in `cache` while the file is unchanged
+    /// (`DigestCache`), else read through its mapping.
+    public static func file(_ path: String, cache: DigestCache = .shared) throws -> String {
+        try cache.digest(of: path) { try reading(path) }
+    }
+
     /// The SHA-256 of a file's bytes, read through its mapping.
-    public static func file(_ path: String) throws -> String {
+    public static func reading(_ path: String) throws -> String {
         let bytes = try GGUFBytes.map(path: path)
         var s = SHA256()
         s.update(UnsafeRawBufferPointer(start: bytes.base, count: bytes.count))
