@@ -44,12 +44,21 @@ public struct ColdStartWriter {
     /// greedy judgements, where the best response stood second in a third (docs/spct.md).
     /// Off by default: the recipe's first two stages were written without it.
     public var sideBySide: Bool
+    /// Verdicts that quote the response before deciding where the category has that form
+    /// (`ResponseVerdict.quoted`: instructions quote the response, or count its words one by one;
+    /// ordering's chain says which pair breaks the order, or that none does). The shipped judge
+    /// quoted nothing and named constraints that the responses it pointed at did not break (an
+    /// all-capitals response "writes \"The\" in lower case", JSON reasons in their usual order):
+    /// its reasons came from memory, not from the text (docs/spct.md). Off by default, and the
+    /// other categories are written as without it.
+    public var quote: Bool
 
-    public init(builder: JudgePromptBuilder, seed: UInt64, inlineScores: Bool = true, sideBySide: Bool = false) {
+    public init(builder: JudgePromptBuilder, seed: UInt64, inlineScores: Bool = true, sideBySide: Bool = false, quote: Bool = false) {
         self.builder = builder
         self.seed = seed
         self.inlineScores = inlineScores
         self.sideBySide = sideBySide
+        self.quote = quote
     }
 
     /// The example for `item` with its responses in a seeded shuffle (`variant` draws another one).
@@ -82,7 +91,7 @@ public struct ColdStartWriter {
         for (shown, original) in order.shownToOriginal.enumerated() {
             let v = verdicts[original]
             let reason =
-                (sideBySide ? v.comparison : nil) ?? v.reason ?? v.claim.map { "gives \($0)" }
+                (quote ? v.quoted : nil) ?? (sideBySide ? v.comparison : nil) ?? v.reason ?? v.claim.map { "gives \($0)" }
                 ?? (v.correct ? "answers the query correctly" : "does not answer the query correctly")
             var sentence = style(shown + 1, reason, v.correct)
             if inlineScores { sentence = sentence.dropLast() + ", score \(scores[original])." }

@@ -13,6 +13,11 @@ public struct ResponseVerdict: Equatable, Sendable {
     /// compares two things a few tokens apart; nil when there is nothing to set beside (a broken
     /// constraint).
     public var comparison: String? = nil
+    /// The response's own words quoted (or counted) before the verdict, then what decides it
+    /// ("reads \"THE DOG ran\", where \"ran\" is in lower case", "has 8 < 12 < 84 > 46, and 84 > 46
+    /// breaks the order"), so the judge decides on text it has just copied rather than on a
+    /// reason it recalls; nil when the category has no such form.
+    public var quoted: String? = nil
 }
 
 /// What the reference checks found for an item: the verifiable fact, and a verdict per response.
@@ -240,6 +245,9 @@ public enum ReferenceChecks {
             var chain = list[0]
             for j in 0..<end { chain += " \(relation(list[j], list[j + 1])) \(list[j + 1])" }
             verdicts[i].comparison = "has \(chain)"
+            verdicts[i].quoted =
+                "has \(chain)"
+                + (wrongPair.map { ", and \(list[$0]) \(rule.breaks) \(list[$0 + 1]) breaks the order" } ?? ", every pair in order")
         }
         return ItemCheck(fact: rule.fact, verdicts: verdicts)
     }

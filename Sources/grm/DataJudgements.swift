@@ -38,6 +38,11 @@ struct DataJudgements: ParsableCommand {
             "Set each response's claim beside the true one before its verdict (\"has 300 + 31 = 313 against 300 + 31 = 331: wrong\", \"has 4 < 8 < 84 > 46: wrong\"), right responses as well as wrong ones."
     )
     var sideBySide = false
+    @Flag(
+        help:
+            "Quote each response before its verdict where the category allows (instructions: the response, its words counted for a word count; ordering: the pair that breaks the order, or none)."
+    )
+    var quote = false
 
     func validate() throws {
         guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
@@ -48,7 +53,7 @@ struct DataJudgements: ParsableCommand {
             let items = try RewardItemReader.readAll(path: data).items
             let writer = ColdStartWriter(
                 builder: JudgePromptBuilder(templates: try JudgePromptTemplates.named(judgeTemplate)), seed: seed, inlineScores: inlineScores,
-                sideBySide: sideBySide)
+                sideBySide: sideBySide, quote: quote)
             let file = try AtomicFileWriter(path: out)
             var count = 0
             var fallbacks = 0

@@ -16,7 +16,8 @@ final class ColdStartTests: XCTestCase {
         for (n, item) in items.enumerated() {
             // Both built-in prompts, and claims beside the truth or not, on alternate items.
             let writer = ColdStartWriter(
-                builder: JudgePromptBuilder(templates: n % 2 == 0 ? .standard : .compact), seed: 9, sideBySide: n % 3 == 0)
+                builder: JudgePromptBuilder(templates: n % 2 == 0 ? .standard : .compact), seed: 9, sideBySide: n % 3 == 0,
+                quote: n % 5 == 0)
             for variant in 0..<2 {
                 let e = writer.example(for: item, variant: variant)
                 let output = JudgeOutputParser.parse(e.judgement, responses: item.responses.count)
@@ -260,5 +261,76 @@ final class ColdStartTests: XCTestCase {
             category: "instructions", query: "Describe a baker in a single sentence. Do not use the word \"old\".",
             responses: ["The baker cleaned the boat.", "The old baker cleaned the boat."], label: .best(0))
         XCTAssertTrue(writer.example(for: banned).judgement.contains("\"old\""))
+    }
+
+    /// Quoting: instruction verdicts copy the response (or count its words) before deciding, and
+    /// ordering's chain names the pair that breaks the order or says none does; other categories
+    /// are written as side by side alone.
+    func testQuotedVerdictsCopyTheResponseBeforeDeciding() throws {
+        let writer = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1, sideBySide: true, quote: true)
+        let cases: [(String, String, [String], Int, [String])] = [
+            (
+                "instructions", "Describe a singer and a garden in one sentence written entirely in uppercase.",
+                ["THE SINGER SAW THE GARDEN every DAY.", "THE SINGER SAW THE GARDEN EVERY DAY."], 1,
+                [
+                    "reads \"THE SINGER SAW THE GARDEN every DAY.\", where \"every\" is in lower case",
+                    "reads \"THE SINGER SAW THE GARDEN EVERY DAY.\", all in capitals"
+                ]
+            ),
+            (
+                "instructions", "Write one sentence about a window without using the word \"famous\".",
+                ["The window noticed the famous student.", "The window cleaned the small clock."], 1,
+                [
+                    "reads \"The window noticed the famous student.\", which has \"famous\"",
+                    "reads \"The window cleaned the small clock.\", without \"famous\""
+                ]
+            ),
+            (
+                "instructions", "Write one sentence of exactly 5 words that includes the word \"cat\".",
+                ["The cat sat down quietly.", "The dog sat down.", "The dog sat down quietly."], 0,
+                [
+                    "counts The 1, cat 2, sat 3, down 4, quietly 5: 5 words, with \"cat\"",
+                    "counts The 1, dog 2, sat 3, down 4: 4 words, not 5",
+                    "counts The 1, dog 2, sat 3, down 4, quietly 5: 5 words, but no \"cat\""
+                ]
+            ),
+            (
+                "instructions", "List exactly 2 colours, one per line, each line starting with \"- \". Write nothing else.",
+                ["- red\n- blue", "* red\n* blue", "- red\n- blue\n- green"], 0,
+                [
+                    "reads \"- red / - blue\": 2 lines, each starting with \"-\"",
+                    "reads \"* red / * blue\", lines starting with \"*\", not \"-\"",
+                    "reads \"- red / - blue / - green\": 3 lines, not 2"
+                ]
+            ),
+            (
+                "instructions",
+                "Return only a valid JSON object with two keys: \"name\" set to the string \"Ana\" and \"age\" set to the number 30.",
+                ["{\"name\": \"Ana\", \"age\": 30", "{\"name\": \"Ana\", \"age\": 30}"], 1,
+                ["reads {\"name\": \"Ana\", \"age\": 30, and it is missing the closing brace", "reads {\"name\": \"Ana\", \"age\": 30}, valid JSON"]
+            ),
+            (
+                "ordering", "Arrange in ascending order: 201, 8, 84, 12, 46.",
+                ["In ascending order: 8, 12, 84, 201, 46.", "In ascending order: 8, 12, 46, 84, 201."], 1,
+                ["has 8 < 12 < 84 < 201 > 46, and 201 > 46 breaks the order", "has 8 < 12 < 46 < 84 < 201, every pair in order"]
+            ),
+            (
+                "arithmetic", "Calculate 638 minus 307.",
+                [
+                    "638 - 307 = (600 - 300) + (38 - 7) = 300 + 31 = 331. So the result is 331.",
+                    "638 - 307 = (600 - 300) + (38 - 7) = 300 + 31 = 313. So the result is 313."
+                ], 0, ["has 300 + 31 = 331 against 300 + 31 = 331", "has 300 + 31 = 313 against 300 + 31 = 331"]
+            )
+        ]
+        for (category, query, responses, best, says) in cases {
+            let item = try RewardItem(category: category, query: query, responses: responses, label: .best(best))
+            let e = writer.example(for: item)
+            for part in says { XCTAssertTrue(e.judgement.contains(part), "\(part): \(e.judgement)") }
+            let scores = try JudgeOutputParser.parse(e.judgement, responses: responses.count).scores.get()
+            XCTAssertTrue(Correctness.isCorrect(e.order.toOriginal(scores), for: item), e.judgement)
+            let sideBySide = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1, sideBySide: true).example(for: item)
+            XCTAssertEqual(sideBySide.order, e.order)
+            if category == "arithmetic" { XCTAssertEqual(sideBySide.judgement, e.judgement, "no quoted form: side by side as before") }
+        }
     }
 }
