@@ -10,7 +10,7 @@ struct GRM: ParsableCommand {
         subcommands: [
             Info.self, Inspect.self, Tokenize.self, Detokenize.self, Template.self, BenchCommand.self,
             TrainCommand.self, TrainToy.self, TrainBench.self, Logits.self, Generate.self, Chat.self, DataCommand.self,
-            Eval.self, Report.self, Score.self, Merge.self, SpctCommand.self
+            Eval.self, Report.self, Score.self, Merge.self, Interpolate.self, SpctCommand.self
         ])
 }
 
