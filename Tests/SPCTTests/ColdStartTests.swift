@@ -245,12 +245,8 @@ final class ColdStartTests: XCTestCase {
                 ["says arsenic against zinc", "says zinc against zinc"]
             )
         ]
-        for (category, query, responses, best, says) in cases {
-            let item = try RewardItem(category: category, query: query, responses: responses, label: .best(best))
-            let e = writer.example(for: item)
-            for part in says { XCTAssertTrue(e.judgement.contains(part), "\(part): \(e.judgement)") }
-            let scores = try JudgeOutputParser.parse(e.judgement, responses: responses.count).scores.get()
-            XCTAssertTrue(Correctness.isCorrect(e.order.toOriginal(scores), for: item), e.judgement)
+        for c in cases {
+            let (item, e) = try judged(c, by: writer)
             // The same item without: the error named for wrong responses only, as before.
             let before = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1).example(for: item)
             XCTAssertFalse(before.judgement.contains(" against "), before.judgement)
@@ -322,15 +318,22 @@ final class ColdStartTests: XCTestCase {
                 ], 0, ["has 300 + 31 = 331 against 300 + 31 = 331", "has 300 + 31 = 313 against 300 + 31 = 331"]
             )
         ]
-        for (category, query, responses, best, says) in cases {
-            let item = try RewardItem(category: category, query: query, responses: responses, label: .best(best))
-            let e = writer.example(for: item)
-            for part in says { XCTAssertTrue(e.judgement.contains(part), "\(part): \(e.judgement)") }
-            let scores = try JudgeOutputParser.parse(e.judgement, responses: responses.count).scores.get()
-            XCTAssertTrue(Correctness.isCorrect(e.order.toOriginal(scores), for: item), e.judgement)
+        for c in cases {
+            let (item, e) = try judged(c, by: writer)
             let sideBySide = ColdStartWriter(builder: JudgePromptBuilder(templates: .compact), seed: 1, sideBySide: true).example(for: item)
             XCTAssertEqual(sideBySide.order, e.order)
-            if category == "arithmetic" { XCTAssertEqual(sideBySide.judgement, e.judgement, "no quoted form: side by side as before") }
+            if c.0 == "arithmetic" { XCTAssertEqual(sideBySide.judgement, e.judgement, "no quoted form: side by side as before") }
         }
+    }
+
+    /// A case's item (category, query, responses, best, what the judgement must say) judged by
+    /// `writer`: every phrase present, and the scores parse and follow the label.
+    func judged(_ c: (String, String, [String], Int, [String]), by writer: ColdStartWriter) throws -> (RewardItem, ColdStartExample) {
+        let item = try RewardItem(category: c.0, query: c.1, responses: c.2, label: .best(c.3))
+        let e = writer.example(for: item)
+        for part in c.4 { XCTAssertTrue(e.judgement.contains(part), "\(part): \(e.judgement)") }
+        let scores = try JudgeOutputParser.parse(e.judgement, responses: c.2.count).scores.get()
+        XCTAssertTrue(Correctness.isCorrect(e.order.toOriginal(scores), for: item), e.judgement)
+        return (item, e)
     }
 }

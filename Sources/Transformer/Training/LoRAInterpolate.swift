@@ -28,10 +28,11 @@ extension LoRAAdapter {
         }
         func mix(_ x: Tensor, _ y: Tensor, _ weight: String) throws -> Tensor {
             guard x.shape == y.shape else { throw fail("factor \(y.shape), but \(paths.0) has \(x.shape)", tensor: weight) }
+            // The ends as they are (the blend's arithmetic could turn -0 into +0).
+            if t == 0 { return x }
+            if t == 1 { return y }
             let a = x.contiguous().scalars(), b = y.contiguous().scalars()
-            var out = [Float](repeating: 0, count: a.count)
-            for i in a.indices { out[i] = t == 0 ? a[i] : t == 1 ? b[i] : (1 - t) * a[i] + t * b[i] }
-            return try Tensor(shape: x.shape, scalars: out)
+            return try Tensor(shape: x.shape, scalars: zip(a, b).map { (1 - t) * $0 + t * $1 })
         }
         var mixed: [String: Pair] = [:]
         for (weight, p) in pairs {
