@@ -57,6 +57,12 @@ public enum QuantBench {
                 let x = k == x.shape[1] ? x : Tensor(zeros: [maxRows, k])
                 let w = weight(type, n: n, k: k)
                 let bytes = Double(type.byteCount(elements: n * k))
+                // Types with int8 panels (q8 activations on AVX-512 VNNI) run through
+                // `Tensor.linear`, which passes the weight's panels (as a model's products do).
+                var panelInputs: [Int: Tensor] = [:]
+                if QuantMatmul.usesQ8Panels(type) {
+                    for m in rows { panelInputs[m] = try! x.sliced(axis: 0, 0..<m).contiguous() }
+                }
                 for m in rows {
                     let flops = 2.0 * Double(m) * Double(n) * Double(k)
                     let unit = m == 1 ? "GB/s" : "GFLOP/s"
@@ -67,9 +73,14 @@ public enum QuantBench {
                         work: m == 1 ? bytes : flops,
                         repeats: big ? min(repeats, 3) : repeats, seconds: big ? 0 : seconds
                     ) {
-                        QuantMatmul.linear(
-                            type, m: m, n: n, k: k, x: x.floatPointer, ldx: k,
-                            w: UnsafeRawPointer(w.rawPointer), y: y.floatPointer, ldy: n)
+                        if let xm = panelInputs[m] {
+                            // The int8 panels, as a model's decoding products read them.
+                            _ = try! xm.linear(w)
+                        } else {
+                            QuantMatmul.linear(
+                                type, m: m, n: n, k: k, x: x.floatPointer, ldx: k,
+                                w: UnsafeRawPointer(w.rawPointer), y: y.floatPointer, ldy: n)
+                        }
                     }
                     if type == .f32 { r.name = "f32 (own GEMM)" }
                     out.append(r)

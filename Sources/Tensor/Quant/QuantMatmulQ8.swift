@@ -111,11 +111,12 @@ extension QuantMatmul {
     /// round(x * 127 / max|x|) to nearest even, s = d * sum(levels) (stored as f16). Eight lanes
     /// at a time: the products x * (127 / max|x|) are the scalar ones, rounded by `vcvtps2dq`
     /// (to nearest even, as ggml's AVX2 path).
-    @inline(always)
+    /// Returns the sum of the 32 levels (each within -127...127, so the stored bytes' sum).
+    @inline(always) @discardableResult
     static func quantizeBlock(
         _ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Int8>,
         _ d: inout Float, _ s: inout Float
-    ) {
+    ) -> Int32 {
         let v = load32(x)
         // |x| by clearing the sign bit, then lane maxima (the stdlib's generic pointwiseMax is
         // not specialised here and costs a call per use).
@@ -138,6 +139,7 @@ extension QuantMatmul {
         UnsafeMutableRawPointer(q).storeBytes(of: ordered, as: __m256i.self)
         d = QBits.roundTripF16(scale)
         s = QBits.roundTripF16(scale * Float(sum))
+        return sum
     }
 
     struct Q8Args {

@@ -41,34 +41,59 @@ extension QuantMatmul {
         }
     }
 
+    /// Bytes of one packed A block (`amxPackRows`): the tile, then the 16 rows' dx, sx and cx.
+    static let amxPackedBlock = 512 + 3 * 64
+
+    /// The activations' full tiles of 16 rows as the tile kernel reads them: block b of tile t at
+    /// `packed + (t * nb + b) * amxPackedBlock` holds the A tile (16 rows of 32 levels, 512
+    /// contiguous bytes), then the 16 rows' dx, sx and cx for the block (16 floats, floats, int32).
+    /// Read in place, an A tile touches 16 cache lines half each (from L2 once the rows outgrow
+    /// L1), and the rows' scales 16 lines `nb` floats apart, each through its own address register.
+    static func amxPackRows(_ a: VNNIArgs, into packed: UnsafeMutableRawPointer) {
+        let tiles = a.m / amxRows, nb = a.nb
+        ThreadPool.shared.parallelRanges(tiles, parts: tiles >= 4 ? ThreadPool.shared.threadCount : 1) { range in
+            for t in range {
+                for b in 0..<nb {
+                    let dst = packed + (t * nb + b) * amxPackedBlock
+                    for r in 0..<amxRows {
+                        let row = amxRows * t + r
+                        let src = UnsafeRawPointer(a.qx + row * a.ldq + 32 * b)
+                        (dst + 32 * r).storeBytes(of: src.loadUnaligned(as: SIMD32<UInt8>.self), as: SIMD32<UInt8>.self)
+                        (dst + 512 + 4 * r).storeBytes(of: a.dx[row * nb + b], as: Float.self)
+                        (dst + 576 + 4 * r).storeBytes(of: a.sx[row * nb + b], as: Float.self)
+                        (dst + 640 + 4 * r).storeBytes(of: a.cx[row * nb + b], as: Int32.self)
+                    }
+                }
+            }
+        }
+    }
+
     /// Every activation row against one panel: tiles of 16 rows, then `panelTile` for the rest.
     /// The calling thread's tiles must be configured (`grm_amx_configure`); `tiles` holds
     /// nb * 512 bytes and `c` 512 int32, both the caller's scratch.
     @inline(__always)
     static func amxPanelRows<F: Q8PanelFormat>(
         _ f: F.Type, _ a: VNNIArgs, _ panel: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ cols: Int,
-        _ tiles: UnsafeMutableRawPointer, _ c: UnsafeMutablePointer<Int32>
+        _ tiles: UnsafeMutableRawPointer, _ c: UnsafeMutablePointer<Int32>, _ packedX: UnsafeRawPointer
     ) {
         if F.nibbles { amxUnpack(f, panel, nb: a.nb, into: tiles) }
         var i = 0
         while i + amxRows <= a.m {
-            amxTile(f, a, panel, UnsafeRawPointer(tiles), i, y + i * ldy, ldy, cols, c)
+            amxTile(f, a, panel, UnsafeRawPointer(tiles), packedX + (i / amxRows) * a.nb * amxPackedBlock, y + i * ldy, ldy, cols, c)
             i += amxRows
         }
         panelRows(f, a, panel, y, ldy, cols, from: i)
     }
 
-    /// Rows row0..<row0 + 16 against one panel's 16 columns: y[r][0..<cols].
+    /// The 16 rows packed at `xa` (`amxPackRows`) against one panel's 16 columns: y[r][0..<cols].
     @inline(never)
     static func amxTile<F: Q8PanelFormat>(
-        _: F.Type, _ a: VNNIArgs, _ panel: UnsafeRawPointer, _ tiles: UnsafeRawPointer, _ row0: Int,
+        _: F.Type, _ a: VNNIArgs, _ panel: UnsafeRawPointer, _ tiles: UnsafeRawPointer, _ xa: UnsafeRawPointer,
         _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ cols: Int, _ c: UnsafeMutablePointer<Int32>
     ) {
-        let nb = a.nb, ldq = a.ldq
+        let nb = a.nb
         let zf = _mm512_setzero_ps()
         let scaleOffset = F.nibbles ? 256 : 512
-        let dx = a.dx + row0 * nb, sx = a.sx + row0 * nb, cx = a.cx + row0 * nb
-        let x = UnsafeRawPointer(a.qx + row0 * ldq)
         // The 16 rows' sums stay in registers (in memory, their stores would bound the loop).
         var f0 = zf, f1 = zf, f2 = zf, f3 = zf, f4 = zf, f5 = zf, f6 = zf, f7 = zf
         var f8 = zf, f9 = zf, f10 = zf, f11 = zf, f12 = zf, f13 = zf, f14 = zf, f15 = zf
@@ -77,19 +102,20 @@ extension QuantMatmul {
         // (into c's half (b - 1) % 2), then block b - 2's integers, stored a step earlier, are
         // scaled.
         @inline(__always) func product(_ b: Int) {
-            grm_amx_product(Int32(b & 1), x + 32 * b, ldq, F.nibbles ? tiles + 512 * b : panel + b * F.blockBytes)
+            grm_amx_product(Int32(b & 1), xa + amxPackedBlock * b, 32, F.nibbles ? tiles + 512 * b : panel + b * F.blockBytes)
         }
         @inline(__always) func store(_ b: Int) { grm_amx_store(Int32(b & 1), c + 256 * (b & 1)) }
         @inline(__always) func scale(_ b: Int) {
-            let blk = panel + b * F.blockBytes, cb = c + 256 * (b & 1)
+            let blk = panel + b * F.blockBytes, cb = c + 256 * (b & 1), xs = xa + amxPackedBlock * b + 512
             let dw = _mm512_cvtph_ps((blk + scaleOffset).loadUnaligned(as: __m256i.self))
             let mw = F.hasOffset ? _mm512_cvtph_ps((blk + scaleOffset + 32).loadUnaligned(as: __m256i.self)) : zf
             @inline(__always) func row(_ f: inout __m512, _ r: Int) {
-                let i = r &* nb &+ b
                 let s = UnsafeRawPointer(cb + 16 * r).loadUnaligned(as: __m512i.self)
-                let v = _mm512_cvtepi32_ps(F.shifted ? _mm512_sub_epi32(s, _mm512_set1_epi32(cx[i])) : s)
-                let t = _mm512_fmadd_ps(v, _mm512_mul_ps(dw, _mm512_set1_ps(dx[i])), f)
-                f = F.hasOffset ? _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[i]), t) : t
+                let cx = xs.load(fromByteOffset: 128 + 4 * r, as: Int32.self)
+                let v = _mm512_cvtepi32_ps(F.shifted ? _mm512_sub_epi32(s, _mm512_set1_epi32(cx)) : s)
+                let dx = xs.load(fromByteOffset: 4 * r, as: Float.self), sx = xs.load(fromByteOffset: 64 + 4 * r, as: Float.self)
+                let t = _mm512_fmadd_ps(v, _mm512_mul_ps(dw, _mm512_set1_ps(dx)), f)
+                f = F.hasOffset ? _mm512_fmadd_ps(mw, _mm512_set1_ps(sx), t) : t
             }
             row(&f0, 0)
             row(&f1, 1)

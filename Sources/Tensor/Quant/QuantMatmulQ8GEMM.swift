@@ -45,9 +45,7 @@ extension QuantMatmul {
             for i in rows {
                 for b in 0..<nb {
                     let q = qx + i * levelBytes + 32 * b
-                    quantizeBlock(x + i * ldx + 32 * b, q, &dx[i * nb + b], &sx[i * nb + b])
-                    var sum: Int32 = 0
-                    for t in 0..<32 { sum &+= Int32(q[t]) }
+                    let sum = quantizeBlock(x + i * ldx + 32 * b, q, &dx[i * nb + b], &sx[i * nb + b])
                     cx[i * nb + b] = offset &* sum
                 }
             }

@@ -130,6 +130,9 @@ extension QuantMatmul {
             let panelBytes = args.nb * Q8Panels.blockBytes(type)
             #if GRM_AMX
             let amx = usesAMX(m: m)
+            let packed = amx ? Workspace.shared.acquire(floats: (m / amxRows) * args.nb * amxPackedBlock / 4 + 16) : nil
+            if let packed { amxPackRows(args, into: UnsafeMutableRawPointer(packed.floats)) }
+            defer { if let packed { Workspace.shared.release(packed) } }
             #endif
             parts.withUnsafeBufferPointer { parts in
                 units.withUnsafeBufferPointer { units in
@@ -155,7 +158,9 @@ extension QuantMatmul {
                                 #if GRM_AMX
                                 if let scratch {
                                     let c = UnsafeMutableRawPointer(scratch.floats + 128 * args.nb).assumingMemoryBound(to: Int32.self)
-                                    amxPanelRows(f, args, panel, y, part.ldy, cols, UnsafeMutableRawPointer(scratch.floats), c)
+                                    amxPanelRows(
+                                        f, args, panel, y, part.ldy, cols, UnsafeMutableRawPointer(scratch.floats), c,
+                                        UnsafeRawPointer(packed!.floats))
                                     continue
                                 }
                                 #endif
