@@ -1,9 +1,11 @@
 import Foundation
 import Tensor
 
-/// `X[M,K] * W^T` with W [N,K] in every weight type (`QuantMatmul.linear`, exact f32 activations)
-/// at the SmolLM2 shapes (K-quants with K rounded up to a multiple of 256), for 1 row (GB/s of weight bytes streamed) and 512 rows (GFLOP/s), beside
-/// the own f32 GEMM at the same shape in the same run.
+/// `X[M,K] * W^T` with W [N,K] in every weight type (`QuantMatmul.linear`; the activations as the
+/// settings have them: exact f32, or int8 with `GRM_QMM_ACT=q8`, where Q4_0, Q4_1 and Q8_0 run on
+/// the weight's int8 panels through `Tensor.linear` on AVX-512 VNNI, as a model's products do) at
+/// the SmolLM2 shapes (K-quants with K rounded up to a multiple of 256), for 1 row (GB/s of weight
+/// bytes streamed) and 512 rows (GFLOP/s), beside the own f32 GEMM at the same shape in the same run.
 public enum QuantBench {
     public static let types: [DType] = [
         .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0,
