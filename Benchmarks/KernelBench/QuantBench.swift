@@ -76,7 +76,8 @@ public enum QuantBench {
                         repeats: big ? min(repeats, 3) : repeats, seconds: big ? 0 : seconds
                     ) {
                         if let xm = panelInputs[m] {
-                            // The int8 panels, as a model's decoding products read them.
+                            // The weight's int8 panels, as a model's products read them (the result's
+                            // buffer comes from the buffer cache, as in a model's step).
                             _ = try! xm.linear(w)
                         } else {
                             QuantMatmul.linear(
