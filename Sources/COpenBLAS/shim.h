@@ -9,7 +9,8 @@ static inline void grm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 // Intel AMX (the tile matrix unit of Xeon 4th generation and later): its instructions name their
 // tile registers as immediates, which Swift cannot pass, so the int8 panel kernel's tile steps
-// (Quant/QuantMatmulQ8AMX.swift) are these fixed-register wrappers. Compiled for AMX by their
+// (Quant/QuantMatmulQ8AMX.swift) and the bf16 products' blocks (Quant/QuantMatmulBF16AMX.swift)
+// are these fixed-register wrappers. Compiled for AMX by their
 // target attribute on every x86-64 build; called only where the CPU has AMX and Linux granted
 // its tile state (`grm_amx_request`). Tiles, two sets so that one block's product runs while the
 // previous block's result is scaled: tmm0/tmm3 C (16 rows x 16 int32), tmm1/tmm4 A (16 rows x 32
@@ -67,6 +68,46 @@ __attribute__((target("amx-tile"))) static inline void grm_amx_store(int set, in
     } else {
         __builtin_ia32_tilestored64(3, c, 64);
     }
+}
+
+/// The bf16 tile products' configuration (Quant/QuantMatmulBF16AMX.swift): all eight tiles 16
+/// rows of 64 bytes; tmm0-3 C (16 x 16 f32: rows 0-15 and 16-31 against columns 0-15 and 16-31),
+/// tmm4/5 A (16 rows x 32 bf16), tmm6/7 B (16 rows of 16 bf16 pairs).
+__attribute__((target("amx-tile"))) static inline void grm_amx_bf16_configure(void) {
+    struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) { c.rows[t] = 16; c.colsb[t] = 64; }
+    __builtin_ia32_tile_loadconfig(&c);
+}
+
+/// C[32 x 32] = A[32 x 32 * steps] B for one block of 32 rows and 32 columns, f32 sums over
+/// `steps` products of 32 bf16 values each: A is 32 rows of bf16 `lda` bytes apart (rows 16-31
+/// from `a + 16 * lda`), b0/b1 the two 16-column panels, each `steps` tiles of 1,024 bytes (16
+/// rows of [16 columns][2 values]); C is written as f32 rows `ldc` bytes apart.
+__attribute__((target("amx-tile,amx-bf16"))) static inline void grm_amx_bf16_block32(
+    const void *a, long lda, const void *b0, const void *b1, long steps, float *c, long ldc) {
+    const char *a0 = (const char *)a, *a1 = a0 + 16 * lda;
+    const char *p0 = (const char *)b0, *p1 = (const char *)b1;
+    __builtin_ia32_tilezero(0);
+    __builtin_ia32_tilezero(1);
+    __builtin_ia32_tilezero(2);
+    __builtin_ia32_tilezero(3);
+    for (long s = 0; s < steps; s++) {
+        __builtin_ia32_tileloadd64(4, a0 + 64 * s, (__SIZE_TYPE__)lda);
+        __builtin_ia32_tileloadd64(6, p0 + 1024 * s, 64);
+        __builtin_ia32_tdpbf16ps(0, 4, 6);
+        __builtin_ia32_tileloadd64(7, p1 + 1024 * s, 64);
+        __builtin_ia32_tdpbf16ps(1, 4, 7);
+        __builtin_ia32_tileloadd64(5, a1 + 64 * s, (__SIZE_TYPE__)lda);
+        __builtin_ia32_tdpbf16ps(2, 5, 6);
+        __builtin_ia32_tdpbf16ps(3, 5, 7);
+    }
+    char *c0 = (char *)c;
+    __builtin_ia32_tilestored64(0, c0, (__SIZE_TYPE__)ldc);
+    __builtin_ia32_tilestored64(1, c0 + 64, (__SIZE_TYPE__)ldc);
+    __builtin_ia32_tilestored64(2, c0 + 16 * ldc, (__SIZE_TYPE__)ldc);
+    __builtin_ia32_tilestored64(3, c0 + 16 * ldc + 64, (__SIZE_TYPE__)ldc);
 }
 
 /// Returns the calling thread's tile registers to their initial state.

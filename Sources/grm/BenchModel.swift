@@ -125,7 +125,7 @@ struct ModelBench {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try enc.encode(
                 Report(
-                    model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode == .q8,
+                    model: o.model!, threads: ThreadPool.shared.threadCount, kv: o.kv, int8Activations: QuantMatmul.activationMode.roundsToInt8,
                     results: results,
                     peakResidentBytes: peak, fileBytes: fileBytes))
             print(String(decoding: data, as: UTF8.self))

@@ -186,7 +186,7 @@ public final class ScalarRewardTrainer {
         m["rm.seed"] = "\(seed)"
         m["rm.clip"] = "\(clipNorm)"
         m["rm.data"] = data.fingerprint
-        m["rm.activations"] = activations == .q8 ? "q8" : "exact"
+        m["rm.activations"] = activations.name
         return m
     }
 

@@ -47,7 +47,7 @@ public struct EngineSettings: Equatable, Sendable {
     /// the thread count.
     public var gemmBackend: GEMM.Backend = .auto
     /// New rows of a sequence from which cached attention runs as matrix products rather than row
-    /// by row.
+    /// by row (`GRM_ATTN_MATRIX_ROWS`).
     public var attentionMatrixRows = 16
     /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni|amx`;
     /// default: the highest there is). `KernelISA.level` is the lower of this and what the build
@@ -66,6 +66,7 @@ public struct EngineSettings: Equatable, Sendable {
     public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
         func int(_ key: String, min lower: Int) -> Int? { env[key].flatMap { Int($0) }.flatMap { $0 >= lower ? $0 : nil } }
         if env["GRM_QMM_ACT"] == "q8" { activations = .q8 }
+        if env["GRM_QMM_ACT"] == "bf16" { activations = .bf16 }
         if let v = env["GRM_QMM_FUSED"] { fusedKernels = v != "0" }
         if let v = env["GRM_QMM_CHUNK_ROWS"].flatMap({ Int($0) }) { fusedChunkMaxRows = v }
         if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
@@ -79,6 +80,7 @@ public struct EngineSettings: Equatable, Sendable {
                 FileHandle.standardError.write(Data("warning: GRM_ISA=\(v) ignored (expected generic, avx2, avx512, vnni or amx)\n".utf8))
             }
         }
+        if let v = int("GRM_ATTN_MATRIX_ROWS", min: 1) { attentionMatrixRows = v }
         if let v = int("GRM_THREADS", min: 1) { threads = v }
         if let v = int("GRM_SPIN_US", min: 0) { spinMicroseconds = v }
         if let v = int("GRM_BUFFER_CACHE_MB", min: 0) { bufferCacheBytes = v << 20 }

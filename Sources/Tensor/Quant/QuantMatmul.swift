@@ -76,8 +76,14 @@ public enum QuantMatmul {
             return
         }
         let settings = EngineSettings.current
+        #if arch(x86_64) && GRM_AMX
+        if settings.activations == .bf16 && usesBF16Tiles(m: m) {
+            bf16Tiles(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
+            return
+        }
+        #endif
         #if arch(x86_64) && GRM_AVX2
-        if settings.activations == .q8 && settings.fusedKernels && hasQ8Kernel(type) {
+        if settings.activations.roundsToInt8 && settings.fusedKernels && hasQ8Kernel(type) {
             #if GRM_AVX512VNNI
             if usesQ8Panels(type), parts.allSatisfy({ $0.panels != nil }) {
                 q8Panels(type, m: m, k: k, x: x, ldx: ldx, parts: parts, panels: parts.map { $0.panels! })
@@ -126,7 +132,7 @@ public enum QuantMatmul {
     public static func usesQ8Panels(_ type: DType) -> Bool {
         #if arch(x86_64) && GRM_AVX512VNNI
         let s = EngineSettings.current
-        return s.activations == .q8 && s.fusedKernels && s.q8Panels && KernelISA.level >= .avx512vnni
+        return s.activations.roundsToInt8 && s.fusedKernels && s.q8Panels && KernelISA.level >= .avx512vnni
             && (type == .q4_0 || type == .q4_1 || type == .q8_0)
         #else
         return false

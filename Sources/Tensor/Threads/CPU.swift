@@ -15,6 +15,8 @@ public enum CPU {
     /// AMX tiles with int8 products (the flags only; Linux must also grant the tile state, which
     /// `KernelISA.cpu` asks for).
     public static var hasAMXInt8: Bool { hasAVX512VNNI && flags.isSuperset(of: ["amx_tile", "amx_int8"]) }
+    /// AMX tiles with bf16 products (used only where `hasAMXInt8` holds and the state is granted).
+    public static var hasAMXBF16: Bool { hasAMXInt8 && flags.contains("amx_bf16") }
     public static var hasAVX2: Bool { flags.contains("avx2") && flags.contains("fma") }
 
     /// Width in floats of the widest vector register the kernels should plan for.

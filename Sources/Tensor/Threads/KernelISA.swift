@@ -102,6 +102,11 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
                         : avx2 ? "avx2 (vpmaddubsw + vpmaddwd, up to 32 rows; more rows exact)" : "none: exact kernels"
             ),
             (
+                "bf16 prompt products (--activations bf16)",
+                level >= .amx && CPU.hasAMXBF16
+                    ? "amx-bf16 (tdpbf16ps tiles, 32 x 32 blocks) for 64+ rows, as q8 for the rest" : "none: as q8"
+            ),
+            (
                 "exact fused products (block weights, <= 16 rows)",
                 level >= .avx512
                     ? "avx512 (two W rows per register) for 2+ rows, avx2 for one"

@@ -224,7 +224,7 @@ public final class LlamaModel {
     /// A frozen weight's int8 transposed copy when this forward runs int8 activations and a
     /// gradient will flow (the backward then rounds as the forward does); otherwise nil.
     func backwardCopy(_ w: Variable) throws -> Tensor? {
-        guard EngineSettings.current.activations == .q8, Autograd.isEnabled, !w.requiresGrad else { return nil }
+        guard EngineSettings.current.activations.roundsToInt8, Autograd.isEnabled, !w.requiresGrad else { return nil }
         let key = ObjectIdentifier(w)
         if let made = int8Transposed[key] { return made }
         let made = try QuantMatmul.int8TransposedCopy(of: w.value)

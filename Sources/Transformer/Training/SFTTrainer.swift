@@ -153,7 +153,7 @@ public final class SFTTrainer {
         m["sft.weight_decay"] = "\(settings.weightDecay)"
         m["sft.optimizer"] = "clip \(settings.clipNorm) betas \(settings.beta1) \(settings.beta2) eps \(settings.eps)"
         m["sft.lora_scales"] = model.loraScalesDigest
-        m["sft.activations"] = settings.activations == .q8 ? "q8" : "exact"
+        m["sft.activations"] = settings.activations.name
         return m
     }
 

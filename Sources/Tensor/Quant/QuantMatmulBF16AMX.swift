@@ -1,0 +1,214 @@
+#if arch(x86_64) && GRM_AMX
+import COpenBLAS
+import _Builtin_intrinsics.intel
+
+/// Prompt products on Intel AMX's bf16 tiles (`--activations bf16`, `ActivationMode.bf16`): the
+/// activations and the weight's values rounded to bf16 (8 significant bits, to nearest even),
+/// their products summed in f32 by `tdpbf16ps`, for any weight type with a decoder.
+///
+/// Why: the int8 tile products (QuantMatmulQ8AMX.swift) must scale every 32-value block's
+/// integers into f32 with the block's own scales, four vector operations per row and block, and
+/// that bounds them near 1 TFLOP/s on two cores. A bf16 tile product carries no per-block scale:
+/// the weight's scales are folded into its values when they are decoded, and each 16 x 16 result
+/// accumulates over the whole of K in its tile register, stored once.
+///
+/// Layout: A is the activations as bf16 rows (K rounded up to 32, rows to 32, zero padded), read
+/// in place by the tile loads. W is decoded 32 rows (output columns) at a time, once per call,
+/// into two B panels of 16 columns: per 32 values of K one 1,024-byte tile whose row r holds, for
+/// each column, the pair of values 2r and 2r + 1 (a 16 x 16 transpose of 32-bit pairs). Each
+/// block of 32 rows and 32 columns is then 4 tile products per 32 values of K
+/// (`grm_amx_bf16_block32`), with C stored straight into y when the block is whole.
+///
+/// Error: each product's operands carry a relative rounding error of at most 2^-8 each, so an
+/// element is off by at most about 2^-7 * sum_k |x_k w_k| from the exact product of the decoded
+/// weight (the int8 path's bound is of the same order, from its 1/254 of each block's largest
+/// activation). Inputs that are bf16 denormals count as zero (the tile unit's rule).
+extension QuantMatmul {
+    /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`): the
+    /// weight is decoded and transposed once per call, which fewer rows do not amortise.
+    static let bf16MinRows = 64
+
+    /// Whether `.bf16` products of m rows run on bf16 tiles here.
+    static func usesBF16Tiles(m: Int) -> Bool { m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16 }
+
+    /// `y = x * W^T` for every part's W (all of `type`, K = k), on bf16 tiles. Parts are split
+    /// over the threads in blocks of 32 columns; each element's value does not depend on the split.
+    static func bf16Tiles(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
+        let kp = GEMM.ceilDiv(k, 32) * 32, mp = GEMM.ceilDiv(m, 32) * 32, steps = kp / 32
+        let rowBytes = type.byteCount(elements: k)
+        // The activations as bf16 rows of kp values (2 * kp bytes), rows m..<mp zero.
+        let a = Workspace.shared.acquire(floats: mp * kp / 2 + 16)
+        defer { Workspace.shared.release(a) }
+        let ab = UnsafeMutableRawPointer(a.floats)
+        ThreadPool.shared.parallelRanges(mp, parts: mp >= 256 ? ThreadPool.shared.threadCount : 1) { rows in
+            for i in rows {
+                let dst = ab + i * 2 * kp
+                if i < m { bf16Row(x + i * ldx, k, into: dst) } else { dst.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * k) }
+                if kp > k { (dst + 2 * k).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * (kp - k)) }
+            }
+        }
+        var units: [(part: Int, column: Int)] = []
+        for (p, part) in parts.enumerated() {
+            for c in Swift.stride(from: 0, to: part.n, by: 32) { units.append((p, c)) }
+        }
+        let total = parts.reduce(0) { $0 + $1.n }
+        let tasks = rowTasks(units: units.count, n: total, k: k)
+        // Each task decodes up to 1 MB of B panels (a group of its units), then runs the rows over
+        // them in chunks of about 1 MB of activations, so that both stay in L2 (a prompt's rows
+        // streamed from L3 once per 32 columns ran the tiles at about half speed).
+        let unitBytes = 64 * kp
+        let group = max(1, (1 << 20) / unitBytes), chunk = max(32, (1 << 20) / (2 * kp) / 32 * 32)
+        parts.withUnsafeBufferPointer { parts in
+            units.withUnsafeBufferPointer { units in
+                ThreadPool.shared.parallelFor(tasks) { t in
+                    let lo = units.count * t / tasks, hi = units.count * (t + 1) / tasks
+                    // Scratch: 32 decoded W rows (32 * kp floats), a group's B panels, a 32 x 32
+                    // block for edges.
+                    let scratch = Workspace.shared.acquire(floats: 32 * kp + min(group, hi - lo) * unitBytes / 4 + 1024 + 16)
+                    grm_amx_bf16_configure()
+                    defer {
+                        grm_amx_release()
+                        Workspace.shared.release(scratch)
+                    }
+                    let decoded = scratch.floats, panels = UnsafeMutableRawPointer(scratch.floats + 32 * kp)
+                    let edge = scratch.floats + 32 * kp + min(group, hi - lo) * unitBytes / 4
+                    var g = lo
+                    while g < hi {
+                        let ge = min(hi, g + group)
+                        for u in g..<ge {
+                            let (p, c0) = units[u]
+                            let part = parts[p], cols = min(32, part.n - c0)
+                            for r in 0..<32 {
+                                let row = decoded + r * kp
+                                if r < cols {
+                                    decode(type, part.w + (c0 + r) * rowBytes, row, count: k)
+                                    if kp > k { (row + k).update(repeating: 0, count: kp - k) }
+                                } else {
+                                    row.update(repeating: 0, count: kp)
+                                }
+                            }
+                            bf16Panels(decoded, kp: kp, into: panels + (u - g) * unitBytes)
+                        }
+                        var i0 = 0
+                        while i0 < mp {
+                            let i1 = min(mp, i0 + chunk)
+                            for u in g..<ge {
+                                let (p, c0) = units[u]
+                                let part = parts[p], cols = min(32, part.n - c0)
+                                let b0 = UnsafeRawPointer(panels + (u - g) * unitBytes), b1 = b0 + 1024 * steps
+                                var i = i0
+                                while i < i1 {
+                                    let ai = UnsafeRawPointer(ab + i * 2 * kp)
+                                    if i + 32 <= m && cols == 32 {
+                                        grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, part.y + i * part.ldy + c0, 4 * part.ldy)
+                                    } else {
+                                        grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, edge, 128)
+                                        for r in 0..<max(0, min(32, m - i)) {
+                                            (part.y + (i + r) * part.ldy + c0).update(from: edge + 32 * r, count: cols)
+                                        }
+                                    }
+                                    i += 32
+                                }
+                            }
+                            i0 = i1
+                        }
+                        g = ge
+                    }
+                }
+            }
+        }
+    }
+
+    /// `n` floats from `src` as bf16 (round to nearest, ties to even; NaN stays NaN) at `dst`.
+    static func bf16Row(_ src: UnsafePointer<Float>, _ n: Int, into dst: UnsafeMutableRawPointer) {
+        var j = 0
+        while j + 16 <= n {
+            dst.storeBytes(of: bf16(_mm512_loadu_si512(src + j)), toByteOffset: 2 * j, as: __m256i.self)
+            j += 16
+        }
+        if j < n {
+            var tail = SIMD16<UInt32>()
+            for l in 0..<(n - j) { tail[l] = src[j + l].bitPattern }
+            let r = unsafeBitCast(bf16(unsafeBitCast(tail, to: __m512i.self)), to: SIMD16<UInt16>.self)
+            for l in 0..<(n - j) { dst.storeBytes(of: r[l], toByteOffset: 2 * (j + l), as: UInt16.self) }
+        }
+    }
+
+    /// Sixteen f32 bit patterns rounded to bf16 (`vpmovdw` of the rounded high halves).
+    @inline(__always) static func bf16(_ v: __m512i) -> __m256i {
+        let lsb = _mm512_and_si512(_mm512_srli_epi32(v, 16), _mm512_set1_epi32(1))
+        let rounded = _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16)
+        // All ones where v is a NaN (its magnitude's bits above infinity's), else zero.
+        let nan = _mm512_srai_epi32(_mm512_sub_epi32(_mm512_set1_epi32(0x7F80_0000), _mm512_and_si512(v, _mm512_set1_epi32(0x7FFF_FFFF))), 31)
+        let quiet = _mm512_or_si512(_mm512_srli_epi32(v, 16), _mm512_set1_epi32(0x40))
+        return _mm512_cvtepi32_epi16(_mm512_or_si512(_mm512_andnot_si512(nan, rounded), _mm512_and_si512(nan, quiet)))
+    }
+
+    /// `bf16` on Swift vectors (for tests).
+    static func bf16(_ v: SIMD16<UInt32>) -> SIMD16<UInt16> {
+        unsafeBitCast(bf16(unsafeBitCast(v, to: __m512i.self)), to: SIMD16<UInt16>.self)
+    }
+
+    /// The two B panels of 32 decoded W rows (`kp` floats apart) at `b`: columns 0-15 then
+    /// 16-31, each kp / 32 tiles of 16 rows x 16 columns x 2 values (row r: values 2r and 2r + 1).
+    static func bf16Panels(_ w: UnsafePointer<Float>, kp: Int, into b: UnsafeMutableRawPointer) {
+        let steps = kp / 32
+        @inline(__always) func pairs(_ row: UnsafePointer<Float>) -> __m512i {
+            unsafeBitCast((bf16(_mm512_loadu_si512(row)), bf16(_mm512_loadu_si512(row + 16))), to: __m512i.self)
+        }
+        for h in 0..<2 {
+            for s in 0..<steps {
+                let src = w + 16 * h * kp + 32 * s
+                let t = transpose16(
+                    pairs(src), pairs(src + kp), pairs(src + 2 * kp), pairs(src + 3 * kp), pairs(src + 4 * kp),
+                    pairs(src + 5 * kp), pairs(src + 6 * kp), pairs(src + 7 * kp), pairs(src + 8 * kp),
+                    pairs(src + 9 * kp), pairs(src + 10 * kp), pairs(src + 11 * kp), pairs(src + 12 * kp),
+                    pairs(src + 13 * kp), pairs(src + 14 * kp), pairs(src + 15 * kp))
+                let dst = b + 1024 * (h * steps + s)
+                withUnsafeBytes(of: t) { dst.copyMemory(from: $0.baseAddress!, byteCount: 1024) }
+            }
+        }
+    }
+
+    typealias Rows16 = (
+        __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i,
+        __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i
+    )
+
+    /// The 16 x 16 transpose of 32-bit elements (row i of the result holds element i of each row):
+    /// 32-bit and 64-bit interleaves within 128-bit lanes, then two rounds of lane selection.
+    @inline(__always) static func transpose16(
+        _ r0: __m512i, _ r1: __m512i, _ r2: __m512i, _ r3: __m512i, _ r4: __m512i, _ r5: __m512i, _ r6: __m512i,
+        _ r7: __m512i, _ r8: __m512i, _ r9: __m512i, _ r10: __m512i, _ r11: __m512i, _ r12: __m512i,
+        _ r13: __m512i, _ r14: __m512i, _ r15: __m512i
+    ) -> Rows16 {
+        // u[4g + e], lane L: rows 4g..4g+3 at column 4L + e.
+        @inline(__always) func quad(_ a: __m512i, _ b: __m512i, _ c: __m512i, _ d: __m512i) -> (__m512i, __m512i, __m512i, __m512i) {
+            let t0 = _mm512_unpacklo_epi32(a, b), t1 = _mm512_unpackhi_epi32(a, b)
+            let t2 = _mm512_unpacklo_epi32(c, d), t3 = _mm512_unpackhi_epi32(c, d)
+            return (
+                _mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
+                _mm512_unpackhi_epi64(t1, t3)
+            )
+        }
+        let g0 = quad(r0, r1, r2, r3), g1 = quad(r4, r5, r6, r7), g2 = quad(r8, r9, r10, r11), g3 = quad(r12, r13, r14, r15)
+        // 128-bit lanes as 64-bit index pairs: a's lanes 0, 1 and b's 0, 1 (and 2, 3); then a's
+        // lanes 0, 2 and b's 0, 2 (and 1, 3).
+        let low = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0), high = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4)
+        let even = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), odd = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2)
+        // Output rows 4L + e for e, from u[e], u[4 + e], u[8 + e], u[12 + e].
+        @inline(__always) func column(_ a: __m512i, _ b: __m512i, _ c: __m512i, _ d: __m512i) -> (__m512i, __m512i, __m512i, __m512i) {
+            let ab01 = _mm512_permutex2var_epi64(a, low, b), ab23 = _mm512_permutex2var_epi64(a, high, b)
+            let cd01 = _mm512_permutex2var_epi64(c, low, d), cd23 = _mm512_permutex2var_epi64(c, high, d)
+            return (
+                _mm512_permutex2var_epi64(ab01, even, cd01), _mm512_permutex2var_epi64(ab01, odd, cd01),
+                _mm512_permutex2var_epi64(ab23, even, cd23), _mm512_permutex2var_epi64(ab23, odd, cd23)
+            )
+        }
+        let e0 = column(g0.0, g1.0, g2.0, g3.0), e1 = column(g0.1, g1.1, g2.1, g3.1)
+        let e2 = column(g0.2, g1.2, g2.2, g3.2), e3 = column(g0.3, g1.3, g2.3, g3.3)
+        // Row 4L + e is e_e.L.
+        return (e0.0, e1.0, e2.0, e3.0, e0.1, e1.1, e2.1, e3.1, e0.2, e1.2, e2.2, e3.2, e0.3, e1.3, e2.3, e3.3)
+    }
+}
+#endif
