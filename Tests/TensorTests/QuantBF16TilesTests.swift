@@ -94,6 +94,23 @@ final class QuantBF16TilesTests: XCTestCase {
         }
     }
 
+    /// `gatedLinear` is the two products followed by the function, value for value, on the fused
+    /// tiles (70 rows, odd n) and off them (few rows, exact activations).
+    func testGatedLinearEqualsProductsThenFunction() throws {
+        let k = 96
+        let gate = QuantKernelTests.randomWeight(.q4_1, n: 45, k: k, seed: 71), up = QuantKernelTests.randomWeight(.q4_1, n: 45, k: k, seed: 72)
+        for (m, mode) in [(70, QuantMatmul.ActivationMode.bf16), (70, .exact), (5, .bf16)] {
+            let x = randomTensor([m, k], seed: UInt64(m))
+            try EngineSettings.with({ $0.activations = mode }) {
+                let fused = try x.gatedLinear(gate, up, SwiGLU.self), geglu = try x.gatedLinear(gate, up, GeGLU.self)
+                let gu = try x.linear([gate, up])
+                XCTAssertEqual(fused.shape, [m, 45])
+                XCTAssertEqual(fused.scalars(), try Tensor.binary(SwiGLU.self, gu[0], gu[1]).scalars(), "m \(m) \(mode)")
+                XCTAssertEqual(geglu.scalars(), try Tensor.binary(GeGLU.self, gu[0], gu[1]).scalars(), "m \(m) \(mode)")
+            }
+        }
+    }
+
     /// Below `bf16MinRows` rows, `.bf16` is `.q8`, bit for bit.
     func testFewRowsRunAsQ8() throws {
         let m = QuantMatmul.bf16MinRows - 1

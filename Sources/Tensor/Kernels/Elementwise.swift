@@ -97,6 +97,12 @@ extension Tensor {
 
     /// Applies `F` elementwise to broadcast operands, writing into `out` (contiguous f32 of the
     /// broadcast shape; it may be one of the operands, for an in-place update).
+    // Specialised here for the functions the models call from other modules: unspecialised, each
+    // vector went through a protocol witness that took it in four 4-lane pieces.
+    @_specialize(exported:true,where F == Add)
+    @_specialize(exported:true,where F == Mul)
+    @_specialize(exported:true,where F == SwiGLU)
+    @_specialize(exported:true,where F == GeGLU)
     public static func binary<F: BinaryFunction>(_ f: F.Type, _ a: Tensor, _ b: Tensor, into out: Tensor) throws {
         try a.requireFloat32(F.name)
         try b.requireFloat32(F.name)

@@ -74,4 +74,32 @@ extension Tensor {
         }
         return outs
     }
+
+    /// `F(self W_gate^T, self W_up^T)` elementwise: a gated MLP's hidden state (SwiGLU, GeGLU), for
+    /// weights [n, K] of one type. Always `linear([gate, up])` followed by `Tensor.binary(F.self, ...)`,
+    /// value for value; with `.bf16` activations on bf16 tiles (64+ rows) both products are formed
+    /// block by block in cache and only the result is written (`QuantMatmul.bf16Gated`).
+    @_specialize(exported:true,where F == SwiGLU)
+    @_specialize(exported:true,where F == GeGLU)
+    public func gatedLinear<F: BinaryFunction>(_ gate: Tensor, _ up: Tensor, _ f: F.Type) throws -> Tensor {
+        #if arch(x86_64) && GRM_AMX
+        let m = shape.dropLast().reduce(1, *)
+        if EngineSettings.current.activations == .bf16, QuantMatmul.usesBF16Tiles(m: m), dtype == .f32, rank >= 1,
+            gate.rank == 2, gate.shape == up.shape, gate.dtype == up.dtype, gate.dtype != .f32, gate.dtype != .i32,
+            gate.isContiguous, up.isContiguous, shape[rank - 1] == gate.shape[1], gate.shape[1] % gate.dtype.blockElements == 0
+        {
+            let x = contiguous(), n = gate.shape[0], k = gate.shape[1]
+            let y = Tensor.uninitialized(Array(shape.dropLast()) + [n])
+            withExtendedLifetime((x, gate, up)) {
+                QuantMatmul.bf16Gated(
+                    gate.dtype, m: m, k: k, x: x.floatPointer, ldx: k, gate: UnsafeRawPointer(gate.rawPointer),
+                    up: UnsafeRawPointer(up.rawPointer), n: n, y: y.floatPointer, ldy: n, F.self)
+            }
+            return y
+        }
+        #endif
+        let gu = try linear([gate, up])
+        try Tensor.binary(F.self, gu[0], gu[1], into: gu[0])
+        return gu[0]
+    }
 }

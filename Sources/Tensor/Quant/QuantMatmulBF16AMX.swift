@@ -34,6 +34,27 @@ extension QuantMatmul {
     /// `y = x * W^T` for every part's W (all of `type`, K = k), on bf16 tiles. Parts are split
     /// over the threads in blocks of 32 columns; each element's value does not depend on the split.
     static func bf16Tiles(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
+        bf16Run(type, m: m, k: k, x: x, ldx: ldx, parts.map { ($0.w, nil, $0.n, $0.y, $0.ldy) }, Add.self)
+    }
+
+    /// `y = f(x * G^T, x * U^T)` elementwise (a gated MLP's SwiGLU or GeGLU) on bf16 tiles, for
+    /// weights G and U [n, k] of `type`: each 32 x 32 block of both products is formed in L1 and
+    /// only f's result is written, so neither product makes a trip through memory. Each element
+    /// is `F.apply` of the two values `bf16Tiles` gives.
+    static func bf16Gated<F: BinaryFunction>(
+        _ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, gate: UnsafeRawPointer, up: UnsafeRawPointer,
+        n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, _ f: F.Type
+    ) {
+        bf16Run(type, m: m, k: k, x: x, ldx: ldx, [(gate, up, n, y, ldy)], F.self)
+    }
+
+    /// The tile products of `bf16Tiles` and `bf16Gated`: each source is one weight (`second`
+    /// nil: its product) or two (F of the two products).
+    private static func bf16Run<F: BinaryFunction>(
+        _ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+        _ sources: [(w: UnsafeRawPointer, second: UnsafeRawPointer?, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int)],
+        _: F.Type
+    ) {
         let kp = GEMM.ceilDiv(k, 32) * 32, mp = GEMM.ceilDiv(m, 32) * 32, steps = kp / 32
         let rowBytes = type.byteCount(elements: k)
         // The activations as bf16 rows of kp values (2 * kp bytes), rows m..<mp zero.
@@ -47,64 +68,80 @@ extension QuantMatmul {
                 if kp > k { (dst + 2 * k).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * (kp - k)) }
             }
         }
-        var units: [(part: Int, column: Int)] = []
-        for (p, part) in parts.enumerated() {
-            for c in Swift.stride(from: 0, to: part.n, by: 32) { units.append((p, c)) }
+        var units: [(source: Int, column: Int)] = []
+        for (p, source) in sources.enumerated() {
+            for c in Swift.stride(from: 0, to: source.n, by: 32) { units.append((p, c)) }
         }
-        let total = parts.reduce(0) { $0 + $1.n }
+        let weights = sources.contains { $0.second != nil } ? 2 : 1
+        let total = sources.reduce(0) { $0 + weights * $1.n }
         let tasks = rowTasks(units: units.count, n: total, k: k)
         // Each task decodes up to 1 MB of B panels (a group of its units), then runs the rows over
         // them in chunks of about 1 MB of activations, so that both stay in L2 (a prompt's rows
         // streamed from L3 once per 32 columns ran the tiles at about half speed).
-        let unitBytes = 64 * kp
+        let panelBytes = 64 * kp, unitBytes = weights * panelBytes
         let group = max(1, (1 << 20) / unitBytes), chunk = max(32, (1 << 20) / (2 * kp) / 32 * 32)
-        parts.withUnsafeBufferPointer { parts in
+        sources.withUnsafeBufferPointer { sources in
             units.withUnsafeBufferPointer { units in
                 ThreadPool.shared.parallelFor(tasks) { t in
                     let lo = units.count * t / tasks, hi = units.count * (t + 1) / tasks
-                    // Scratch: 32 decoded W rows (32 * kp floats), a group's B panels, a 32 x 32
-                    // block for edges.
-                    let scratch = Workspace.shared.acquire(floats: 32 * kp + min(group, hi - lo) * unitBytes / 4 + 1024 + 16)
+                    // Scratch: 32 decoded W rows (32 * kp floats), a group's B panels, two 32 x 32
+                    // blocks (edges, and a gated product's two halves).
+                    let groupFloats = min(group, hi - lo) * unitBytes / 4
+                    let scratch = Workspace.shared.acquire(floats: 32 * kp + groupFloats + 2048 + 16)
                     grm_amx_bf16_configure()
                     defer {
                         grm_amx_release()
                         Workspace.shared.release(scratch)
                     }
                     let decoded = scratch.floats, panels = UnsafeMutableRawPointer(scratch.floats + 32 * kp)
-                    let edge = scratch.floats + 32 * kp + min(group, hi - lo) * unitBytes / 4
+                    let edge = scratch.floats + 32 * kp + groupFloats, second = edge + 1024
+                    /// W rows c0..<c0+cols of `w` into the two B panels at `into`.
+                    func prepare(_ w: UnsafeRawPointer, _ c0: Int, _ cols: Int, into: UnsafeMutableRawPointer) {
+                        for r in 0..<32 {
+                            let row = decoded + r * kp
+                            if r < cols {
+                                decode(type, w + (c0 + r) * rowBytes, row, count: k)
+                                if kp > k { (row + k).update(repeating: 0, count: kp - k) }
+                            } else {
+                                row.update(repeating: 0, count: kp)
+                            }
+                        }
+                        bf16Panels(decoded, kp: kp, into: into)
+                    }
                     var g = lo
                     while g < hi {
                         let ge = min(hi, g + group)
                         for u in g..<ge {
                             let (p, c0) = units[u]
-                            let part = parts[p], cols = min(32, part.n - c0)
-                            for r in 0..<32 {
-                                let row = decoded + r * kp
-                                if r < cols {
-                                    decode(type, part.w + (c0 + r) * rowBytes, row, count: k)
-                                    if kp > k { (row + k).update(repeating: 0, count: kp - k) }
-                                } else {
-                                    row.update(repeating: 0, count: kp)
-                                }
-                            }
-                            bf16Panels(decoded, kp: kp, into: panels + (u - g) * unitBytes)
+                            let source = sources[p], cols = min(32, source.n - c0), at = panels + (u - g) * unitBytes
+                            prepare(source.w, c0, cols, into: at)
+                            if let w2 = source.second { prepare(w2, c0, cols, into: at + panelBytes) }
                         }
                         var i0 = 0
                         while i0 < mp {
                             let i1 = min(mp, i0 + chunk)
                             for u in g..<ge {
                                 let (p, c0) = units[u]
-                                let part = parts[p], cols = min(32, part.n - c0)
+                                let source = sources[p], cols = min(32, source.n - c0)
                                 let b0 = UnsafeRawPointer(panels + (u - g) * unitBytes), b1 = b0 + 1024 * steps
                                 var i = i0
                                 while i < i1 {
-                                    let ai = UnsafeRawPointer(ab + i * 2 * kp)
-                                    if i + 32 <= m && cols == 32 {
-                                        grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, part.y + i * part.ldy + c0, 4 * part.ldy)
+                                    let ai = UnsafeRawPointer(ab + i * 2 * kp), rows = max(0, min(32, m - i))
+                                    if source.second == nil && rows == 32 && cols == 32 {
+                                        grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, source.y + i * source.ldy + c0, 4 * source.ldy)
                                     } else {
                                         grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, edge, 128)
-                                        for r in 0..<max(0, min(32, m - i)) {
-                                            (part.y + (i + r) * part.ldy + c0).update(from: edge + 32 * r, count: cols)
+                                        if source.second != nil {
+                                            grm_amx_bf16_block32(ai, 2 * kp, b0 + panelBytes, b1 + panelBytes, steps, second, 128)
+                                            for e in Swift.stride(from: 0, to: 32 * rows, by: Vec.scalarCount) {
+                                                let v = F.apply(
+                                                    UnsafeRawPointer(edge + e).loadUnaligned(as: Vec.self),
+                                                    UnsafeRawPointer(second + e).loadUnaligned(as: Vec.self))
+                                                UnsafeMutableRawPointer(edge + e).storeBytes(of: v, as: Vec.self)
+                                            }
+                                        }
+                                        for r in 0..<rows {
+                                            (source.y + (i + r) * source.ldy + c0).update(from: edge + 32 * r, count: cols)
                                         }
                                     }
                                     i += 32

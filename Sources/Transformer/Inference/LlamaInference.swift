@@ -186,16 +186,19 @@ public final class LlamaInference: @unchecked Sendable {
                 if let n = l.postAttnNorm { try o.rmsNorm(weight: n, eps: c.normEps, into: o) }
                 try Tensor.binary(Add.self, h, o, into: h)
                 try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
-                let gateUp = try x.linear([l.wGate, l.wUp])
-                if let d {
-                    try d.gate?.apply(x, into: gateUp[0])
-                    try d.up?.apply(x, into: gateUp[1])
-                }
-                let gate = gateUp[0]
-                if c.gemma != nil {
-                    try Tensor.binary(GeGLU.self, gate, gateUp[1], into: gate)
+                let gate: Tensor
+                if d?.gate == nil && d?.up == nil {
+                    gate = c.gemma != nil ? try x.gatedLinear(l.wGate, l.wUp, GeGLU.self) : try x.gatedLinear(l.wGate, l.wUp, SwiGLU.self)
                 } else {
-                    try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
+                    let gateUp = try x.linear([l.wGate, l.wUp])
+                    try d?.gate?.apply(x, into: gateUp[0])
+                    try d?.up?.apply(x, into: gateUp[1])
+                    gate = gateUp[0]
+                    if c.gemma != nil {
+                        try Tensor.binary(GeGLU.self, gate, gateUp[1], into: gate)
+                    } else {
+                        try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
+                    }
                 }
                 let down = try gate.linear(l.wDown)
                 try d?.down?.apply(gate, into: down)
