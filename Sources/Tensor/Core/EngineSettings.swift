@@ -47,8 +47,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// the thread count.
     public var gemmBackend: GEMM.Backend = .auto
     /// New rows of a sequence from which cached attention runs as matrix products rather than row
-    /// by row (`GRM_ATTN_MATRIX_ROWS`).
-    public var attentionMatrixRows = 16
+    /// by row (`GRM_ATTN_MATRIX_ROWS`). Below 64 the products' packing costs more than it saves:
+    /// short prompts and the tails of forked prefixes (a reward model's responses) ran 4-12%
+    /// faster row by row (docs/performance.md).
+    public var attentionMatrixRows = 64
     /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni|amx`;
     /// default: the highest there is). `KernelISA.level` is the lower of this and what the build
     /// and the CPU support; lowering it runs the lower paths (benchmarks, tests comparing paths).
