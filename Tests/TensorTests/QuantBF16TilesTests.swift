@@ -111,6 +111,24 @@ final class QuantBF16TilesTests: XCTestCase {
         }
     }
 
+    /// The weight's kept bf16 panels give the bits of panels decoded per call, for products and
+    /// gated products (odd n, K not a multiple of 32 for an f16 weight).
+    func testKeptPanelsEqualPanelsDecodedPerCall() throws {
+        try requireBF16Tiles()
+        let x = randomTensor([100, 576], seed: 3)
+        let w = QuantKernelTests.randomWeight(.q4_1, n: 77, k: 576, seed: 4), u = QuantKernelTests.randomWeight(.q4_1, n: 77, k: 576, seed: 5)
+        let h = try randomTensor([50, 40], seed: 6).converted(to: .f16), xh = randomTensor([64, 40], seed: 7)
+        func run(_ kept: Bool) throws -> [[Float]] {
+            try EngineSettings.with({
+                $0.activations = .bf16
+                $0.bf16Panels = kept
+            }) {
+                [try x.linear(w).scalars(), try x.gatedLinear(w, u, SwiGLU.self).scalars(), try xh.linear(h).scalars()]
+            }
+        }
+        XCTAssertEqual(try run(true), try run(false))
+    }
+
     /// Below `bf16MinRows` rows, `.bf16` is `.q8`, bit for bit.
     func testFewRowsRunAsQ8() throws {
         let m = QuantMatmul.bf16MinRows - 1

@@ -36,6 +36,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// made once per weight and kept with it (`Tensor.q8Panels`: as many bytes again as the
     /// weight) rather than from the blocks. `GRM_QMM_PANELS=0` turns it off.
     public var q8Panels = true
+    /// Whether `.bf16` tile products read the weight's bf16 panels made once and kept with it
+    /// (`Tensor.bf16Panels`: 2 bytes per weight) rather than decoding 32 rows at a time per call.
+    /// `GRM_BF16_PANELS=0` turns it off.
+    public var bf16Panels = true
     /// Groups of four W rows ahead that the 1-row fused kernels prefetch: 0 asks for the group
     /// about to be read (all its lines at once), negative gives no hints (`GRM_QMM_PREFETCH`; read
     /// once, at start). By default 2 on CPUs without AVX-512, 0 on those with it: on the Zen 3
@@ -74,6 +78,7 @@ public struct EngineSettings: Equatable, Sendable {
         if let v = env["GRM_QMM_Q8_ROWS"].flatMap({ Int($0) }) { q8MaxRows = v }
         if let v = env["GRM_QMM_Q8_GEMM"] { q8GEMM = v != "0" }
         if let v = env["GRM_QMM_PANELS"] { q8Panels = v != "0" }
+        if let v = env["GRM_BF16_PANELS"] { bf16Panels = v != "0" }
         if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
         if let v = env["GRM_ISA"] {
             if let level = KernelISA(name: v) {

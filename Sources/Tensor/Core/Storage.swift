@@ -20,6 +20,8 @@ public final class Storage: @unchecked Sendable {
         enum Layout: Hashable {
             /// `Q8Panels`.
             case q8Panels
+            /// `Tensor.bf16Panels`.
+            case bf16Panels
         }
         let offset: Int, dtype: DType, n: Int, k: Int, layout: Layout
     }

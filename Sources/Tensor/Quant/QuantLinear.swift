@@ -63,11 +63,12 @@ extension Tensor {
             var done = Set<DType>()
             for w in ws where !done.contains(w.dtype) {
                 done.insert(w.dtype)
-                let panels = QuantMatmul.usesQ8Panels(w.dtype)
+                let bf16 = QuantMatmul.usesBF16Panels(w.dtype, m: m)
+                let panels = !bf16 && QuantMatmul.usesQ8Panels(w.dtype)
                 let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
                     QuantMatmul.Part(
                         w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0],
-                        panels: panels ? w.q8Panels : nil)
+                        panels: panels ? w.q8Panels : nil, bf16: bf16 ? w.bf16Panels : nil)
                 }
                 QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
             }
@@ -91,9 +92,11 @@ extension Tensor {
             let x = contiguous(), n = gate.shape[0], k = gate.shape[1]
             let y = Tensor.uninitialized(Array(shape.dropLast()) + [n])
             withExtendedLifetime((x, gate, up)) {
+                let cached = QuantMatmul.usesBF16Panels(gate.dtype, m: m)
                 QuantMatmul.bf16Gated(
                     gate.dtype, m: m, k: k, x: x.floatPointer, ldx: k, gate: UnsafeRawPointer(gate.rawPointer),
-                    up: UnsafeRawPointer(up.rawPointer), n: n, y: y.floatPointer, ldy: n, F.self)
+                    up: UnsafeRawPointer(up.rawPointer), panels: cached ? (gate.bf16Panels, up.bf16Panels) : nil, n: n,
+                    y: y.floatPointer, ldy: n, F.self)
             }
             return y
         }

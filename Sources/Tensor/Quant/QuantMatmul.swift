@@ -42,12 +42,18 @@ public enum QuantMatmul {
         public let y: UnsafeMutablePointer<Float>, ldy: Int
         /// W's int8 panels (`Tensor.q8Panels`), when the caller has them.
         public let panels: UnsafeRawPointer?
-        public init(w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, panels: UnsafeRawPointer? = nil) {
+        /// W's bf16 panels (`Tensor.bf16Panels`), when the caller has them.
+        public let bf16: UnsafeRawPointer?
+        public init(
+            w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, panels: UnsafeRawPointer? = nil,
+            bf16: UnsafeRawPointer? = nil
+        ) {
             self.w = w
             self.n = n
             self.y = y
             self.ldy = ldy
             self.panels = panels
+            self.bf16 = bf16
         }
     }
 

@@ -26,15 +26,54 @@ import _Builtin_intrinsics.intel
 extension QuantMatmul {
     /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`): the
     /// weight is decoded and transposed once per call, which fewer rows do not amortise.
-    static let bf16MinRows = 64
+    static let bf16MinRows = 32
 
     /// Whether `.bf16` products of m rows run on bf16 tiles here.
     static func usesBF16Tiles(m: Int) -> Bool { m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16 }
 
+    /// Whether a `.bf16` product of m rows with a weight of `type` reads the weight's kept bf16
+    /// panels (`Tensor.bf16Panels`, `EngineSettings.bf16Panels`).
+    static func usesBF16Panels(_ type: DType, m: Int) -> Bool {
+        let s = EngineSettings.current
+        return s.activations == .bf16 && s.bf16Panels && type != .f32 && type != .i32 && usesBF16Tiles(m: m)
+    }
+
+    /// Bytes of a weight's bf16 panels: per 32 columns, two panels of kp / 32 tiles of 1,024 bytes.
+    static func bf16PanelBytes(n: Int, k: Int) -> Int { GEMM.ceilDiv(n, 32) * 64 * GEMM.ceilDiv(k, 32) * 32 }
+
+    /// W [n, k] of `type` as the B panels the tiles read (columns 32u..<32u+32 at u * 64 * kp),
+    /// decoded and rounded once, on every thread.
+    static func packBF16Panels(_ type: DType, w: UnsafeRawPointer, n: Int, k: Int, into out: UnsafeMutableRawPointer) {
+        let kp = GEMM.ceilDiv(k, 32) * 32, units = GEMM.ceilDiv(n, 32), rowBytes = type.byteCount(elements: k)
+        ThreadPool.shared.parallelRanges(units, parts: min(units, ThreadPool.shared.threadCount)) { range in
+            let scratch = Workspace.shared.acquire(floats: 32 * kp + 16)
+            defer { Workspace.shared.release(scratch) }
+            for u in range {
+                bf16Decode(type, w, rowBytes: rowBytes, c0: 32 * u, cols: min(32, n - 32 * u), k: k, kp: kp, scratch.floats)
+                bf16Panels(scratch.floats, kp: kp, into: out + u * 64 * kp)
+            }
+        }
+    }
+
+    /// W rows c0..<c0+cols decoded into 32 rows of kp floats at `rows` (zeros past k and cols).
+    static func bf16Decode(
+        _ type: DType, _ w: UnsafeRawPointer, rowBytes: Int, c0: Int, cols: Int, k: Int, kp: Int, _ rows: UnsafeMutablePointer<Float>
+    ) {
+        for r in 0..<32 {
+            let row = rows + r * kp
+            if r < cols {
+                decode(type, w + (c0 + r) * rowBytes, row, count: k)
+                if kp > k { (row + k).update(repeating: 0, count: kp - k) }
+            } else {
+                row.update(repeating: 0, count: kp)
+            }
+        }
+    }
+
     /// `y = x * W^T` for every part's W (all of `type`, K = k), on bf16 tiles. Parts are split
     /// over the threads in blocks of 32 columns; each element's value does not depend on the split.
     static func bf16Tiles(_ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, parts: [Part]) {
-        bf16Run(type, m: m, k: k, x: x, ldx: ldx, parts.map { ($0.w, nil, $0.n, $0.y, $0.ldy) }, Add.self)
+        bf16Run(type, m: m, k: k, x: x, ldx: ldx, parts.map { ($0.w, nil, $0.bf16, nil, $0.n, $0.y, $0.ldy) }, Add.self)
     }
 
     /// `y = f(x * G^T, x * U^T)` elementwise (a gated MLP's SwiGLU or GeGLU) on bf16 tiles, for
@@ -43,16 +82,20 @@ extension QuantMatmul {
     /// is `F.apply` of the two values `bf16Tiles` gives.
     static func bf16Gated<F: BinaryFunction>(
         _ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, gate: UnsafeRawPointer, up: UnsafeRawPointer,
-        n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, _ f: F.Type
+        panels: (UnsafeRawPointer, UnsafeRawPointer)?, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, _ f: F.Type
     ) {
-        bf16Run(type, m: m, k: k, x: x, ldx: ldx, [(gate, up, n, y, ldy)], F.self)
+        bf16Run(type, m: m, k: k, x: x, ldx: ldx, [(gate, up, panels?.0, panels?.1, n, y, ldy)], F.self)
     }
 
     /// The tile products of `bf16Tiles` and `bf16Gated`: each source is one weight (`second`
-    /// nil: its product) or two (F of the two products).
+    /// nil: its product) or two (F of the two products), with its kept panels (`cached`,
+    /// `cachedSecond`: `Tensor.bf16Panels`) or without (decoded here).
     private static func bf16Run<F: BinaryFunction>(
         _ type: DType, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
-        _ sources: [(w: UnsafeRawPointer, second: UnsafeRawPointer?, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int)],
+        _ sources: [(
+            w: UnsafeRawPointer, second: UnsafeRawPointer?, cached: UnsafeRawPointer?, cachedSecond: UnsafeRawPointer?, n: Int,
+            y: UnsafeMutablePointer<Float>, ldy: Int
+        )],
         _: F.Type
     ) {
         let kp = GEMM.ceilDiv(k, 32) * 32, mp = GEMM.ceilDiv(m, 32) * 32, steps = kp / 32
@@ -79,14 +122,15 @@ extension QuantMatmul {
         // them in chunks of about 1 MB of activations, so that both stay in L2 (a prompt's rows
         // streamed from L3 once per 32 columns ran the tiles at about half speed).
         let panelBytes = 64 * kp, unitBytes = weights * panelBytes
-        let group = max(1, (1 << 20) / unitBytes), chunk = max(32, (1 << 20) / (2 * kp) / 32 * 32)
+        let cached = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
+        let group = cached ? units.count : max(1, (1 << 20) / unitBytes), chunk = max(32, (1 << 19) / (2 * kp) / 32 * 32)
         sources.withUnsafeBufferPointer { sources in
             units.withUnsafeBufferPointer { units in
                 ThreadPool.shared.parallelFor(tasks) { t in
                     let lo = units.count * t / tasks, hi = units.count * (t + 1) / tasks
                     // Scratch: 32 decoded W rows (32 * kp floats), a group's B panels, two 32 x 32
                     // blocks (edges, and a gated product's two halves).
-                    let groupFloats = min(group, hi - lo) * unitBytes / 4
+                    let groupFloats = cached ? 0 : min(group, hi - lo) * unitBytes / 4
                     let scratch = Workspace.shared.acquire(floats: 32 * kp + groupFloats + 2048 + 16)
                     grm_amx_bf16_configure()
                     defer {
@@ -97,21 +141,13 @@ extension QuantMatmul {
                     let edge = scratch.floats + 32 * kp + groupFloats, second = edge + 1024
                     /// W rows c0..<c0+cols of `w` into the two B panels at `into`.
                     func prepare(_ w: UnsafeRawPointer, _ c0: Int, _ cols: Int, into: UnsafeMutableRawPointer) {
-                        for r in 0..<32 {
-                            let row = decoded + r * kp
-                            if r < cols {
-                                decode(type, w + (c0 + r) * rowBytes, row, count: k)
-                                if kp > k { (row + k).update(repeating: 0, count: kp - k) }
-                            } else {
-                                row.update(repeating: 0, count: kp)
-                            }
-                        }
+                        bf16Decode(type, w, rowBytes: rowBytes, c0: c0, cols: cols, k: k, kp: kp, decoded)
                         bf16Panels(decoded, kp: kp, into: into)
                     }
                     var g = lo
                     while g < hi {
                         let ge = min(hi, g + group)
-                        for u in g..<ge {
+                        for u in g..<ge where !cached {
                             let (p, c0) = units[u]
                             let source = sources[p], cols = min(32, source.n - c0), at = panels + (u - g) * unitBytes
                             prepare(source.w, c0, cols, into: at)
@@ -123,7 +159,16 @@ extension QuantMatmul {
                             for u in g..<ge {
                                 let (p, c0) = units[u]
                                 let source = sources[p], cols = min(32, source.n - c0)
-                                let b0 = UnsafeRawPointer(panels + (u - g) * unitBytes), b1 = b0 + 1024 * steps
+                                // The two weights' panels (the second one's only for gated sources).
+                                let b0: UnsafeRawPointer, s0: UnsafeRawPointer
+                                if cached {
+                                    b0 = source.cached! + (c0 / 32) * panelBytes
+                                    s0 = (source.cachedSecond ?? source.cached!) + (c0 / 32) * panelBytes
+                                } else {
+                                    b0 = UnsafeRawPointer(panels + (u - g) * unitBytes)
+                                    s0 = b0 + panelBytes
+                                }
+                                let b1 = b0 + 1024 * steps
                                 var i = i0
                                 while i < i1 {
                                     let ai = UnsafeRawPointer(ab + i * 2 * kp), rows = max(0, min(32, m - i))
@@ -132,7 +177,7 @@ extension QuantMatmul {
                                     } else {
                                         grm_amx_bf16_block32(ai, 2 * kp, b0, b1, steps, edge, 128)
                                         if source.second != nil {
-                                            grm_amx_bf16_block32(ai, 2 * kp, b0 + panelBytes, b1 + panelBytes, steps, second, 128)
+                                            grm_amx_bf16_block32(ai, 2 * kp, s0, s0 + 1024 * steps, steps, second, 128)
                                             for e in Swift.stride(from: 0, to: 32 * rows, by: Vec.scalarCount) {
                                                 let v = F.apply(
                                                     UnsafeRawPointer(edge + e).loadUnaligned(as: Vec.self),
@@ -247,5 +292,25 @@ extension QuantMatmul {
         // Row 4L + e is e_e.L.
         return (e0.0, e1.0, e2.0, e3.0, e0.1, e1.1, e2.1, e3.1, e0.2, e1.2, e2.2, e3.2, e0.3, e1.3, e2.3, e3.3)
     }
+}
+
+extension Tensor {
+    /// This weight's bf16 panels (`QuantMatmul.packBF16Panels`; any floating type but f32, [n, k],
+    /// contiguous): made on first use and kept with the weight's storage (2 bytes per weight).
+    var bf16Panels: UnsafeRawPointer {
+        let n = shape[0], k = shape[1], type = dtype, w = UnsafeRawPointer(rawPointer)
+        let key = Storage.DerivedKey(offset: dtype.byteCount(elements: offset), dtype: type, n: n, k: k, layout: .bf16Panels)
+        let d = storage.derived(key, byteCount: QuantMatmul.bf16PanelBytes(n: n, k: k)) { out in
+            QuantMatmul.packBF16Panels(type, w: w, n: n, k: k, into: out)
+        }
+        return UnsafeRawPointer(d.base)
+    }
+}
+#else
+extension Tensor {
+    var bf16Panels: UnsafeRawPointer { preconditionFailure("bf16Panels: this build has no AMX kernels") }
+}
+extension QuantMatmul {
+    static func usesBF16Panels(_ type: DType, m: Int) -> Bool { false }
 }
 #endif
