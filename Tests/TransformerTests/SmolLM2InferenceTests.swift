@@ -113,6 +113,46 @@ final class SmolLM2InferenceTests: XCTestCase {
         }
     }
 
+    /// `--activations bf16`: the chat prompts (35-38 tokens) prefilled in one piece run their
+    /// products on bf16 tiles. Their logits stay closer to the exact path's than the int8 path's
+    /// do (on these prompts about a fifth as far: 0.09-0.18 against 0.29-1.06), and the top 5
+    /// agrees with llama.cpp's but for near ties.
+    func testBF16PromptPathMatchesLlamaCppQ4_1() throws {
+        guard QuantMatmul.usesBF16Tiles(m: 35) else {
+            throw XCTSkip("no AMX-BF16 tiles on kernel path \(KernelISA.level) (amx_bf16: \(CPU.hasAMXBF16))")
+        }
+        let cases = try Self.cases("smollm2-q4_1-llamacpp.json").filter { $0.tokens.count >= QuantMatmul.bf16MinRows }
+        XCTAssertEqual(cases.count, 3)
+        func logits(_ mode: QuantMatmul.ActivationMode) throws -> [[Float]] {
+            try EngineSettings.with({ $0.activations = mode }) {
+                let engine = try LlamaInference(path: SmolLM2.path, kvType: .f16, contextLength: 512)
+                return try cases.map { try engine.logits($0.tokens).scalars() }
+            }
+        }
+        let exact = try logits(.exact), q8 = try logits(.q8), bf16 = try logits(.bf16)
+        for (i, c) in cases.enumerated() {
+            let label = c.prompt.suffix(40).debugDescription
+            var delta: Float = 0, deltaQ8: Float = 0
+            for pair in c.top20 {
+                let id = Int(pair[0])
+                delta = max(delta, abs(bf16[i][id] - exact[i][id]))
+                deltaQ8 = max(deltaQ8, abs(q8[i][id] - exact[i][id]))
+            }
+            XCTAssertGreaterThan(delta, 0, "the bf16 path rounded nothing for \(label)")
+            XCTAssertLessThanOrEqual(delta, deltaQ8, "bf16 moved the logits further from the exact path than int8 did for \(label)")
+            let reference = c.top20.sorted { $0[1] > $1[1] }
+            let want = Set(reference.prefix(5).map { Int($0[0]) })
+            let got = Set(bf16[i].indices.sorted { bf16[i][$0] > bf16[i][$1] }.prefix(5))
+            var exactGap: Float = 0
+            for pair in c.top20 { exactGap = max(exactGap, abs(exact[i][Int(pair[0])] - Float(pair[1]))) }
+            let margin = 2 * Double(delta + exactGap), fifth = reference[4][1]
+            for id in want.symmetricDifference(got) {
+                let r = try XCTUnwrap(reference.first { Int($0[0]) == id }, "token \(id) in our top 5 is not in the reference top 20 (\(label))")
+                XCTAssertLessThanOrEqual(abs(r[1] - fifth), margin, "token \(id) swapped into or out of the top 5 for \(label) beyond a near tie")
+            }
+        }
+    }
+
     func testF16CacheStaysClose() throws {
         let path = SmolLM2.path
         let engine = try LlamaInference(path: path, kvType: .f16, contextLength: 512)
