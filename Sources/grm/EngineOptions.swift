@@ -21,7 +21,7 @@ struct EngineOptions: ParsableArguments {
     static let loraScaleHelp: ArgumentHelp = "Factor on the LoRA adapter's scale alpha/r (llama.cpp's --lora-scaled); 0 turns it off."
 
     static let activationsHelp: ArgumentHelp =
-        "Activations of the products with Q4_0/Q4_1/Q8_0 weights: q8 (rounded to int8 per block, as llama.cpp; faster; on AVX2 up to 32 rows, longer prompts exact; on AVX-512 VNNI every product) or exact (f32, never rounded); bf16 is q8 with prompts (64+ rows) on AMX bf16 tiles where the CPU has them (activations and weights rounded to bf16, f32 sums; any weight type). Default: exact, or GRM_QMM_ACT."
+        "Activations of the products with Q4_0/Q4_1/Q8_0 weights: q8 (rounded to int8 per block, as llama.cpp; faster; on AVX2 up to 32 rows, longer prompts exact; on AVX-512 VNNI every product) or exact (f32, never rounded); bf16 is q8 with prompts (24+ rows) on AMX bf16 tiles where the CPU has them (activations and weights rounded to bf16, f32 sums; any weight type). Default: exact, or GRM_QMM_ACT."
 
     var kvType: KVCacheType {
         get throws { try EngineOptions.kvType(kvCache) }

@@ -31,7 +31,7 @@ final class QuantBF16TilesTests: XCTestCase {
             seed += 1
             let w = QuantKernelTests.randomWeight(type, n: n, k: k, seed: seed)
             let wf = w.dequantizedContiguous().scalars()
-            for m in [64, 77, 130] {
+            for m in [25, 64, 77, 130] {
                 let x = randomTensor([m, k], seed: seed &* 13 &+ UInt64(m))
                 let xs = x.scalars()
                 let got = try EngineSettings.with({ $0.activations = .bf16 }) { try x.linear(w).scalars() }

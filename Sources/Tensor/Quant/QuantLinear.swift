@@ -78,7 +78,7 @@ extension Tensor {
 
     /// `F(self W_gate^T, self W_up^T)` elementwise: a gated MLP's hidden state (SwiGLU, GeGLU), for
     /// weights [n, K] of one type. Always `linear([gate, up])` followed by `Tensor.binary(F.self, ...)`,
-    /// value for value; with `.bf16` activations on bf16 tiles (64+ rows) both products are formed
+    /// value for value; with `.bf16` activations on bf16 tiles (24+ rows) both products are formed
     /// block by block in cache and only the result is written (`QuantMatmul.bf16Gated`).
     @_specialize(exported:true,where F == SwiGLU)
     @_specialize(exported:true,where F == GeGLU)

@@ -24,9 +24,10 @@ import _Builtin_intrinsics.intel
 /// weight (the int8 path's bound is of the same order, from its 1/254 of each block's largest
 /// activation). Inputs that are bf16 denormals count as zero (the tile unit's rule).
 extension QuantMatmul {
-    /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`): the
-    /// weight is decoded and transposed once per call, which fewer rows do not amortise.
-    static let bf16MinRows = 32
+    /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`). Tiles
+    /// hold 32 rows, so fewer waste part of each product: machine C, `grm bench kernels` q4_1,
+    /// 16 rows 461-864 GFLOP/s against q8's 574-890, 24 rows 594-1242 against 619-919.
+    static let bf16MinRows = 24
 
     /// Whether `.bf16` products of m rows run on bf16 tiles here.
     static func usesBF16Tiles(m: Int) -> Bool { m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16 }

@@ -104,7 +104,7 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
             (
                 "bf16 prompt products (--activations bf16)",
                 level >= .amx && CPU.hasAMXBF16
-                    ? "amx-bf16 (tdpbf16ps tiles, 32 x 32 blocks) for 64+ rows, as q8 for the rest" : "none: as q8"
+                    ? "amx-bf16 (tdpbf16ps tiles, 32 x 32 blocks) for 24+ rows, as q8 for the rest" : "none: as q8"
             ),
             (
                 "exact fused products (block weights, <= 16 rows)",
