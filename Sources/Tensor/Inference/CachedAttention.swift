@@ -297,12 +297,22 @@ extension CachedAttention.Job {
     /// tree, and the output accumulated in position order.
     @inline(__always) func run64<E: KVRow>(_ parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], _: E.Type) {
         var base = 0
+        #if GRM_AVX512
+        let wide = KernelISA.level >= .avx512
+        #endif
         for part in parts where base < visible {
             let n = min(part.count, visible - base)
             let row = kvDim * E.bytes, first = part.keys + offset * E.bytes
             var j = 0
             while j + 4 <= n {
                 let k = first + j * row
+                #if GRM_AVX512
+                if wide {
+                    scores4Wide(k, row: row, E.self, at: base + j)
+                    j += 4
+                    continue
+                }
+                #endif
                 for h in 0..<group {
                     let qh = Query64(q + h * headDim)
                     let t0 = _mm256_hadd_ps(m(qh.dot(k, E.self)), m(qh.dot(k + row, E.self)))
