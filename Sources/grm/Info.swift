@@ -8,7 +8,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         print("cpu:       \(CPU.modelName), \(CPU.cores) logical cores")
-        let features = ["avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "asimd"]
+        let features = ["avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd"]
             .filter { CPU.flags.contains($0) }
         print("features:  \(features.joined(separator: " "))")
         print("vectors:   \(CPU.vectorFloats) floats per register the kernels plan for")

@@ -117,7 +117,8 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
             (
                 "decode attention (64-wide heads)",
                 level >= .avx512
-                    ? "avx512 (query in registers, values 64 wide)" : avx2 ? "avx2 (query in registers)" : "generic"
+                    ? "avx512 (query in registers, two keys per register for the scores, values 64 wide)"
+                    : avx2 ? "avx2 (query in registers)" : "generic"
             ),
             ("elementwise, softmax, RMSNorm", "build's vector width: \(Vec.scalarCount) floats (fixed when building)")
         ]
