@@ -129,6 +129,41 @@ final class QuantBF16TilesTests: XCTestCase {
         XCTAssertEqual(try run(true), try run(false))
     }
 
+    /// `GEMM.bf16Tiles` (bf16 attention products) against the bf16 reference, both layouts of B,
+    /// odd shapes (k not a multiple of 32, n not of 16), a scale.
+    func testGEMMOnTilesMatchesBF16Reference() throws {
+        try requireBF16Tiles()
+        #if arch(x86_64) && GRM_AMX
+        for (m, n, k, transB, alpha) in [(70, 45, 64, true, Float(0.125)), (64, 64, 77, false, 1), (33, 100, 130, false, 0.5), (5, 17, 40, true, 1)] {
+            let a = randomTensor([m, k], seed: UInt64(m * n)).scalars()
+            let b = randomTensor(transB ? [n, k] : [k, n], seed: UInt64(k)).scalars()
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        GEMM.bf16Tiles(
+                            transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                            ldb: transB ? k : n, c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var ref: Double = 0, mass: Double = 0
+                    for p in 0..<k {
+                        let x = Double(Self.bf16(a[i * k + p])), y = Double(Self.bf16(transB ? b[j * k + p] : b[p * n + j]))
+                        ref += x * y
+                        mass += abs(x * y)
+                    }
+                    let err = abs(Double(c[i * n + j]) - Double(alpha) * ref)
+                    XCTAssertLessThanOrEqual(
+                        err, Double(alpha) * (Double(k) * 6e-8 * mass + 1e-30), "m \(m) n \(n) k \(k) transB \(transB) [\(i), \(j)]")
+                }
+            }
+        }
+        #endif
+    }
+
     /// Below `bf16MinRows` rows, `.bf16` is `.q8`, bit for bit.
     func testFewRowsRunAsQ8() throws {
         let m = QuantMatmul.bf16MinRows - 1

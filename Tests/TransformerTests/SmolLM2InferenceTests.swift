@@ -130,6 +130,19 @@ final class SmolLM2InferenceTests: XCTestCase {
             }
         }
         let exact = try logits(.exact), q8 = try logits(.q8), bf16 = try logits(.bf16)
+        // Two prompts as one sequence of 73 tokens: attention then takes the matrix path, on bf16
+        // tiles too (no reference here: closer to exact than int8, on exact's top 20).
+        let long = cases[0].tokens + cases[1].tokens
+        func last(_ mode: QuantMatmul.ActivationMode) throws -> [Float] {
+            try EngineSettings.with({ $0.activations = mode }) {
+                try LlamaInference(path: SmolLM2.path, kvType: .f16, contextLength: 512).logits(long).scalars()
+            }
+        }
+        let le = try last(.exact), lq = try last(.q8), lb = try last(.bf16)
+        let top = le.indices.sorted { le[$0] > le[$1] }.prefix(20)
+        let longDelta = top.map { abs(lb[$0] - le[$0]) }.max()!, longQ8 = top.map { abs(lq[$0] - le[$0]) }.max()!
+        XCTAssertGreaterThan(longDelta, 0)
+        XCTAssertLessThanOrEqual(longDelta, longQ8, "73 tokens: bf16 moved the logits further from exact than int8 did")
         for (i, c) in cases.enumerated() {
             let label = c.prompt.suffix(40).debugDescription
             var delta: Float = 0, deltaQ8: Float = 0

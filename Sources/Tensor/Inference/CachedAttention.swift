@@ -210,6 +210,26 @@ public enum CachedAttention {
         }
         let blocks = (item.count + blockRows - 1) / blockRows
         let group = heads / kvHeads
+        // With bf16 activations the two products run on AMX bf16 tiles (GEMMBF16.swift).
+        #if arch(x86_64) && GRM_AMX
+        let tiles = EngineSettings.current.activations == .bf16 && QuantMatmul.usesBF16Tiles(m: QuantMatmul.bf16MinRows)
+        #else
+        let tiles = false
+        #endif
+        @inline(__always) func product(
+            transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+            ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+        ) {
+            #if arch(x86_64) && GRM_AMX
+            if tiles {
+                return GEMM.bf16Tiles(
+                    transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            }
+            #endif
+            GEMM.ownSgemm(
+                transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: 0,
+                c: c, ldc: ldc)
+        }
         // Tasks (head, block of rows); GEMMs inside run on the task's thread.
         ThreadPool.shared.parallelFor(heads * blocks) { task in
             let h = task / blocks, b = task % blocks, g = h / group
@@ -219,9 +239,9 @@ public enum CachedAttention {
             defer { Workspace.shared.release(buffer) }
             let scores = buffer.floats
             let rowsQ = q + (item.row + r0) * qDim + h * headDim
-            GEMM.ownSgemm(
-                transA: false, transB: true, m: rb, n: columns, k: headDim, alpha: scale,
-                a: rowsQ, lda: qDim, b: keys + g * headDim, ldb: kvDim, beta: 0, c: scores, ldc: columns)
+            product(
+                transB: true, m: rb, n: columns, k: headDim, alpha: scale, a: rowsQ, lda: qDim, b: keys + g * headDim,
+                ldb: kvDim, c: scores, ldc: columns)
             for i in 0..<rb {
                 let visible = start + r0 + i + 1
                 let first = window.map { max(0, visible - $0) } ?? 0
@@ -230,10 +250,9 @@ public enum CachedAttention {
                 row.update(repeating: 0, count: first)
                 if visible < columns { (row + visible).update(repeating: 0, count: columns - visible) }
             }
-            GEMM.ownSgemm(
-                transA: false, transB: false, m: rb, n: headDim, k: columns, alpha: 1,
-                a: scores, lda: columns, b: values + g * headDim, ldb: kvDim, beta: 0,
-                c: out + (item.row + r0) * qDim + h * headDim, ldc: qDim)
+            product(
+                transB: false, m: rb, n: headDim, k: columns, alpha: 1, a: scores, lda: columns, b: values + g * headDim,
+                ldb: kvDim, c: out + (item.row + r0) * qDim + h * headDim, ldc: qDim)
         }
     }
 
