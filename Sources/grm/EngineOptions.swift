@@ -83,7 +83,7 @@ struct EngineOptions: ParsableArguments {
     }
 
     static let trainingActivationsHelp: ArgumentHelp =
-        "The frozen base's products in training: exact (f32 activations) or q8 (activations rounded to int8 per block; on AVX-512 VNNI the input gradients too, through a Q8_0 copy of each W^T)."
+        "The frozen base's products in training: exact (f32 activations) or q8 (activations rounded to int8 per block; on AVX-512 VNNI the input gradients too, through a Q8_0 copy of each W^T) or bf16 (as q8, with the forward products of 24+ rows on AMX bf16 tiles where the CPU has them)."
 
     /// The activation mode an `--activations` value names.
     static func activationMode(_ value: String) throws -> QuantMatmul.ActivationMode {

@@ -60,7 +60,7 @@ struct SpctRFT: ParsableCommand {
     @Option(name: .customLong("kv"), help: "KV cache type of the sampling: f32 (default) or f16.") var kvCache = "f32"
     @Option(
         help:
-            "Activations of the base's products, sampling and training: exact (f32) or q8 (int8 per block; training as train sft --activations q8). Default: GRM_QMM_ACT or exact for the sampling, exact for the training."
+            "Activations of the base's products, sampling and training: exact (f32), q8 (int8 per block; training as train sft --activations q8) or bf16 (q8 with prompts on AMX bf16 tiles). Default: GRM_QMM_ACT or exact for the sampling, exact for the training."
     )
     var activations: String?
     @Option(name: .customLong("judge-template"), help: EngineOptions.judgeTemplateHelp) var judgeTemplate: String?

@@ -39,7 +39,7 @@ struct TrainRM: ParsableCommand {
     var gradientCheckpointing = true
     @Option(
         help:
-            "Activations of the base's products: exact (f32) or q8 (int8 per block). With LoRA, training's products (as train sft --activations); with --head-only, the hidden states'. Default: exact for LoRA training, GRM_QMM_ACT or exact otherwise."
+            "Activations of the base's products: exact (f32), q8 (int8 per block) or bf16 (q8 with prompts on AMX bf16 tiles). With LoRA, training's products (as train sft --activations); with --head-only, the hidden states'. Default: exact for LoRA training, GRM_QMM_ACT or exact otherwise."
     )
     var activations: String?
     @Option(name: .customLong("adapter-type"), help: "With LoRA: type of the written adapter's tensors, f32 or f16.") var adapterType: String = "f32"
