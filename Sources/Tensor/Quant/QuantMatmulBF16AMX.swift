@@ -24,14 +24,6 @@ import _Builtin_intrinsics.intel
 /// weight (the int8 path's bound is of the same order, from its 1/254 of each block's largest
 /// activation). Inputs that are bf16 denormals count as zero (the tile unit's rule).
 extension QuantMatmul {
-    /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`). Tiles
-    /// hold 32 rows, so fewer waste part of each product: machine C, `grm bench kernels` q4_1,
-    /// 16 rows 461-864 GFLOP/s against q8's 574-890, 24 rows 594-1242 against 619-919.
-    static let bf16MinRows = 24
-
-    /// Whether `.bf16` products of m rows run on bf16 tiles here.
-    static func usesBF16Tiles(m: Int) -> Bool { m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16 }
-
     /// Whether a `.bf16` product of m rows with a weight of `type` reads the weight's kept bf16
     /// panels (`Tensor.bf16Panels`, `EngineSettings.bf16Panels`).
     static func usesBF16Panels(_ type: DType, m: Int) -> Bool {
@@ -315,3 +307,19 @@ extension QuantMatmul {
     static func usesBF16Panels(_ type: DType, m: Int) -> Bool { false }
 }
 #endif
+
+extension QuantMatmul {
+    /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`). Tiles
+    /// hold 32 rows, so fewer waste part of each product: machine C, `grm bench kernels` q4_1,
+    /// 16 rows 461-864 GFLOP/s against q8's 574-890, 24 rows 594-1242 against 619-919.
+    static let bf16MinRows = 24
+
+    /// Whether `.bf16` products of m rows run on bf16 tiles here.
+    static func usesBF16Tiles(m: Int) -> Bool {
+        #if arch(x86_64) && GRM_AMX
+        return m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16
+        #else
+        return false
+        #endif
+    }
+}
