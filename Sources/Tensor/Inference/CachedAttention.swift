@@ -212,7 +212,7 @@ public enum CachedAttention {
         let group = heads / kvHeads
         // With bf16 activations the two products run on AMX bf16 tiles (GEMMBF16.swift).
         #if arch(x86_64) && GRM_AMX
-        let tiles = EngineSettings.current.activations == .bf16 && QuantMatmul.usesBF16Tiles(m: QuantMatmul.bf16MinRows)
+        let tiles = EngineSettings.current.activations == .bf16 && QuantMatmul.hasBF16Tiles
         #else
         let tiles = false
         #endif

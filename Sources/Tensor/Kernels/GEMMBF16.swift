@@ -22,27 +22,12 @@ extension GEMM {
         defer { Workspace.shared.release(scratch) }
         let ab = UnsafeMutableRawPointer(scratch.floats), panels = ab + 2 * mp * kp
         let rows = scratch.floats + mp * kp / 2 + units * panelBytes / 4, edge = rows + 32 * kp
-        for i in 0..<mp {
-            let dst = ab + 2 * i * kp
-            if i < m {
-                QuantMatmul.bf16Row(a + i * lda, k, into: dst)
-                if kp > k { (dst + 2 * k).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * (kp - k)) }
-            } else {
-                dst.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * kp)
-            }
-        }
+        QuantMatmul.bf16Rows(a, ldx: lda, m: m, k: k, kp: kp, rows: 0..<mp, into: ab)
         for u in 0..<units {
             let n0 = 32 * u, cols = min(32, n - n0), p = panels + u * panelBytes
             if transB {
-                for r in 0..<32 {
-                    let row = rows + r * kp
-                    if r < cols {
-                        row.update(from: b + (n0 + r) * ldb, count: k)
-                        if kp > k { (row + k).update(repeating: 0, count: kp - k) }
-                    } else {
-                        row.update(repeating: 0, count: kp)
-                    }
-                }
+                // B's rows are the columns, as a weight's are: the weights' panel builder, on f32.
+                QuantMatmul.bf16Decode(.f32, b, rowBytes: 4 * ldb, c0: n0, cols: cols, k: k, kp: kp, rows)
                 QuantMatmul.bf16Panels(rows, kp: kp, into: p)
             } else {
                 bf16PairRows(b, ldb: ldb, k: k, n0: n0, cols: cols, steps: steps, into: p)

@@ -13,8 +13,9 @@ import _Builtin_intrinsics.intel
 /// accumulates over the whole of K in its tile register, stored once.
 ///
 /// Layout: A is the activations as bf16 rows (K rounded up to 32, rows to 32, zero padded), read
-/// in place by the tile loads. W is decoded 32 rows (output columns) at a time, once per call,
-/// into two B panels of 16 columns: per 32 values of K one 1,024-byte tile whose row r holds, for
+/// in place by the tile loads. W is decoded 32 rows (output columns) at a time into two B panels
+/// of 16 columns, once per weight and kept with it (`Tensor.bf16Panels`; per call with
+/// `EngineSettings.bf16Panels` off): per 32 values of K one 1,024-byte tile whose row r holds, for
 /// each column, the pair of values 2r and 2r + 1 (a 16 x 16 transpose of 32-bit pairs). Each
 /// block of 32 rows and 32 columns is then 4 tile products per 32 values of K
 /// (`grm_amx_bf16_block32`), with C stored straight into y when the block is whole.
@@ -93,16 +94,11 @@ extension QuantMatmul {
     ) {
         let kp = GEMM.ceilDiv(k, 32) * 32, mp = GEMM.ceilDiv(m, 32) * 32, steps = kp / 32
         let rowBytes = type.byteCount(elements: k)
-        // The activations as bf16 rows of kp values (2 * kp bytes), rows m..<mp zero.
         let a = Workspace.shared.acquire(floats: mp * kp / 2 + 16)
         defer { Workspace.shared.release(a) }
         let ab = UnsafeMutableRawPointer(a.floats)
         ThreadPool.shared.parallelRanges(mp, parts: mp >= 256 ? ThreadPool.shared.threadCount : 1) { rows in
-            for i in rows {
-                let dst = ab + i * 2 * kp
-                if i < m { bf16Row(x + i * ldx, k, into: dst) } else { dst.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * k) }
-                if kp > k { (dst + 2 * k).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * (kp - k)) }
-            }
+            bf16Rows(x, ldx: ldx, m: m, k: k, kp: kp, rows: rows, into: ab)
         }
         var units: [(source: Int, column: Int)] = []
         for (p, source) in sources.enumerated() {
@@ -111,8 +107,8 @@ extension QuantMatmul {
         let weights = sources.contains { $0.second != nil } ? 2 : 1
         let total = sources.reduce(0) { $0 + weights * $1.n }
         let tasks = rowTasks(units: units.count, n: total, k: k)
-        // Each task decodes up to 1 MB of B panels (a group of its units), then runs the rows over
-        // them in chunks of about 1 MB of activations, so that both stay in L2 (a prompt's rows
+        // Without kept panels each task decodes up to 1 MB of B panels (a group of its units); the
+        // rows run over them in chunks of 512 KB of activations, which stay in L2 (a prompt's rows
         // streamed from L3 once per 32 columns ran the tiles at about half speed).
         let panelBytes = 64 * kp, unitBytes = weights * panelBytes
         let cached = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
@@ -190,6 +186,22 @@ extension QuantMatmul {
                         g = ge
                     }
                 }
+            }
+        }
+    }
+
+    /// Rows `rows` of the A operand at `a`: row i < m of x (`ldx` floats apart) as bf16, K padded
+    /// to kp with zeros (2 * kp bytes per row); rows m and up all zeros.
+    static func bf16Rows(
+        _ x: UnsafePointer<Float>, ldx: Int, m: Int, k: Int, kp: Int, rows: Range<Int>, into a: UnsafeMutableRawPointer
+    ) {
+        for i in rows {
+            let dst = a + i * 2 * kp
+            if i < m {
+                bf16Row(x + i * ldx, k, into: dst)
+                if kp > k { (dst + 2 * k).initializeMemory(as: UInt8.self, repeating: 0, count: 2 * (kp - k)) }
+            } else {
+                dst.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * kp)
             }
         }
     }
@@ -314,12 +326,15 @@ extension QuantMatmul {
     /// 16 rows 461-864 GFLOP/s against q8's 574-890, 24 rows 594-1242 against 619-919.
     static let bf16MinRows = 24
 
-    /// Whether `.bf16` products of m rows run on bf16 tiles here.
-    static func usesBF16Tiles(m: Int) -> Bool {
+    /// Whether this build, the CPU and the kernel path in force have AMX bf16 tiles.
+    static var hasBF16Tiles: Bool {
         #if arch(x86_64) && GRM_AMX
-        return m >= bf16MinRows && KernelISA.level >= .amx && CPU.hasAMXBF16
+        return KernelISA.level >= .amx && CPU.hasAMXBF16
         #else
         return false
         #endif
     }
+
+    /// Whether `.bf16` products of m rows run on bf16 tiles here.
+    static func usesBF16Tiles(m: Int) -> Bool { m >= bf16MinRows && hasBF16Tiles }
 }

@@ -23,9 +23,10 @@ extension QuantMatmul {
         /// Activations rounded to int8 per 32-value block (Q4_0, Q4_1, Q8_0 weights, up to
         /// `q8MaxRows` rows; more rows too on AVX-512 VNNI, through `q8GEMM`), as llama.cpp does.
         case q8
-        /// As `.q8`, except that products of `bf16MinRows` or more rows (prompts) run on AMX's bf16
-        /// tiles where the CPU has them (QuantMatmulBF16AMX.swift): activations and the weight's
-        /// decoded values rounded to bf16, products summed in f32, for every weight type.
+        /// As `.q8`, except that products of `bf16MinRows` or more rows (prompts), and a prompt's
+        /// attention from `attentionMatrixRows` new rows, run on AMX's bf16 tiles where the CPU has
+        /// them (QuantMatmulBF16AMX.swift, GEMMBF16.swift): operands rounded to bf16, products
+        /// summed in f32, for every weight type.
         case bf16
 
         /// Whether products with Q4_0, Q4_1 or Q8_0 weights may round activations to int8
