@@ -81,6 +81,30 @@ __attribute__((target("amx-tile"))) static inline void grm_amx_bf16_configure(vo
     __builtin_ia32_tile_loadconfig(&c);
 }
 
+/// `n` floats from `src` as bf16 at `dst` (2 bytes each), by `vcvtne2ps2bf16`: rounded to
+/// nearest even, NaN kept a NaN, and, this instruction's rule, denormal inputs and results
+/// flushed to zero (the tiles count bf16 denormals as zero anyway). The bf16 products' A operand
+/// (Quant/QuantMatmulBF16AMX.swift); Swift does not import the bf16 vector types.
+__attribute__((target("avx512f,avx512bf16"))) static inline void grm_bf16_row(const float *src, long n, void *dst) {
+    typedef float f32x16 __attribute__((vector_size(64)));
+    typedef __bf16 bf16x32 __attribute__((vector_size(64)));
+    char *out = (char *)dst;
+    long j = 0;
+    for (; j + 32 <= n; j += 32) {
+        f32x16 lo, hi;
+        memcpy(&lo, src + j, 64);
+        memcpy(&hi, src + j + 16, 64);
+        bf16x32 r = __builtin_ia32_cvtne2ps2bf16_512(hi, lo);
+        memcpy(out + 2 * j, &r, 64);
+    }
+    if (j < n) {
+        f32x16 part[2] = {{0}, {0}};
+        memcpy(part, src + j, 4 * (size_t)(n - j));
+        bf16x32 r = __builtin_ia32_cvtne2ps2bf16_512(part[1], part[0]);
+        memcpy(out + 2 * j, &r, 2 * (size_t)(n - j));
+    }
+}
+
 /// C[32 x 32] = A[32 x 32 * steps] B for one block of 32 rows and 32 columns, f32 sums over
 /// `steps` products of 32 bf16 values each: A is 32 rows of bf16 `lda` bytes apart (rows 16-31
 /// from `a + 16 * lda`), b0/b1 the two 16-column panels, each `steps` tiles of 1,024 bytes (16

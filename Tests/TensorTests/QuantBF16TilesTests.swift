@@ -193,4 +193,41 @@ final class QuantBF16TilesTests: XCTestCase {
         throw XCTSkip("the bf16 tiles are not compiled in this build (no GRM_AMX)")
         #endif
     }
+
+    /// The A operand's rows (`bf16Row`, the hardware conversion): the same rounding as the
+    /// reference for every normal value, NaN kept, on every length (its 32-value steps and tail);
+    /// f32 denormals become zero (the instruction treats them as zero).
+    func testRowConversionMatchesRounding() throws {
+        #if arch(x86_64) && GRM_AMX
+        try requireBF16Tiles()
+        var seed: UInt64 = 77
+        for n in [1, 15, 16, 17, 31, 32, 33, 63, 64, 70, 577] {
+            var xs = (0..<n).map { _ -> Float in
+                seed ^= seed << 13
+                seed ^= seed >> 7
+                seed ^= seed << 17
+                return Float(bitPattern: UInt32(truncatingIfNeeded: seed >> 11))
+            }
+            let special: [Float] = [1 + 1.0 / 256, 1 + 3.0 / 256, -(1 + 1.0 / 256), .infinity, -.infinity, 0, -0.0, 3.0e38, 1e-40, -1e-41]
+            for (i, v) in special.enumerated() where i < n { xs[i] = v }
+            var out = [UInt16](repeating: 0xFFFF, count: n + 1)
+            xs.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBytes { QuantMatmul.bf16Row(x.baseAddress!, n, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(out[n], 0xFFFF, "n \(n): wrote past the row")
+            for i in 0..<n {
+                let got = Float(bitPattern: UInt32(out[i]) << 16), v = xs[i]
+                if v.isNaN {
+                    XCTAssertTrue(got.isNaN, "n \(n), index \(i)")
+                } else if v.isSubnormal {
+                    XCTAssertEqual(got, 0, "n \(n), index \(i): \(v)")
+                } else {
+                    XCTAssertEqual(got.bitPattern, Self.bf16(v).bitPattern, "n \(n), index \(i): \(v)")
+                }
+            }
+        }
+        #else
+        throw XCTSkip("the bf16 tiles are not compiled in this build (no GRM_AMX)")
+        #endif
+    }
 }
