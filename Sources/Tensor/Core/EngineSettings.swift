@@ -55,6 +55,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// short prompts and the tails of forked prefixes (a reward model's responses) ran 4-12%
     /// faster row by row (docs/performance.md).
     public var attentionMatrixRows = 64
+    /// With bf16 activations, new rows of a sequence from which cached attention below
+    /// `attentionMatrixRows` runs as small register-blocked products (CachedAttentionBlock.swift)
+    /// rather than row by row (`GRM_ATTN_BLOCK_ROWS`; 0 turns it off).
+    public var attentionBlockRows = 4
     /// The highest instruction-set path the kernels may take (`GRM_ISA=generic|avx2|avx512|vnni|amx`;
     /// default: the highest there is). `KernelISA.level` is the lower of this and what the build
     /// and the CPU support; lowering it runs the lower paths (benchmarks, tests comparing paths).
@@ -88,6 +92,7 @@ public struct EngineSettings: Equatable, Sendable {
             }
         }
         if let v = int("GRM_ATTN_MATRIX_ROWS", min: 1) { attentionMatrixRows = v }
+        if let v = int("GRM_ATTN_BLOCK_ROWS", min: 0) { attentionBlockRows = v }
         if let v = int("GRM_THREADS", min: 1) { threads = v }
         if let v = int("GRM_SPIN_US", min: 0) { spinMicroseconds = v }
         if let v = int("GRM_BUFFER_CACHE_MB", min: 0) { bufferCacheBytes = v << 20 }

@@ -87,8 +87,13 @@ public enum CachedAttention {
         let parts = items.map { $0.sequence.parts(layer: layer, extra: $0.count) }
         let type = items.first?.sequence.type ?? .f32
         let big = items.indices.filter { items[$0].count >= matrixRows }
+        // With bf16 activations, items of a few new rows run as small blocked products.
+        let from = blockRowsFrom
+        let blocked =
+            EngineSettings.current.activations == .bf16 && from > 0 && blockPathFits(headDim: headDim)
+            ? items.indices.filter { items[$0].count >= from && items[$0].count < matrixRows } : []
         var rowItem = [Int](repeating: -1, count: rows)
-        for (i, item) in items.enumerated() where item.count < matrixRows {
+        for (i, item) in items.enumerated() where item.count < matrixRows && (blocked.isEmpty || item.count < from) {
             for r in 0..<item.count { rowItem[item.row + r] = i }
         }
         let smallRows = (0..<rows).filter { rowItem[$0] >= 0 }
@@ -115,6 +120,14 @@ public enum CachedAttention {
                         }
                     }
                 }
+            }
+        }
+        if !blocked.isEmpty {
+            ThreadPool.shared.parallelFor(blocked.count * kvHeads) { task in
+                let i = blocked[task / kvHeads]
+                blockPath(
+                    items[i], parts: parts[i], g: task % kvHeads, q: qp, out: op, heads: heads, kvHeads: kvHeads,
+                    headDim: headDim, scale: scale, window: window, type: type)
             }
         }
         for i in big {

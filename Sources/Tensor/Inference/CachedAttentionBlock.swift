@@ -1,0 +1,176 @@
+/// Attention of an item's few new rows (a forked response's tail, a short prompt) as small
+/// register-blocked products, in f32: for each KV head, the item's keys transposed once and its
+/// values gathered once, then every query head of every new row against them. The row-by-row path
+/// (`Job.run64`) reads each key once per row and sums each score across the lanes of a register;
+/// here four query vectors share every load of a key, and a score is one lane of one accumulator,
+/// so nothing is summed across lanes.
+///
+/// The same softmax(scale * q K^T) V as the row path, over the same positions, with the sums
+/// taken in another order: the results differ from it by float rounding only. So it serves only
+/// `ActivationMode.bf16` (`CachedAttention.run`), whose prompts already differ from decoding by
+/// bf16 rounding; the exact and int8 paths keep each row's bits independent of its batch.
+extension CachedAttention {
+    /// New rows from which an item takes this path (below `matrixRows`) in bf16 mode; 0: never.
+    /// (`EngineSettings.current.attentionBlockRows`)
+    static var blockRowsFrom: Int { EngineSettings.current.attentionBlockRows }
+
+    /// Query vectors per pass: four share each key's (and each value row's) loads.
+    private static let queriesPerPass = 4
+
+    /// Whether heads of `headDim` values can take this path (whole vectors per head).
+    static func blockPathFits(headDim: Int) -> Bool { headDim % Vec.scalarCount == 0 }
+
+    /// Rows `item.row ..< item.row + item.count` of `out`, query heads of KV head `g`. `parts`
+    /// are the item's cached positions then its new ones (written already); `blockPathFits`.
+    static func blockPath(
+        _ item: Item, parts: [(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: Int)], g: Int,
+        q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+        window: Int?, type: KVCacheType
+    ) {
+        let w = Vec.scalarCount
+        let kvDim = kvHeads * headDim, qDim = heads * headDim, group = heads / kvHeads
+        let start = item.sequence.length, total = start + item.count
+        // Key columns padded to two vectors (the score kernel's step); the padding is zero.
+        let stride = (total + 2 * w - 1) / (2 * w) * (2 * w)
+        let vectors = item.count * group
+        let buffer = Workspace.shared.acquire(floats: 2 * headDim * stride + vectors * stride + 16)
+        defer { Workspace.shared.release(buffer) }
+        let keysT = buffer.floats, values = keysT + headDim * stride, scores = values + headDim * stride
+
+        // K^T [headDim, stride] and V [stride, headDim] of KV head g, in f32.
+        var base = 0
+        for part in parts {
+            for j in 0..<part.count {
+                let row = (j * kvDim + g * headDim)
+                let v = values + (base + j) * headDim
+                switch type {
+                case .f32:
+                    let k = part.keys.assumingMemoryBound(to: Float.self) + row
+                    for d in 0..<headDim { keysT[d * stride + base + j] = k[d] }
+                    v.update(from: part.values.assumingMemoryBound(to: Float.self) + row, count: headDim)
+                case .f16:
+                    let k = part.keys.assumingMemoryBound(to: UInt16.self) + row
+                    for d in 0..<headDim { keysT[d * stride + base + j] = Half.toFloat(k[d]) }
+                    Half.toFloat(part.values.assumingMemoryBound(to: UInt16.self) + row, v, count: headDim)
+                }
+            }
+            base += part.count
+        }
+        if stride > total {
+            for d in 0..<headDim { (keysT + d * stride + total).update(repeating: 0, count: stride - total) }
+            (values + total * headDim).update(repeating: 0, count: (stride - total) * headDim)
+        }
+
+        // Query vector v is head h = v % group of new row r = v / group: it sees positions
+        // first(v) ..< visible(v).
+        @inline(__always) func query(_ v: Int) -> UnsafePointer<Float> {
+            q + (item.row + v / group) * qDim + (g * group + v % group) * headDim
+        }
+        @inline(__always) func visible(_ v: Int) -> Int { start + v / group + 1 }
+        @inline(__always) func first(_ v: Int) -> Int { window.map { max(0, visible(v) - $0) } ?? 0 }
+
+        // Scores: four query vectors (the last one repeated to fill a pass) against two vectors
+        // of keys at a time, one FMA per query, key vector and dimension.
+        var v0 = 0
+        while v0 < vectors {
+            let last = min(vectors, v0 + queriesPerPass) - 1
+            let q0 = query(v0), q1 = query(min(v0 + 1, last)), q2 = query(min(v0 + 2, last)), q3 = query(last)
+            let columns = visible(last)
+            var j = 0
+            while j < columns {
+                var a0 = Vec(), a1 = Vec(), b0 = Vec(), b1 = Vec(), c0 = Vec(), c1 = Vec(), e0 = Vec(), e1 = Vec()
+                var kt = UnsafeRawPointer(keysT + j)
+                for d in 0..<headDim {
+                    let k0 = kt.loadUnaligned(as: Vec.self), k1 = kt.loadUnaligned(fromByteOffset: 4 * w, as: Vec.self)
+                    let x0 = Vec(repeating: q0[d]), x1 = Vec(repeating: q1[d])
+                    let x2 = Vec(repeating: q2[d]), x3 = Vec(repeating: q3[d])
+                    a0 = a0.addingProduct(x0, k0)
+                    a1 = a1.addingProduct(x0, k1)
+                    b0 = b0.addingProduct(x1, k0)
+                    b1 = b1.addingProduct(x1, k1)
+                    c0 = c0.addingProduct(x2, k0)
+                    c1 = c1.addingProduct(x2, k1)
+                    e0 = e0.addingProduct(x3, k0)
+                    e1 = e1.addingProduct(x3, k1)
+                    kt += 4 * stride
+                }
+                @inline(__always) func store(_ v: Int, _ x: Vec, _ y: Vec) {
+                    guard v <= last else { return }
+                    let s = UnsafeMutableRawPointer(scores + v * stride + j)
+                    s.storeBytes(of: x * scale, as: Vec.self)
+                    s.storeBytes(of: y * scale, toByteOffset: 4 * w, as: Vec.self)
+                }
+                store(v0, a0, a1)
+                store(v0 + 1, b0, b1)
+                store(v0 + 2, c0, c1)
+                store(v0 + 3, e0, e1)
+                j += 2 * w
+            }
+            v0 += queriesPerPass
+        }
+        // Softmax over each vector's positions; zero elsewhere, so that the value pass can run
+        // over a pass's longest range.
+        for v in 0..<vectors {
+            let row = scores + v * stride, lo = first(v), hi = visible(v)
+            Softmax.row(row + lo, row + lo, count: hi - lo)
+            row.update(repeating: 0, count: lo)
+            (row + hi).update(repeating: 0, count: stride - hi)
+        }
+
+        // Values: four query vectors against each value row, up to 64 dimensions per pass.
+        v0 = 0
+        while v0 < vectors {
+            let last = min(vectors, v0 + queriesPerPass) - 1
+            let s0 = scores + v0 * stride, s1 = scores + min(v0 + 1, last) * stride
+            let s2 = scores + min(v0 + 2, last) * stride, s3 = scores + last * stride
+            let positions = visible(last)
+            var d0 = 0
+            while d0 < headDim {
+                let dims = min(4 * w, headDim - d0)
+                // Four accumulators per query vector (registers on AVX-512); dims is a multiple
+                // of w, and the vectors past it are zero and never stored.
+                var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec(), b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
+                var c0 = Vec(), c1 = Vec(), c2 = Vec(), c3 = Vec(), e0 = Vec(), e1 = Vec(), e2 = Vec(), e3 = Vec()
+                for j in 0..<positions {
+                    let vr = UnsafeRawPointer(values + j * headDim + d0)
+                    let y0 = vr.loadUnaligned(as: Vec.self)
+                    let y1 = dims > w ? vr.loadUnaligned(fromByteOffset: 4 * w, as: Vec.self) : Vec()
+                    let y2 = dims > 2 * w ? vr.loadUnaligned(fromByteOffset: 8 * w, as: Vec.self) : Vec()
+                    let y3 = dims > 3 * w ? vr.loadUnaligned(fromByteOffset: 12 * w, as: Vec.self) : Vec()
+                    let p0 = Vec(repeating: s0[j]), p1 = Vec(repeating: s1[j])
+                    let p2 = Vec(repeating: s2[j]), p3 = Vec(repeating: s3[j])
+                    a0 = a0.addingProduct(p0, y0)
+                    a1 = a1.addingProduct(p0, y1)
+                    a2 = a2.addingProduct(p0, y2)
+                    a3 = a3.addingProduct(p0, y3)
+                    b0 = b0.addingProduct(p1, y0)
+                    b1 = b1.addingProduct(p1, y1)
+                    b2 = b2.addingProduct(p1, y2)
+                    b3 = b3.addingProduct(p1, y3)
+                    c0 = c0.addingProduct(p2, y0)
+                    c1 = c1.addingProduct(p2, y1)
+                    c2 = c2.addingProduct(p2, y2)
+                    c3 = c3.addingProduct(p2, y3)
+                    e0 = e0.addingProduct(p3, y0)
+                    e1 = e1.addingProduct(p3, y1)
+                    e2 = e2.addingProduct(p3, y2)
+                    e3 = e3.addingProduct(p3, y3)
+                }
+                @inline(__always) func store(_ v: Int, _ x0: Vec, _ x1: Vec, _ x2: Vec, _ x3: Vec) {
+                    guard v <= last else { return }
+                    let o = UnsafeMutableRawPointer(out + (item.row + v / group) * qDim + (g * group + v % group) * headDim + d0)
+                    o.storeBytes(of: x0, as: Vec.self)
+                    if dims > w { o.storeBytes(of: x1, toByteOffset: 4 * w, as: Vec.self) }
+                    if dims > 2 * w { o.storeBytes(of: x2, toByteOffset: 8 * w, as: Vec.self) }
+                    if dims > 3 * w { o.storeBytes(of: x3, toByteOffset: 12 * w, as: Vec.self) }
+                }
+                store(v0, a0, a1, a2, a3)
+                store(v0 + 1, b0, b1, b2, b3)
+                store(v0 + 2, c0, c1, c2, c3)
+                store(v0 + 3, e0, e1, e2, e3)
+                d0 += dims
+            }
+            v0 += queriesPerPass
+        }
+    }
+}
