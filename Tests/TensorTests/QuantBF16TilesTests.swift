@@ -230,4 +230,41 @@ final class QuantBF16TilesTests: XCTestCase {
         throw XCTSkip("the bf16 tiles are not compiled in this build (no GRM_AMX)")
         #endif
     }
+
+    /// `addingToBF16Panels`: products on the panels are those of W + delta (against the bf16
+    /// reference of the sum); every other product reads W itself, bit for bit (exact activations,
+    /// and bf16 mode below `bf16MinRows` rows).
+    func testPanelsWithADeltaAdded() throws {
+        try requireBF16Tiles()
+        let (n, k) = (70, 576)
+        let w = QuantKernelTests.randomWeight(.q4_1, n: n, k: k, seed: 41)
+        let delta = randomTensor([n, k], seed: 42)
+        let merged = try w.addingToBF16Panels(delta)
+        let sum = zip(w.dequantizedContiguous().scalars(), delta.scalars()).map { $0 + $1 }
+        let x = randomTensor([40, k], seed: 43), xs = x.scalars()
+        let got = try EngineSettings.with({ $0.activations = .bf16 }) { () -> [Float] in
+            XCTAssertTrue(merged.productUsesBF16Panels(rows: 40))
+            XCTAssertFalse(merged.productUsesBF16Panels(rows: QuantMatmul.bf16MinRows - 1))
+            return try x.linear(merged).scalars()
+        }
+        var worst: Double = 0
+        for i in 0..<40 {
+            for j in 0..<n {
+                var ref: Double = 0, mass: Double = 0
+                for p in 0..<k {
+                    let t = Double(Self.bf16(xs[i * k + p])) * Double(Self.bf16(sum[j * k + p]))
+                    ref += t
+                    mass += abs(t)
+                }
+                worst = max(worst, abs(Double(got[i * n + j]) - ref) / (Double(k) * 6e-8 * mass + 1e-30))
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "off the bf16 reference of W + delta")
+        XCTAssertEqual(try x.linear(merged).scalars(), try x.linear(w).scalars(), "exact activations read W")
+        let few = randomTensor([QuantMatmul.bf16MinRows - 1, k], seed: 44)
+        try EngineSettings.with({ $0.activations = .bf16 }) {
+            XCTAssertEqual(try few.linear(merged).scalars(), try few.linear(w).scalars(), "few rows read W")
+        }
+        XCTAssertThrowsError(try w.addingToBF16Panels(randomTensor([n, k - 32], seed: 1)))
+    }
 }

@@ -315,6 +315,51 @@ final class LoRAAdapterTests: XCTestCase {
         }
     }
 
+    /// With bf16 activations a prompt's products read the adapted projections' bf16 panels with
+    /// the deltas merged in (`LlamaInference.mergedLayers`), and decoding steps after it the base
+    /// weights plus each delta: both stay within bf16 rounding of the exact adapted model.
+    func testBF16PromptsReadPanelsWithTheDeltasMerged() throws {
+        #if arch(x86_64) && GRM_AMX
+        guard CPU.hasAMXBF16, KernelISA.level >= .amx else { throw XCTSkip("AMX-BF16 not available here (no amx_bf16 flag)") }
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let basePath = dir + "/base.gguf"
+        try writeBase(basePath, type: .q4_1)
+        let base = try GGUFFile(path: basePath)
+        let prompt = (0..<28).map { Int32(($0 * 7 + 3) % 40) }, next: [Int32] = [5, 17]
+        func run(_ mode: QuantMatmul.ActivationMode, adapter: LoRAAdapter?, kept: Bool = true) throws -> (LlamaInference, [Tensor]) {
+            let engine = try LlamaInference(gguf: base, adapter: adapter)
+            let out = try EngineSettings.with({
+                $0.activations = mode
+                $0.bf16Panels = kept
+            }) { () -> [Tensor] in
+                let s = try engine.newSequence()
+                var rows = [try engine.forward([ForwardRequest(sequence: s, tokens: prompt, logits: .all)])[0]!]
+                for t in next { rows.append(try engine.forward([ForwardRequest(sequence: s, tokens: [t])])[0]!) }
+                return rows
+            }
+            return (engine, out)
+        }
+        let adapter = randomAdapter()
+        let (engine, bf16) = try run(.bf16, adapter: adapter)
+        XCTAssertNotNil(engine.mergedLayers, "the prompt read merged panels")
+        // References: the exact adapted model, and bf16 mode without kept panels (nothing merged:
+        // each delta's product added in f32). On this tiny random model bf16 and int8 rounding move
+        // logits of magnitude 4-6 by up to about 0.2, merged or not.
+        let (_, exact) = try run(.exact, adapter: adapter), (_, plain) = try run(.bf16, adapter: nil)
+        let (unmergedEngine, unmerged) = try run(.bf16, adapter: adapter, kept: false)
+        XCTAssertNil(unmergedEngine.mergedLayers)
+        for i in 0..<bf16.count {
+            let what = i == 0 ? "prompt" : "decode step \(i)", bound = 0.06 * exact[i].scalars().map(abs).max()!
+            XCTAssertLessThanOrEqual(maxDifference(bf16[i], exact[i]), bound, "\(what): merged against exact")
+            XCTAssertLessThanOrEqual(maxDifference(unmerged[i], exact[i]), bound, "\(what): unmerged against exact")
+            XCTAssertGreaterThan(maxDifference(bf16[i], plain[i]), 2 * maxDifference(bf16[i], exact[i]), "\(what): the adapter must matter")
+        }
+        #else
+        throw XCTSkip("the bf16 tiles are not compiled in this build (no GRM_AMX)")
+        #endif
+    }
+
     /// Merged into Q8_0 (and Q4_K, whose rows of 64 fall back to Q5_0): each adapted tensor is our
     /// quantiser's output for (W + s B A), each other matrix the base's quantised, the vectors f32.
     func testMergedToQuantisedTypeIsTheQuantisedSum() throws {

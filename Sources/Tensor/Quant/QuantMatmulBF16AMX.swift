@@ -36,14 +36,25 @@ extension QuantMatmul {
     static func bf16PanelBytes(n: Int, k: Int) -> Int { GEMM.ceilDiv(n, 32) * 64 * GEMM.ceilDiv(k, 32) * 32 }
 
     /// W [n, k] of `type` as the B panels the tiles read (columns 32u..<32u+32 at u * 64 * kp),
-    /// decoded and rounded once, on every thread.
-    static func packBF16Panels(_ type: DType, w: UnsafeRawPointer, n: Int, k: Int, into out: UnsafeMutableRawPointer) {
+    /// decoded and rounded once, on every thread; with `adding` (f32 [n, k], contiguous), the
+    /// panels of W + that matrix, summed in f32 before the rounding.
+    static func packBF16Panels(
+        _ type: DType, w: UnsafeRawPointer, n: Int, k: Int, adding delta: UnsafePointer<Float>? = nil,
+        into out: UnsafeMutableRawPointer
+    ) {
         let kp = GEMM.ceilDiv(k, 32) * 32, units = GEMM.ceilDiv(n, 32), rowBytes = type.byteCount(elements: k)
         ThreadPool.shared.parallelRanges(units, parts: min(units, ThreadPool.shared.threadCount)) { range in
             let scratch = Workspace.shared.acquire(floats: 32 * kp + 16)
             defer { Workspace.shared.release(scratch) }
             for u in range {
-                bf16Decode(type, w, rowBytes: rowBytes, c0: 32 * u, cols: min(32, n - 32 * u), k: k, kp: kp, scratch.floats)
+                let cols = min(32, n - 32 * u)
+                bf16Decode(type, w, rowBytes: rowBytes, c0: 32 * u, cols: cols, k: k, kp: kp, scratch.floats)
+                if let delta {
+                    for r in 0..<cols {
+                        let row = scratch.floats + r * kp, add = delta + (32 * u + r) * k
+                        for j in 0..<k { row[j] += add[j] }
+                    }
+                }
                 bf16Panels(scratch.floats, kp: kp, into: out + u * 64 * kp)
             }
         }
@@ -305,10 +316,48 @@ extension Tensor {
         }
         return UnsafeRawPointer(d.base)
     }
+
+    /// Whether a product of `rows` rows with this weight (`linear`, `gatedLinear`) reads its kept
+    /// bf16 panels: `.bf16` activations, AMX bf16 tiles, `bf16MinRows` or more rows, panels kept.
+    public func productUsesBF16Panels(rows: Int) -> Bool {
+        rank == 2 && isContiguous && QuantMatmul.usesBF16Panels(dtype, m: rows)
+    }
+
+    /// This weight with `delta` (f32 [n, k], e.g. a LoRA adapter's scaled B A) added to its bf16
+    /// panels only: a view of the same bytes, on a storage of its own whose bf16 panels are made
+    /// now from W + delta (summed in f32, then rounded). Products that read the panels
+    /// (`productUsesBF16Panels`) compute x (W + delta)^T; every other product reads W's bytes
+    /// and computes x W^T, so the caller adds the delta's product there itself.
+    public func addingToBF16Panels(_ delta: Tensor) throws -> Tensor {
+        guard rank == 2, isContiguous, dtype != .f32, dtype != .i32 else {
+            throw TensorError.invalidShape(
+                op: "addingToBF16Panels", shape: shape, reason: "needs a contiguous [n, k] weight of a decodable type other than f32")
+        }
+        guard delta.shape == shape, delta.dtype == .f32 else {
+            throw TensorError.shapeMismatch(
+                op: "addingToBF16Panels", lhs: shape, rhs: delta.shape, reason: "the delta must be f32 of the weight's shape")
+        }
+        let n = shape[0], k = shape[1], type = dtype
+        let bytes = type.byteCount(elements: n * k), start = type.byteCount(elements: offset)
+        let view = Storage(borrowing: storage.base + start, byteCount: bytes, owner: storage)
+        let merged = Tensor(storage: view, dtype: type, shape: shape, strides: strides)
+        let d = delta.contiguous(), w = UnsafeRawPointer(view.base)
+        let key = Storage.DerivedKey(offset: 0, dtype: type, n: n, k: k, layout: .bf16Panels)
+        withExtendedLifetime(d) {
+            _ = view.derived(key, byteCount: QuantMatmul.bf16PanelBytes(n: n, k: k)) { out in
+                QuantMatmul.packBF16Panels(type, w: w, n: n, k: k, adding: d.floatPointer, into: out)
+            }
+        }
+        return merged
+    }
 }
 #else
 extension Tensor {
     var bf16Panels: UnsafeRawPointer { preconditionFailure("bf16Panels: this build has no AMX kernels") }
+    /// Without AMX no product reads bf16 panels.
+    public func productUsesBF16Panels(rows: Int) -> Bool { false }
+    /// Without AMX there are no panels to add to: the weight itself.
+    public func addingToBF16Panels(_ delta: Tensor) throws -> Tensor { self }
 }
 extension QuantMatmul {
     static func usesBF16Panels(_ type: DType, m: Int) -> Bool { false }

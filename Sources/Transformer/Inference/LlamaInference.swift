@@ -42,7 +42,9 @@ public struct ForwardRequest {
 ///
 /// An optional LoRA adapter is applied without merging: each adapted projection adds
 /// `adapterScale x alpha / r x B (A x)` to its quantised product (see `LoRADeltas`). Without an
-/// adapter (or at scale 0) the forward pass is exactly the base model's.
+/// adapter (or at scale 0) the forward pass is exactly the base model's. With `.bf16`
+/// activations, products that run on bf16 tiles read panels of W + the delta instead
+/// (`mergedLayers`), since the adapter is fixed for the engine's life.
 public final class LlamaInference: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
@@ -53,6 +55,12 @@ public final class LlamaInference: @unchecked Sendable {
     public let adapter: LoRAAdapter?
     public let adapterScale: Float
     private let lora: LoRADeltas?
+    /// With `.bf16` activations, the adapted projections with the adapter's deltas added to
+    /// their bf16 panels (made on the first product that reads panels, then kept): prompt
+    /// products then cost what the base model's do. Decoding rows still read the base weights
+    /// and add each delta's product.
+    private(set) var mergedLayers: [LlamaWeights.Layer]?
+    private let mergedLock = NSLock()
     private let ropeTable: RoPETable
     /// Gemma 3's local layers rotate with their own base.
     private let localRopeTable: RoPETable?
@@ -160,12 +168,15 @@ public final class LlamaInference: @unchecked Sendable {
         let attn = Tensor.uninitialized([rows, c.qDim])
         let scale = c.gemma?.attentionScale ?? 1 / Float(c.headDim).squareRoot()
         do {
-            for (li, l) in weights.layers.enumerated() {
+            let merged = try mergedWeights(rows: rows)
+            for (li, base) in weights.layers.enumerated() {
+                // Merged projections carry their deltas; the others (all, when nothing merged) add them.
+                let l = merged?[li] ?? base
+                let d = lora?.layers[li].unmerged(base: base, merged: merged?[li])
                 try h.rmsNorm(weight: l.attnNorm, eps: c.normEps, into: x)
                 // q, k and v (then gate and up) as one grouped product: for decoding steps and short
                 // prompts (the fused and int8 kernels) one parallel pass per weight type.
                 let qkv = try x.linear([l.wq, l.wk, l.wv])
-                let d = lora?.layers[li]
                 if let d {
                     try d.q?.apply(x, into: qkv[0])
                     try d.k?.apply(x, into: qkv[1])
@@ -231,6 +242,30 @@ public final class LlamaInference: @unchecked Sendable {
         let normed = try picked.rmsNorm(weight: weights.outputNorm, eps: c.normEps)
         let result = output == .logits ? try normed.linear(weights.output) : normed
         return try spans.map { span in try span.map { try result.sliced(axis: 0, $0) } }
+    }
+
+    /// The layers with merged projections, when a product of `rows` rows reads bf16 panels and
+    /// there is an adapter; nil otherwise (made once, on the first such call).
+    private func mergedWeights(rows: Int) throws -> [LlamaWeights.Layer]? {
+        guard let lora, weights.layers.first?.wq.productUsesBF16Panels(rows: rows) == true else { return nil }
+        mergedLock.lock()
+        defer { mergedLock.unlock() }
+        if let mergedLayers { return mergedLayers }
+        var layers = weights.layers
+        for (li, d) in lora.layers.enumerated() {
+            func merge(_ w: inout Tensor, _ delta: LoRADeltas.Delta?) throws {
+                if let delta, w.productUsesBF16Panels(rows: rows) { w = try delta.merged(into: w) }
+            }
+            try merge(&layers[li].wq, d.q)
+            try merge(&layers[li].wk, d.k)
+            try merge(&layers[li].wv, d.v)
+            try merge(&layers[li].wo, d.o)
+            try merge(&layers[li].wGate, d.gate)
+            try merge(&layers[li].wUp, d.up)
+            try merge(&layers[li].wDown, d.down)
+        }
+        mergedLayers = layers
+        return layers
     }
 
     /// Convenience: logits [tokens.count or 1, vocab] for a fresh sequence holding `tokens`.

@@ -40,6 +40,13 @@ struct LoRADeltas {
             return zip(back, original).allSatisfy({ $0.bitPattern == $1.bitPattern }) ? half : t
         }
 
+        /// The delta as one matrix [out, in], (s B^T)^T A in f32: what `merged` adds to a weight.
+        func matrix() throws -> Tensor { try btWide.matmul(aWide, transposeA: true) }
+
+        /// The weight `w` [out, in] with this delta added to its bf16 panels
+        /// (`Tensor.addingToBF16Panels`): products on those panels need no `apply`.
+        func merged(into w: Tensor) throws -> Tensor { try w.addingToBF16Panels(try matrix()) }
+
         /// y [rows, out] += (x [rows, in] A^T) (s B^T); the same bits from either copy.
         func apply(_ x: Tensor, into y: Tensor) throws {
             let rows = x.count / Swift.max(a.shape[1], 1)
@@ -53,6 +60,18 @@ struct LoRADeltas {
 
     struct Layer {
         var q, k, v, o, gate, up, down: Delta?
+
+        /// The deltas still to add when running `merged` in place of `base`: those whose
+        /// projection was not merged into its panels (a merged one is a weight on a storage of
+        /// its own). All of them without `merged`.
+        func unmerged(base: LlamaWeights.Layer, merged: LlamaWeights.Layer?) -> Layer {
+            guard let merged else { return self }
+            func keep(_ d: Delta?, _ b: Tensor, _ m: Tensor) -> Delta? { b.storage === m.storage ? d : nil }
+            return Layer(
+                q: keep(q, base.wq, merged.wq), k: keep(k, base.wk, merged.wk), v: keep(v, base.wv, merged.wv),
+                o: keep(o, base.wo, merged.wo), gate: keep(gate, base.wGate, merged.wGate), up: keep(up, base.wUp, merged.wUp),
+                down: keep(down, base.wDown, merged.wDown))
+        }
     }
 
     let layers: [Layer]
