@@ -1,3 +1,7 @@
+#if arch(x86_64) && GRM_AMX
+import _Builtin_intrinsics.intel
+#endif
+
 /// Attention of an item's few new rows (a forked response's tail, a short prompt) as small
 /// register-blocked products, in f32: for each KV head, the item's keys transposed once and its
 /// values gathered once, then every query head of every new row against them. The row-by-row path
@@ -37,21 +41,60 @@ extension CachedAttention {
         defer { Workspace.shared.release(buffer) }
         let keysT = buffer.floats, values = keysT + headDim * stride, scores = values + headDim * stride
 
-        // K^T [headDim, stride] and V [stride, headDim] of KV head g, in f32.
+        // K^T [headDim, stride] and V [stride, headDim] of KV head g, in f32: keys sixteen at a
+        // time by 16 x 16 transposes where the build has them, the rest one by one.
         var base = 0
         for part in parts {
-            for j in 0..<part.count {
-                let row = (j * kvDim + g * headDim)
-                let v = values + (base + j) * headDim
+            var j = 0
+            #if arch(x86_64) && GRM_AMX
+            if headDim % 16 == 0 {
+                while j + 16 <= part.count {
+                    for d0 in Swift.stride(from: 0, to: headDim, by: 16) {
+                        @inline(__always) func row(_ i: Int) -> __m512i {
+                            let at = (j + i) * kvDim + g * headDim + d0
+                            switch type {
+                            case .f32: return _mm512_loadu_si512(part.keys + 4 * at)
+                            case .f16: return unsafeBitCast(Half.load(part.keys + 2 * at), to: __m512i.self)
+                            }
+                        }
+                        let t = QuantMatmul.transpose16(
+                            row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7), row(8), row(9), row(10),
+                            row(11), row(12), row(13), row(14), row(15))
+                        withUnsafeBytes(of: t) { t in
+                            for e in 0..<16 {
+                                UnsafeMutableRawPointer(keysT + (d0 + e) * stride + base + j)
+                                    .copyMemory(from: t.baseAddress! + 64 * e, byteCount: 64)
+                            }
+                        }
+                    }
+                    j += 16
+                }
+            }
+            #endif
+            while j < part.count {
+                let at = j &* kvDim &+ g &* headDim
+                var column = keysT + base + j
                 switch type {
                 case .f32:
-                    let k = part.keys.assumingMemoryBound(to: Float.self) + row
-                    for d in 0..<headDim { keysT[d * stride + base + j] = k[d] }
-                    v.update(from: part.values.assumingMemoryBound(to: Float.self) + row, count: headDim)
+                    let k = part.keys.assumingMemoryBound(to: Float.self) + at
+                    for d in 0..<headDim {
+                        column.pointee = k[d]
+                        column += stride
+                    }
                 case .f16:
-                    let k = part.keys.assumingMemoryBound(to: UInt16.self) + row
-                    for d in 0..<headDim { keysT[d * stride + base + j] = Half.toFloat(k[d]) }
-                    Half.toFloat(part.values.assumingMemoryBound(to: UInt16.self) + row, v, count: headDim)
+                    let k = part.keys.assumingMemoryBound(to: UInt16.self) + at
+                    for d in 0..<headDim {
+                        column.pointee = Half.toFloat(k[d])
+                        column += stride
+                    }
+                }
+                j += 1
+            }
+            for j in 0..<part.count {
+                let row = j * kvDim + g * headDim, v = values + (base + j) * headDim
+                switch type {
+                case .f32: v.update(from: part.values.assumingMemoryBound(to: Float.self) + row, count: headDim)
+                case .f16: Half.toFloat(part.values.assumingMemoryBound(to: UInt16.self) + row, v, count: headDim)
                 }
             }
             base += part.count
@@ -78,6 +121,27 @@ extension CachedAttention {
             let columns = visible(last)
             var j = 0
             while j < columns {
+                // The last key vector alone when one is left (as fast per FMA, half the work).
+                if columns - j <= w {
+                    var a0 = Vec(), b0 = Vec(), c0 = Vec(), e0 = Vec()
+                    var kt = UnsafeRawPointer(keysT + j)
+                    for d in 0..<headDim {
+                        let k0 = kt.loadUnaligned(as: Vec.self)
+                        a0 = a0.addingProduct(Vec(repeating: q0[d]), k0)
+                        b0 = b0.addingProduct(Vec(repeating: q1[d]), k0)
+                        c0 = c0.addingProduct(Vec(repeating: q2[d]), k0)
+                        e0 = e0.addingProduct(Vec(repeating: q3[d]), k0)
+                        kt += 4 * stride
+                    }
+                    @inline(__always) func store(_ v: Int, _ x: Vec) {
+                        if v <= last { UnsafeMutableRawPointer(scores + v * stride + j).storeBytes(of: x * scale, as: Vec.self) }
+                    }
+                    store(v0, a0)
+                    store(v0 + 1, b0)
+                    store(v0 + 2, c0)
+                    store(v0 + 3, e0)
+                    break
+                }
                 var a0 = Vec(), a1 = Vec(), b0 = Vec(), b1 = Vec(), c0 = Vec(), c1 = Vec(), e0 = Vec(), e1 = Vec()
                 var kt = UnsafeRawPointer(keysT + j)
                 for d in 0..<headDim {
