@@ -323,6 +323,11 @@ extension Tensor {
         rank == 2 && isContiguous && QuantMatmul.usesBF16Panels(dtype, m: rows)
     }
 
+    /// Makes this weight's bf16 panels now if a product of `rows` rows would read them.
+    public func prepareBF16Panels(rows: Int) {
+        if productUsesBF16Panels(rows: rows) { _ = bf16Panels }
+    }
+
     /// This weight with `delta` (f32 [n, k], e.g. a LoRA adapter's scaled B A) added to its bf16
     /// panels only: a view of the same bytes, on a storage of its own whose bf16 panels are made
     /// now from W + delta (summed in f32, then rounded). Products that read the panels
@@ -356,6 +361,8 @@ extension Tensor {
     var bf16Panels: UnsafeRawPointer { preconditionFailure("bf16Panels: this build has no AMX kernels") }
     /// Without AMX no product reads bf16 panels.
     public func productUsesBF16Panels(rows: Int) -> Bool { false }
+    /// Without AMX there are no panels to make.
+    public func prepareBF16Panels(rows: Int) {}
     /// Without AMX there are no panels to add to: the weight itself.
     public func addingToBF16Panels(_ delta: Tensor) throws -> Tensor { self }
 }
@@ -368,7 +375,7 @@ extension QuantMatmul {
     /// The fewest rows for which `.bf16` products run on bf16 tiles (fewer run as `.q8`). Tiles
     /// hold 32 rows, so fewer waste part of each product: machine C, `grm bench kernels` q4_1,
     /// 16 rows 461-864 GFLOP/s against q8's 574-890, 24 rows 594-1242 against 619-919.
-    static let bf16MinRows = 24
+    public static let bf16MinRows = 24
 
     /// Whether this build, the CPU and the kernel path in force have AMX bf16 tiles.
     static var hasBF16Tiles: Bool {

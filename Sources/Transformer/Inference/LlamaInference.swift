@@ -88,6 +88,19 @@ public final class LlamaInference: @unchecked Sendable {
                 rope: RoPE(base: $0.localRopeBase, dims: config.headDim, layout: config.ropeLayout),
                 positions: config.contextLength)
         }
+        try preparePanels()
+    }
+
+    /// With `.bf16` activations, the layers' bf16 panels (with an adapter, its merged ones) made
+    /// now, when the model loads, as llama.cpp repacks weights for its AMX and ARM kernels at
+    /// load: the first prompt then does not pay for them (SmolLM2-135M: 214 MB, about 60 ms on
+    /// two threads, most of it the kernel faulting fresh pages in). Otherwise nothing.
+    private func preparePanels() throws {
+        let rows = QuantMatmul.bf16MinRows
+        if try mergedWeights(rows: rows) != nil { return }
+        for l in weights.layers {
+            for w in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { w.prepareBF16Panels(rows: rows) }
+        }
     }
 
     /// Loads a GGUF model (memory-mapped).
