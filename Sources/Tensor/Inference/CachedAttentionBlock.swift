@@ -174,12 +174,7 @@ extension CachedAttention {
         }
         // Softmax over each vector's positions; zero elsewhere, so that the value pass can run
         // over a pass's longest range.
-        for v in 0..<vectors {
-            let row = scores + v * stride, lo = first(v), hi = visible(v)
-            Softmax.row(row + lo, row + lo, count: hi - lo)
-            row.update(repeating: 0, count: lo)
-            (row + hi).update(repeating: 0, count: stride - hi)
-        }
+        for v in 0..<vectors { softmax(scores + v * stride, from: first(v), to: visible(v), stride: stride) }
 
         // Values: four query vectors against each value row, up to 64 dimensions per pass.
         v0 = 0
@@ -236,5 +231,48 @@ extension CachedAttention {
             }
             v0 += queriesPerPass
         }
+    }
+
+    /// Softmax of `row[lo..<hi]` in place, zeros elsewhere in `row[0..<stride]` (stride a multiple
+    /// of the vector width): whole vectors throughout, the positions outside the range set to
+    /// -infinity first so that they take no part in the maximum and exp to zero. (The general
+    /// `Softmax.row` spends most of a short row on its partial vectors and lane-by-lane sums.)
+    @inline(__always) static func softmax(_ row: UnsafeMutablePointer<Float>, from lo: Int, to hi: Int, stride: Int) {
+        let w = Vec.scalarCount, end = (hi + w - 1) / w * w
+        row.update(repeating: -.infinity, count: lo)
+        (row + hi).update(repeating: -.infinity, count: end - hi)
+        var top = Vec(repeating: -.infinity)
+        for j in Swift.stride(from: 0, to: end, by: w) { top = VectorMath.maximum(top, UnsafeRawPointer(row + j).loadUnaligned(as: Vec.self)) }
+        let m = Vec(repeating: horizontalMax(top))
+        var total = Vec()
+        for j in Swift.stride(from: 0, to: end, by: w) {
+            let e = VectorMath.exp(UnsafeRawPointer(row + j).loadUnaligned(as: Vec.self) - m)
+            total += e
+            UnsafeMutableRawPointer(row + j).storeBytes(of: e, as: Vec.self)
+        }
+        let inv = Vec(repeating: 1 / horizontalSum(total))
+        for j in Swift.stride(from: 0, to: end, by: w) {
+            let p = UnsafeMutableRawPointer(row + j)
+            p.storeBytes(of: p.loadUnaligned(as: Vec.self) * inv, as: Vec.self)
+        }
+        (row + end).update(repeating: 0, count: stride - end)
+    }
+
+    // Horizontal reductions by halves (Swift's generic `.max()`, `.sum()` and `pointwiseMax` on
+    // SIMD vectors compile to lane-by-lane loops).
+    @inline(__always) static func horizontalMax(_ v: SIMD16<Float>) -> Float { horizontalMax(larger(v.lowHalf, v.highHalf)) }
+    @inline(__always) static func horizontalMax(_ v: SIMD8<Float>) -> Float { horizontalMax(larger(v.lowHalf, v.highHalf)) }
+    @inline(__always) static func horizontalMax(_ v: SIMD4<Float>) -> Float {
+        let t = larger(v.lowHalf, v.highHalf)
+        return t[0] > t[1] ? t[0] : t[1]
+    }
+    @inline(__always) static func larger<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always) static func horizontalSum(_ v: SIMD16<Float>) -> Float { horizontalSum(v.lowHalf + v.highHalf) }
+    @inline(__always) static func horizontalSum(_ v: SIMD8<Float>) -> Float { horizontalSum(v.lowHalf + v.highHalf) }
+    @inline(__always) static func horizontalSum(_ v: SIMD4<Float>) -> Float {
+        let t = v.lowHalf + v.highHalf
+        return t[0] + t[1]
     }
 }
