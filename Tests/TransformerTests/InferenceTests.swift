@@ -104,6 +104,39 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// Requests that want no output, the last row or every row, in one batch, give the rows of
+    /// the same batch wanting every row: the last layer runs on the wanted rows alone (exact), or
+    /// on all rows when the wanted ones are too few for the bf16 tiles the batch takes (bf16, 7
+    /// rows wanted of 67), or on the wanted ones on the tiles (bf16, 37 wanted). Q4_1 weights.
+    func testMixedOutputRequestsGiveTheRowsOfAFullBatch() throws {
+        let c = LlamaConfig(
+            vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000, normEps: 1e-5,
+            tiedEmbeddings: false, initStd: 0.2, contextLength: 64)
+        var w = try LlamaModel(config: c, seed: 8).inferenceWeights
+        for i in w.layers.indices {
+            for path in [\LlamaWeights.Layer.wq, \.wk, \.wv, \.wo, \.wGate, \.wUp, \.wDown] {
+                w.layers[i][keyPath: path] = try w.layers[i][keyPath: path].quantized(to: .q4_1)
+            }
+        }
+        let engine = try LlamaInference(config: c, weights: w)
+        let prompts: [[Int32]] = [30, 20, 5, 12].enumerated().map { i, n in (0..<n).map { Int32(($0 * 7 + i * 5 + 1) % 40) } }
+        for (mode, third) in [(QuantMatmul.ActivationMode.exact, 5), (.bf16, 5), (.bf16, 30)] {
+            var ps = prompts
+            ps[2] = (0..<third).map { Int32(($0 * 3 + 2) % 40) }
+            try EngineSettings.with({ $0.activations = mode }) {
+                let full = try engine.forward(ps.map { ForwardRequest(sequence: try engine.newSequence(), tokens: $0, logits: .all) })
+                let wants: [LogitsSelection] = [.none, .last, .all, .last]
+                let mixed = try engine.forward(
+                    zip(ps, wants).map { ForwardRequest(sequence: try engine.newSequence(), tokens: $0, logits: $1) })
+                let label = "\(mode), third prompt \(third) tokens"
+                XCTAssertNil(mixed[0], label)
+                assertClose(mixed[1]!, try full[1]!.sliced(axis: 0, (ps[1].count - 1)..<ps[1].count), tol: 1e-3, "\(label): last row")
+                assertClose(mixed[2]!, full[2]!, tol: 1e-3, "\(label): every row")
+                assertClose(mixed[3]!, try full[3]!.sliced(axis: 0, (ps[3].count - 1)..<ps[3].count), tol: 1e-3, "\(label): last row")
+            }
+        }
+    }
+
     /// A sequence decoded alone gets the bits it gets beside another sequence, step after step
     /// (every product, norm and attention task computes a row the same way whatever rows sit
     /// beside it).

@@ -175,7 +175,22 @@ public final class LlamaInference: @unchecked Sendable {
         let rows = ids.count
         if rows == 0 { return [] }
 
-        let h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
+        // The rows whose outputs are asked for (the last layer's output projection and MLP run
+        // on these alone: every other row only needs its keys and values cached).
+        var wanted: [Int32] = []
+        var spans: [Range<Int>?] = []
+        for (item, r) in zip(items, requests) {
+            switch r.logits {
+            case .none: spans.append(nil)
+            case .last:
+                spans.append(wanted.count..<wanted.count + 1)
+                wanted.append(Int32(item.row + item.count - 1))
+            case .all:
+                spans.append(wanted.count..<wanted.count + item.count)
+                wanted += (item.row..<item.row + item.count).map { Int32($0) }
+            }
+        }
+        var h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
         if c.gemma != nil { try h.map(Scale(Float(c.dim).squareRoot()), into: h) }
         let x = Tensor.uninitialized([rows, c.dim])
         let attn = Tensor.uninitialized([rows, c.qDim])
@@ -205,29 +220,18 @@ public final class LlamaInference: @unchecked Sendable {
                 try CachedAttention.run(
                     q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
                     headDim: c.headDim, scale: scale, window: local ? c.gemma?.slidingWindow : nil, out: attn)
-                let o = try attn.linear(l.wo)
-                try d?.o?.apply(attn, into: o)
-                if let n = l.postAttnNorm { try o.rmsNorm(weight: n, eps: c.normEps, into: o) }
-                try Tensor.binary(Add.self, h, o, into: h)
-                try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
-                let gate: Tensor
-                if d?.gate == nil && d?.up == nil {
-                    gate = c.gemma != nil ? try x.gatedLinear(l.wGate, l.wUp, GeGLU.self) : try x.gatedLinear(l.wGate, l.wUp, SwiGLU.self)
+                // (Not when the wanted rows would leave bf16 tiles for int8 products that the
+                // whole batch takes: a reward head reads these rows, and mixing the two cost it
+                // accuracy.)
+                if li == weights.layers.count - 1 && wanted.count < rows
+                    && (wanted.isEmpty || l.wo.productUsesBF16Panels(rows: wanted.count) == l.wo.productUsesBF16Panels(rows: rows))
+                {
+                    if wanted.isEmpty { break }
+                    h = try h.embedding(wanted)
+                    try outputAndMLP(l, d, attn: try attn.embedding(wanted), h: h, x: Tensor.uninitialized([wanted.count, c.dim]))
                 } else {
-                    let gateUp = try x.linear([l.wGate, l.wUp])
-                    try d?.gate?.apply(x, into: gateUp[0])
-                    try d?.up?.apply(x, into: gateUp[1])
-                    gate = gateUp[0]
-                    if c.gemma != nil {
-                        try Tensor.binary(GeGLU.self, gate, gateUp[1], into: gate)
-                    } else {
-                        try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
-                    }
+                    try outputAndMLP(l, d, attn: attn, h: h, x: x)
                 }
-                let down = try gate.linear(l.wDown)
-                try d?.down?.apply(gate, into: down)
-                if let n = l.postFFNNorm { try down.rmsNorm(weight: n, eps: c.normEps, into: down) }
-                try Tensor.binary(Add.self, h, down, into: h)
             }
         } catch {
             for r in requests { r.sequence.discardPending() }
@@ -235,26 +239,41 @@ public final class LlamaInference: @unchecked Sendable {
         }
         for (r, item) in zip(requests, items) { r.sequence.commit(item.count) }
 
-        // Logits only for the rows asked for.
-        var wanted: [Int32] = []
-        var spans: [Range<Int>?] = []
-        for item in items.indices {
-            let it = items[item]
-            switch requests[item].logits {
-            case .none: spans.append(nil)
-            case .last:
-                spans.append(wanted.count..<wanted.count + 1)
-                wanted.append(Int32(it.row + it.count - 1))
-            case .all:
-                spans.append(wanted.count..<wanted.count + it.count)
-                wanted += (it.row..<it.row + it.count).map { Int32($0) }
-            }
-        }
         if wanted.isEmpty { return spans.map { _ in nil } }
-        let picked = wanted.count == rows ? h : try h.embedding(wanted)
+        // h holds the wanted rows alone when the last layer ran on them alone.
+        let picked = h.shape[0] == wanted.count ? h : try h.embedding(wanted)
         let normed = try picked.rmsNorm(weight: weights.outputNorm, eps: c.normEps)
         let result = output == .logits ? try normed.linear(weights.output) : normed
         return try spans.map { span in try span.map { try result.sliced(axis: 0, $0) } }
+    }
+
+    /// A layer after its attention, in place on h (rows of the residual stream) with x as the MLP
+    /// input's buffer (same shape): the output projection and its residual, then the MLP and its.
+    private func outputAndMLP(_ l: LlamaWeights.Layer, _ d: LoRADeltas.Layer?, attn: Tensor, h: Tensor, x: Tensor) throws {
+        let c = config
+        let o = try attn.linear(l.wo)
+        try d?.o?.apply(attn, into: o)
+        if let n = l.postAttnNorm { try o.rmsNorm(weight: n, eps: c.normEps, into: o) }
+        try Tensor.binary(Add.self, h, o, into: h)
+        try h.rmsNorm(weight: l.ffnNorm, eps: c.normEps, into: x)
+        let gate: Tensor
+        if d?.gate == nil && d?.up == nil {
+            gate = c.gemma != nil ? try x.gatedLinear(l.wGate, l.wUp, GeGLU.self) : try x.gatedLinear(l.wGate, l.wUp, SwiGLU.self)
+        } else {
+            let gateUp = try x.linear([l.wGate, l.wUp])
+            try d?.gate?.apply(x, into: gateUp[0])
+            try d?.up?.apply(x, into: gateUp[1])
+            gate = gateUp[0]
+            if c.gemma != nil {
+                try Tensor.binary(GeGLU.self, gate, gateUp[1], into: gate)
+            } else {
+                try Tensor.binary(SwiGLU.self, gate, gateUp[1], into: gate)
+            }
+        }
+        let down = try gate.linear(l.wDown)
+        try d?.down?.apply(gate, into: down)
+        if let n = l.postFFNNorm { try down.rmsNorm(weight: n, eps: c.normEps, into: down) }
+        try Tensor.binary(Add.self, h, down, into: h)
     }
 
     /// The layers with merged projections, when a product of `rows` rows reads bf16 panels and
