@@ -258,21 +258,25 @@ extension CachedAttention {
         (row + end).update(repeating: 0, count: stride - end)
     }
 
-    // Horizontal reductions by halves (Swift's generic `.max()`, `.sum()` and `pointwiseMax` on
-    // SIMD vectors compile to lane-by-lane loops).
-    @inline(__always) static func horizontalMax(_ v: SIMD16<Float>) -> Float { horizontalMax(larger(v.lowHalf, v.highHalf)) }
-    @inline(__always) static func horizontalMax(_ v: SIMD8<Float>) -> Float { horizontalMax(larger(v.lowHalf, v.highHalf)) }
-    @inline(__always) static func horizontalMax(_ v: SIMD4<Float>) -> Float {
-        let t = larger(v.lowHalf, v.highHalf)
-        return t[0] > t[1] ? t[0] : t[1]
+    // Horizontal reductions by halves, on concrete vector types (Swift's generic `.max()`,
+    // `.sum()` and `pointwiseMax` on SIMD vectors compile to lane-by-lane loops).
+    @inline(__always) static func horizontalMax(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+        let b = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+        let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+        return c[1] > c[0] ? c[1] : c[0]
     }
-    @inline(__always) static func larger<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
-        a.replacing(with: b, where: b .> a)
+    @inline(__always) static func horizontalMax(_ v: SIMD8<Float>) -> Float {
+        let b = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+        let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+        return c[1] > c[0] ? c[1] : c[0]
     }
-    @inline(__always) static func horizontalSum(_ v: SIMD16<Float>) -> Float { horizontalSum(v.lowHalf + v.highHalf) }
-    @inline(__always) static func horizontalSum(_ v: SIMD8<Float>) -> Float { horizontalSum(v.lowHalf + v.highHalf) }
-    @inline(__always) static func horizontalSum(_ v: SIMD4<Float>) -> Float {
-        let t = v.lowHalf + v.highHalf
-        return t[0] + t[1]
+    @inline(__always) static func horizontalSum(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+    @inline(__always) static func horizontalSum(_ v: SIMD8<Float>) -> Float {
+        let b = v.lowHalf + v.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
     }
 }
