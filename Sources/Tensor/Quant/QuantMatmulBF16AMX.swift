@@ -108,8 +108,18 @@ extension QuantMatmul {
         let a = Workspace.shared.acquire(floats: mp * kp / 2 + 16)
         defer { Workspace.shared.release(a) }
         let ab = UnsafeMutableRawPointer(a.floats)
-        ThreadPool.shared.parallelRanges(mp, parts: mp >= 256 ? ThreadPool.shared.threadCount : 1) { rows in
-            bf16Rows(x, ldx: ldx, m: m, k: k, kp: kp, rows: rows, into: ab)
+        // With kept panels, from 64 rows, each thread takes a contiguous run of rows against every
+        // column: it rounds its own rows (no separate pass and barrier, and they are still in its
+        // L2 when the tiles read them), and each column's panels come from L3 once per chunk of
+        // its rows. (Split by columns instead, as without kept panels, every thread read all the
+        // rows: 1,024 x 576 x 576 ran at 1.88-1.96 TFLOP/s on two threads against 2.43-2.48 now;
+        // the down projection 2.09-2.11 against 2.48-2.51.)
+        let cachedAll = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
+        let rowSplit = cachedAll && m >= 64
+        if !rowSplit {
+            ThreadPool.shared.parallelRanges(mp, parts: mp >= 256 ? ThreadPool.shared.threadCount : 1) { rows in
+                bf16Rows(x, ldx: ldx, m: m, k: k, kp: kp, rows: rows, into: ab)
+            }
         }
         var units: [(source: Int, column: Int)] = []
         for (p, source) in sources.enumerated() {
@@ -117,11 +127,14 @@ extension QuantMatmul {
         }
         let weights = sources.contains { $0.second != nil } ? 2 : 1
         let total = sources.reduce(0) { $0 + weights * $1.n }
-        // From 64 rows, one task per thread, each over a contiguous run of columns: every chunk of
-        // A rows is then read from L3 once per thread and used against all of its columns. (Up to
-        // 32 tasks of one or two units each re-read the whole of A per task: the down projection,
-        // K = 1,536, ran at 1.45 TFLOP/s on two threads instead of 2.05.)
-        let tasks = m >= 64 ? min(units.count, ThreadPool.shared.threadCount) : rowTasks(units: units.count, n: total, k: k)
+        // Otherwise from 64 rows one task per thread, each over a contiguous run of columns: every
+        // chunk of A rows is then read from L3 once per thread and used against all of its
+        // columns. (Up to 32 tasks of one or two units each re-read the whole of A per task: the
+        // down projection, K = 1,536, ran at 1.45 TFLOP/s on two threads instead of 2.05.)
+        let tasks =
+            rowSplit
+            ? min(mp / 32, ThreadPool.shared.threadCount)
+            : m >= 64 ? min(units.count, ThreadPool.shared.threadCount) : rowTasks(units: units.count, n: total, k: k)
         // Without kept panels each task decodes up to 1 MB of B panels (a group of its units); the
         // rows run over them in chunks of 512 KB of activations, which stay in L2 (a prompt's rows
         // streamed from L3 once per 32 columns ran the tiles at about half speed).
@@ -131,7 +144,9 @@ extension QuantMatmul {
         sources.withUnsafeBufferPointer { sources in
             units.withUnsafeBufferPointer { units in
                 ThreadPool.shared.parallelFor(tasks) { t in
-                    let lo = units.count * t / tasks, hi = units.count * (t + 1) / tasks
+                    let lo = rowSplit ? 0 : units.count * t / tasks, hi = rowSplit ? units.count : units.count * (t + 1) / tasks
+                    let rowLo = rowSplit ? mp / 32 * t / tasks * 32 : 0, rowHi = rowSplit ? mp / 32 * (t + 1) / tasks * 32 : mp
+                    if rowSplit { bf16Rows(x, ldx: ldx, m: m, k: k, kp: kp, rows: rowLo..<rowHi, into: ab) }
                     // Scratch: 32 decoded W rows (32 * kp floats), a group's B panels, two 32 x 32
                     // blocks (edges, and a gated product's two halves).
                     let groupFloats = cached ? 0 : min(group, hi - lo) * unitBytes / 4
@@ -157,9 +172,9 @@ extension QuantMatmul {
                             prepare(source.w, c0, cols, into: at)
                             if let w2 = source.second { prepare(w2, c0, cols, into: at + panelBytes) }
                         }
-                        var i0 = 0
-                        while i0 < mp {
-                            let i1 = min(mp, i0 + chunk)
+                        var i0 = rowLo
+                        while i0 < rowHi {
+                            let i1 = min(rowHi, i0 + chunk)
                             for u in g..<ge {
                                 let (p, c0) = units[u]
                                 let source = sources[p], cols = min(32, source.n - c0)
