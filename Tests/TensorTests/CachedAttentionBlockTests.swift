@@ -20,9 +20,7 @@ final class CachedAttentionBlockTests: XCTestCase {
     func check(headDim: Int, group: Int, kvHeads: Int, type: KVCacheType, window: Int?) throws {
         let heads = group * kvHeads, qDim = heads * headDim, kvDim = kvHeads * headDim
         let label = "headDim \(headDim) group \(group) \(type) window \(window.map(String.init) ?? "none")"
-        func stored(_ t: Tensor) -> [Float] {
-            type == .f32 ? t.scalars() : t.scalars().map { Half.toFloat(Half.fromFloat($0)) }
-        }
+        func stored(_ t: Tensor) -> [Float] { cachedScalars(t, type) }
         var seed: UInt64 = UInt64(headDim * 100 + group * 10) + (type == .f32 ? 0 : 1)
         func next() -> UInt64 {
             seed += 1
@@ -90,25 +88,12 @@ final class CachedAttentionBlockTests: XCTestCase {
             for r in 0..<count {
                 let row = r0 + r, visible = own + r + 1
                 let first = window.map { max(0, visible - $0) } ?? 0
+                let reference = attentionReference(
+                    qs: qs, row: row, keys: kr, values: vr, positions: first..<visible, heads: heads, group: group,
+                    headDim: headDim, scale: 0.3)
                 for h in 0..<heads {
-                    let g = h / group
-                    var scores = (first..<visible).map { j -> Double in
-                        var d = 0.0
-                        for e in 0..<headDim {
-                            d += Double(qs[row * qDim + h * headDim + e]) * Double(kr[j * kvDim + g * headDim + e])
-                        }
-                        return 0.3 * d
-                    }
-                    let top = scores.max()!
-                    scores = scores.map { exp($0 - top) }
-                    let total = scores.reduce(0, +)
                     for e in 0..<headDim {
-                        var want = 0.0, mag = 0.0
-                        for (o, j) in (first..<visible).enumerated() {
-                            let t = scores[o] / total * Double(vr[j * kvDim + g * headDim + e])
-                            want += t
-                            mag += abs(t)
-                        }
+                        let (want, mag) = reference[h][e]
                         let at = row * qDim + h * headDim + e
                         XCTAssertEqual(Double(got[at]), want, accuracy: 1e-5 * (mag + 1), "\(label) item \(i) row \(r) head \(h) value \(e)")
                         XCTAssertEqual(got[at], rowPath[at], accuracy: 2e-5 * Float(mag + 1), "\(label): against the row path")

@@ -27,10 +27,7 @@ final class CachedAttentionTests: XCTestCase {
         let heads = group * kvHeads, qDim = heads * headDim, kvDim = kvHeads * headDim
         let layers = 2, layer = 1, prefix = 37
         let label = "headDim \(headDim) group \(group) \(type)"
-        // What the cache holds, as the reference reads it (f16 caches round on the way in).
-        func stored(_ t: Tensor) -> [Float] {
-            type == .f32 ? t.scalars() : t.scalars().map { Half.toFloat(Half.fromFloat($0)) }
-        }
+        func stored(_ t: Tensor) -> [Float] { cachedScalars(t, type) }
         var seed: UInt64 = UInt64(headDim * 100 + group * 10) + (type == .f32 ? 0 : 1)
         func next() -> UInt64 {
             seed += 1
@@ -77,24 +74,12 @@ final class CachedAttentionTests: XCTestCase {
         for r in 0..<rows {
             let kr = keys[r] + Array(ks[(r * kvDim)..<((r + 1) * kvDim)])
             let vr = values[r] + Array(vs[(r * kvDim)..<((r + 1) * kvDim)])
-            let n = kr.count / kvDim
+            let reference = attentionReference(
+                qs: qs, row: r, keys: kr, values: vr, positions: 0..<(kr.count / kvDim), heads: heads, group: group,
+                headDim: headDim, scale: 0.3)
             for h in 0..<heads {
-                let g = h / group
-                var scores = (0..<n).map { j -> Double in
-                    var d = 0.0
-                    for i in 0..<headDim { d += Double(qs[r * qDim + h * headDim + i]) * Double(kr[j * kvDim + g * headDim + i]) }
-                    return 0.3 * d
-                }
-                let top = scores.max()!
-                scores = scores.map { exp($0 - top) }
-                let total = scores.reduce(0, +)
                 for i in 0..<headDim {
-                    var want = 0.0, mag = 0.0
-                    for j in 0..<n {
-                        let t = scores[j] / total * Double(vr[j * kvDim + g * headDim + i])
-                        want += t
-                        mag += abs(t)
-                    }
+                    let (want, mag) = reference[h][i]
                     let e = Double(got[r * qDim + h * headDim + i])
                     XCTAssertEqual(e, want, accuracy: 1e-5 * (mag + 1), "\(label) row \(r) head \(h) value \(i)")
                 }

@@ -99,3 +99,39 @@ func onKernelPath<T>(_ level: KernelISA, _ body: () throws -> T) throws -> T {
     try requireKernelPath(level)
     return try EngineSettings.with({ $0.isa = level }, body)
 }
+
+/// What a KV cache of `type` holds of `t`, as attention references read it (f16 caches round on
+/// the way in).
+func cachedScalars(_ t: Tensor, _ type: KVCacheType) -> [Float] {
+    type == .f32 ? t.scalars() : t.scalars().map { Half.toFloat(Half.fromFloat($0)) }
+}
+
+/// Cached attention in Double for query row `row` of `qs` ([rows, heads * headDim]) against
+/// positions `positions` of `keys` and `values` ([n, kvDim] each), query head h reading KV head
+/// h / group: per head and value, the result and the sum of its terms' magnitudes (for tolerances).
+func attentionReference(
+    qs: [Float], row: Int, keys: [Float], values: [Float], positions: Range<Int>, heads: Int, group: Int, headDim: Int,
+    scale: Double
+) -> [[(value: Double, magnitude: Double)]] {
+    let qDim = heads * headDim, kvDim = heads / group * headDim
+    return (0..<heads).map { h in
+        let g = h / group
+        var scores = positions.map { j -> Double in
+            var d = 0.0
+            for e in 0..<headDim { d += Double(qs[row * qDim + h * headDim + e]) * Double(keys[j * kvDim + g * headDim + e]) }
+            return scale * d
+        }
+        let top = scores.max()!
+        scores = scores.map { exp($0 - top) }
+        let total = scores.reduce(0, +)
+        return (0..<headDim).map { e in
+            var want = 0.0, mag = 0.0
+            for (o, j) in positions.enumerated() {
+                let t = scores[o] / total * Double(values[j * kvDim + g * headDim + e])
+                want += t
+                mag += abs(t)
+            }
+            return (want, mag)
+        }
+    }
+}

@@ -87,13 +87,14 @@ public enum CachedAttention {
         let parts = items.map { $0.sequence.parts(layer: layer, extra: $0.count) }
         let type = items.first?.sequence.type ?? .f32
         let big = items.indices.filter { items[$0].count >= matrixRows }
-        // With bf16 activations, items of a few new rows run as small blocked products.
-        let from = blockRowsFrom
-        let blocked =
-            EngineSettings.current.activations == .bf16 && from > 0 && blockPathFits(headDim: headDim)
-            ? items.indices.filter { items[$0].count >= from && items[$0].count < matrixRows } : []
+        // With bf16 activations, items of a few new rows run as small blocked products: rows of
+        // items below `rowsBelow` go row by row.
+        let rowsBelow =
+            EngineSettings.current.activations == .bf16 && blockRowsFrom > 0 && blockPathFits(headDim: headDim)
+            ? min(blockRowsFrom, matrixRows) : matrixRows
+        let blocked = items.indices.filter { items[$0].count >= rowsBelow && items[$0].count < matrixRows }
         var rowItem = [Int](repeating: -1, count: rows)
-        for (i, item) in items.enumerated() where item.count < matrixRows && (blocked.isEmpty || item.count < from) {
+        for (i, item) in items.enumerated() where item.count < rowsBelow {
             for r in 0..<item.count { rowItem[item.row + r] = i }
         }
         let smallRows = (0..<rows).filter { rowItem[$0] >= 0 }

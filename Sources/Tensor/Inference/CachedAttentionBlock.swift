@@ -106,9 +106,8 @@ extension CachedAttention {
 
         // Query vector v is head h = v % group of new row r = v / group: it sees positions
         // first(v) ..< visible(v).
-        @inline(__always) func query(_ v: Int) -> UnsafePointer<Float> {
-            q + (item.row + v / group) * qDim + (g * group + v % group) * headDim
-        }
+        @inline(__always) func offset(_ v: Int) -> Int { (item.row + v / group) * qDim + (g * group + v % group) * headDim }
+        @inline(__always) func query(_ v: Int) -> UnsafePointer<Float> { q + offset(v) }
         @inline(__always) func visible(_ v: Int) -> Int { start + v / group + 1 }
         @inline(__always) func first(_ v: Int) -> Int { window.map { max(0, visible(v) - $0) } ?? 0 }
 
@@ -217,7 +216,7 @@ extension CachedAttention {
                 }
                 @inline(__always) func store(_ v: Int, _ x0: Vec, _ x1: Vec, _ x2: Vec, _ x3: Vec) {
                     guard v <= last else { return }
-                    let o = UnsafeMutableRawPointer(out + (item.row + v / group) * qDim + (g * group + v % group) * headDim + d0)
+                    let o = UnsafeMutableRawPointer(out + offset(v) + d0)
                     o.storeBytes(of: x0, as: Vec.self)
                     if dims > w { o.storeBytes(of: x1, toByteOffset: 4 * w, as: Vec.self) }
                     if dims > 2 * w { o.storeBytes(of: x2, toByteOffset: 8 * w, as: Vec.self) }

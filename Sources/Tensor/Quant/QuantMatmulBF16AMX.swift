@@ -114,8 +114,8 @@ extension QuantMatmul {
         // its rows. (Split by columns instead, as without kept panels, every thread read all the
         // rows: 1,024 x 576 x 576 ran at 1.88-1.96 TFLOP/s on two threads against 2.43-2.48 now;
         // the down projection 2.09-2.11 against 2.48-2.51.)
-        let cachedAll = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
-        let rowSplit = cachedAll && m >= 64
+        let cached = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
+        let rowSplit = cached && m >= 64
         if !rowSplit {
             ThreadPool.shared.parallelRanges(mp, parts: mp >= 256 ? ThreadPool.shared.threadCount : 1) { rows in
                 bf16Rows(x, ldx: ldx, m: m, k: k, kp: kp, rows: rows, into: ab)
@@ -139,7 +139,6 @@ extension QuantMatmul {
         // rows run over them in chunks of 512 KB of activations, which stay in L2 (a prompt's rows
         // streamed from L3 once per 32 columns ran the tiles at about half speed).
         let panelBytes = 64 * kp, unitBytes = weights * panelBytes
-        let cached = sources.allSatisfy { $0.cached != nil && ($0.second == nil || $0.cachedSecond != nil) }
         let group = cached ? units.count : max(1, (1 << 20) / unitBytes), chunk = max(32, (1 << 19) / (2 * kp) / 32 * 32)
         sources.withUnsafeBufferPointer { sources in
             units.withUnsafeBufferPointer { units in

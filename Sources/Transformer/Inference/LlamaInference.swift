@@ -97,8 +97,7 @@ public final class LlamaInference: @unchecked Sendable {
     /// two threads, most of it the kernel faulting fresh pages in). Otherwise nothing.
     private func preparePanels() throws {
         let rows = QuantMatmul.bf16MinRows
-        if try mergedWeights(rows: rows) != nil { return }
-        for l in weights.layers {
+        for l in try mergedWeights(rows: rows) ?? weights.layers {
             for w in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { w.prepareBF16Panels(rows: rows) }
         }
     }
@@ -190,6 +189,14 @@ public final class LlamaInference: @unchecked Sendable {
                 wanted += (item.row..<item.row + item.count).map { Int32($0) }
             }
         }
+        // The last layer runs on the wanted rows alone, except where so few would leave the bf16
+        // tiles for int8 products that the whole batch takes: a reward head reads these rows, and
+        // mixing the two cost it accuracy.
+        let pruneLast =
+            wanted.count < rows
+            && (wanted.isEmpty
+                || weights.layers.last.map { $0.wo.productUsesBF16Panels(rows: wanted.count) == $0.wo.productUsesBF16Panels(rows: rows) }
+                    ?? true)
         var h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
         if c.gemma != nil { try h.map(Scale(Float(c.dim).squareRoot()), into: h) }
         let x = Tensor.uninitialized([rows, c.dim])
@@ -220,12 +227,7 @@ public final class LlamaInference: @unchecked Sendable {
                 try CachedAttention.run(
                     q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
                     headDim: c.headDim, scale: scale, window: local ? c.gemma?.slidingWindow : nil, out: attn)
-                // (Not when the wanted rows would leave bf16 tiles for int8 products that the
-                // whole batch takes: a reward head reads these rows, and mixing the two cost it
-                // accuracy.)
-                if li == weights.layers.count - 1 && wanted.count < rows
-                    && (wanted.isEmpty || l.wo.productUsesBF16Panels(rows: wanted.count) == l.wo.productUsesBF16Panels(rows: rows))
-                {
+                if li == weights.layers.count - 1 && pruneLast {
                     if wanted.isEmpty { break }
                     h = try h.embedding(wanted)
                     try outputAndMLP(l, d, attn: try attn.embedding(wanted), h: h, x: Tensor.uninitialized([wanted.count, c.dim]))
