@@ -40,6 +40,10 @@ public struct EngineSettings: Equatable, Sendable {
     /// (`Tensor.bf16Panels`: 2 bytes per weight) rather than decoding 32 rows at a time per call.
     /// `GRM_BF16_PANELS=0` turns it off.
     public var bf16Panels = true
+    /// Whether one-row fused products on AVX-512 read the weight's block scales from an f32 table
+    /// made once and kept with it (`Tensor.fusedScales`: 8 bytes per 32 weights) rather than
+    /// converting the blocks' f16 scales in the loop. The same results. `GRM_QMM_SCALES=0` turns it off.
+    public var fusedScales = true
     /// Groups of four W rows ahead that the 1-row fused kernels prefetch: 0 asks for the group
     /// about to be read (all its lines at once), negative gives no hints (`GRM_QMM_PREFETCH`; read
     /// once, at start). By default 2 on CPUs without AVX-512, 0 on those with it: on the Zen 3
@@ -83,6 +87,7 @@ public struct EngineSettings: Equatable, Sendable {
         if let v = env["GRM_QMM_Q8_GEMM"] { q8GEMM = v != "0" }
         if let v = env["GRM_QMM_PANELS"] { q8Panels = v != "0" }
         if let v = env["GRM_BF16_PANELS"] { bf16Panels = v != "0" }
+        if let v = env["GRM_QMM_SCALES"] { fusedScales = v != "0" }
         if let v = env["GRM_QMM_PREFETCH"].flatMap({ Int($0) }) { prefetchGroups = v }
         if let v = env["GRM_ISA"] {
             if let level = KernelISA(name: v) {

@@ -22,6 +22,8 @@ public final class Storage: @unchecked Sendable {
             case q8Panels
             /// `Tensor.bf16Panels`.
             case bf16Panels
+            /// `Tensor.fusedScales`.
+            case fusedScales
         }
         let offset: Int, dtype: DType, n: Int, k: Int, layout: Layout
     }

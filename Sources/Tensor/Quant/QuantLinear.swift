@@ -65,10 +65,12 @@ extension Tensor {
                 done.insert(w.dtype)
                 let bf16 = QuantMatmul.usesBF16Panels(w.dtype, m: m)
                 let panels = !bf16 && QuantMatmul.usesQ8Panels(w.dtype)
+                let scales = QuantMatmul.usesFusedScales(w.dtype, m: m)
                 let parts = zip(ws, outs).filter { $0.0.dtype == w.dtype }.map { w, y in
                     QuantMatmul.Part(
                         w: UnsafeRawPointer(w.rawPointer), n: w.shape[0], y: y.floatPointer, ldy: w.shape[0],
-                        panels: panels ? w.q8Panels : nil, bf16: bf16 ? w.bf16Panels : nil)
+                        panels: panels ? w.q8Panels : nil, scales: scales ? w.fusedScales : nil,
+                        bf16: bf16 ? w.bf16Panels : nil)
                 }
                 QuantMatmul.linear(w.dtype, m: m, k: k, x: x.floatPointer, ldx: k, parts: parts)
             }

@@ -42,17 +42,20 @@ public enum QuantMatmul {
         public let y: UnsafeMutablePointer<Float>, ldy: Int
         /// W's int8 panels (`Tensor.q8Panels`), when the caller has them.
         public let panels: UnsafeRawPointer?
+        /// W's block scales as f32 (`Tensor.fusedScales`), when the caller has them.
+        public let scales: UnsafeRawPointer?
         /// W's bf16 panels (`Tensor.bf16Panels`), when the caller has them.
         public let bf16: UnsafeRawPointer?
         public init(
             w: UnsafeRawPointer, n: Int, y: UnsafeMutablePointer<Float>, ldy: Int, panels: UnsafeRawPointer? = nil,
-            bf16: UnsafeRawPointer? = nil
+            scales: UnsafeRawPointer? = nil, bf16: UnsafeRawPointer? = nil
         ) {
             self.w = w
             self.n = n
             self.y = y
             self.ldy = ldy
             self.panels = panels
+            self.scales = scales
             self.bf16 = bf16
         }
     }
@@ -116,7 +119,7 @@ public enum QuantMatmul {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
                 fused(
                     type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
-                    parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy) })
+                    parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy, scales: $0.scales) })
             }
             return
         }
@@ -151,10 +154,17 @@ public enum QuantMatmul {
     static var fusedChunkMaxRows: Int { EngineSettings.current.fusedChunkMaxRows }
     static var q8MaxRows: Int { EngineSettings.current.q8MaxRows }
 
-    /// Tasks for a product split over `units` groups of W rows: one per ~32 K weights, at most 32
-    /// (the split depends on the shape only, never on the thread count).
+    /// Tasks for a product split over `units` groups of W rows: one per ~32 K weights, at most two
+    /// per thread, and a multiple of the thread count once there are more tasks than threads.
+    /// Claiming a task is an atomic on a cache line every thread writes, and a one-row product of
+    /// a 576-wide layer lasts a few microseconds, so more tasks cost more than they balance: on two
+    /// threads 4 tasks decode 5-7% faster than 32, and 3 tasks (one thread does two) 15% slower
+    /// than 2 (docs/performance.md). Each element's value never depends on the split.
     static func rowTasks(units: Int, n: Int, k: Int) -> Int {
-        max(1, min(units, min(32, (n * k) >> 15)))
+        let threads = ThreadPool.shared.threadCount
+        var tasks = min(units, min(2 * threads, (n * k) >> 15))
+        if tasks > threads { tasks -= tasks % threads }
+        return max(1, tasks)
     }
 
     /// Runs `body(j0, j1)` in parallel over W rows `0..<n`, split into `rowTasks` ranges of whole

@@ -21,8 +21,9 @@ import _Builtin_intrinsics.intel
 /// in the same order whatever m, the W rows next to it, the task or the thread count.
 ///
 /// Measurements: see `QuantMatmul`. Per 32-value block and W row, m = 1 with Q4_1 runs about 24
-/// instructions (2 byte widenings, 4 masks/shifts, 4 conversions, 5 FMA/mul/add, the f16 scales);
-/// each extra activation row adds about 10 (4 loads folded into 4 FMA/mul, the scale FMA).
+/// instructions on AVX2 (2 byte widenings, 4 masks/shifts, 4 conversions, 6 FMA/mul, the f16
+/// scales) and 7 on AVX-512 (QuantMatmulFusedWide.swift); each extra activation row adds 6 (AVX2)
+/// or 3 (AVX-512) FMA/mul with their loads folded in.
 /// The K-quant formats at m = 1 are no faster than decoding rows (scalar scale unpacking per
 /// sub-block); they gain at m >= 2.
 struct Levels {
@@ -39,6 +40,11 @@ protocol FusedFormat {
     static var twoScales: Bool { get }
     /// Sub-block `u`'s levels, the scales of its values 0-15 and 16-31 and c.
     static func levels(_ b: UnsafeRawPointer, _ u: Int) -> (Levels, Float, Float, Float)
+    #if arch(x86_64) && GRM_AVX512
+    /// Sub-block `u`'s levels of values 0-15 and of values 16-31 in two 16-float registers, its
+    /// scale and c (single-scale formats; QuantMatmulFusedWide.swift).
+    static func levels16(_ b: UnsafeRawPointer, _ u: Int) -> (SIMD16<Float>, SIMD16<Float>, Float, Float)
+    #endif
 }
 
 #if arch(x86_64) && GRM_AVX2

@@ -3,11 +3,15 @@ import COpenBLAS
 /// The fused kernels' loops (formats and the scheme in QuantMatmulFused.swift).
 ///
 /// Per element (activation row i, W row j), always: for each 32-value sub-block b in order,
-/// with levels q0..q3 (8 values each) and activations x0..x3,
+/// with levels q0..q3 (8 values each), activations x0..x3 and two 8-lane accumulators A and B,
+///   sA = fma(x2, q2, x0 * q0), sB = fma(x3, q3, x1 * q1),
+///   A = fma(sA, d, A), B = fma(sB, d, B)          (one scale per sub-block)
+/// or, for Q6_K (a scale per 16 values: dA for values 0-15, dB for 16-31, B unused),
 ///   sA = fma(x1, q1, x0 * q0), sB = fma(x3, q3, x2 * q2),
-///   acc = fma(sA + sB, d, acc)            (one scale per sub-block)
-///   acc = fma(sB, dB, fma(sA, dA, acc))   (Q6_K: a scale per 16 values);
-/// then y = acc's lanes summed pairwise + `offsetDot(c, blockSums(x_i))`.
+///   A = fma(sB, dB, fma(sA, dA, A));
+/// then y = (A + B)'s lanes summed pairwise + `offsetDot(c, blockSums(x_i))`. For the
+/// single-scale formats, A and B are the two halves of one 16-float accumulator against
+/// sub-blocks held as values 0-15 and 16-31 (the AVX-512 kernels, QuantMatmulFusedWide.swift).
 extension QuantMatmul {
     /// Types with a fused kernel (`DTypeTraits.hasFusedKernel`).
     static func hasFusedKernel(_ type: DType) -> Bool { type.traits.hasFusedKernel }
@@ -27,7 +31,9 @@ extension QuantMatmul {
         let xs = UnsafePointer(xsum)
         let wide = usesWideFused(m: m)
         let args = parts.map {
-            FusedArgs(m: m, nb: nb, x: x, ldx: ldx, xsum: xs, wide: wide, w: $0.w, rowBytes: rowBytes, y: $0.y, ldy: $0.ldy)
+            FusedArgs(
+                m: m, nb: nb, x: x, ldx: ldx, xsum: xs, wide: wide, w: $0.w, rowBytes: rowBytes,
+                scales: $0.scales?.assumingMemoryBound(to: Float.self), y: $0.y, ldy: $0.ldy)
         }
         args.withUnsafeBufferPointer { args in
             forPartRanges(parts, k: k, unit: 4) { i, j0, j1 in
@@ -54,21 +60,35 @@ extension QuantMatmul {
         /// Whether the AVX-512 kernels run (QuantMatmulFusedWide.swift).
         let wide: Bool
         let w: UnsafeRawPointer, rowBytes: Int
+        /// W's block scales as f32, per row its nb scales d then its nb offsets c
+        /// (`Tensor.fusedScales`), or nil (the kernels convert the blocks' own).
+        let scales: UnsafePointer<Float>?
         let y: UnsafeMutablePointer<Float>, ldy: Int
     }
 
     static func fusedTask<F: FusedFormat>(_ f: F.Type, _ a: FusedArgs, _ j0: Int, _ j1: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * a.nb + 8) { buf in
             let cs = buf.baseAddress!
-            /// R rows on the kernel the call chose: two W rows per register (`wide`), or one.
+            /// R rows on the kernel the call chose: AVX-512 (`wide`; QuantMatmulFusedWide.swift) or 8 lanes.
             func rows<R: FusedRows>(_ r: R.Type) {
                 #if arch(x86_64) && GRM_AVX512
-                if a.wide { return fusedPairs(f, r, a, j0, j1, cs) }
+                if a.wide {
+                    if F.twoScales { return fusedPairs(f, r, a, j0, j1, cs) }
+                    if a.scales != nil { return fusedRowsWide(f, r, TableScales.self, a, j0, j1, cs) }
+                    return fusedRowsWide(f, r, BlockScales.self, a, j0, j1, cs)
+                }
                 #endif
                 fusedRows(f, r, a, j0, j1, cs)
             }
             switch a.m {
-            case 1: fusedVec4(f, a, j0, j1, cs)  // never wide (`wideFusedMinRows`)
+            case 1:
+                #if arch(x86_64) && GRM_AVX512
+                if a.wide && !F.twoScales {
+                    if a.scales != nil { return fusedVec4Wide(f, TableScales.self, a, j0, j1, cs) }
+                    return fusedVec4Wide(f, BlockScales.self, a, j0, j1, cs)
+                }
+                #endif
+                fusedVec4(f, a, j0, j1, cs)
             case 2: rows(FusedRows2.self)
             case 3: rows(FusedRows3.self)
             case 4: rows(FusedRows4.self)
@@ -96,23 +116,36 @@ extension QuantMatmul {
         return ((v.0 + v.1) + (v.2 + v.3)).total
     }
 
-    /// One sub-block's contribution to an accumulator (see the file comment).
+    /// An element's accumulators A and B (see the file comment).
+    struct Acc {
+        var a = SIMD8<Float>(), b = SIMD8<Float>()
+    }
+
+    /// One sub-block's contribution to an element's accumulators (see the file comment).
     @inline(always) static func accumulate<F: FusedFormat>(
-        _: F.Type, _ acc: SIMD8<Float>, _ x: X4, _ l: Levels,
+        _: F.Type, _ acc: Acc, _ x: X4, _ l: Levels,
         _ dA: Float, _ dB: Float
-    ) -> SIMD8<Float> {
+    ) -> Acc {
         #if arch(x86_64) && GRM_AVX2
-        let sA = AVX2Q.fma(x.1, l.q1, x.0 * l.q0)
-        let sB = AVX2Q.fma(x.3, l.q3, x.2 * l.q2)
-        if F.twoScales { return AVX2Q.fma(sB, SIMD8(repeating: dB), AVX2Q.fma(sA, SIMD8(repeating: dA), acc)) }
-        return AVX2Q.fma(sA + sB, SIMD8(repeating: dA), acc)
-        #else
-        let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
-        let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
         if F.twoScales {
-            return acc.addingProduct(sA, SIMD8(repeating: dA)).addingProduct(sB, SIMD8(repeating: dB))
+            let sA = AVX2Q.fma(x.1, l.q1, x.0 * l.q0)
+            let sB = AVX2Q.fma(x.3, l.q3, x.2 * l.q2)
+            return Acc(a: AVX2Q.fma(sB, SIMD8(repeating: dB), AVX2Q.fma(sA, SIMD8(repeating: dA), acc.a)), b: acc.b)
         }
-        return acc.addingProduct(sA + sB, SIMD8(repeating: dA))
+        let sA = AVX2Q.fma(x.2, l.q2, x.0 * l.q0)
+        let sB = AVX2Q.fma(x.3, l.q3, x.1 * l.q1)
+        let d = SIMD8<Float>(repeating: dA)
+        return Acc(a: AVX2Q.fma(sA, d, acc.a), b: AVX2Q.fma(sB, d, acc.b))
+        #else
+        if F.twoScales {
+            let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
+            let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
+            return Acc(a: acc.a.addingProduct(sA, SIMD8(repeating: dA)).addingProduct(sB, SIMD8(repeating: dB)), b: acc.b)
+        }
+        let sA = (x.0 * l.q0).addingProduct(x.2, l.q2)
+        let sB = (x.1 * l.q1).addingProduct(x.3, l.q3)
+        let d = SIMD8<Float>(repeating: dA)
+        return Acc(a: acc.a.addingProduct(sA, d), b: acc.b.addingProduct(sB, d))
         #endif
     }
 
@@ -132,11 +165,12 @@ extension QuantMatmul {
         return s
     }
 
+    /// An element from its accumulators: A + B, then as `finish(_:hasOffset:)`.
     @inline(always) static func finish<F: FusedFormat>(
-        _: F.Type, _ acc: SIMD8<Float>, _ c: UnsafePointer<Float>,
+        _: F.Type, _ acc: Acc, _ c: UnsafePointer<Float>,
         _ xs: UnsafePointer<Float>, _ nb: Int
     ) -> Float {
-        finish(acc, hasOffset: F.hasOffset, c, xs, nb)
+        finish(acc.a + acc.b, hasOffset: F.hasOffset, c, xs, nb)
     }
 
     /// An element from its accumulator: lanes summed pairwise, plus `sum_b c[b] * xs[b]` for
@@ -189,7 +223,7 @@ extension QuantMatmul {
         while j + 4 <= j1 {
             let w0 = a.w + j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
             prefetchGroupAhead(w0, rowBytes: rowBytes, j: j, j1: j1)
-            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
+            var a0 = Acc(), a1 = a0, a2 = a0, a3 = a0
             for sb in 0..<nsb {
                 let o = sb * F.blockBytes
                 for u in 0..<F.subBlocks {
@@ -231,7 +265,7 @@ extension QuantMatmul {
         for j in j0..<j1 {
             let wr = a.w + j * a.rowBytes
             prefetchRowAhead(wr, rowBytes: a.rowBytes, j: j, j1: j1)
-            var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            var a0 = Acc(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
             for sb in 0..<nsb {
                 for u in 0..<F.subBlocks {
                     let b = sb * F.subBlocks + u

@@ -109,7 +109,7 @@ public enum KernelISA: Int, Comparable, CaseIterable, Sendable, CustomStringConv
             (
                 "exact fused products (block weights, <= 16 rows)",
                 level >= .avx512
-                    ? "avx512 (two W rows per register) for 2+ rows, avx2 for one"
+                    ? "avx512 (16-value levels, f32 scale tables; Q6_K: two W rows per register, avx2 for one row)"
                     : compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"
             ),
             ("block decoding into GEMM panels", compiled >= .avx2 ? "avx2 (fixed when building)" : "generic"),
