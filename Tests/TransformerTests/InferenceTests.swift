@@ -106,8 +106,9 @@ final class InferenceTests: XCTestCase {
 
     /// Requests that want no output, the last row or every row, in one batch, give the rows of
     /// the same batch wanting every row: the last layer runs on the wanted rows alone (exact), or
-    /// on all rows when the wanted ones are too few for the bf16 tiles the batch takes (bf16, 7
-    /// rows wanted of 67), or on the wanted ones on the tiles (bf16, 37 wanted). Q4_1 weights.
+    /// on all rows when the wanted ones would round otherwise than the batch (bf16 on AMX: too few
+    /// for the bf16 tiles, 7 rows wanted of 67; AVX2: int8 for 7 rows, exact for 67), or on the
+    /// wanted ones with the batch's rounding (bf16, 37 wanted). Q4_1 weights.
     func testMixedOutputRequestsGiveTheRowsOfAFullBatch() throws {
         let c = LlamaConfig(
             vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000, normEps: 1e-5,
@@ -120,15 +121,20 @@ final class InferenceTests: XCTestCase {
         }
         let engine = try LlamaInference(config: c, weights: w)
         let prompts: [[Int32]] = [30, 20, 5, 12].enumerated().map { i, n in (0..<n).map { Int32(($0 * 7 + i * 5 + 1) % 40) } }
-        for (mode, third) in [(QuantMatmul.ActivationMode.exact, 5), (.bf16, 5), (.bf16, 30)] {
+        // The AVX2 kernels (forced here on wider CPUs): q8 rounds 7 rows to int8 and runs 67 exact.
+        let cases: [(QuantMatmul.ActivationMode, KernelISA?, Int)] = [(.exact, nil, 5), (.bf16, nil, 5), (.bf16, nil, 30), (.q8, .avx2, 5)]
+        for (mode, isa, third) in cases {
             var ps = prompts
             ps[2] = (0..<third).map { Int32(($0 * 3 + 2) % 40) }
-            try EngineSettings.with({ $0.activations = mode }) {
+            try EngineSettings.with({
+                $0.activations = mode
+                if let isa { $0.isa = isa }
+            }) {
                 let full = try engine.forward(ps.map { ForwardRequest(sequence: try engine.newSequence(), tokens: $0, logits: .all) })
                 let wants: [LogitsSelection] = [.none, .last, .all, .last]
                 let mixed = try engine.forward(
                     zip(ps, wants).map { ForwardRequest(sequence: try engine.newSequence(), tokens: $0, logits: $1) })
-                let label = "\(mode), third prompt \(third) tokens"
+                let label = "\(mode)\(isa.map { " on \($0)" } ?? ""), third prompt \(third) tokens"
                 XCTAssertNil(mixed[0], label)
                 assertClose(mixed[1]!, try full[1]!.sliced(axis: 0, (ps[1].count - 1)..<ps[1].count), tol: 1e-3, "\(label): last row")
                 assertClose(mixed[2]!, full[2]!, tol: 1e-3, "\(label): every row")

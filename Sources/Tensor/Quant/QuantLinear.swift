@@ -78,6 +78,9 @@ extension Tensor {
         return outs
     }
 
+    /// How a product of `rows` rows with this weight rounds its activations (`QuantMatmul.rounding`).
+    public func productRounding(rows: Int) -> QuantMatmul.Rounding { QuantMatmul.rounding(dtype, m: rows) }
+
     /// `F(self W_gate^T, self W_up^T)` elementwise: a gated MLP's hidden state (SwiGLU, GeGLU), for
     /// weights [n, K] of one type. Always `linear([gate, up])` followed by `Tensor.binary(F.self, ...)`,
     /// value for value; with `.bf16` activations on bf16 tiles (24+ rows) both products are formed

@@ -136,6 +136,37 @@ public enum QuantMatmul {
         }
     }
 
+    /// How a product rounds its activations on the path `linear` takes.
+    public enum Rounding: Sendable {
+        /// f32 activations (fused kernels, packed GEMM).
+        case none
+        /// Int8 blocks (`.q8`, or `.bf16` below the bf16 tiles).
+        case int8
+        /// bf16 (`.bf16` on AMX tiles).
+        case bf16
+    }
+
+    /// The rounding `linear` gives m rows with a weight of `type` (its choice of path, mirrored;
+    /// the panels a caller like `Tensor.linear` passes are assumed). Which rounding a product gets
+    /// can depend on m: on AVX2 `.q8` rounds up to `q8MaxRows` rows and runs more exact; `.bf16`
+    /// takes the tiles from `bf16MinRows`.
+    public static func rounding(_ type: DType, m: Int) -> Rounding {
+        if type == .f32 || type == .i32 || m == 0 { return .none }
+        let settings = EngineSettings.current
+        #if arch(x86_64) && GRM_AMX
+        if settings.activations == .bf16 && usesBF16Tiles(m: m) { return .bf16 }
+        #endif
+        #if arch(x86_64) && GRM_AVX2
+        if settings.activations.roundsToInt8 && settings.fusedKernels && hasQ8Kernel(type) {
+            #if GRM_AVX512VNNI
+            if usesQ8Panels(type) || (settings.q8GEMM && KernelISA.level >= .avx512vnni) { return .int8 }
+            #endif
+            if m <= settings.q8MaxRows { return .int8 }
+        }
+        #endif
+        return .none
+    }
+
     /// Whether `.q8` products with weights of `type` run on int8 panels (`q8Panels`): an AVX-512
     /// VNNI build on a VNNI CPU, Q4_0, Q4_1 or Q8_0, and `EngineSettings.q8Panels`.
     public static func usesQ8Panels(_ type: DType) -> Bool {

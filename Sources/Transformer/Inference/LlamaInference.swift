@@ -189,14 +189,19 @@ public final class LlamaInference: @unchecked Sendable {
                 wanted += (item.row..<item.row + item.count).map { Int32($0) }
             }
         }
-        // The last layer runs on the wanted rows alone, except where so few would leave the bf16
-        // tiles for int8 products that the whole batch takes: a reward head reads these rows, and
-        // mixing the two cost it accuracy.
+        // The last layer runs on the wanted rows alone, except where so few would round their
+        // activations otherwise than the whole batch does (bf16 tiles against int8; int8 against
+        // exact on AVX2, where q8 rounds only up to `q8MaxRows`): a reward head reads these rows,
+        // and mixing the two cost it accuracy.
         let pruneLast =
             wanted.count < rows
             && (wanted.isEmpty
-                || weights.layers.last.map { $0.wo.productUsesBF16Panels(rows: wanted.count) == $0.wo.productUsesBF16Panels(rows: rows) }
-                    ?? true)
+                || weights.layers.last.map { l in
+                    [l.wo, l.wGate, l.wUp, l.wDown].allSatisfy {
+                        $0.productRounding(rows: wanted.count) == $0.productRounding(rows: rows)
+                            && $0.productUsesBF16Panels(rows: wanted.count) == $0.productUsesBF16Panels(rows: rows)
+                    }
+                } ?? true)
         var h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
         if c.gemma != nil { try h.map(Scale(Float(c.dim).squareRoot()), into: h) }
         let x = Tensor.uninitialized([rows, c.dim])
