@@ -3,15 +3,23 @@ import COpenBLAS
 /// The fused kernels' loops (formats and the scheme in QuantMatmulFused.swift).
 ///
 /// Per element (activation row i, W row j), always: for each 32-value sub-block b in order,
-/// with levels q0..q3 (8 values each), activations x0..x3 and two 8-lane accumulators A and B,
+/// with levels q0..q3 (8 values each), activations x0..x3 and 8-lane accumulators A and B, in a
+/// build with AVX-512 (GRM_AVX512)
 ///   sA = fma(x2, q2, x0 * q0), sB = fma(x3, q3, x1 * q1),
-///   A = fma(sA, d, A), B = fma(sB, d, B)          (one scale per sub-block)
-/// or, for Q6_K (a scale per 16 values: dA for values 0-15, dB for 16-31, B unused),
+///   A = fma(sA, d, A), B = fma(sB, d, B)          (one scale per sub-block),
+/// so that A and B are the two halves of one 16-float accumulator against sub-blocks held as
+/// values 0-15 and 16-31 (the AVX-512 kernels, QuantMatmulFusedWide.swift); in other builds
 ///   sA = fma(x1, q1, x0 * q0), sB = fma(x3, q3, x2 * q2),
-///   A = fma(sB, dB, fma(sA, dA, A));
-/// then y = (A + B)'s lanes summed pairwise + `offsetDot(c, blockSums(x_i))`. For the
-/// single-scale formats, A and B are the two halves of one 16-float accumulator against
-/// sub-blocks held as values 0-15 and 16-31 (the AVX-512 kernels, QuantMatmulFusedWide.swift).
+///   A = fma(sA + sB, d, A)                         (B unused),
+/// whose one accumulator per row keeps R rows' accumulators and a sub-block's levels within
+/// AVX2's 16 registers (two per row spilled there: 8 sequences decoded 20% slower, and walking
+/// each sub-block twice, half the levels at a time, still 8-14% slower). Q6_K (a scale per 16
+/// values: dA for values 0-15, dB for 16-31) in every build:
+///   sA = fma(x1, q1, x0 * q0), sB = fma(x3, q3, x2 * q2),
+///   A = fma(sB, dB, fma(sA, dA, A))                (B unused);
+/// then y = (A + B)'s lanes summed pairwise + `offsetDot(c, blockSums(x_i))`. The scheme is fixed
+/// per build, like the elementwise kernels' vector width: within a build every kernel path
+/// (`GRM_ISA`), row count, task split and thread count gives an element the same bits.
 extension QuantMatmul {
     /// Types with a fused kernel (`DTypeTraits.hasFusedKernel`).
     static func hasFusedKernel(_ type: DType) -> Bool { type.traits.hasFusedKernel }
@@ -127,25 +135,27 @@ extension QuantMatmul {
         _ dA: Float, _ dB: Float
     ) -> Acc {
         #if arch(x86_64) && GRM_AVX2
+        #if GRM_AVX512
+        if !F.twoScales {
+            let sA = AVX2Q.fma(x.2, l.q2, x.0 * l.q0)
+            let sB = AVX2Q.fma(x.3, l.q3, x.1 * l.q1)
+            let d = SIMD8<Float>(repeating: dA)
+            return Acc(a: AVX2Q.fma(sA, d, acc.a), b: AVX2Q.fma(sB, d, acc.b))
+        }
+        #endif
+        let sA = AVX2Q.fma(x.1, l.q1, x.0 * l.q0)
+        let sB = AVX2Q.fma(x.3, l.q3, x.2 * l.q2)
         if F.twoScales {
-            let sA = AVX2Q.fma(x.1, l.q1, x.0 * l.q0)
-            let sB = AVX2Q.fma(x.3, l.q3, x.2 * l.q2)
             return Acc(a: AVX2Q.fma(sB, SIMD8(repeating: dB), AVX2Q.fma(sA, SIMD8(repeating: dA), acc.a)), b: acc.b)
         }
-        let sA = AVX2Q.fma(x.2, l.q2, x.0 * l.q0)
-        let sB = AVX2Q.fma(x.3, l.q3, x.1 * l.q1)
-        let d = SIMD8<Float>(repeating: dA)
-        return Acc(a: AVX2Q.fma(sA, d, acc.a), b: AVX2Q.fma(sB, d, acc.b))
+        return Acc(a: AVX2Q.fma(sA + sB, SIMD8(repeating: dA), acc.a), b: acc.b)
         #else
+        let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
+        let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
         if F.twoScales {
-            let sA = (x.0 * l.q0).addingProduct(x.1, l.q1)
-            let sB = (x.2 * l.q2).addingProduct(x.3, l.q3)
             return Acc(a: acc.a.addingProduct(sA, SIMD8(repeating: dA)).addingProduct(sB, SIMD8(repeating: dB)), b: acc.b)
         }
-        let sA = (x.0 * l.q0).addingProduct(x.2, l.q2)
-        let sB = (x.1 * l.q1).addingProduct(x.3, l.q3)
-        let d = SIMD8<Float>(repeating: dA)
-        return Acc(a: acc.a.addingProduct(sA, d), b: acc.b.addingProduct(sB, d))
+        return Acc(a: acc.a.addingProduct(sA + sB, SIMD8(repeating: dA)), b: acc.b)
         #endif
     }
 
@@ -165,12 +175,17 @@ extension QuantMatmul {
         return s
     }
 
-    /// An element from its accumulators: A + B, then as `finish(_:hasOffset:)`.
+    /// An element from its accumulators: A + B (A alone where the build's scheme has no B), then
+    /// as `finish(_:hasOffset:)`.
     @inline(always) static func finish<F: FusedFormat>(
         _: F.Type, _ acc: Acc, _ c: UnsafePointer<Float>,
         _ xs: UnsafePointer<Float>, _ nb: Int
     ) -> Float {
+        #if arch(x86_64) && GRM_AVX512
         finish(acc.a + acc.b, hasOffset: F.hasOffset, c, xs, nb)
+        #else
+        finish(acc.a, hasOffset: F.hasOffset, c, xs, nb)  // B is unused in this build's scheme
+        #endif
     }
 
     /// An element from its accumulator: lanes summed pairwise, plus `sum_b c[b] * xs[b]` for
