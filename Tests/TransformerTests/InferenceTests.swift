@@ -105,10 +105,10 @@ final class InferenceTests: XCTestCase {
     }
 
     /// Requests that want no output, the last row or every row, in one batch, give the rows of
-    /// the same batch wanting every row: the last layer runs on the wanted rows alone (exact), or
-    /// on all rows when the wanted ones would round otherwise than the batch (bf16 on AMX: too few
-    /// for the bf16 tiles, 7 rows wanted of 67; AVX2: int8 for 7 rows, exact for 67), or on the
-    /// wanted ones with the batch's rounding (bf16, 37 wanted). Q4_1 weights.
+    /// the same batch wanting every row: the last layer runs on the wanted rows alone (exact; bf16
+    /// with 37 wanted, on the batch's tiles), or on them padded to as many rows as round like the
+    /// batch (bf16 on AMX: 7 rows wanted of 67, too few for the bf16 tiles; the AVX2 kernels in q8:
+    /// int8 for 7 rows, exact for 67). Q4_1 weights.
     func testMixedOutputRequestsGiveTheRowsOfAFullBatch() throws {
         let c = LlamaConfig(
             vocabSize: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffnDim: 96, ropeBase: 10_000, normEps: 1e-5,

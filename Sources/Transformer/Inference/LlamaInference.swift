@@ -189,19 +189,24 @@ public final class LlamaInference: @unchecked Sendable {
                 wanted += (item.row..<item.row + item.count).map { Int32($0) }
             }
         }
-        // The last layer runs on the wanted rows alone, except where so few would round their
-        // activations otherwise than the whole batch does (bf16 tiles against int8; int8 against
-        // exact on AVX2, where q8 rounds only up to `q8MaxRows`): a reward head reads these rows,
-        // and mixing the two cost it accuracy.
-        let pruneLast =
-            wanted.count < rows
-            && (wanted.isEmpty
-                || weights.layers.last.map { l in
-                    [l.wo, l.wGate, l.wUp, l.wDown].allSatisfy {
-                        $0.productRounding(rows: wanted.count) == $0.productRounding(rows: rows)
-                            && $0.productUsesBF16Panels(rows: wanted.count) == $0.productUsesBF16Panels(rows: rows)
-                    }
-                } ?? true)
+        // The rows the last layer's output projection and MLP run on (nil: all): the wanted rows
+        // alone (none for a cached prefix), padded with copies of the last one where so few would
+        // round their activations otherwise than the whole batch does (bf16 tiles against int8;
+        // int8 against exact on AVX2, where q8 rounds only up to `q8MaxRows` rows). A reward head
+        // reads these rows, and mixing the two roundings cost it accuracy.
+        let lastRows: [Int32]? = {
+            guard wanted.count < rows, let l = weights.layers.last else { return nil }
+            if wanted.isEmpty { return [] }
+            let ws = [l.wo, l.wGate, l.wUp, l.wDown]
+            func asBatch(_ r: Int) -> Bool {
+                ws.allSatisfy {
+                    $0.productRounding(rows: r) == $0.productRounding(rows: rows)
+                        && $0.productUsesBF16Panels(rows: r) == $0.productUsesBF16Panels(rows: rows)
+                }
+            }
+            guard let r = (wanted.count..<rows).first(where: asBatch) else { return nil }
+            return wanted + Array(repeating: wanted[wanted.count - 1], count: r - wanted.count)
+        }()
         var h = try weights.tokenEmbedding.embedding(ids)  // [rows, dim] f32
         if c.gemma != nil { try h.map(Scale(Float(c.dim).squareRoot()), into: h) }
         let x = Tensor.uninitialized([rows, c.dim])
@@ -232,10 +237,11 @@ public final class LlamaInference: @unchecked Sendable {
                 try CachedAttention.run(
                     q: q, k: k, v: v, items: items, layer: li, heads: c.heads, kvHeads: c.kvHeads,
                     headDim: c.headDim, scale: scale, window: local ? c.gemma?.slidingWindow : nil, out: attn)
-                if li == weights.layers.count - 1 && pruneLast {
-                    if wanted.isEmpty { break }
-                    h = try h.embedding(wanted)
-                    try outputAndMLP(l, d, attn: try attn.embedding(wanted), h: h, x: Tensor.uninitialized([wanted.count, c.dim]))
+                if li == weights.layers.count - 1, let keep = lastRows {
+                    if keep.isEmpty { break }
+                    h = try h.embedding(keep)
+                    try outputAndMLP(l, d, attn: try attn.embedding(keep), h: h, x: Tensor.uninitialized([keep.count, c.dim]))
+                    if keep.count > wanted.count { h = try h.sliced(axis: 0, 0..<wanted.count) }
                 } else {
                     try outputAndMLP(l, d, attn: attn, h: h, x: x)
                 }
