@@ -46,11 +46,11 @@ public struct EngineSettings: Equatable, Sendable {
     public var fusedScales = true
     /// Groups of four W rows ahead that the 1-row fused kernels prefetch: 0 asks for the group
     /// about to be read (all its lines at once), negative gives no hints (`GRM_QMM_PREFETCH`; read
-    /// once, at start). By default 2 on CPUs without AVX-512, 0 on those with it: on the Zen 3
-    /// machine hints 2 groups ahead took a 1-row product from 3.8 to about 14 GB/s; on the AVX-512
-    /// machine the current group's hints decode 20-30% faster than 2 groups ahead, and no hints
-    /// 20% slower (docs/performance.md).
-    public var prefetchGroups = CPU.hasAVX512 ? 0 : 2
+    /// once, at start). By default 0 on AMD CPUs with AVX-512, 2 elsewhere: on the Zen 3 machine
+    /// hints 2 groups ahead took a 1-row product from 3.8 to about 14 GB/s; on the AMD AVX-512 one
+    /// the current group's hints decoded 20-30% faster than 2 groups ahead; on the Intel Xeon with
+    /// AVX-512, 2 groups ahead decode 7% faster than 0 (docs/performance.md).
+    public var prefetchGroups = CPU.hasAVX512 && CPU.isAMD ? 0 : 2
     /// Which GEMM runs f32 products (see `GEMM.Backend`); `.auto` keeps results independent of
     /// the thread count.
     public var gemmBackend: GEMM.Backend = .auto

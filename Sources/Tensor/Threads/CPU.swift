@@ -31,14 +31,20 @@ public enum CPU {
     /// Logical processors available to this process.
     public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
 
-    public static var modelName: String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+    public static var modelName: String { cpuinfo("model name") ?? "unknown" }
+
+    /// Whether the CPU is AMD's (`vendor_id` AuthenticAMD).
+    public static let isAMD: Bool = cpuinfo("vendor_id") == "AuthenticAMD"
+
+    /// The first `/proc/cpuinfo` line's value for `key`.
+    private static func cpuinfo(_ key: String) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
             if let colon = line.firstIndex(of: ":") {
                 return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
         }
-        return "unknown"
+        return nil
     }
 
     private static func readFlags() -> Set<String> {
