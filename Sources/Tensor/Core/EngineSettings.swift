@@ -40,7 +40,7 @@ public struct EngineSettings: Equatable, Sendable {
     /// (`Tensor.bf16Panels`: 2 bytes per weight) rather than decoding 32 rows at a time per call.
     /// `GRM_BF16_PANELS=0` turns it off.
     public var bf16Panels = true
-    /// Whether one-row fused products on AVX-512 read the weight's block scales from an f32 table
+    /// Whether fused products on AVX-512 (up to `fusedChunkMaxRows` rows) read the weight's block scales from an f32 table
     /// made once and kept with it (`Tensor.fusedScales`: 8 bytes per 32 weights) rather than
     /// converting the blocks' f16 scales in the loop. The same results. `GRM_QMM_SCALES=0` turns it off.
     public var fusedScales = true

@@ -72,68 +72,97 @@ public enum QuantMatmul {
         precondition(k % type.blockElements == 0, "QuantMatmul: k = \(k) is not a multiple of \(type)'s block")
         let parts = parts.filter { $0.n > 0 }
         if m == 0 || parts.isEmpty { return }
-        if type == .f32 {
+        switch path(type, m: m, k: k, panels: parts.allSatisfy { $0.panels != nil }) {
+        case .f32GEMM:
             for p in parts {
                 GEMM.sgemm(
                     transA: false, transB: true, m: m, n: p.n, k: k, a: x, lda: ldx,
                     b: p.w.assumingMemoryBound(to: Float.self), ldb: k, c: p.y, ldc: p.ldy)
             }
-            return
-        }
-        if k == 0 {
+        case .zero:
             for p in parts { for i in 0..<m { (p.y + i * p.ldy).update(repeating: 0, count: p.n) } }
-            return
-        }
-        let settings = EngineSettings.current
-        #if arch(x86_64) && GRM_AMX
-        if settings.activations == .bf16 && usesBF16Tiles(m: m) {
+        case .bf16Tiles:
+            #if arch(x86_64) && GRM_AMX
             bf16Tiles(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
-            return
-        }
-        #endif
-        #if arch(x86_64) && GRM_AVX2
-        if settings.activations.roundsToInt8 && settings.fusedKernels && hasQ8Kernel(type) {
-            #if GRM_AVX512VNNI
-            if usesQ8Panels(type), parts.allSatisfy({ $0.panels != nil }) {
-                q8Panels(type, m: m, k: k, x: x, ldx: ldx, parts: parts, panels: parts.map { $0.panels! })
-                return
-            }
+            #else
+            preconditionFailure("linear: no bf16 tiles in this build")
             #endif
-            if m <= settings.q8MaxRows {
-                q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
-                return
-            }
-            #if GRM_AVX512VNNI
-            if settings.q8GEMM && KernelISA.level >= .avx512vnni {
-                q8GEMM(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
-                return
-            }
+        case .q8Panels:
+            #if arch(x86_64) && GRM_AVX512VNNI
+            q8Panels(type, m: m, k: k, x: x, ldx: ldx, parts: parts, panels: parts.map { $0.panels! })
+            #else
+            preconditionFailure("linear: no int8 panels in this build")
             #endif
-        }
-        #endif
-        if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) {
+        case .q8Rows:
+            #if arch(x86_64) && GRM_AVX2
+            q8Linear(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
+            #else
+            preconditionFailure("linear: no int8 kernels in this build")
+            #endif
+        case .q8GEMM:
+            #if arch(x86_64) && GRM_AVX512VNNI
+            q8GEMM(type, m: m, k: k, x: x, ldx: ldx, parts: parts)
+            #else
+            preconditionFailure("linear: no int8 GEMM in this build")
+            #endif
+        case .fused:
             // Up to `fusedChunkMaxRows` rows: the fused kernels on near-equal chunks of at most
             // `fusedMaxRows` rows (each chunk reads W again; each row's values are those it gets alone).
-            let chunks = GEMM.ceilDiv(m, settings.fusedMaxRows)
+            let chunks = GEMM.ceilDiv(m, fusedMaxRows)
             for c in 0..<chunks {
                 let i0 = m * c / chunks, rows = m * (c + 1) / chunks - i0
                 fused(
                     type, m: rows, k: k, x: x + i0 * ldx, ldx: ldx,
                     parts: parts.map { Part(w: $0.w, n: $0.n, y: $0.y + i0 * $0.ldy, ldy: $0.ldy, scales: $0.scales) })
             }
-            return
-        }
-        for p in parts {
-            if m <= GEMM.smallRows {
+        case .small:
+            for p in parts {
                 if KernelISA.level >= .avx512 {
                     small(SIMD16<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
                 } else {
                     small(SIMD8<Float>.self, type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
                 }
-            } else {
-                packedDecode(type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy)
+            }
+        case .packed:
+            for p in parts { packedDecode(type, m: m, n: p.n, k: k, x: x, ldx: ldx, w: p.w, y: p.y, ldy: p.ldy) }
+        }
+    }
+
+    /// The kernel family `linear` runs (`path`).
+    enum Path {
+        case f32GEMM, zero, bf16Tiles, q8Panels, q8Rows, q8GEMM, fused, small, packed
+
+        var rounding: Rounding {
+            switch self {
+            case .bf16Tiles: .bf16
+            case .q8Panels, .q8Rows, .q8GEMM: .int8
+            default: .none
             }
         }
+    }
+
+    /// The path `linear` takes for m rows of K = k with a weight of `type` (`panels`: every part
+    /// has its int8 panels). The one place that decides; `rounding` reads it too.
+    static func path(_ type: DType, m: Int, k: Int, panels: Bool) -> Path {
+        if type == .f32 { return .f32GEMM }
+        if k == 0 { return .zero }
+        let settings = EngineSettings.current
+        #if arch(x86_64) && GRM_AMX
+        if settings.activations == .bf16 && usesBF16Tiles(m: m) { return .bf16Tiles }
+        #endif
+        #if arch(x86_64) && GRM_AVX2
+        if settings.activations.roundsToInt8 && settings.fusedKernels && hasQ8Kernel(type) {
+            #if GRM_AVX512VNNI
+            if usesQ8Panels(type) && panels { return .q8Panels }
+            #endif
+            if m <= settings.q8MaxRows { return .q8Rows }
+            #if GRM_AVX512VNNI
+            if settings.q8GEMM && KernelISA.level >= .avx512vnni { return .q8GEMM }
+            #endif
+        }
+        #endif
+        if m <= settings.fusedChunkMaxRows && settings.fusedKernels && hasFusedKernel(type) { return .fused }
+        return m <= GEMM.smallRows ? .small : .packed
     }
 
     /// How a product rounds its activations on the path `linear` takes.
@@ -146,25 +175,12 @@ public enum QuantMatmul {
         case bf16
     }
 
-    /// The rounding `linear` gives m rows with a weight of `type` (its choice of path, mirrored;
-    /// the panels a caller like `Tensor.linear` passes are assumed). Which rounding a product gets
-    /// can depend on m: on AVX2 `.q8` rounds up to `q8MaxRows` rows and runs more exact; `.bf16`
-    /// takes the tiles from `bf16MinRows`.
+    /// The rounding `linear` gives m rows with a weight of `type`, with the int8 panels a caller
+    /// like `Tensor.linear` passes. It can depend on m: on AVX2 `.q8` rounds up to `q8MaxRows` rows
+    /// and runs more exact; `.bf16` takes the tiles from `bf16MinRows`.
     public static func rounding(_ type: DType, m: Int) -> Rounding {
-        if type == .f32 || type == .i32 || m == 0 { return .none }
-        let settings = EngineSettings.current
-        #if arch(x86_64) && GRM_AMX
-        if settings.activations == .bf16 && usesBF16Tiles(m: m) { return .bf16 }
-        #endif
-        #if arch(x86_64) && GRM_AVX2
-        if settings.activations.roundsToInt8 && settings.fusedKernels && hasQ8Kernel(type) {
-            #if GRM_AVX512VNNI
-            if usesQ8Panels(type) || (settings.q8GEMM && KernelISA.level >= .avx512vnni) { return .int8 }
-            #endif
-            if m <= settings.q8MaxRows { return .int8 }
-        }
-        #endif
-        return .none
+        if type == .i32 || m == 0 { return .none }
+        return path(type, m: m, k: type.blockElements, panels: true).rounding
     }
 
     /// Whether `.q8` products with weights of `type` run on int8 panels (`q8Panels`): an AVX-512

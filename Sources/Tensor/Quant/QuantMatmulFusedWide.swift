@@ -24,9 +24,6 @@ import _Builtin_intrinsics.intel
 extension QuantMatmul {
     typealias F16x = SIMD16<Float>
 
-    /// The fewest activation rows for which `fused` takes these paths (Q6_K: 2).
-    static let wideFusedMinRows = 1
-
     @inline(always) static func join(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>) -> F16x {
         F16x(lowHalf: lo, highHalf: hi)
     }
@@ -267,7 +264,7 @@ extension Q8_0Format {
     }
 }
 
-/// Where `fusedVec4Wide` takes each sub-block's d and c from.
+/// Where `fusedVec4Wide` and `fusedRowsWide` take each sub-block's d and c from.
 protocol WideScaleSource { static var table: Bool { get } }
 /// The weight's f32 table (`Tensor.fusedScales`).
 enum TableScales: WideScaleSource { static var table: Bool { true } }
@@ -277,13 +274,12 @@ enum BlockScales: WideScaleSource { static var table: Bool { false } }
 
 extension QuantMatmul {
     /// Whether products of m rows with weights of `type` read the weight's f32 block scales
-    /// (`Tensor.fusedScales`): the AVX-512 fused kernels (f32 or bf16-mode activations, m up to
-    /// `fusedChunkMaxRows`), a single-scale format, and `EngineSettings.fusedScales`.
+    /// (`Tensor.fusedScales`): products on the fused kernels (`path`) on AVX-512, a single-scale
+    /// format, and `EngineSettings.fusedScales`.
     public static func usesFusedScales(_ type: DType, m: Int) -> Bool {
         #if arch(x86_64) && GRM_AVX512
-        let s = EngineSettings.current
-        return m <= s.fusedChunkMaxRows && s.fusedKernels && s.fusedScales && hasFusedKernel(type) && type != .q6_K
-            && !s.activations.roundsToInt8 && KernelISA.level >= .avx512
+        return EngineSettings.current.fusedScales && type != .q6_K && KernelISA.level >= .avx512
+            && path(type, m: m, k: type.blockElements, panels: usesQ8Panels(type)) == .fused
         #else
         return false
         #endif
@@ -334,10 +330,11 @@ extension Tensor {
 }
 
 extension QuantMatmul {
-    /// Whether `fused` runs the AVX-512 kernels (QuantMatmulFusedWide.swift) for m rows.
+    /// Whether `fused` runs the AVX-512 kernels (QuantMatmulFusedWide.swift) for m rows: any row
+    /// count (Q6_K's one-row products stay on the 8-lane kernel).
     static func usesWideFused(m: Int) -> Bool {
         #if arch(x86_64) && GRM_AVX512
-        return m >= wideFusedMinRows && KernelISA.level >= .avx512
+        return m >= 1 && KernelISA.level >= .avx512
         #else
         return false
         #endif

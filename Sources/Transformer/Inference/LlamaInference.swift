@@ -198,11 +198,9 @@ public final class LlamaInference: @unchecked Sendable {
             guard wanted.count < rows, let l = weights.layers.last else { return nil }
             if wanted.isEmpty { return [] }
             let ws = [l.wo, l.wGate, l.wUp, l.wDown]
+            let batch = ws.map { ($0.productRounding(rows: rows), $0.productUsesBF16Panels(rows: rows)) }
             func asBatch(_ r: Int) -> Bool {
-                ws.allSatisfy {
-                    $0.productRounding(rows: r) == $0.productRounding(rows: rows)
-                        && $0.productUsesBF16Panels(rows: r) == $0.productUsesBF16Panels(rows: rows)
-                }
+                zip(ws, batch).allSatisfy { w, b in w.productRounding(rows: r) == b.0 && w.productUsesBF16Panels(rows: r) == b.1 }
             }
             guard let r = (wanted.count..<rows).first(where: asBatch) else { return nil }
             return wanted + Array(repeating: wanted[wanted.count - 1], count: r - wanted.count)
